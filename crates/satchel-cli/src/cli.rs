@@ -1,0 +1,42 @@
+//! Command-line arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Server-side HTTP sessions: the Satchel demo server and tools.
+///
+/// Session settings come from SESSION_* environment variables and an optional TOML file
+/// with the same keys (the environment wins).
+#[derive(Debug, Parser)]
+#[command(name = "satchel", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the demo page and the benchmark HTTP contract.
+    Serve(ServeArgs),
+    /// Print the session settings in force, after the file and the environment.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) bind: SocketAddr,
+    /// TOML file with SESSION_* settings (the environment overrides it).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConfigArgs {
+    /// TOML file with SESSION_* settings (the environment overrides it).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+}

@@ -1,0 +1,245 @@
+//! `satchel serve` as a user runs it: a real process on a real port.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(envs: &[(&str, &str)], dir: &std::path::Path) -> Server {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_satchel"));
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env_remove("SESSION_TYPE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let child = command.spawn().unwrap();
+    let server = Server { child, port };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "satchel serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn cookie(&self) -> Option<String> {
+        let set = self.header("set-cookie")?;
+        Some(set.split(';').next().unwrap().to_owned())
+    }
+}
+
+fn request(port: u16, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Reply {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    if let Some(cookie) = cookie {
+        head.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        let (k, v) = trimmed.split_once(':').unwrap();
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let mut body = String::new();
+    reader.read_to_string(&mut body).unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[test]
+fn the_demo_runs_on_the_filesystem_store_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&[], dir.path());
+    let port = server.port;
+
+    let page = request(port, "GET", "/", None, "");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("<form method=\"post\" action=\"/demo/login\"")
+    );
+    assert!(
+        page.header("set-cookie").is_none(),
+        "an empty session sets no cookie"
+    );
+
+    let login = request(port, "POST", "/login?uid=7", None, "");
+    assert_eq!(login.status, 200);
+    let cookie = login.cookie().expect("login sets the cookie");
+    assert!(
+        dir.path()
+            .join("flask_sessions")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 0
+    );
+
+    let read = request(port, "GET", "/read", Some(&cookie), "");
+    assert_eq!(read.body, "7");
+    assert_eq!(read.header("vary"), Some("Cookie"));
+    let dump = request(port, "GET", "/dump", Some(&cookie), "");
+    let data: serde_json::Value = serde_json::from_str(&dump.body).unwrap();
+    assert_eq!(data["user_id"], 7);
+    assert_eq!(data.as_object().unwrap().len(), 5);
+    assert_eq!(request(port, "POST", "/write", Some(&cookie), "").body, "1");
+    assert_eq!(
+        request(port, "POST", "/set/extra", Some(&cookie), "").status,
+        200
+    );
+    assert_eq!(
+        request(port, "GET", "/count-keys", Some(&cookie), "").body,
+        "6"
+    );
+    assert_eq!(
+        request(port, "POST", "/permanent/false", Some(&cookie), "").status,
+        200
+    );
+
+    let logout = request(port, "POST", "/logout", Some(&cookie), "");
+    assert!(logout.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(request(port, "GET", "/read", Some(&cookie), "").body, "0");
+}
+
+#[test]
+fn the_demo_page_logs_in_counts_and_logs_out_without_javascript() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&[("SESSION_TYPE", "memory")], dir.path());
+    let port = server.port;
+
+    let login = request(port, "POST", "/demo/login", None, "name=%3Cb%3EAda");
+    assert_eq!(login.status, 303);
+    let cookie = login.cookie().unwrap();
+    let page = request(port, "GET", "/", Some(&cookie), "");
+    assert!(
+        page.body.contains("Welcome, &lt;b&gt;Ada!"),
+        "flash shown, escaped"
+    );
+    assert!(page.body.contains("Hello, &lt;b&gt;Ada"));
+    assert!(page.body.contains("SESSION_TYPE"));
+    let again = request(port, "GET", "/", Some(&cookie), "");
+    assert!(
+        !again.body.contains("Welcome"),
+        "a flash message shows once"
+    );
+    request(port, "POST", "/demo/count", Some(&cookie), "");
+    request(port, "POST", "/demo/count", Some(&cookie), "");
+    let page = request(port, "GET", "/", Some(&cookie), "");
+    assert!(page.body.contains("Counter: <strong>2</strong>"));
+    let logout = request(port, "POST", "/demo/logout", Some(&cookie), "");
+    let fresh = logout
+        .cookie()
+        .expect("a new session carries the goodbye message");
+    assert_ne!(fresh, cookie);
+    let page = request(port, "GET", "/", Some(&fresh), "");
+    assert!(page.body.contains("You are logged out."));
+    assert!(page.body.contains("action=\"/demo/login\""));
+}
+
+#[test]
+fn a_bad_setting_stops_startup_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("SESSION_COOKIE_SAMESITE", "sometimes")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SESSION_COOKIE_SAMESITE") && stderr.contains("sometimes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(&[("SESSION_TYPE", "memory")], dir.path());
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stderr = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+}

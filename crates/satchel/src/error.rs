@@ -1,0 +1,137 @@
+//! Error types.
+
+use std::fmt;
+
+/// A boxed error from a store's backend, kept as the source of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A session store failed.
+///
+/// The source is kept, so the whole cause chain can be logged. Messages never contain a
+/// session id or a key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend (server, file system, connection) failed.
+    #[error("session backend failed")]
+    Backend(#[source] BoxError),
+    /// A record could not be encoded for storage.
+    #[error("session record could not be encoded")]
+    Encode(#[source] BoxError),
+    /// A stored record could not be decoded: it is corrupt or was written by something
+    /// else. The engine treats it as "no session" and logs a warning.
+    #[error("stored session record could not be decoded")]
+    Decode(#[source] BoxError),
+    /// The store does not keep sessions (the `null` store): writing is refused.
+    #[error("sessions are disabled: set SESSION_TYPE to a store to enable them")]
+    Disabled,
+}
+
+impl StoreError {
+    /// Wraps a backend failure; for `.map_err(StoreError::backend)`.
+    pub fn backend(error: impl Into<BoxError>) -> Self {
+        Self::Backend(error.into())
+    }
+
+    /// Wraps an encoding failure; for `.map_err(StoreError::encode)`.
+    pub fn encode(error: impl Into<BoxError>) -> Self {
+        Self::Encode(error.into())
+    }
+
+    /// Wraps a decoding failure; for `.map_err(StoreError::decode)`.
+    pub fn decode(error: impl Into<BoxError>) -> Self {
+        Self::Decode(error.into())
+    }
+}
+
+/// An error from a [`Session`](crate::Session) operation.
+///
+/// With the `axum` feature it converts into an empty-bodied `500 Internal Server Error`,
+/// so handlers can use `?` on session calls.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed while loading or saving this request's session. The cause was
+    /// logged where it happened; the response becomes an empty 500.
+    #[error("session store unavailable")]
+    Unavailable,
+    /// Sessions are disabled (SESSION_TYPE is `null`), so the session cannot be modified.
+    #[error(
+        "sessions are disabled: set SESSION_TYPE to a store (e.g. memory, filesystem, redis) to enable them"
+    )]
+    Disabled,
+    /// A value could not be converted to or from its stored form.
+    #[error("session value for key {key:?} could not be converted")]
+    Value {
+        /// The session key whose value failed to convert.
+        key: String,
+        /// What went wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A configuration value is wrong, or two values contradict each other.
+///
+/// Every message names the key, the offending value (never for secrets) and what is
+/// accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A key has a value it cannot take.
+    Invalid {
+        /// The configuration key, e.g. `SESSION_COOKIE_SAMESITE`.
+        key: String,
+        /// The value as given (`<redacted>` for secrets).
+        value: String,
+        /// What the key accepts.
+        expected: String,
+    },
+    /// The TOML file names a key Satchel does not know (probably a typo).
+    UnknownKey {
+        /// The unknown key.
+        key: String,
+        /// Where it was found.
+        source: String,
+    },
+    /// Two settings contradict each other, or a required one is missing.
+    Conflict(String),
+    /// A file or directory named by the configuration cannot be used.
+    Io {
+        /// The configuration key naming the path.
+        key: String,
+        /// The path.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// The configuration file cannot be read or parsed.
+    File {
+        /// The file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid {
+                key,
+                value,
+                expected,
+            } => write!(f, "invalid {key} value {value:?}: expected {expected}"),
+            Self::UnknownKey { key, source } => {
+                write!(f, "unknown configuration key {key} in {source}")
+            }
+            Self::Conflict(message) => f.write_str(message),
+            Self::Io { key, path, message } => write!(f, "{key} {path:?}: {message}"),
+            Self::File { path, message } => {
+                write!(f, "configuration file {path:?}: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,3 @@
+//! Framework integrations: each only applies the engine's [`Outcome`](crate::Outcome).
+
+pub mod tower;

@@ -1,0 +1,106 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::header::{COOKIE, SET_COOKIE, VARY};
+use http::{HeaderValue, Request, Response, StatusCode};
+use tower_service::Service;
+
+use crate::session::SessionManager;
+
+/// The service [`SessionLayer`](super::SessionLayer) wraps around an inner service.
+///
+/// For each request it puts a lazy [`Session`](crate::Session) into the request's
+/// extensions, calls the inner service, then applies the engine's
+/// [`Outcome`](crate::Outcome): `Set-Cookie`, `Vary: Cookie`, or an empty `500` when the
+/// store failed.
+#[derive(Debug, Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    manager: SessionManager,
+}
+
+impl<S> SessionService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, manager: SessionManager) -> Self {
+        Self { inner, manager }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    // Boxed: the future awaits the store after the inner service, so it cannot be named
+    // without a hand-written state machine; one allocation per request is the price.
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let session = self.manager.session(
+            request
+                .headers()
+                .get_all(COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok()),
+        );
+        request.extensions_mut().insert(session.clone());
+        // The clone that was polled ready is the one that serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            match session.finish(response.status().as_u16()).await {
+                Ok(outcome) => {
+                    let headers = response.headers_mut();
+                    if outcome.vary_cookie() {
+                        headers.append(VARY, HeaderValue::from_static("Cookie"));
+                    }
+                    if let Some(cookie) = outcome.set_cookie() {
+                        match HeaderValue::try_from(cookie) {
+                            Ok(value) => {
+                                headers.append(SET_COOKIE, value);
+                            }
+                            Err(_) => {
+                                tracing::error!("session cookie is not a valid header value");
+                                response = internal_error();
+                            }
+                        }
+                    }
+                }
+                Err(_) => response = internal_error(),
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// An empty `500`: the cause is logged, never shown to the client.
+fn internal_error<B: Default>() -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}

@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod config;
+mod cookie;
+pub mod error;
+pub mod id;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod integration;
+pub mod record;
+pub mod session;
+#[cfg(feature = "signed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signed")))]
+pub mod signing;
+pub mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
+pub use config::{SameSite, Secret, SessionConfig, SessionType};
+pub use error::{ConfigError, Error, StoreError};
+pub use id::SessionId;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use integration::tower::{SessionLayer, SessionRejection, SessionService};
+pub use record::{Changes, Data, Record};
+pub use session::{Outcome, Session, SessionManager};
+#[cfg(feature = "filesystem")]
+#[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]
+pub use store::FilesystemStore;
+pub use store::{ExpiredDeletion, MemoryStore, NullStore, SessionStore};

@@ -1,0 +1,232 @@
+//! What a store keeps for one session, and the changes a request makes to it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+/// The key/value data of one session.
+pub type Data = BTreeMap<String, Value>;
+
+/// One stored session: its data, when it expires, and its own permanent flag.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use satchel::Record;
+///
+/// let record = Record::new(Default::default(), SystemTime::now() + Duration::from_secs(60));
+/// assert!(!record.is_expired(SystemTime::now()));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The session's keys and values.
+    pub data: Data,
+    /// When the entry stops being valid. Every store checks it on load.
+    pub expires_at: SystemTime,
+    /// The per-session permanent flag, when the application set one
+    /// ([`Session::set_permanent`](crate::Session::set_permanent)); `None` follows
+    /// SESSION_PERMANENT.
+    pub permanent: Option<bool>,
+}
+
+impl Record {
+    /// A record with the given data and expiry, following the configured permanent flag.
+    #[must_use]
+    pub fn new(data: Data, expires_at: SystemTime) -> Self {
+        Self {
+            data,
+            expires_at,
+            permanent: None,
+        }
+    }
+
+    /// Whether the record has expired at `now`.
+    #[must_use]
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires_at <= now
+    }
+}
+
+/// The changes one request made to its session: what a store applies, atomically, onto
+/// the latest stored entry.
+///
+/// Applying a change set instead of writing back the whole record is how Satchel keeps
+/// concurrent requests from erasing each other's changes: two requests that set different
+/// keys both land, whatever order they finish in. Keys set by the request win over keys
+/// removed by it; `clear` drops everything stored before the request's own sets.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{Changes, Data};
+/// use serde_json::json;
+///
+/// let mut changes = Changes::default();
+/// changes.set("a", json!(1));
+/// changes.remove("b");
+///
+/// let mut stored = Data::new();
+/// stored.insert("b".into(), json!(2));
+/// stored.insert("c".into(), json!(3));
+/// changes.apply(&mut stored);
+/// assert_eq!(stored.len(), 2);
+/// assert_eq!(stored["a"], json!(1));
+/// assert!(!stored.contains_key("b"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    clear: bool,
+    set: BTreeMap<String, Value>,
+    remove: BTreeSet<String>,
+    permanent: Option<bool>,
+}
+
+impl Changes {
+    /// Records that `key` is set to `value`.
+    pub fn set(&mut self, key: impl Into<String>, value: Value) {
+        let key = key.into();
+        self.remove.remove(&key);
+        self.set.insert(key, value);
+    }
+
+    /// Records that `key` is removed.
+    pub fn remove(&mut self, key: impl Into<String>) {
+        let key = key.into();
+        self.set.remove(&key);
+        self.remove.insert(key);
+    }
+
+    /// Records that every key stored so far is removed.
+    pub fn clear(&mut self) {
+        self.clear = true;
+        self.set.clear();
+        self.remove.clear();
+    }
+
+    /// Records a new per-session permanent flag.
+    pub fn set_permanent(&mut self, permanent: bool) {
+        self.permanent = Some(permanent);
+    }
+
+    /// Whether the change set drops every previously stored key.
+    #[must_use]
+    pub fn is_clear(&self) -> bool {
+        self.clear
+    }
+
+    /// The keys set, with their new values.
+    #[must_use]
+    pub fn sets(&self) -> &BTreeMap<String, Value> {
+        &self.set
+    }
+
+    /// The keys removed.
+    #[must_use]
+    pub fn removals(&self) -> &BTreeSet<String> {
+        &self.remove
+    }
+
+    /// The new per-session permanent flag, if the request set one.
+    #[must_use]
+    pub fn permanent(&self) -> Option<bool> {
+        self.permanent
+    }
+
+    /// Whether the change set changes nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        !self.clear && self.set.is_empty() && self.remove.is_empty() && self.permanent.is_none()
+    }
+
+    /// Applies the data changes onto `data`: clear, then removals, then sets.
+    pub fn apply(&self, data: &mut Data) {
+        if self.clear {
+            data.clear();
+        }
+        for key in &self.remove {
+            data.remove(key);
+        }
+        for (key, value) in &self.set {
+            data.insert(key.clone(), value.clone());
+        }
+    }
+
+    /// Applies the whole change set onto a stored record (or onto nothing), giving the
+    /// record to store with the new expiry, or `None` when the result holds no data and
+    /// the entry must be deleted.
+    #[must_use]
+    pub fn apply_to(&self, base: Option<Record>, expires_at: SystemTime) -> Option<Record> {
+        let (mut data, permanent) = match base {
+            Some(record) => (record.data, record.permanent),
+            None => (Data::new(), None),
+        };
+        self.apply(&mut data);
+        if data.is_empty() {
+            return None;
+        }
+        Some(Record {
+            data,
+            expires_at,
+            permanent: self.permanent.or(permanent),
+        })
+    }
+
+    /// A change set that replaces whatever is stored with `record`'s data and flag.
+    #[must_use]
+    pub fn replacing_with(record: &Record) -> Self {
+        Self {
+            clear: true,
+            set: record.data.clone(),
+            remove: BTreeSet::new(),
+            permanent: record.permanent,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    #[test]
+    fn later_operations_win_over_earlier_ones() {
+        let mut changes = Changes::default();
+        changes.set("k", json!(1));
+        changes.remove("k");
+        assert!(changes.sets().is_empty());
+        assert!(changes.removals().contains("k"));
+        changes.set("k", json!(2));
+        assert!(changes.removals().is_empty());
+        changes.clear();
+        assert!(changes.is_clear() && changes.sets().is_empty());
+        assert!(!changes.is_empty());
+    }
+
+    #[test]
+    fn apply_to_nothing_with_only_removals_gives_no_record() {
+        let mut changes = Changes::default();
+        changes.remove("x");
+        assert_eq!(changes.apply_to(None, SystemTime::now()), None);
+    }
+
+    #[test]
+    fn apply_to_keeps_the_stored_flag_unless_changed() {
+        let at = SystemTime::now() + Duration::from_secs(5);
+        let mut base = Record::new(Data::from([("a".into(), json!(1))]), at);
+        base.permanent = Some(false);
+        let mut changes = Changes::default();
+        changes.set("b", json!(2));
+        let out = changes.apply_to(Some(base.clone()), at).unwrap();
+        assert_eq!(out.permanent, Some(false));
+        assert_eq!(out.data.len(), 2);
+        changes.set_permanent(true);
+        assert_eq!(
+            changes.apply_to(Some(base), at).unwrap().permanent,
+            Some(true)
+        );
+    }
+}

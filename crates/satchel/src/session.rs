@@ -1,0 +1,682 @@
+//! The session engine: one [`Session`] per request, loaded lazily, saved as a change set.
+//!
+//! The engine is framework-neutral. An integration asks the [`SessionManager`] for a
+//! [`Session`] built from the request's `Cookie` headers, hands it to the handler, then
+//! calls [`Session::finish`] with the response status and applies the [`Outcome`] it
+//! returns (a `Set-Cookie` value and `Vary: Cookie`) — or, when `finish` fails, answers
+//! with an empty `500`. Every policy (what to save, when to send the cookie) lives here,
+//! so it is written and tested once.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+use std::{error::Error as StdError, fmt};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::config::SessionConfig;
+use crate::cookie::{self, CookieWriter};
+use crate::error::{ConfigError, Error, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, Data};
+use crate::store::{BoxedStore, Saved, SessionStore};
+
+/// Builds a [`Session`] for each request and holds what they share: the store, the
+/// configuration and the signing keys. Cloning is cheap.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{MemoryStore, SessionConfig, SessionManager};
+///
+/// # tokio_test::block_on(async {
+/// let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
+///
+/// // First request: no cookie. The handler logs a user in.
+/// let session = manager.session([]);
+/// session.insert("user", "ada").await?;
+/// let outcome = session.finish(200).await?;
+/// let set_cookie = outcome.set_cookie().expect("a new session sets its cookie");
+///
+/// // Second request: the browser sends the cookie back.
+/// let cookie = set_cookie.split(';').next().unwrap();
+/// let session = manager.session([cookie]);
+/// assert_eq!(session.get::<String>("user").await?.as_deref(), Some("ada"));
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SessionManager {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: BoxedStore,
+    config: SessionConfig,
+    cookie: CookieWriter,
+    writable: bool,
+    #[cfg(feature = "signed")]
+    signer: Option<crate::signing::Signer>,
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("store", &self.shared.store)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl SessionManager {
+    /// A manager for `store` with `config`, after checking the configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration contradicts itself (see
+    /// [`SessionConfig::validate`]).
+    pub fn new(store: impl SessionStore, config: SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let store = BoxedStore::new(store);
+        let writable = store.capabilities().writable;
+        #[cfg(feature = "signed")]
+        let signer = config.use_signer().then(|| {
+            use crate::signing::{Key, Signer};
+            let key = |secret: &crate::Secret| Key::derive(secret.as_bytes());
+            let current = config.secret_key().map(key);
+            let fallbacks = config.secret_key_fallbacks().iter().map(key);
+            // validate() guarantees SECRET_KEY is set when the signer is on.
+            Signer::new(current.unwrap_or_else(Key::generate), fallbacks)
+        });
+        Ok(Self {
+            shared: Arc::new(Shared {
+                cookie: CookieWriter::new(&config),
+                store,
+                config,
+                writable,
+                #[cfg(feature = "signed")]
+                signer,
+            }),
+        })
+    }
+
+    /// A manager whose store is built from the configuration's SESSION_TYPE and its
+    /// store settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration is invalid or the store cannot be opened
+    /// (for instance, a SESSION_FILE_DIR that cannot be created).
+    pub fn from_config(config: SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let store = crate::store::from_config(&config)?;
+        Self::new(store, config)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &SessionConfig {
+        &self.shared.config
+    }
+
+    /// The store sessions live in.
+    #[must_use]
+    pub fn store(&self) -> &BoxedStore {
+        &self.shared.store
+    }
+
+    /// The session of one request, from the values of its `Cookie` headers. Nothing is
+    /// read from the store until the handler first uses the session.
+    pub fn session<'a>(&self, cookie_headers: impl IntoIterator<Item = &'a str>) -> Session {
+        let name = self.shared.cookie.name();
+        let candidates = cookie_headers
+            .into_iter()
+            .flat_map(|header| cookie::values(header, name))
+            .filter(|value| !value.is_empty())
+            .map(Box::from)
+            .collect();
+        Session {
+            inner: Arc::new(Inner {
+                shared: Arc::clone(&self.shared),
+                candidates,
+                loaded: OnceCell::new(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+}
+
+/// The session of one request.
+///
+/// Cheap to clone; clones share the same state. Every accessor is `async` because the
+/// session is loaded from the store on first use: a request whose handler never touches
+/// its session costs no store access at all.
+///
+/// Changes are recorded as a [`Changes`] set and saved once, after the handler, when
+/// something really changed (inserting a value equal to the stored one is no change).
+/// See [`Session::finish`] for what happens then.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// Values of every cookie with the session cookie's name, not yet verified.
+    candidates: Vec<Box<str>>,
+    /// Set once the load from the store ran: `true` when it succeeded.
+    loaded: OnceCell<bool>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The handler used the session in any way.
+    touched: bool,
+    /// The cookie candidates were verified (the result is in `id`).
+    identified: bool,
+    /// The id from the cookie, once verified.
+    id: Option<SessionId>,
+    /// The cookie was verified by a fallback key: re-sign it.
+    resign: bool,
+    /// The store held an entry for `id`.
+    existed: bool,
+    data: Data,
+    expires_at: Option<SystemTime>,
+    stored_permanent: Option<bool>,
+    changes: Changes,
+    /// `cycle_id` was called.
+    renew: bool,
+    /// `destroy` was called: delete this entry.
+    purge: Option<SessionId>,
+    /// The store failed; the response becomes a 500.
+    failed: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Session")
+            .field("id", &state.id)
+            .field("existed", &state.existed)
+            .field("keys", &state.data.len())
+            .field("changed", &!state.changes.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an integration applies to the response once the handler has run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Outcome {
+    set_cookie: Option<String>,
+    vary_cookie: bool,
+}
+
+impl Outcome {
+    /// The `Set-Cookie` header value to add, if any.
+    #[must_use]
+    pub fn set_cookie(&self) -> Option<&str> {
+        self.set_cookie.as_deref()
+    }
+
+    /// Whether to add `Vary: Cookie`: the response depended on the session.
+    #[must_use]
+    pub fn vary_cookie(&self) -> bool {
+        self.vary_cookie
+    }
+}
+
+/// Shows an error and its sources, `outer: inner: root`, for logs.
+struct Chain<'a>(&'a (dyn StdError + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
+fn store_failed(what: &str, error: &StoreError) -> Error {
+    tracing::error!(error = %Chain(error), "session store failed to {what}");
+    Error::Unavailable
+}
+
+impl Session {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // State stays consistent at every await point; a panic in another clone's
+        // critical section leaves nothing half-done worth refusing service for.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn config(&self) -> &SessionConfig {
+        &self.inner.shared.config
+    }
+
+    /// Verifies the cookie candidates once, giving the id to load.
+    fn identify(&self, state: &mut State) -> Option<SessionId> {
+        if !state.identified {
+            state.identified = true;
+            for value in self.inner.candidates.iter() {
+                if let Some((id, resign)) = self.verify(value) {
+                    state.id = Some(id);
+                    state.resign = resign;
+                    break;
+                }
+            }
+        }
+        state.id
+    }
+
+    fn verify(&self, value: &str) -> Option<(SessionId, bool)> {
+        #[cfg(feature = "signed")]
+        if let Some(signer) = &self.inner.shared.signer {
+            let (id, by) = signer.verify(self.inner.shared.cookie.name(), value)?;
+            return Some((id, by == crate::signing::Verified::Fallback));
+        }
+        value.parse().ok().map(|id| (id, false))
+    }
+
+    fn cookie_value(&self, id: &SessionId) -> String {
+        #[cfg(feature = "signed")]
+        if let Some(signer) = &self.inner.shared.signer {
+            return signer.sign(self.inner.shared.cookie.name(), id);
+        }
+        id.to_string()
+    }
+
+    async fn load(&self) -> Result<MutexGuard<'_, State>, Error> {
+        let ok = *self
+            .inner
+            .loaded
+            .get_or_init(|| self.load_from_store())
+            .await;
+        let mut state = self.state();
+        state.touched = true;
+        if ok && !state.failed {
+            Ok(state)
+        } else {
+            Err(Error::Unavailable)
+        }
+    }
+
+    async fn load_from_store(&self) -> bool {
+        let id = {
+            let mut state = self.state();
+            state.touched = true;
+            self.identify(&mut state)
+        };
+        let Some(id) = id else { return true };
+        let config = self.config();
+        let now = SystemTime::now();
+        let touch = config
+            .refresh_each_request()
+            .then(|| now + config.lifetime());
+        match self.inner.shared.store.load(&id, touch).await {
+            Ok(Some(record)) if !record.is_expired(now) => {
+                let mut state = self.state();
+                state.existed = true;
+                state.data = record.data;
+                state.expires_at = Some(record.expires_at);
+                state.stored_permanent = record.permanent;
+            }
+            Ok(_) => {}
+            Err(StoreError::Decode(error)) => {
+                tracing::warn!(
+                    error = %Chain(&*error),
+                    "stored session could not be decoded; starting a fresh session"
+                );
+            }
+            Err(error) => {
+                store_failed("load", &error);
+                self.state().failed = true;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The value stored under `key`, converted to `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed; [`Error::Value`] when the stored
+    /// value does not convert to `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use satchel::{MemoryStore, SessionConfig, SessionManager};
+    /// # tokio_test::block_on(async {
+    /// # let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
+    /// let session = manager.session([]);
+    /// session.insert("visits", 3u32).await?;
+    /// assert_eq!(session.get::<u32>("visits").await?, Some(3));
+    /// assert_eq!(session.get::<u32>("missing").await?, None);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.get_value(key).await? {
+            Some(value) => serde_json::from_value(value)
+                .map(Some)
+                .map_err(|source| Error::Value {
+                    key: key.to_owned(),
+                    source,
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw value stored under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
+        Ok(self.load().await?.data.get(key).cloned())
+    }
+
+    /// Stores `value` under `key`. Inserting a value equal to the current one changes
+    /// nothing and saves nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disabled`] on the `null` store; [`Error::Value`] when `value` does not
+    /// serialize; [`Error::Unavailable`] when the store failed.
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(|source| Error::Value {
+            key: key.to_owned(),
+            source,
+        })?;
+        self.insert_value(key, value).await
+    }
+
+    /// Stores a raw value under `key`; see [`Session::insert`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disabled`] on the `null` store; [`Error::Unavailable`] when the store
+    /// failed.
+    pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
+        if !self.inner.shared.writable {
+            return Err(Error::Disabled);
+        }
+        let mut state = self.load().await?;
+        if state.data.get(key) != Some(&value) {
+            state.changes.set(key, value.clone());
+            state.data.insert(key.to_owned(), value);
+        }
+        Ok(())
+    }
+
+    /// Removes `key`, returning its value converted to `T` if it was there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed; [`Error::Value`] when the removed
+    /// value does not convert to `T` (it is removed all the same).
+    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.remove_value(key).await? {
+            Some(value) => serde_json::from_value(value)
+                .map(Some)
+                .map_err(|source| Error::Value {
+                    key: key.to_owned(),
+                    source,
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes `key`, returning its raw value if it was there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
+        let mut state = self.load().await?;
+        let removed = state.data.remove(key);
+        if removed.is_some() {
+            state.changes.remove(key);
+        }
+        Ok(removed)
+    }
+
+    /// Removes every key. The session keeps its id; if nothing is added afterwards, its
+    /// entry is deleted and its cookie removed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn clear(&self) -> Result<(), Error> {
+        let mut state = self.load().await?;
+        if state.existed || !state.data.is_empty() {
+            state.data.clear();
+            state.changes.clear();
+        }
+        Ok(())
+    }
+
+    /// The session's keys, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn keys(&self) -> Result<Vec<String>, Error> {
+        Ok(self.load().await?.data.keys().cloned().collect())
+    }
+
+    /// The whole session data, as it stands in this request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn data(&self) -> Result<Data, Error> {
+        Ok(self.load().await?.data.clone())
+    }
+
+    /// The number of keys.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn len(&self) -> Result<usize, Error> {
+        Ok(self.load().await?.data.len())
+    }
+
+    /// Whether the session holds no keys.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.load().await?.data.is_empty())
+    }
+
+    /// Gives the session a new id at the end of the request, keeping its data. Call it
+    /// when privileges change (log in, log out of an admin role) so that an id seen
+    /// before, perhaps planted by an attacker, is worth nothing afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disabled`] on the `null` store; [`Error::Unavailable`] when the store
+    /// failed.
+    pub async fn cycle_id(&self) -> Result<(), Error> {
+        if !self.inner.shared.writable {
+            return Err(Error::Disabled);
+        }
+        self.load().await?.renew = true;
+        Ok(())
+    }
+
+    /// Deletes the session: its entry goes from the store and the browser is told to
+    /// drop the cookie. The session is empty afterwards; anything inserted later in the
+    /// same request starts a new session with a new id.
+    ///
+    /// Costs no load: only the delete, after the handler.
+    pub fn destroy(&self) {
+        let mut state = self.state();
+        state.touched = true;
+        let id = self.identify(&mut state);
+        let failed = state.failed;
+        *state = State {
+            touched: true,
+            identified: true,
+            purge: id.or(state.purge),
+            failed,
+            ..State::default()
+        };
+    }
+
+    /// Whether the session's cookie outlives the browser session: the per-session flag
+    /// set by [`Session::set_permanent`], or SESSION_PERMANENT.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn is_permanent(&self) -> Result<bool, Error> {
+        let state = self.load().await?;
+        Ok(self.permanent(&state))
+    }
+
+    fn permanent(&self, state: &State) -> bool {
+        state
+            .changes
+            .permanent()
+            .or(state.stored_permanent)
+            .unwrap_or_else(|| self.config().permanent())
+    }
+
+    /// Makes this session's cookie permanent (it carries an expiry) or a browser-session
+    /// cookie, overriding SESSION_PERMANENT for this session only. The flag is stored
+    /// with the session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disabled`] on the `null` store; [`Error::Unavailable`] when the store
+    /// failed.
+    pub async fn set_permanent(&self, permanent: bool) -> Result<(), Error> {
+        if !self.inner.shared.writable {
+            return Err(Error::Disabled);
+        }
+        let mut state = self.load().await?;
+        if self.permanent(&state) != permanent {
+            state.changes.set_permanent(permanent);
+        }
+        Ok(())
+    }
+
+    /// When the stored entry expires, as loaded (after this request's refresh, if any);
+    /// `None` for a session not stored yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn expires_at(&self) -> Result<Option<SystemTime>, Error> {
+        Ok(self.load().await?.expires_at)
+    }
+
+    /// The id of the stored session this request loaded, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn id(&self) -> Result<Option<SessionId>, Error> {
+        let state = self.load().await?;
+        Ok(state.existed.then_some(state.id).flatten())
+    }
+
+    /// Ends the request: saves what changed and says what to put on the response.
+    ///
+    /// - A session the handler never used: nothing, not even `Vary`.
+    /// - A `5xx` status: nothing is saved; `Vary: Cookie` only.
+    /// - Changes are applied as one change set onto the latest stored entry; an entry
+    ///   left empty is deleted and its cookie removed; a new session that ends empty is
+    ///   never stored.
+    /// - Without changes, a stored permanent session re-sends its cookie when
+    ///   SESSION_REFRESH_EACH_REQUEST is on (its lifetime was extended when it was
+    ///   loaded), and a cookie verified by a fallback key is re-signed.
+    /// - A cookie that named no valid session is removed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed during the request or now; the
+    /// integration answers with an empty `500`.
+    pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
+        let state = std::mem::take(&mut *self.state());
+        if !state.touched {
+            return Ok(Outcome::default());
+        }
+        if state.failed {
+            return Err(Error::Unavailable);
+        }
+        let mut outcome = Outcome {
+            set_cookie: None,
+            vary_cookie: true,
+        };
+        if status >= 500 {
+            return Ok(outcome);
+        }
+        let shared = &self.inner.shared;
+        let store = &shared.store;
+        let config = &shared.config;
+        if let Some(old) = state.purge {
+            store
+                .delete(&old)
+                .await
+                .map_err(|e| store_failed("delete", &e))?;
+        }
+        let permanent = self.permanent(&state);
+        let changed = !state.changes.is_empty();
+        let expires_at = SystemTime::now() + config.lifetime();
+        let written = match state.id.filter(|_| state.existed) {
+            Some(id) if state.renew => {
+                let new = SessionId::generate();
+                let saved = store.cycle(&id, &new, &state.changes, expires_at).await;
+                Some((new, saved))
+            }
+            Some(id) if changed => {
+                let saved = store.save(&id, &state.changes, expires_at).await;
+                Some((id, saved))
+            }
+            Some(id) => {
+                if (permanent && config.refresh_each_request()) || state.resign {
+                    let expires = state.expires_at.filter(|_| permanent);
+                    outcome.set_cookie = Some(shared.cookie.set(&self.cookie_value(&id), expires));
+                }
+                None
+            }
+            None if !state.data.is_empty() => {
+                let new = SessionId::generate();
+                let saved = store.save(&new, &state.changes, expires_at).await;
+                Some((new, saved))
+            }
+            None => None,
+        };
+        let presented = !self.inner.candidates.is_empty();
+        match written {
+            Some((id, saved)) => match saved.map_err(|e| store_failed("save", &e))? {
+                Saved::Stored => {
+                    let expires = permanent.then_some(expires_at);
+                    outcome.set_cookie = Some(shared.cookie.set(&self.cookie_value(&id), expires));
+                }
+                Saved::Empty if presented => outcome.set_cookie = Some(shared.cookie.removal()),
+                Saved::Empty => {}
+            },
+            None if presented && !state.existed => {
+                outcome.set_cookie = Some(shared.cookie.removal());
+            }
+            None => {}
+        }
+        Ok(outcome)
+    }
+}

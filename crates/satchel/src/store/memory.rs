@@ -1,0 +1,222 @@
+//! The in-process `memory` store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::record::{Changes, Record};
+use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
+
+/// The number of independently locked shards: requests for different sessions rarely
+/// wait on each other.
+const SHARDS: usize = 16;
+
+/// Default number of sessions a [`MemoryStore`] keeps (SESSION_MEMORY_CAPACITY).
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// An in-process store (SESSION_TYPE=`memory`), bounded in size.
+///
+/// Sessions live in this process only and are lost when it stops: use it for one process,
+/// tests and demos. It holds at most `capacity` sessions; when a new one would exceed
+/// that, expired entries go first, then those that expire soonest, so memory stays bounded
+/// under any load. Each change set is applied under the lock of the session's shard, so
+/// concurrent requests never lose each other's updates. Cloning shares the store.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::MemoryStore;
+///
+/// let store = MemoryStore::with_capacity(10_000);
+/// assert_eq!(store.capacity(), 10_000);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    shards: Arc<[Mutex<Shard>; SHARDS]>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    entries: HashMap<SessionId, Record>,
+    by_expiry: BTreeSet<(SystemTime, SessionId)>,
+}
+
+impl Default for MemoryStore {
+    /// A store for [`DEFAULT_CAPACITY`] sessions.
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl MemoryStore {
+    /// A store that keeps at most `capacity` sessions (at least one per shard).
+    #[must_use]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            shards: Arc::new(std::array::from_fn(|_| Mutex::new(Shard::default()))),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many sessions the store keeps at most.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many entries the store holds now, expired ones included.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        (0..SHARDS).map(|i| self.lock(i).entries.len()).sum()
+    }
+
+    /// Whether the store holds no entries.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard_capacity(&self) -> usize {
+        self.capacity.div_ceil(SHARDS)
+    }
+
+    fn lock(&self, index: usize) -> MutexGuard<'_, Shard> {
+        // A panic while holding the lock cannot leave a shard half-updated in a way that
+        // matters more than losing the shard, so a poisoned lock is simply taken over.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn shard_of(&self, id: &SessionId) -> MutexGuard<'_, Shard> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(id, &mut hasher);
+        let index = (std::hash::Hasher::finish(&hasher) as usize) % SHARDS;
+        self.lock(index)
+    }
+}
+
+impl Shard {
+    fn take(&mut self, id: &SessionId) -> Option<Record> {
+        let record = self.entries.remove(id)?;
+        self.by_expiry.remove(&(record.expires_at, *id));
+        Some(record)
+    }
+
+    fn put(&mut self, id: SessionId, record: Record, capacity: usize) {
+        self.by_expiry.insert((record.expires_at, id));
+        self.entries.insert(id, record);
+        while self.entries.len() > capacity {
+            // The first entry in expiry order is expired if anything is, and otherwise
+            // the one that expires soonest.
+            let Some(&(_, victim)) = self.by_expiry.iter().find(|(_, v)| *v != id) else {
+                break;
+            };
+            self.take(&victim);
+        }
+    }
+
+    fn sweep(&mut self, now: SystemTime) -> u64 {
+        let mut removed = 0;
+        while let Some(&(at, id)) = self.by_expiry.first() {
+            if at > now {
+                break;
+            }
+            self.take(&id);
+            removed += 1;
+        }
+        removed
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        let now = SystemTime::now();
+        let mut shard = self.shard_of(id);
+        let Some(record) = shard.entries.get(id) else {
+            return Ok(None);
+        };
+        if record.is_expired(now) {
+            shard.take(id);
+            return Ok(None);
+        }
+        match touch {
+            Some(at) if at > record.expires_at => {
+                let mut record = shard.take(id).unwrap_or_else(|| unreachable!());
+                record.expires_at = at;
+                let out = record.clone();
+                shard.by_expiry.insert((at, *id));
+                shard.entries.insert(*id, record);
+                Ok(Some(out))
+            }
+            _ => Ok(Some(record.clone())),
+        }
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let now = SystemTime::now();
+        let capacity = self.shard_capacity();
+        let mut shard = self.shard_of(id);
+        let base = shard.take(id).filter(|r| !r.is_expired(now));
+        Ok(match changes.apply_to(base, expires_at) {
+            Some(record) => {
+                shard.put(*id, record, capacity);
+                Saved::Stored
+            }
+            None => Saved::Empty,
+        })
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let now = SystemTime::now();
+        let base = self.shard_of(old).take(old).filter(|r| !r.is_expired(now));
+        // The old entry is gone before the new one appears; a concurrent change to the
+        // old id after this point starts from nothing, as after a logout.
+        let capacity = self.shard_capacity();
+        Ok(match changes.apply_to(base, expires_at) {
+            Some(record) => {
+                self.shard_of(new).put(*new, record, capacity);
+                Saved::Stored
+            }
+            None => Saved::Empty,
+        })
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.shard_of(id).take(id);
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            writable: true,
+            persistent: false,
+            shared: false,
+        }
+    }
+}
+
+impl ExpiredDeletion for MemoryStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let now = SystemTime::now();
+        Ok((0..SHARDS).map(|i| self.lock(i).sweep(now)).sum())
+    }
+}

@@ -1,0 +1,353 @@
+//! The store contract, and the stores built into Satchel.
+//!
+//! # The contract: change sets, not whole records
+//!
+//! A store never receives a whole session to write back. It receives the [`Changes`] one
+//! request made (keys set, keys removed, `clear`, the permanent flag) and applies them,
+//! **atomically**, onto the latest stored entry: under a lock (memory, filesystem), in a
+//! transaction or script (SQL, Redis), or under a compare-and-swap retry (memcached). Two
+//! concurrent requests that set different keys therefore both land, which the
+//! whole-record load-modify-save of other session libraries cannot promise. A save whose
+//! result holds no data deletes the entry instead ([`Saved::Empty`]).
+//!
+//! Every operation is one round trip where the backend allows it: [`SessionStore::load`]
+//! takes the refresh "touch" as an argument so that extending an entry's lifetime is
+//! folded into the read and never rewrites the data.
+//!
+//! Stores also check expiry themselves on load, whatever their backend's own TTL does;
+//! the engine checks it once more.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::record::{Changes, Record};
+
+#[cfg(feature = "filesystem")]
+pub mod filesystem;
+pub mod memory;
+pub mod null;
+
+#[cfg(feature = "filesystem")]
+#[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]
+pub use filesystem::FilesystemStore;
+pub use memory::MemoryStore;
+pub use null::NullStore;
+
+/// What a store reports after applying a change set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// The entry holds data and was written with the new expiry.
+    Stored,
+    /// The result held no data: the entry was deleted (or never written).
+    Empty,
+}
+
+/// What a store can do, for the engine and the conformance suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The store keeps sessions (false only for [`NullStore`]).
+    pub writable: bool,
+    /// Entries survive a restart of the process.
+    pub persistent: bool,
+    /// Several processes can share the store.
+    pub shared: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            writable: true,
+            persistent: true,
+            shared: true,
+        }
+    }
+}
+
+/// A place where sessions live.
+///
+/// Implementors write plain `async fn`s. Every method must be safe to call concurrently
+/// from many requests for the same id; see the [module documentation](self) for the
+/// change-set contract that prevents lost updates.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use satchel::{Changes, MemoryStore, SessionId, SessionStore, store::Saved};
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryStore::default();
+/// let id = SessionId::generate();
+/// let mut changes = Changes::default();
+/// changes.set("user", serde_json::json!("ada"));
+/// let expires = SystemTime::now() + Duration::from_secs(60);
+/// assert_eq!(store.save(&id, &changes, expires).await?, Saved::Stored);
+/// let record = store.load(&id, None).await?.expect("stored");
+/// assert_eq!(record.data["user"], "ada");
+/// # Ok::<_, satchel::StoreError>(())
+/// # }).unwrap();
+/// ```
+pub trait SessionStore: Send + Sync + 'static {
+    /// Loads the entry for `id`, or `None` when there is none or it has expired.
+    ///
+    /// With `touch`, a found entry's expiry is extended to that time in the same round
+    /// trip, without rewriting its data, and the returned record carries the new expiry.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the backend fails; [`StoreError::Decode`] when the
+    /// stored entry is corrupt (the engine then starts a fresh session).
+    fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// Applies `changes` atomically onto the latest entry for `id` (or onto nothing) and
+    /// stores the result with `expires_at`; deletes the entry when the result is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the backend fails or refuses writes.
+    fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
+
+    /// Moves the entry for `old` to `new`, applying `changes` on the way: the id rotation
+    /// of [`Session::cycle_id`](crate::Session::cycle_id). The entry under `old` is gone
+    /// afterwards.
+    ///
+    /// The default loads, saves under `new` and deletes `old` in three steps; stores that
+    /// can do it atomically override it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the backend fails.
+    fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+        async move {
+            let base = match self.load(old, None).await {
+                Ok(record) => record,
+                Err(StoreError::Decode(_)) => None,
+                Err(error) => return Err(error),
+            };
+            let saved = match changes.apply_to(base, expires_at) {
+                Some(record) => {
+                    self.save(new, &Changes::replacing_with(&record), expires_at)
+                        .await?
+                }
+                None => Saved::Empty,
+            };
+            self.delete(old).await?;
+            Ok(saved)
+        }
+    }
+
+    /// Deletes the entry for `id`; deleting a missing entry is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the backend fails.
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// What the store can do.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+}
+
+/// Stores that can sweep out expired entries on demand (or from a background task).
+pub trait ExpiredDeletion: SessionStore {
+    /// Deletes expired entries and returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the backend fails.
+    fn delete_expired(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The object-safe twin of [`SessionStore`], with boxed futures.
+trait DynStore: Send + Sync + 'static {
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
+        touch: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+    fn cycle<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn capabilities(&self) -> Capabilities;
+    fn name(&self) -> &'static str;
+}
+
+impl<S: SessionStore> DynStore for S {
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
+        touch: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(SessionStore::load(self, id, touch))
+    }
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::save(self, id, changes, expires_at))
+    }
+    fn cycle<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::cycle(self, old, new, changes, expires_at))
+    }
+    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(SessionStore::delete(self, id))
+    }
+    fn capabilities(&self) -> Capabilities {
+        SessionStore::capabilities(self)
+    }
+    fn name(&self) -> &'static str {
+        std::any::type_name::<S>()
+    }
+}
+
+/// Any store, type-erased: what [`SessionConfig`](crate::SessionConfig) builds from
+/// SESSION_TYPE, and what the engine holds. Cloning is cheap.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{MemoryStore, store::BoxedStore};
+///
+/// let store = BoxedStore::new(MemoryStore::default());
+/// let again = BoxedStore::new(store.clone()); // not boxed twice
+/// # let _ = again;
+/// ```
+#[derive(Clone)]
+pub struct BoxedStore(Arc<dyn DynStore>);
+
+impl BoxedStore {
+    /// Erases the type of `store`. A `BoxedStore` given here is returned as it is.
+    #[must_use]
+    pub fn new<S: SessionStore>(store: S) -> Self {
+        let any: &dyn Any = &store;
+        if let Some(boxed) = any.downcast_ref::<Self>() {
+            return boxed.clone();
+        }
+        Self(Arc::new(store))
+    }
+}
+
+impl fmt::Debug for BoxedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("BoxedStore").field(&self.0.name()).finish()
+    }
+}
+
+impl SessionStore for BoxedStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        self.0.load(id, touch).await
+    }
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        self.0.save(id, changes, expires_at).await
+    }
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        self.0.cycle(old, new, changes, expires_at).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.0.delete(id).await
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+}
+
+/// Builds the store SESSION_TYPE names, with its settings from `config`.
+///
+/// # Errors
+///
+/// [`ConfigError`](crate::ConfigError) when the store cannot be opened (a SESSION_FILE_DIR that cannot be
+/// created or written) or is not available in this build.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{SessionConfig, SessionType, store};
+///
+/// let config = SessionConfig::default().with_session_type(SessionType::Memory);
+/// let store = store::from_config(&config)?;
+/// # let _ = store;
+/// # Ok::<_, satchel::ConfigError>(())
+/// ```
+pub fn from_config(config: &crate::SessionConfig) -> Result<BoxedStore, crate::ConfigError> {
+    use crate::SessionType;
+    match config.session_type() {
+        SessionType::Null => Ok(BoxedStore::new(NullStore)),
+        SessionType::Memory => Ok(BoxedStore::new(MemoryStore::with_capacity(
+            config.memory_capacity(),
+        ))),
+        #[cfg(feature = "filesystem")]
+        SessionType::Filesystem => FilesystemStore::from_config(config).map(BoxedStore::new),
+        other => Err(crate::ConfigError::Conflict(format!(
+            "SESSION_TYPE={other} is not available in this build of satchel \
+             (available: {})",
+            AVAILABLE.join(", ")
+        ))),
+    }
+}
+
+/// The SESSION_TYPE values this build can serve.
+const AVAILABLE: &[&str] = &[
+    "null",
+    "memory",
+    #[cfg(feature = "filesystem")]
+    "filesystem",
+];

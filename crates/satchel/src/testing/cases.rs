@@ -1,0 +1,301 @@
+//! The conformance cases. Each takes a store and panics when the store breaks the
+//! contract of [`SessionStore`].
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use crate::id::SessionId;
+use crate::record::{Changes, Data};
+use crate::store::{Saved, SessionStore};
+
+fn in_secs(secs: u64) -> SystemTime {
+    SystemTime::now() + Duration::from_secs(secs)
+}
+
+fn setting(pairs: &[(&str, serde_json::Value)]) -> Changes {
+    let mut changes = Changes::default();
+    for (key, value) in pairs {
+        changes.set(*key, value.clone());
+    }
+    changes
+}
+
+async fn stored<S: SessionStore>(store: &S, id: &SessionId) -> Data {
+    store
+        .load(id, None)
+        .await
+        .unwrap()
+        .expect("the entry should exist")
+        .data
+}
+
+/// An id that was never saved loads as `None`.
+pub async fn missing_entry_loads_as_none<S: SessionStore>(store: S) {
+    assert!(
+        store
+            .load(&SessionId::generate(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .load(&SessionId::generate(), Some(in_secs(60)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Every kind of JSON value comes back as it was saved.
+pub async fn saved_data_round_trips<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    let value = json!({
+        "int": -42, "big": 9_007_199_254_740_993_u64, "float": 1.5, "text": "héllo ✓",
+        "list": [1, "two", null, true], "nested": {"a": {"b": []}}, "empty": ""
+    });
+    let changes = setting(&[("user", json!(7)), ("profile", value.clone())]);
+    assert_eq!(
+        store.save(&id, &changes, in_secs(60)).await.unwrap(),
+        Saved::Stored
+    );
+    let record = store.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(record.data["user"], json!(7));
+    assert_eq!(record.data["profile"], value);
+    assert_eq!(record.data.len(), 2);
+    let left = record.expires_at.duration_since(SystemTime::now()).unwrap();
+    assert!(
+        left > Duration::from_secs(50) && left <= Duration::from_secs(61),
+        "{left:?}"
+    );
+}
+
+/// A save changes only the keys it names; keys saved by others stay.
+pub async fn changes_apply_onto_the_latest_entry<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    store
+        .save(&id, &setting(&[("b", json!(2))]), in_secs(60))
+        .await
+        .unwrap();
+    store
+        .save(&id, &setting(&[("a", json!(3))]), in_secs(60))
+        .await
+        .unwrap();
+    let data = stored(&store, &id).await;
+    assert_eq!(data.len(), 2);
+    assert_eq!(data["a"], json!(3));
+    assert_eq!(data["b"], json!(2));
+}
+
+/// Removals drop their keys; `clear` drops every key saved before it.
+pub async fn removals_and_clear_apply<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    let initial = setting(&[("a", json!(1)), ("b", json!(2)), ("c", json!(3))]);
+    store.save(&id, &initial, in_secs(60)).await.unwrap();
+    let mut remove = Changes::default();
+    remove.remove("a");
+    remove.remove("not-there");
+    store.save(&id, &remove, in_secs(60)).await.unwrap();
+    assert_eq!(
+        stored(&store, &id).await.keys().collect::<Vec<_>>(),
+        ["b", "c"]
+    );
+    let mut clear = Changes::default();
+    clear.clear();
+    clear.set("d", json!(4));
+    assert_eq!(
+        store.save(&id, &clear, in_secs(60)).await.unwrap(),
+        Saved::Stored
+    );
+    assert_eq!(stored(&store, &id).await.keys().collect::<Vec<_>>(), ["d"]);
+}
+
+/// A change set that leaves no data deletes the entry and says so.
+pub async fn a_save_that_leaves_nothing_deletes_the_entry<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    let mut remove = Changes::default();
+    remove.remove("a");
+    assert_eq!(
+        store.save(&id, &remove, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+    // Nothing is written for a new id whose changes leave nothing either.
+    let fresh = SessionId::generate();
+    assert_eq!(
+        store.save(&fresh, &remove, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&fresh, None).await.unwrap().is_none());
+}
+
+/// `delete` removes an entry; deleting a missing one is fine.
+pub async fn delete_removes_the_entry<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    store.delete(&id).await.unwrap();
+    assert!(store.load(&id, None).await.unwrap().is_none());
+    store.delete(&id).await.unwrap();
+    store.delete(&SessionId::generate()).await.unwrap();
+}
+
+/// An entry past its expiry is not loaded, whatever the backend's own TTL does; a save
+/// onto an expired entry starts from nothing.
+pub async fn expired_entries_are_not_loaded<S: SessionStore>(store: S) {
+    let short = SessionId::generate();
+    let long = SessionId::generate();
+    store
+        .save(&short, &setting(&[("a", json!(1))]), in_secs(1))
+        .await
+        .unwrap();
+    store
+        .save(&long, &setting(&[("a", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(store.load(&short, None).await.unwrap().is_none());
+    assert!(
+        store
+            .load(&short, Some(in_secs(60)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.load(&long, None).await.unwrap().is_some());
+    store
+        .save(&short, &setting(&[("b", json!(2))]), in_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(&store, &short).await.keys().collect::<Vec<_>>(),
+        ["b"]
+    );
+}
+
+/// A load with a touch extends the entry's lifetime and leaves its data as it was.
+pub async fn touch_extends_the_lifetime_without_changing_data<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("a", json!(1))]), in_secs(1))
+        .await
+        .unwrap();
+    let touched = store.load(&id, Some(in_secs(60))).await.unwrap().unwrap();
+    assert!(
+        touched.expires_at > in_secs(50),
+        "the returned record has the new expiry"
+    );
+    assert_eq!(touched.data["a"], json!(1));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let later = store
+        .load(&id, None)
+        .await
+        .unwrap()
+        .expect("the touch kept the entry");
+    assert_eq!(later.data, touched.data);
+    assert!(later.expires_at > in_secs(50));
+}
+
+/// The per-session permanent flag is kept, and kept by saves that do not change it.
+pub async fn the_permanent_flag_is_stored<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    let mut changes = setting(&[("a", json!(1))]);
+    store.save(&id, &changes, in_secs(60)).await.unwrap();
+    assert_eq!(
+        store.load(&id, None).await.unwrap().unwrap().permanent,
+        None
+    );
+    changes.set_permanent(false);
+    store.save(&id, &changes, in_secs(60)).await.unwrap();
+    store
+        .save(&id, &setting(&[("b", json!(2))]), in_secs(60))
+        .await
+        .unwrap();
+    let record = store.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(record.permanent, Some(false));
+    assert_eq!(record.data.len(), 2);
+}
+
+/// `cycle` moves the data (with the request's changes) to the new id and removes the old.
+pub async fn cycle_moves_the_entry_to_the_new_id<S: SessionStore>(store: S) {
+    let old = SessionId::generate();
+    let new = SessionId::generate();
+    store
+        .save(
+            &old,
+            &setting(&[("a", json!(1)), ("b", json!(2))]),
+            in_secs(60),
+        )
+        .await
+        .unwrap();
+    let mut changes = setting(&[("c", json!(3))]);
+    changes.remove("a");
+    let saved = store
+        .cycle(&old, &new, &changes, in_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(saved, Saved::Stored);
+    assert!(store.load(&old, None).await.unwrap().is_none());
+    assert_eq!(
+        stored(&store, &new).await.keys().collect::<Vec<_>>(),
+        ["b", "c"]
+    );
+}
+
+/// Fifty concurrent saves on one id, each setting its own key, leave all fifty keys.
+pub async fn concurrent_saves_keep_every_key<S: SessionStore + Clone>(store: S) {
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("base", json!(0))]), in_secs(60))
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let changes = setting(&[(&format!("k{i}"), json!(true))]);
+            store.save(&id, &changes, in_secs(60)).await.unwrap()
+        });
+    }
+    while let Some(saved) = tasks.join_next().await {
+        assert_eq!(saved.unwrap(), Saved::Stored);
+    }
+    let data = stored(&store, &id).await;
+    assert_eq!(
+        data.len(),
+        51,
+        "lost updates: kept {} of 50 keys",
+        data.len() - 1
+    );
+}
+
+/// Two sessions never see each other's data.
+pub async fn sessions_do_not_leak_into_each_other<S: SessionStore>(store: S) {
+    let a = SessionId::generate();
+    let b = SessionId::generate();
+    store
+        .save(&a, &setting(&[("who", json!("a"))]), in_secs(60))
+        .await
+        .unwrap();
+    store
+        .save(&b, &setting(&[("who", json!("b"))]), in_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(stored(&store, &a).await["who"], json!("a"));
+    assert_eq!(stored(&store, &b).await["who"], json!("b"));
+    store.delete(&a).await.unwrap();
+    assert_eq!(stored(&store, &b).await["who"], json!("b"));
+}

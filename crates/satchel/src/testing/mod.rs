@@ -1,0 +1,78 @@
+//! The public store conformance suite: every store, Satchel's own and anyone else's,
+//! passes the same cases.
+//!
+//! Each case in [`cases`] is an `async fn` taking a store; [`conformance!`](crate::conformance)
+//! turns the whole list into one `#[tokio::test]` per case for a store, so a failure
+//! names both the store and the case:
+//!
+//! ```ignore
+//! satchel::conformance!(memory, async { Some(satchel::MemoryStore::default()) });
+//! ```
+//!
+//! The factory returns `None` when the store's server is not available: the tests then
+//! print why and pass locally, but [`service_unavailable`] makes them fail under `CI=true`,
+//! so a CI run can never skip a store silently.
+
+pub mod cases;
+
+/// Reports that a test's service is missing: `None` after printing why, or a panic when
+/// the `CI` environment variable is `true`, where every service must be there.
+///
+/// # Panics
+///
+/// Panics under `CI=true`: a store test must not skip in CI.
+///
+/// # Examples
+///
+/// ```
+/// # fn check() -> Option<()> {
+/// let url = std::env::var("SOME_SERVICE_URL").ok().or_else(|| {
+///     satchel::testing::service_unavailable("some service", "SOME_SERVICE_URL is unset")
+/// })?;
+/// # let _ = url; Some(()) }
+/// ```
+pub fn service_unavailable<T>(service: &str, why: &str) -> Option<T> {
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    assert!(!ci, "{service} is required in CI but unavailable: {why}");
+    eprintln!("skipping: {service} unavailable: {why}");
+    None
+}
+
+/// Generates one `#[tokio::test]` per conformance case for a store.
+///
+/// `$store` is an expression giving a future of `Option<S>` (where `S: SessionStore +
+/// Clone`); `None` skips, see [`service_unavailable`]. It is evaluated once per case, so
+/// each case gets a fresh store (or a fresh connection to a shared server: cases use
+/// fresh random ids and never interfere).
+#[macro_export]
+macro_rules! conformance {
+    ($name:ident, $store:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance!(@cases $store;
+                missing_entry_loads_as_none,
+                saved_data_round_trips,
+                changes_apply_onto_the_latest_entry,
+                removals_and_clear_apply,
+                a_save_that_leaves_nothing_deletes_the_entry,
+                delete_removes_the_entry,
+                expired_entries_are_not_loaded,
+                touch_extends_the_lifetime_without_changing_data,
+                the_permanent_flag_is_stored,
+                cycle_moves_the_entry_to_the_new_id,
+                concurrent_saves_keep_every_key,
+                sessions_do_not_leak_into_each_other,
+            );
+        }
+    };
+    (@cases $store:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(store) = $store.await else { return };
+                $crate::testing::cases::$case(store).await;
+            }
+        )*
+    };
+}

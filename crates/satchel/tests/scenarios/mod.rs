@@ -1,0 +1,704 @@
+//! One list of HTTP scenarios, run through every framework integration, so a behaviour
+//! cannot drift between them. Each framework's test file builds an app serving the routes
+//! below over a given store and configuration, and implements [`Harness`].
+//!
+//! Routes every test app serves:
+//! `GET /none` (never touches the session), `POST /login?uid=N` (sets user_id, n, cycles
+//! the id), `GET /read` (user_id or 0), `POST /write` (n += 1), `GET /count-keys`,
+//! `POST /set/{k}` (k = true), `GET /get/{k}` (the value as JSON, `null` if missing),
+//! `POST /remove/{k}`, `POST /logout` (destroy), `POST /clear`, `POST /cycle`,
+//! `POST /permanent/{true|false}`, `POST /fail` (sets a key, answers 500),
+//! `POST /logout-then-set` (destroy, then set `flash`).
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use satchel::store::BoxedStore;
+use satchel::{MemoryStore, SameSite, SessionConfig, SessionId, SessionStore};
+
+/// What a test app answered.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub set_cookie: Vec<String>,
+    pub vary: Vec<String>,
+    pub body: String,
+}
+
+/// A framework under test.
+pub trait Harness: Sync {
+    /// Sends one request to an app over `store` with `config`; `cookie` is the `Cookie`
+    /// header to send.
+    fn request(
+        &self,
+        app: &App,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> impl Future<Output = Reply> + Send;
+}
+
+/// A store and configuration the harness serves.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub store: BoxedStore,
+    pub config: SessionConfig,
+}
+
+impl App {
+    pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
+        Self {
+            store: BoxedStore::new(store),
+            config,
+        }
+    }
+
+    pub fn memory(config: SessionConfig) -> Self {
+        Self::new(MemoryStore::default(), config)
+    }
+}
+
+/// A browser: one cookie jar (for the session cookie), following Set-Cookie.
+pub struct Browser<'a, H: Harness> {
+    harness: &'a H,
+    app: &'a App,
+    pub cookie: Option<String>,
+}
+
+impl<'a, H: Harness> Browser<'a, H> {
+    pub fn new(harness: &'a H, app: &'a App) -> Self {
+        Self {
+            harness,
+            app,
+            cookie: None,
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.app.config.cookie_name()
+    }
+
+    pub async fn send(&mut self, method: &str, path: &str) -> Reply {
+        let header = self.cookie.as_ref().map(|v| format!("{}={v}", self.name()));
+        let reply = self
+            .harness
+            .request(self.app, method, path, header.as_deref())
+            .await;
+        for set in &reply.set_cookie {
+            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if name == self.name() {
+                let removed = set.contains("Max-Age=0");
+                self.cookie = (!removed).then(|| value.to_owned());
+            }
+        }
+        reply
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send("GET", path).await
+    }
+
+    pub async fn post(&mut self, path: &str) -> Reply {
+        self.send("POST", path).await
+    }
+
+    /// The session id in the cookie (the part before any signature).
+    pub fn id(&self) -> SessionId {
+        let value = self.cookie.as_deref().expect("a session cookie");
+        value.split('.').next().unwrap().parse().unwrap()
+    }
+}
+
+fn session_cookie<'r>(reply: &'r Reply, name: &str) -> Option<&'r str> {
+    reply
+        .set_cookie
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(String::as_str)
+}
+
+fn is_removal(cookie: &str) -> bool {
+    cookie.contains("Max-Age=0")
+}
+
+fn signed_config() -> SessionConfig {
+    SessionConfig::default()
+        .with_session_type(satchel::SessionType::Memory)
+        .with_use_signer(true)
+        .with_secret_key("a long, random and secret application key")
+}
+
+/// Generates one `#[tokio::test]` per scenario for a harness expression.
+#[macro_export]
+macro_rules! scenarios {
+    ($harness:expr) => {
+        $crate::scenarios!(@each $harness;
+            login_sets_a_cookie_and_reads_it_back,
+            a_handler_that_never_touches_the_session_costs_nothing,
+            reading_an_empty_session_stores_nothing,
+            every_cookie_option_is_applied,
+            defaults_are_http_only_root_path_and_not_secure,
+            permanent_sessions_carry_an_expiry_and_browser_sessions_do_not,
+            per_session_permanent_flag_overrides_the_default,
+            refresh_each_request_resends_the_cookie_and_extends_the_entry,
+            without_refresh_the_cookie_is_sent_only_on_change,
+            inserting_an_equal_value_saves_nothing,
+            login_cycles_the_id_and_the_old_id_is_dead,
+            logout_deletes_the_entry_and_removes_the_cookie,
+            logout_then_set_starts_a_new_session,
+            a_session_emptied_by_the_handler_is_deleted,
+            nothing_is_saved_when_the_handler_answers_5xx,
+            malformed_cookies_give_a_fresh_session,
+            unknown_ids_are_never_adopted,
+            forged_signatures_are_rejected,
+            fallback_keys_verify_and_the_cookie_is_resigned,
+            expired_sessions_are_not_loaded,
+            vary_cookie_is_set_whenever_the_session_was_used,
+            a_failing_store_gives_an_empty_500,
+            corrupt_entries_give_a_fresh_session,
+            fifty_concurrent_requests_keep_fifty_keys,
+        );
+    };
+    (@each $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::scenarios::$name(&$harness).await;
+            }
+        )*
+    };
+}
+
+pub async fn login_sets_a_cookie_and_reads_it_back<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    assert_eq!(b.get("/read").await.body, "0");
+    let reply = b.post("/login?uid=42").await;
+    assert_eq!(reply.status, 200);
+    assert!(session_cookie(&reply, "session").is_some());
+    assert_eq!(b.get("/read").await.body, "42");
+    assert_eq!(b.post("/write").await.body, "1");
+    assert_eq!(b.post("/write").await.body, "2");
+    assert_eq!(b.get("/count-keys").await.body, "2");
+}
+
+pub async fn a_handler_that_never_touches_the_session_costs_nothing<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/login").await;
+    let id = b.id();
+    // Even with a cookie whose entry is gone, /none neither loads nor answers with cookies.
+    app.store.delete(&id).await.unwrap();
+    let reply = b.get("/none").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.set_cookie.is_empty(), "{reply:?}");
+    assert!(reply.vary.is_empty(), "{reply:?}");
+}
+
+pub async fn reading_an_empty_session_stores_nothing<H: Harness>(h: &H) {
+    let store = MemoryStore::default();
+    let app = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    let reply = b.get("/read").await;
+    assert!(reply.set_cookie.is_empty());
+    b.post("/remove/nothing").await;
+    assert!(b.cookie.is_none());
+    assert!(store.is_empty());
+}
+
+pub async fn every_cookie_option_is_applied<H: Harness>(h: &H) {
+    let config = SessionConfig::default()
+        .with_cookie_name("sid")
+        .with_cookie_domain("example.test")
+        .with_cookie_path("/app")
+        .with_http_only(false)
+        .with_secure(true)
+        .with_same_site(Some(SameSite::None));
+    let app = App::memory(config);
+    let mut b = Browser::new(h, &app);
+    let reply = b.post("/login").await;
+    let cookie = session_cookie(&reply, "sid").expect("cookie named sid");
+    assert!(cookie.contains("; Path=/app"), "{cookie}");
+    assert!(cookie.contains("; Domain=example.test"), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("; SameSite=None"), "{cookie}");
+    assert!(!cookie.contains("HttpOnly"), "{cookie}");
+    assert_eq!(b.get("/read").await.body, "1");
+    for same_site in [SameSite::Lax, SameSite::Strict] {
+        let app = App::memory(SessionConfig::default().with_same_site(Some(same_site)));
+        let reply = Browser::new(h, &app).post("/login").await;
+        let cookie = session_cookie(&reply, "session").unwrap();
+        assert!(
+            cookie.ends_with(&format!("; SameSite={}", same_site.as_str())),
+            "{cookie}"
+        );
+    }
+}
+
+pub async fn defaults_are_http_only_root_path_and_not_secure<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let reply = Browser::new(h, &app).post("/login").await;
+    let cookie = session_cookie(&reply, "session").unwrap();
+    assert!(cookie.contains("; Path=/"), "{cookie}");
+    assert!(cookie.contains("; HttpOnly"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure") && !cookie.contains("Domain") && !cookie.contains("SameSite")
+    );
+    let value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("session=")
+        .unwrap();
+    assert_eq!(value.len(), 43, "an unsigned id is 43 characters");
+}
+
+pub async fn permanent_sessions_carry_an_expiry_and_browser_sessions_do_not<H: Harness>(h: &H) {
+    let lifetime = Duration::from_secs(3600);
+    let app = App::memory(SessionConfig::default().with_lifetime(lifetime));
+    let reply = Browser::new(h, &app).post("/login").await;
+    let cookie = session_cookie(&reply, "session").unwrap();
+    assert!(cookie.contains("; Max-Age=3600"), "{cookie}");
+    assert!(cookie.contains("; Expires="), "{cookie}");
+
+    let app = App::memory(SessionConfig::default().with_permanent(false));
+    let mut b = Browser::new(h, &app);
+    let reply = b.post("/login").await;
+    let cookie = session_cookie(&reply, "session").unwrap();
+    assert!(
+        !cookie.contains("Expires") && !cookie.contains("Max-Age"),
+        "{cookie}"
+    );
+    // The entry still expires server-side, PERMANENT_SESSION_LIFETIME after its save.
+    let record = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert!(record.expires_at > SystemTime::now() + Duration::from_secs(30 * 86400));
+}
+
+pub async fn per_session_permanent_flag_overrides_the_default<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/login").await;
+    let reply = b.post("/permanent/false").await;
+    let cookie = session_cookie(&reply, "session").expect("the flag change re-sends the cookie");
+    assert!(!cookie.contains("Expires"), "{cookie}");
+    // Kept across requests: a later change still gives a browser-session cookie.
+    let reply = b.post("/write").await;
+    let cookie = session_cookie(&reply, "session").unwrap();
+    assert!(!cookie.contains("Expires"), "{cookie}");
+    let reply = b.post("/permanent/true").await;
+    assert!(
+        session_cookie(&reply, "session")
+            .unwrap()
+            .contains("Expires")
+    );
+}
+
+pub async fn refresh_each_request_resends_the_cookie_and_extends_the_entry<H: Harness>(h: &H) {
+    let config = SessionConfig::default().with_lifetime(Duration::from_secs(4));
+    let app = App::memory(config);
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=5").await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let reply = b.get("/read").await;
+        assert_eq!(reply.body, "5", "the entry was extended by each read");
+        let cookie = session_cookie(&reply, "session").expect("a read re-sends the cookie");
+        assert!(cookie.contains("Max-Age=4"), "{cookie}");
+    }
+}
+
+pub async fn without_refresh_the_cookie_is_sent_only_on_change<H: Harness>(h: &H) {
+    let config = SessionConfig::default()
+        .with_refresh_each_request(false)
+        .with_lifetime(Duration::from_secs(2));
+    let app = App::memory(config);
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=5").await;
+    let reply = b.get("/read").await;
+    assert_eq!(reply.body, "5");
+    assert!(reply.set_cookie.is_empty(), "{reply:?}");
+    assert!(session_cookie(&b.post("/write").await, "session").is_some());
+    // Reads do not extend the entry: it expires two seconds after the last change.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(b.get("/read").await.body, "5");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(b.get("/read").await.body, "0");
+}
+
+pub async fn inserting_an_equal_value_saves_nothing<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default().with_refresh_each_request(false));
+    let mut b = Browser::new(h, &app);
+    b.post("/set/flag").await;
+    let before = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    let reply = b.post("/set/flag").await;
+    assert!(
+        reply.set_cookie.is_empty(),
+        "no change, no cookie: {reply:?}"
+    );
+    let after = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert_eq!(before.expires_at, after.expires_at, "nothing was written");
+}
+
+pub async fn login_cycles_the_id_and_the_old_id_is_dead<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/set/before").await;
+    let old = b.id();
+    let old_cookie = b.cookie.clone();
+    b.post("/cycle").await;
+    let new = b.id();
+    assert_ne!(old, new);
+    assert_eq!(
+        b.get("/get/before").await.body,
+        "true",
+        "data survives the new id"
+    );
+    assert!(app.store.load(&old, None).await.unwrap().is_none());
+    let mut attacker = Browser::new(h, &app);
+    attacker.cookie = old_cookie;
+    assert_eq!(attacker.get("/get/before").await.body, "null");
+}
+
+pub async fn logout_deletes_the_entry_and_removes_the_cookie<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=9").await;
+    let id = b.id();
+    let reply = b.post("/logout").await;
+    assert!(is_removal(session_cookie(&reply, "session").unwrap()));
+    assert!(b.cookie.is_none());
+    assert!(app.store.load(&id, None).await.unwrap().is_none());
+    assert_eq!(b.get("/read").await.body, "0");
+}
+
+pub async fn logout_then_set_starts_a_new_session<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=9").await;
+    let old = b.id();
+    b.post("/logout-then-set").await;
+    assert_ne!(b.id(), old);
+    assert!(app.store.load(&old, None).await.unwrap().is_none());
+    assert_eq!(b.get("/read").await.body, "0");
+    assert_eq!(b.get("/count-keys").await.body, "1");
+}
+
+pub async fn a_session_emptied_by_the_handler_is_deleted<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/set/only").await;
+    let id = b.id();
+    let reply = b.post("/remove/only").await;
+    assert!(is_removal(session_cookie(&reply, "session").unwrap()));
+    assert!(app.store.load(&id, None).await.unwrap().is_none());
+    b.post("/login").await;
+    let id = b.id();
+    let reply = b.post("/clear").await;
+    assert!(is_removal(session_cookie(&reply, "session").unwrap()));
+    assert!(app.store.load(&id, None).await.unwrap().is_none());
+}
+
+pub async fn nothing_is_saved_when_the_handler_answers_5xx<H: Harness>(h: &H) {
+    let store = MemoryStore::default();
+    let app = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    let reply = b.post("/fail").await;
+    assert_eq!(reply.status, 500);
+    assert!(reply.set_cookie.is_empty());
+    assert!(store.is_empty());
+    b.post("/login?uid=3").await;
+    let reply = b.post("/fail").await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(b.get("/get/failed").await.body, "null");
+}
+
+pub async fn malformed_cookies_give_a_fresh_session<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    for junk in [
+        "x",
+        "",
+        "../../etc/passwd",
+        "a;b",
+        &"A".repeat(4096),
+        "é",
+        &format!("{}=", "A".repeat(42)),
+    ] {
+        let mut b = Browser::new(h, &app);
+        b.cookie = Some(junk.to_owned());
+        let reply = b.get("/read").await;
+        assert_eq!(reply.status, 200, "{junk:?}");
+        assert_eq!(reply.body, "0");
+        b.post("/set/k").await;
+        let id = b.id();
+        assert_ne!(id.to_string(), junk);
+    }
+}
+
+pub async fn unknown_ids_are_never_adopted<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let chosen = SessionId::generate();
+    let mut b = Browser::new(h, &app);
+    b.cookie = Some(chosen.to_string());
+    let reply = b.get("/read").await;
+    assert!(
+        is_removal(session_cookie(&reply, "session").unwrap()),
+        "the unknown cookie is dropped"
+    );
+    b.cookie = Some(chosen.to_string());
+    b.post("/set/k").await;
+    assert_ne!(b.id(), chosen, "a client-chosen id is never adopted");
+    assert!(app.store.load(&chosen, None).await.unwrap().is_none());
+}
+
+pub async fn forged_signatures_are_rejected<H: Harness>(h: &H) {
+    let app = App::memory(signed_config());
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=8").await;
+    let good = b.cookie.clone().unwrap();
+    assert_eq!(good.len(), 43 + 1 + 43);
+    assert_eq!(b.get("/read").await.body, "8");
+    let id = b.id();
+    let forgeries = [
+        id.to_string(),
+        format!("{id}.{}", "A".repeat(43)),
+        format!(
+            "{}{}",
+            &good[..good.len() - 1],
+            if good.ends_with('A') { "B" } else { "A" }
+        ),
+        format!("{}.{}", SessionId::generate(), &good[44..]),
+    ];
+    for forged in forgeries {
+        let mut eve = Browser::new(h, &app);
+        eve.cookie = Some(forged.clone());
+        assert_eq!(eve.get("/read").await.body, "0", "{forged}");
+    }
+    // A cookie signed by another application's key is no better.
+    let other = App::new(
+        app.store.clone(),
+        signed_config().with_secret_key("another key, unknown here"),
+    );
+    let mut eve = Browser::new(h, &other);
+    eve.cookie = Some(good);
+    assert_eq!(eve.get("/read").await.body, "0");
+}
+
+pub async fn fallback_keys_verify_and_the_cookie_is_resigned<H: Harness>(h: &H) {
+    let store = MemoryStore::default();
+    let old = App::new(
+        store.clone(),
+        signed_config()
+            .with_secret_key("the old key")
+            .with_refresh_each_request(false),
+    );
+    let mut b = Browser::new(h, &old);
+    b.post("/login?uid=77").await;
+    let old_cookie = b.cookie.clone().unwrap();
+    let rotated = App::new(
+        store.clone(),
+        signed_config()
+            .with_secret_key("the new key")
+            .with_secret_key_fallbacks(["the old key"])
+            .with_refresh_each_request(false),
+    );
+    let mut b = Browser::new(h, &rotated);
+    b.cookie = Some(old_cookie.clone());
+    let reply = b.get("/read").await;
+    assert_eq!(reply.body, "77");
+    let resigned = session_cookie(&reply, "session").expect("re-signed on this response");
+    assert!(!resigned.contains(&old_cookie));
+    assert_eq!(
+        b.id().to_string(),
+        old_cookie[..43],
+        "same id, new signature"
+    );
+    // The new cookie verifies with the new key alone.
+    let new_only = App::new(store, signed_config().with_secret_key("the new key"));
+    let mut c = Browser::new(h, &new_only);
+    c.cookie = b.cookie.clone();
+    assert_eq!(c.get("/read").await.body, "77");
+    let reply = c.get("/read").await;
+    assert!(reply.set_cookie.iter().all(|s| !is_removal(s)));
+}
+
+pub async fn expired_sessions_are_not_loaded<H: Harness>(h: &H) {
+    let config = SessionConfig::default()
+        .with_lifetime(Duration::from_secs(1))
+        .with_refresh_each_request(false);
+    let app = App::memory(config);
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=4").await;
+    let id = b.id();
+    assert_eq!(b.get("/read").await.body, "4");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(b.get("/read").await.body, "0");
+    b.post("/set/k").await;
+    assert_ne!(b.id(), id, "an expired id is not reused");
+}
+
+pub async fn vary_cookie_is_set_whenever_the_session_was_used<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    assert_eq!(b.get("/read").await.vary, ["Cookie"]);
+    assert!(b.get("/none").await.vary.is_empty());
+    b.post("/login").await;
+    assert_eq!(b.get("/read").await.vary, ["Cookie"]);
+    assert_eq!(b.post("/fail").await.vary, ["Cookie"]);
+}
+
+/// A store whose every operation fails, as a store that is down does.
+#[derive(Debug, Clone)]
+pub struct DownStore;
+
+fn down() -> satchel::StoreError {
+    satchel::StoreError::backend(std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        "connection refused",
+    ))
+}
+
+impl SessionStore for DownStore {
+    async fn load(
+        &self,
+        _: &SessionId,
+        _: Option<SystemTime>,
+    ) -> Result<Option<satchel::Record>, satchel::StoreError> {
+        Err(down())
+    }
+    async fn save(
+        &self,
+        _: &SessionId,
+        _: &satchel::Changes,
+        _: SystemTime,
+    ) -> Result<satchel::store::Saved, satchel::StoreError> {
+        Err(down())
+    }
+    async fn delete(&self, _: &SessionId) -> Result<(), satchel::StoreError> {
+        Err(down())
+    }
+}
+
+pub async fn a_failing_store_gives_an_empty_500<H: Harness>(h: &H) {
+    let healthy = App::memory(SessionConfig::default());
+    let mut b = Browser::new(h, &healthy);
+    b.post("/login").await;
+    let cookie = b.cookie.clone();
+    let app = App::new(DownStore, SessionConfig::default());
+    for (method, path) in [
+        ("GET", "/read"),
+        ("POST", "/write"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
+        ("POST", "/set/k"),
+    ] {
+        let mut b = Browser::new(h, &app);
+        b.cookie = cookie.clone();
+        let reply = b.send(method, path).await;
+        assert_eq!(reply.status, 500, "{method} {path}");
+        assert_eq!(reply.body, "", "{method} {path}: the body says nothing");
+        assert!(
+            reply.set_cookie.is_empty(),
+            "{method} {path}: the cookie is kept"
+        );
+    }
+    // /none never reaches the store, so it still works.
+    let mut b = Browser::new(h, &app);
+    b.cookie = cookie;
+    assert_eq!(b.get("/none").await.status, 200);
+}
+
+pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H) {
+    /// Holds one entry that cannot be decoded.
+    #[derive(Debug, Clone)]
+    struct Corrupt(MemoryStore);
+    impl SessionStore for Corrupt {
+        async fn load(
+            &self,
+            _: &SessionId,
+            _: Option<SystemTime>,
+        ) -> Result<Option<satchel::Record>, satchel::StoreError> {
+            Err(satchel::StoreError::decode("unexpected end of data"))
+        }
+        async fn save(
+            &self,
+            id: &SessionId,
+            c: &satchel::Changes,
+            at: SystemTime,
+        ) -> Result<satchel::store::Saved, satchel::StoreError> {
+            self.0.save(id, c, at).await
+        }
+        async fn delete(&self, id: &SessionId) -> Result<(), satchel::StoreError> {
+            self.0.delete(id).await
+        }
+    }
+    let app = App::new(Corrupt(MemoryStore::default()), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    let planted = SessionId::generate();
+    b.cookie = Some(planted.to_string());
+    let reply = b.get("/read").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "0"));
+    b.cookie = Some(planted.to_string());
+    assert_eq!(b.post("/set/k").await.status, 200);
+    assert_ne!(b.id(), planted);
+}
+
+/// The race of the benchmark: one session, fifty concurrent requests each setting its own
+/// key; all fifty must be kept.
+pub async fn race<H: Harness>(h: &H, app: &App) -> usize {
+    let mut b = Browser::new(h, app);
+    b.post("/login").await;
+    let base: usize = b.get("/count-keys").await.body.parse().unwrap();
+    let cookie = format!("{}={}", app.config.cookie_name(), b.cookie.clone().unwrap());
+    let requests = (0..50).map(|i| {
+        let cookie = cookie.clone();
+        async move {
+            h.request(app, "POST", &format!("/set/k{i}"), Some(&cookie))
+                .await
+        }
+    });
+    let replies = join_all(requests).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    let after: usize = b.get("/count-keys").await.body.parse().unwrap();
+    after - base
+}
+
+/// Runs futures concurrently on the runtime's threads and collects their outputs.
+pub async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    // Scoped: the futures borrow the harness and the app.
+    let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs = Vec::new();
+    let mut pending: Vec<_> = futures.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for slot in pending.iter_mut() {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(output) => {
+                        outputs.push(output);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs
+}
+
+pub async fn fifty_concurrent_requests_keep_fifty_keys<H: Harness>(h: &H) {
+    let app = App::memory(SessionConfig::default());
+    assert_eq!(race(h, &app).await, 50);
+}
