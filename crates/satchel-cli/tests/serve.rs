@@ -243,3 +243,40 @@ fn sigterm_stops_the_server_cleanly() {
         .unwrap();
     assert!(stderr.contains("shutting down"), "{stderr}");
 }
+
+#[test]
+fn two_processes_sharing_a_file_dir_lose_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [(
+        "SESSION_FILE_DIR",
+        dir.path().join("shared").to_str().unwrap().to_owned(),
+    )];
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = start(&envs, dir.path());
+    let b = start(&envs, dir.path());
+
+    let cookie = request(a.port, "POST", "/login?uid=3", None, "")
+        .cookie()
+        .unwrap();
+    assert_eq!(request(b.port, "GET", "/read", Some(&cookie), "").body, "3");
+
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(50));
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let (cookie, barrier) = (cookie.clone(), barrier.clone());
+            let port = if i % 2 == 0 { a.port } else { b.port };
+            std::thread::spawn(move || {
+                barrier.wait();
+                request(port, "POST", &format!("/set/k{i}"), Some(&cookie), "").status
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), 200);
+    }
+    // user_id, name, roles, csrf, n, and all fifty keys.
+    assert_eq!(
+        request(a.port, "GET", "/count-keys", Some(&cookie), "").body,
+        "55"
+    );
+}

@@ -57,6 +57,12 @@ impl SessionId {
         Ok(Self(bytes))
     }
 
+    /// The id's 32 random bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; ID_BYTES] {
+        &self.0
+    }
+
     /// Writes the 43-character text form into `out`.
     pub(crate) fn encode_into(&self, out: &mut String) {
         URL_SAFE_NO_PAD.encode_string(self.0, out);

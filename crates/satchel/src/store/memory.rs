@@ -92,11 +92,14 @@ impl MemoryStore {
     }
 
     fn shard_of(&self, id: &SessionId) -> MutexGuard<'_, Shard> {
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(id, &mut hasher);
-        let index = (std::hash::Hasher::finish(&hasher) as usize) % SHARDS;
-        self.lock(index)
+        self.lock(shard_index(id))
     }
+}
+
+/// The shard an id lives in. Ids are uniformly random, so their first bytes spread them
+/// evenly without hashing.
+fn shard_index(id: &SessionId) -> usize {
+    usize::from(id.as_bytes()[0]) % SHARDS
 }
 
 impl Shard {
@@ -218,5 +221,123 @@ impl ExpiredDeletion for MemoryStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = SystemTime::now();
         Ok((0..SHARDS).map(|i| self.lock(i).sweep(now)).sum())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn one_key() -> Changes {
+        let mut changes = Changes::default();
+        changes.set("k", serde_json::json!(1));
+        changes
+    }
+
+    #[tokio::test]
+    async fn the_store_never_holds_more_than_its_capacity() {
+        let store = MemoryStore::with_capacity(SHARDS * 4);
+        let at = SystemTime::now() + Duration::from_secs(60);
+        for _ in 0..SHARDS * 40 {
+            store
+                .save(&SessionId::generate(), &one_key(), at)
+                .await
+                .unwrap();
+        }
+        assert!(store.len() <= SHARDS * 4, "{} entries", store.len());
+        assert!(store.len() >= SHARDS * 2, "{} entries", store.len());
+    }
+
+    /// Three ids that land in the same shard.
+    fn same_shard() -> [SessionId; 3] {
+        let first = SessionId::generate();
+        let mut ids = vec![first];
+        while ids.len() < 3 {
+            let id = SessionId::generate();
+            if shard_index(&id) == shard_index(&first) {
+                ids.push(id);
+            }
+        }
+        [ids[0], ids[1], ids[2]]
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_evicted_before_live_ones() {
+        let store = MemoryStore::with_capacity(SHARDS * 2);
+        let now = SystemTime::now();
+        let [expired, live, new] = same_shard();
+        store
+            .save(&live, &one_key(), now + Duration::from_secs(10))
+            .await
+            .unwrap();
+        store
+            .save(&expired, &one_key(), now + Duration::from_millis(30))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store
+            .save(&new, &one_key(), now + Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.len(), 2);
+        assert!(store.load(&live, None).await.unwrap().is_some());
+        assert!(store.load(&new, None).await.unwrap().is_some());
+        assert_eq!(
+            store.delete_expired().await.unwrap(),
+            0,
+            "the expired one went"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_soonest_expiring_entry_is_evicted_first() {
+        let store = MemoryStore::with_capacity(SHARDS * 2);
+        let now = SystemTime::now();
+        let ids = same_shard();
+        store
+            .save(&ids[0], &one_key(), now + Duration::from_secs(30))
+            .await
+            .unwrap();
+        store
+            .save(&ids[1], &one_key(), now + Duration::from_secs(10))
+            .await
+            .unwrap();
+        store
+            .save(&ids[2], &one_key(), now + Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(store.load(&ids[0], None).await.unwrap().is_some());
+        assert!(
+            store.load(&ids[1], None).await.unwrap().is_none(),
+            "soonest went"
+        );
+        assert!(store.load(&ids[2], None).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn delete_expired_sweeps_only_expired_entries() {
+        let store = MemoryStore::default();
+        let now = SystemTime::now();
+        store
+            .save(
+                &SessionId::generate(),
+                &one_key(),
+                now + Duration::from_millis(20),
+            )
+            .await
+            .unwrap();
+        store
+            .save(
+                &SessionId::generate(),
+                &one_key(),
+                now + Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(store.delete_expired().await.unwrap(), 1);
+        assert_eq!(store.len(), 1);
     }
 }
