@@ -291,7 +291,9 @@ impl Session {
         if let Some(signer) = &self.inner.shared.signer {
             return signer.sign(self.inner.shared.cookie.name(), id);
         }
-        id.to_string()
+        let mut value = String::with_capacity(crate::id::ID_LEN);
+        id.encode_into(&mut value);
+        value
     }
 
     async fn load(&self) -> Result<MutexGuard<'_, State>, Error> {
