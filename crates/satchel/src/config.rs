@@ -32,6 +32,9 @@
 //! | `SESSION_MONGODB` | unset | MongoDB connection URI, e.g. `mongodb://127.0.0.1:27017`. |
 //! | `SESSION_MONGODB_DB` | `flask_session` | MongoDB database. |
 //! | `SESSION_MONGODB_COLLECT` | `sessions` | MongoDB collection. |
+//! | `SESSION_SQL_AUTO_MIGRATE` | `true` | The SQL store creates its table and index at start (Satchel's own). |
+//! | `SESSION_SQL_CLEANUP_INTERVAL` | unset | Interval of a background task deleting expired SQL rows; unset: none (Satchel's own). |
+//! | `SESSION_STORE_TIMEOUT` | `2s` | Connect and response timeout of networked stores (Satchel's own). |
 //! | `SESSION_SQL_URL` | unset | SQL database URL, e.g. `sqlite://sessions.db` or `postgres://…`. |
 //! | `SESSION_SQLALCHEMY_TABLE` | `flask_sessions` | SQL table. |
 //! | `SESSION_SQLALCHEMY_MODEL` | unset | Name of a custom session model, kept for compatibility with Flask-Session configurations. |
@@ -102,6 +105,9 @@ pub const KEYS: &[&str] = &[
     "SESSION_SQL_URL",
     "SESSION_SQLALCHEMY_TABLE",
     "SESSION_SQLALCHEMY_MODEL",
+    "SESSION_SQL_AUTO_MIGRATE",
+    "SESSION_SQL_CLEANUP_INTERVAL",
+    "SESSION_STORE_TIMEOUT",
 ];
 
 /// Default of `PERMANENT_SESSION_LIFETIME`: 31 days, as in Flask.
@@ -111,6 +117,10 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 60 * 60);
 const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// Default of `SESSION_FILE_MODE`: read and write for the owner only.
 const DEFAULT_FILE_MODE: u32 = 0o600;
+/// Default of `SESSION_STORE_TIMEOUT`: long enough for a loaded server, short enough
+/// that a request fails fast instead of hanging when the store is unreachable.
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Default of `SESSION_MEMORY_CAPACITY`.
 const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 
@@ -407,6 +417,9 @@ pub struct SessionConfig {
     file_threshold: usize,
     file_mode: u32,
     memory_capacity: usize,
+    sql_auto_migrate: bool,
+    sql_cleanup_interval: Option<Duration>,
+    store_timeout: Duration,
     redis_url: Option<String>,
     memcached_servers: Option<String>,
     mongodb_uri: Option<String>,
@@ -439,6 +452,9 @@ impl Default for SessionConfig {
             file_threshold: 500,
             file_mode: DEFAULT_FILE_MODE,
             memory_capacity: DEFAULT_MEMORY_CAPACITY,
+            sql_auto_migrate: true,
+            sql_cleanup_interval: None,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
             redis_url: None,
             memcached_servers: None,
             mongodb_uri: None,
@@ -475,6 +491,9 @@ impl fmt::Debug for SessionConfig {
             .field("file_threshold", &self.file_threshold)
             .field("file_mode", &format_args!("0o{:o}", self.file_mode))
             .field("memory_capacity", &self.memory_capacity)
+            .field("sql_auto_migrate", &self.sql_auto_migrate)
+            .field("sql_cleanup_interval", &self.sql_cleanup_interval)
+            .field("store_timeout", &self.store_timeout)
             .field("redis_url", &url(self.redis_url.as_deref()))
             .field("memcached_servers", &url(self.memcached_servers.as_deref()))
             .field("mongodb_uri", &url(self.mongodb_uri.as_deref()))
@@ -773,6 +792,14 @@ impl SessionConfig {
             "SESSION_SQL_URL" => self.sql_url = optional_text(key, raw)?,
             "SESSION_SQLALCHEMY_TABLE" => self.sql_table = text(key, raw)?.to_owned(),
             "SESSION_SQLALCHEMY_MODEL" => self.sql_model = optional_text(key, raw)?,
+            "SESSION_SQL_AUTO_MIGRATE" => self.sql_auto_migrate = boolean(key, raw)?,
+            "SESSION_SQL_CLEANUP_INTERVAL" => {
+                self.sql_cleanup_interval = match raw {
+                    Raw::Text(text) if text.trim().is_empty() => None,
+                    _ => Some(lifetime(key, raw)?),
+                };
+            }
+            "SESSION_STORE_TIMEOUT" => self.store_timeout = lifetime(key, raw)?,
             _ => {
                 return Err(ConfigError::UnknownKey {
                     key: key.to_owned(),
@@ -1016,6 +1043,16 @@ impl SessionConfig {
             ("SESSION_SQL_URL", url(self.sql_url())),
             ("SESSION_SQLALCHEMY_TABLE", self.sql_table.clone()),
             ("SESSION_SQLALCHEMY_MODEL", optional(self.sql_model())),
+            (
+                "SESSION_SQL_AUTO_MIGRATE",
+                self.sql_auto_migrate.to_string(),
+            ),
+            (
+                "SESSION_SQL_CLEANUP_INTERVAL",
+                self.sql_cleanup_interval
+                    .map_or_else(|| "<unset>".to_owned(), format_lifetime),
+            ),
+            ("SESSION_STORE_TIMEOUT", format_lifetime(self.store_timeout)),
         ]
     }
 
@@ -1681,6 +1718,73 @@ impl SessionConfig {
         self
     }
 
+    /// Whether the SQL store creates its table and expiry index when it starts
+    /// (`SESSION_SQL_AUTO_MIGRATE`). Default `true`: the seed's hook registers the table
+    /// for the application; turn it off where the schema is managed elsewhere and run
+    /// `satchel migrate` instead.
+    #[must_use]
+    pub fn sql_auto_migrate(&self) -> bool {
+        self.sql_auto_migrate
+    }
+
+    /// Sets `SESSION_SQL_AUTO_MIGRATE`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_sql_auto_migrate(false);
+    /// assert!(!config.sql_auto_migrate());
+    /// ```
+    pub fn with_sql_auto_migrate(mut self, migrate: bool) -> Self {
+        self.sql_auto_migrate = migrate;
+        self
+    }
+
+    /// How often a background task deletes expired rows from the SQL table
+    /// (`SESSION_SQL_CLEANUP_INTERVAL`). Default unset: no task; expired rows are never
+    /// served (expiry is checked on load) and `satchel cleanup` removes them.
+    #[must_use]
+    pub fn sql_cleanup_interval(&self) -> Option<Duration> {
+        self.sql_cleanup_interval
+    }
+
+    /// Sets `SESSION_SQL_CLEANUP_INTERVAL`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_sql_cleanup_interval(Some(Duration::from_secs(300)));
+    /// assert_eq!(config.sql_cleanup_interval(), Some(Duration::from_secs(300)));
+    /// ```
+    pub fn with_sql_cleanup_interval(mut self, interval: Option<Duration>) -> Self {
+        self.sql_cleanup_interval = interval;
+        self
+    }
+
+    /// How long a networked store may take to connect or answer before the request fails
+    /// (`SESSION_STORE_TIMEOUT`). Default 2 seconds: a store that is down gives a quick
+    /// `500` instead of requests piling up behind it.
+    #[must_use]
+    pub fn store_timeout(&self) -> Duration {
+        self.store_timeout
+    }
+
+    /// Sets `SESSION_STORE_TIMEOUT`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = satchel::SessionConfig::default().with_store_timeout(Duration::from_secs(5));
+    /// assert_eq!(config.store_timeout(), Duration::from_secs(5));
+    /// ```
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
     /// SQL database URL (`SESSION_SQL_URL`), if set.
     ///
     /// Defaults to `None`: there is no sensible database to assume, so the SQL store
@@ -2100,6 +2204,9 @@ mod tests {
             ("SESSION_SQL_URL", "sqlite://sessions.db"),
             ("SESSION_SQLALCHEMY_TABLE", "web_sessions"),
             ("SESSION_SQLALCHEMY_MODEL", "AppSession"),
+            ("SESSION_SQL_AUTO_MIGRATE", "no"),
+            ("SESSION_SQL_CLEANUP_INTERVAL", "5m"),
+            ("SESSION_STORE_TIMEOUT", "3s"),
         ];
         let given: Vec<&str> = pairs.iter().map(|(key, _)| *key).collect();
         assert_eq!(given, KEYS, "the test covers every key");

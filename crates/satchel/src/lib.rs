@@ -29,4 +29,13 @@ pub use session::{Outcome, Session, SessionManager};
 #[cfg(feature = "filesystem")]
 #[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]
 pub use store::FilesystemStore;
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use store::MemcachedStore;
+#[cfg(feature = "mongodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mongodb")))]
+pub use store::MongoStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use store::RedisStore;
 pub use store::{ExpiredDeletion, MemoryStore, NullStore, SessionStore};

@@ -29,6 +29,11 @@ pub struct Record {
     /// ([`Session::set_permanent`](crate::Session::set_permanent)); `None` follows
     /// SESSION_PERMANENT.
     pub permanent: Option<bool>,
+    /// The store's token for this exact state of the entry (a compare-and-swap value, a
+    /// version column), when the store has one. The engine hands it back to
+    /// [`SessionStore::save_seen`](crate::SessionStore::save_seen) so that the common,
+    /// uncontended save is a single conditional write.
+    pub version: Option<u64>,
 }
 
 impl Record {
@@ -39,6 +44,7 @@ impl Record {
             data,
             expires_at,
             permanent: None,
+            version: None,
         }
     }
 
@@ -170,6 +176,7 @@ impl Changes {
             data,
             expires_at,
             permanent: self.permanent.or(permanent),
+            version: None,
         })
     }
 

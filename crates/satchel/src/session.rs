@@ -21,7 +21,7 @@ use crate::cookie::{self, CookieWriter};
 use crate::error::{ConfigError, Error, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, Data};
-use crate::store::{BoxedStore, Saved, SessionStore};
+use crate::store::{BoxedStore, Saved, Seen, SessionStore};
 
 /// Builds a [`Session`] for each request and holds what they share: the store, the
 /// configuration and the signing keys. Cloning is cheap.
@@ -109,9 +109,9 @@ impl SessionManager {
     ///
     /// [`ConfigError`] when the configuration is invalid or the store cannot be opened
     /// (for instance, a SESSION_FILE_DIR that cannot be created).
-    pub fn from_config(config: SessionConfig) -> Result<Self, ConfigError> {
+    pub async fn from_config(config: SessionConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let store = crate::store::from_config(&config)?;
+        let store = crate::store::from_config(&config).await?;
         Self::new(store, config)
     }
 
@@ -185,6 +185,8 @@ struct State {
     data: Data,
     expires_at: Option<SystemTime>,
     stored_permanent: Option<bool>,
+    /// The store's version of the loaded entry, if it keeps versions.
+    version: Option<u64>,
     changes: Changes,
     /// `cycle_id` was called.
     renew: bool,
@@ -330,6 +332,7 @@ impl Session {
                 state.data = record.data;
                 state.expires_at = Some(record.expires_at);
                 state.stored_permanent = record.permanent;
+                state.version = record.version;
             }
             Ok(_) => {}
             Err(StoreError::Decode(error)) => {
@@ -647,7 +650,17 @@ impl Session {
                 Some((new, saved))
             }
             Some(id) if changed => {
-                let saved = store.save(&id, &state.changes, expires_at).await;
+                let saved = match state.version {
+                    Some(version) => {
+                        let seen = Seen {
+                            version,
+                            data: &state.data,
+                            permanent: state.changes.permanent().or(state.stored_permanent),
+                        };
+                        store.save_seen(&id, seen, &state.changes, expires_at).await
+                    }
+                    None => store.save(&id, &state.changes, expires_at).await,
+                };
                 Some((id, saved))
             }
             Some(id) => {

@@ -219,7 +219,7 @@ mod filesystem {
         let config = SessionConfig::default()
             .with_session_type(satchel::SessionType::Filesystem)
             .with_file_dir(file.path().join("sessions"));
-        let error = SessionLayer::from_config(config).unwrap_err();
+        let error = SessionLayer::from_config(config).await.unwrap_err();
         assert!(error.to_string().contains("SESSION_FILE_DIR"), "{error}");
     }
 }

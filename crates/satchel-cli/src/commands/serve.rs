@@ -14,7 +14,9 @@ use super::demo;
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = super::demo_config(args.config.as_deref())?;
-    let manager = SessionManager::from_config(config).context("session configuration")?;
+    let manager = SessionManager::from_config(config)
+        .await
+        .context("session configuration")?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;

@@ -898,6 +898,7 @@ fn decode(bytes: &[u8], expires_at: SystemTime) -> Result<Record, StoreError> {
         data: body.data,
         expires_at,
         permanent: body.permanent,
+        version: None,
     })
 }
 

@@ -30,14 +30,31 @@ use crate::record::{Changes, Record};
 
 #[cfg(feature = "filesystem")]
 pub mod filesystem;
+#[cfg(feature = "memcached")]
+pub mod memcached;
 pub mod memory;
+#[cfg(feature = "mongodb")]
+pub mod mongodb;
 pub mod null;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "_sql")]
+pub mod sql;
 
 #[cfg(feature = "filesystem")]
 #[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]
 pub use filesystem::FilesystemStore;
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use memcached::MemcachedStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "mongodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mongodb")))]
+pub use mongodb::MongoStore;
 pub use null::NullStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisStore;
 
 /// What a store reports after applying a change set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +63,19 @@ pub enum Saved {
     Stored,
     /// The result held no data: the entry was deleted (or never written).
     Empty,
+}
+
+/// What a saving request saw of its session: the version it loaded (see
+/// [`Record::version`]) and its data after its own changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The store's version token of the entry as loaded.
+    pub version: u64,
+    /// The session data after the request's changes: what to write if the entry is
+    /// still at `version`.
+    pub data: &'a crate::record::Data,
+    /// The per-session permanent flag after the request's changes.
+    pub permanent: Option<bool>,
 }
 
 /// What a store can do, for the engine and the conformance suite.
@@ -123,6 +153,29 @@ pub trait SessionStore: Send + Sync + 'static {
         expires_at: SystemTime,
     ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
 
+    /// [`save`](SessionStore::save), knowing what the request saw: the entry's version as
+    /// loaded and the data after the request's own changes.
+    ///
+    /// A store with versions overrides this to write `seen.data` in one conditional
+    /// write when the entry is still at `seen.version` (nobody else wrote it meanwhile),
+    /// and to fall back to applying `changes` onto the latest entry otherwise. The result
+    /// must be exactly what [`save`](SessionStore::save) would give. The default ignores
+    /// the hint.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the backend fails or refuses writes.
+    fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+        let _ = seen;
+        self.save(id, changes, expires_at)
+    }
+
     /// Moves the entry for `old` to `new`, applying `changes` on the way: the id rotation
     /// of [`Session::cycle_id`](crate::Session::cycle_id). The entry under `old` is gone
     /// afterwards.
@@ -196,6 +249,13 @@ trait DynStore: Send + Sync + 'static {
         changes: &'a Changes,
         expires_at: SystemTime,
     ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+    fn save_seen<'a>(
+        &'a self,
+        id: &'a SessionId,
+        seen: Seen<'a>,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
     fn cycle<'a>(
         &'a self,
         old: &'a SessionId,
@@ -223,6 +283,15 @@ impl<S: SessionStore> DynStore for S {
         expires_at: SystemTime,
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
         Box::pin(SessionStore::save(self, id, changes, expires_at))
+    }
+    fn save_seen<'a>(
+        &'a self,
+        id: &'a SessionId,
+        seen: Seen<'a>,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::save_seen(self, id, seen, changes, expires_at))
     }
     fn cycle<'a>(
         &'a self,
@@ -293,6 +362,15 @@ impl SessionStore for BoxedStore {
     ) -> Result<Saved, StoreError> {
         self.0.save(id, changes, expires_at).await
     }
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        self.0.save_seen(id, seen, changes, expires_at).await
+    }
     async fn cycle(
         &self,
         old: &SessionId,
@@ -323,11 +401,13 @@ impl SessionStore for BoxedStore {
 /// use satchel::{SessionConfig, SessionType, store};
 ///
 /// let config = SessionConfig::default().with_session_type(SessionType::Memory);
-/// let store = store::from_config(&config)?;
+/// # tokio_test::block_on(async {
+/// let store = store::from_config(&config).await?;
 /// # let _ = store;
 /// # Ok::<_, satchel::ConfigError>(())
+/// # }).unwrap();
 /// ```
-pub fn from_config(config: &crate::SessionConfig) -> Result<BoxedStore, crate::ConfigError> {
+pub async fn from_config(config: &crate::SessionConfig) -> Result<BoxedStore, crate::ConfigError> {
     use crate::SessionType;
     match config.session_type() {
         SessionType::Null => Ok(BoxedStore::new(NullStore)),
@@ -336,6 +416,16 @@ pub fn from_config(config: &crate::SessionConfig) -> Result<BoxedStore, crate::C
         ))),
         #[cfg(feature = "filesystem")]
         SessionType::Filesystem => FilesystemStore::from_config(config).map(BoxedStore::new),
+        #[cfg(feature = "redis")]
+        SessionType::Redis => RedisStore::from_config(config).await.map(BoxedStore::new),
+        #[cfg(feature = "memcached")]
+        SessionType::Memcached => MemcachedStore::from_config(config)
+            .await
+            .map(BoxedStore::new),
+        #[cfg(feature = "mongodb")]
+        SessionType::MongoDb => MongoStore::from_config(config).await.map(BoxedStore::new),
+        #[cfg(feature = "_sql")]
+        SessionType::Sql => sql::from_config(config).await,
         other => Err(crate::ConfigError::Conflict(format!(
             "SESSION_TYPE={other} is not available in this build of satchel \
              (available: {})",
@@ -350,4 +440,12 @@ const AVAILABLE: &[&str] = &[
     "memory",
     #[cfg(feature = "filesystem")]
     "filesystem",
+    #[cfg(feature = "redis")]
+    "redis",
+    #[cfg(feature = "memcached")]
+    "memcached",
+    #[cfg(feature = "mongodb")]
+    "mongodb",
+    #[cfg(feature = "_sql")]
+    "sqlalchemy",
 ];

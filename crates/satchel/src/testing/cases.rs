@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::id::SessionId;
 use crate::record::{Changes, Data};
-use crate::store::{Saved, SessionStore};
+use crate::store::{Saved, Seen, SessionStore};
 
 fn in_secs(secs: u64) -> SystemTime {
     SystemTime::now() + Duration::from_secs(secs)
@@ -298,4 +298,88 @@ pub async fn sessions_do_not_leak_into_each_other<S: SessionStore>(store: S) {
     assert_eq!(stored(&store, &b).await["who"], json!("b"));
     store.delete(&a).await.unwrap();
     assert_eq!(stored(&store, &b).await["who"], json!("b"));
+}
+
+/// A save from a version someone else has since overwritten still applies only the
+/// request's own changes onto the latest entry: nothing is lost.
+pub async fn a_save_from_a_stale_version_loses_nothing<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    let seen = store.load(&id, None).await.unwrap().unwrap();
+    // Another request writes in between.
+    store
+        .save(&id, &setting(&[("b", json!(2))]), in_secs(60))
+        .await
+        .unwrap();
+    let changes = setting(&[("c", json!(3))]);
+    let mut data = seen.data.clone();
+    changes.apply(&mut data);
+    let view = Seen {
+        version: seen.version.unwrap_or(0),
+        data: &data,
+        permanent: None,
+    };
+    assert_eq!(
+        store
+            .save_seen(&id, view, &changes, in_secs(60))
+            .await
+            .unwrap(),
+        Saved::Stored
+    );
+    let keys: Vec<_> = stored(&store, &id).await.into_keys().collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+}
+
+/// A save from the current version writes the request's data, and the entry's version
+/// (if the store keeps one) moves on.
+pub async fn a_save_from_the_current_version_writes_the_request_data<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    let seen = store.load(&id, None).await.unwrap().unwrap();
+    let mut changes = setting(&[("b", json!(2))]);
+    changes.remove("a");
+    changes.set_permanent(false);
+    let mut data = seen.data.clone();
+    changes.apply(&mut data);
+    let view = Seen {
+        version: seen.version.unwrap_or(0),
+        data: &data,
+        permanent: Some(false),
+    };
+    assert_eq!(
+        store
+            .save_seen(&id, view, &changes, in_secs(60))
+            .await
+            .unwrap(),
+        Saved::Stored
+    );
+    let after = store.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(after.data.keys().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(after.permanent, Some(false));
+    if let (Some(before), Some(now)) = (seen.version, after.version) {
+        assert_ne!(before, now, "a write moves the version on");
+    }
+    // A save from the current version that leaves nothing deletes the entry.
+    let mut remove = Changes::default();
+    remove.remove("b");
+    let empty = Data::new();
+    let view = Seen {
+        version: after.version.unwrap_or(0),
+        data: &empty,
+        permanent: Some(false),
+    };
+    assert_eq!(
+        store
+            .save_seen(&id, view, &remove, in_secs(60))
+            .await
+            .unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
 }

@@ -5,8 +5,9 @@
 //! turns the whole list into one `#[tokio::test]` per case for a store, so a failure
 //! names both the store and the case:
 //!
-//! ```ignore
+//! ```
 //! satchel::conformance!(memory, async { Some(satchel::MemoryStore::default()) });
+//! # fn main() {}
 //! ```
 //!
 //! The factory returns `None` when the store's server is not available: the tests then
@@ -63,6 +64,8 @@ macro_rules! conformance {
                 cycle_moves_the_entry_to_the_new_id,
                 concurrent_saves_keep_every_key,
                 sessions_do_not_leak_into_each_other,
+                a_save_from_a_stale_version_loses_nothing,
+                a_save_from_the_current_version_writes_the_request_data,
             );
         }
     };

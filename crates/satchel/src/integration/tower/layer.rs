@@ -18,8 +18,10 @@ use super::SessionService;
 ///
 /// let layer = SessionLayer::new(MemoryStore::default(), SessionConfig::default());
 /// // Or from SESSION_* settings, store included:
-/// let layer = SessionLayer::from_config(SessionConfig::default())?;
+/// # tokio_test::block_on(async {
+/// let layer = SessionLayer::from_config(SessionConfig::default()).await?;
 /// # Ok::<_, satchel::ConfigError>(())
+/// # }).unwrap();
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
@@ -55,8 +57,8 @@ impl SessionLayer {
     /// # Errors
     ///
     /// [`ConfigError`] when the configuration is invalid or the store cannot be opened.
-    pub fn from_config(config: SessionConfig) -> Result<Self, ConfigError> {
-        SessionManager::from_config(config).map(Self::from)
+    pub async fn from_config(config: SessionConfig) -> Result<Self, ConfigError> {
+        SessionManager::from_config(config).await.map(Self::from)
     }
 
     /// The manager behind the layer.

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Starts every server the tests use, as plain local processes on loopback, and exports the
+# SATCHEL_TEST_* variables that point the tests at them. Idempotent: a server that already
+# answers is left alone. Installs memcached (Debian) and SecantusDB (PyPI) when missing.
+#
+#   source scripts/services.sh      # start, and export the variables into this shell
+#   scripts/services.sh             # start only; prints the variables
+#   scripts/services.sh stop        # stop what this script started (not the machine's
+#                                   # PostgreSQL, MariaDB or Redis on 6379)
+#
+# Servers:
+#   Redis standalone   127.0.0.1:6379 (db 15)                  SATCHEL_TEST_REDIS_URL
+#   Redis Cluster      127.0.0.1:7101-7103, three masters       SATCHEL_TEST_REDIS_CLUSTER
+#   Redis Sentinel     master 127.0.0.1:6390, sentinel :26390   SATCHEL_TEST_REDIS_SENTINEL
+#   memcached          127.0.0.1:11211 and 127.0.0.1:11212      SATCHEL_TEST_MEMCACHED
+#   PostgreSQL         127.0.0.1:5432, database test            SATCHEL_TEST_POSTGRES_URL
+#   MariaDB            127.0.0.1:3306, database test            SATCHEL_TEST_MYSQL_URL
+#   SecantusDB (MongoDB wire protocol) 127.0.0.1:27018          SATCHEL_TEST_MONGODB_URL
+
+_satchel_services() {
+  local run=/tmp/satchel-services
+  mkdir -p "$run"
+  local log="$run/services.log"
+
+  _say() { printf '[services] %s\n' "$*" >&2; }
+  _port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  _wait_port() { # port what
+    local i
+    for i in $(seq 1 100); do _port_open "$1" && return 0; sleep 0.1; done
+    _say "$2 did not start on port $1 (see $log)"; return 1
+  }
+
+  if [[ "${1:-}" == stop ]]; then
+    local p
+    for p in 7101 7102 7103 6390 26390; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
+    pkill -f "memcached -p 1121[12] " 2>/dev/null || true
+    pkill -f "secantusd-py --host 127.0.0.1 --port 27018" 2>/dev/null || true
+    _say "stopped"; return 0
+  fi
+
+  # --- installs -------------------------------------------------------------------------
+  if ! command -v memcached >/dev/null; then
+    _say "installing memcached (Debian)"
+    (apt-get update -qq && apt-get install -y -qq memcached) >>"$log" 2>&1 || { _say "memcached install failed"; return 1; }
+  fi
+  if ! command -v secantusd-py >/dev/null; then
+    _say "installing SecantusDB 0.7.0b3 (PyPI)"
+    python3 -m pip install -q "SecantusDB==0.7.0b3" >>"$log" 2>&1 || { _say "SecantusDB install failed"; return 1; }
+    hash -r
+  fi
+
+  # --- the machine's own services ---------------------------------------------------------
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    _say "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start >>"$log" 2>&1 || true
+    _wait_port 5432 PostgreSQL || return 1
+  fi
+  if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+    _say "starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd >>"$log" 2>&1 || true
+    _wait_port 3306 MariaDB || return 1
+  fi
+  if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
+    _say "starting Redis on 6379"
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log >>"$log" 2>&1 || true
+    _wait_port 6379 Redis || return 1
+  fi
+
+  # --- Redis Cluster: three masters -----------------------------------------------------------
+  if ! redis-cli -p 7101 cluster info 2>/dev/null | grep -q cluster_state:ok; then
+    _say "starting a three-master Redis Cluster on 7101-7103"
+    local p
+    for p in 7101 7102 7103; do
+      redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+      rm -rf "$run/cluster-$p"; mkdir -p "$run/cluster-$p"
+      redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf \
+        --cluster-node-timeout 2000 --save "" --appendonly no --dir "$run/cluster-$p" \
+        --daemonize yes --logfile "$run/cluster-$p/redis.log" >>"$log" 2>&1
+      _wait_port "$p" "Redis Cluster node" || return 1
+    done
+    redis-cli --cluster create 127.0.0.1:7101 127.0.0.1:7102 127.0.0.1:7103 --cluster-replicas 0 \
+      --cluster-yes >>"$log" 2>&1 || { _say "cluster create failed (see $log)"; return 1; }
+    local i
+    for i in $(seq 1 100); do
+      redis-cli -p 7101 cluster info 2>/dev/null | grep -q cluster_state:ok && break
+      sleep 0.1
+    done
+  fi
+
+  # --- Redis Sentinel: one master, one sentinel -------------------------------------------------
+  if ! redis-cli -p 6390 ping >/dev/null 2>&1; then
+    _say "starting the Redis master for Sentinel on 6390"
+    mkdir -p "$run/sentinel-master"
+    redis-server --port 6390 --bind 127.0.0.1 --save "" --appendonly no --dir "$run/sentinel-master" \
+      --daemonize yes --logfile "$run/sentinel-master/redis.log" >>"$log" 2>&1
+    _wait_port 6390 "Redis master" || return 1
+  fi
+  if ! redis-cli -p 26390 ping >/dev/null 2>&1; then
+    _say "starting Redis Sentinel on 26390"
+    mkdir -p "$run/sentinel"
+    cat >"$run/sentinel/sentinel.conf" <<CONF
+port 26390
+bind 127.0.0.1
+daemonize yes
+logfile $run/sentinel/sentinel.log
+dir $run/sentinel
+sentinel monitor satchel-master 127.0.0.1 6390 1
+sentinel down-after-milliseconds satchel-master 2000
+sentinel failover-timeout satchel-master 5000
+CONF
+    redis-server "$run/sentinel/sentinel.conf" --sentinel >>"$log" 2>&1
+    _wait_port 26390 "Redis Sentinel" || return 1
+  fi
+
+  # --- memcached: two servers ----------------------------------------------------------------------
+  local p
+  for p in 11211 11212; do
+    if ! _port_open "$p"; then
+      _say "starting memcached on $p"
+      memcached -p "$p" -l 127.0.0.1 -U 0 -u root -m 64 -d >>"$log" 2>&1
+      _wait_port "$p" memcached || return 1
+    fi
+  done
+
+  # --- SecantusDB: the MongoDB wire protocol ------------------------------------------------------
+  if ! _port_open 27018; then
+    _say "starting SecantusDB on 27018"
+    setsid secantusd-py --host 127.0.0.1 --port 27018 --storage-path :memory: \
+      >"$run/secantusd.log" 2>&1 < /dev/null &
+    disown 2>/dev/null || true
+    _wait_port 27018 SecantusDB || return 1
+  fi
+
+  export SATCHEL_TEST_REDIS_URL="redis://127.0.0.1:6379/15"
+  export SATCHEL_TEST_REDIS_CLUSTER="redis+cluster://127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
+  export SATCHEL_TEST_REDIS_SENTINEL="redis+sentinel://127.0.0.1:26390/satchel-master"
+  export SATCHEL_TEST_MEMCACHED="127.0.0.1:11211,127.0.0.1:11212"
+  export SATCHEL_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/test"
+  export SATCHEL_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/test"
+  export SATCHEL_TEST_MONGODB_URL="mongodb://127.0.0.1:27018"
+  _say "all services up"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  set -euo pipefail
+  _satchel_services "$@"
+  env | grep '^SATCHEL_TEST_' | sed 's/^/export /'
+else
+  _satchel_services "$@"
+fi
