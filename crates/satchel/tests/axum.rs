@@ -7,153 +7,29 @@ mod scenarios;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query};
-use axum::http::{Request, StatusCode, header};
-use axum::routing::{get, post};
-use satchel::{Error, Session, SessionLayer};
-use scenarios::{App, Harness, Reply};
-use serde::Deserialize;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use satchel::{Session, SessionLayer};
+use scenarios::axum_app::Axum;
+use scenarios::{App, Harness};
 use tower::ServiceExt as _;
 
-#[derive(Deserialize)]
-struct Uid {
-    uid: Option<i64>,
+/// Every scenario on the memory store.
+mod memory {
+    use super::*;
+    scenarios!(Axum, async { Some(satchel::MemoryStore::default()) });
 }
 
-fn router(app: &App) -> Router {
-    Router::new()
-        .route("/none", get(|| async { "ok" }))
-        .route(
-            "/login",
-            post(|s: Session, Query(q): Query<Uid>| async move {
-                s.insert("user_id", q.uid.unwrap_or(1)).await?;
-                s.insert("n", 0).await?;
-                s.cycle_id().await?;
-                Ok::<_, Error>("ok")
-            }),
-        )
-        .route(
-            "/read",
-            get(|s: Session| async move {
-                Ok::<_, Error>(s.get::<i64>("user_id").await?.unwrap_or(0).to_string())
-            }),
-        )
-        .route(
-            "/write",
-            post(|s: Session| async move {
-                let n = s.get::<i64>("n").await?.unwrap_or(0) + 1;
-                s.insert("n", n).await?;
-                Ok::<_, Error>(n.to_string())
-            }),
-        )
-        .route(
-            "/count-keys",
-            get(|s: Session| async move { Ok::<_, Error>(s.len().await?.to_string()) }),
-        )
-        .route(
-            "/set/{k}",
-            post(|s: Session, Path(k): Path<String>| async move {
-                s.insert(&k, true).await?;
-                Ok::<_, Error>("ok")
-            }),
-        )
-        .route(
-            "/get/{k}",
-            get(|s: Session, Path(k): Path<String>| async move {
-                let value = s.get_value(&k).await?.unwrap_or_default();
-                Ok::<_, Error>(value.to_string())
-            }),
-        )
-        .route(
-            "/remove/{k}",
-            post(|s: Session, Path(k): Path<String>| async move {
-                s.remove_value(&k).await?;
-                Ok::<_, Error>("ok")
-            }),
-        )
-        .route(
-            "/logout",
-            post(|s: Session| async move {
-                s.destroy();
-                "ok"
-            }),
-        )
-        .route(
-            "/logout-then-set",
-            post(|s: Session| async move {
-                s.destroy();
-                s.insert("flash", "bye").await?;
-                Ok::<_, Error>("ok")
-            }),
-        )
-        .route(
-            "/clear",
-            post(|s: Session| async move {
-                s.clear().await?;
-                Ok::<_, Error>("ok")
-            }),
-        )
-        .route(
-            "/cycle",
-            post(|s: Session| async move {
-                s.cycle_id().await?;
-                Ok::<_, Error>("ok")
-            }),
-        )
-        .route(
-            "/permanent/{flag}",
-            post(|s: Session, Path(flag): Path<bool>| async move {
-                s.set_permanent(flag).await?;
-                Ok::<_, Error>("ok")
-            }),
-        )
-        .route(
-            "/fail",
-            post(|s: Session| async move {
-                s.insert("failed", true).await?;
-                Ok::<_, Error>((StatusCode::INTERNAL_SERVER_ERROR, "boom"))
-            }),
-        )
-        .layer(SessionLayer::new(app.store.clone(), app.config.clone()))
+/// Every scenario on the filesystem store.
+#[cfg(feature = "filesystem")]
+mod filesystem_scenarios {
+    use super::*;
+    scenarios!(Axum, async {
+        let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        let config = satchel::SessionConfig::default().with_file_dir(dir);
+        Some(satchel::FilesystemStore::from_config(&config).expect("the store opens"))
+    });
 }
-
-struct Axum;
-
-impl Harness for Axum {
-    async fn request(&self, app: &App, method: &str, path: &str, cookie: Option<&str>) -> Reply {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(cookie) = cookie {
-            request = request.header(header::COOKIE, cookie);
-        }
-        let response = router(app)
-            .oneshot(request.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let (set_cookie, vary) = {
-            let all = |name| {
-                response
-                    .headers()
-                    .get_all(name)
-                    .iter()
-                    .map(|v| v.to_str().unwrap().to_owned())
-                    .collect::<Vec<_>>()
-            };
-            (all(header::SET_COOKIE), all(header::VARY))
-        };
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            set_cookie,
-            vary,
-            body: String::from_utf8(bytes.to_vec()).unwrap(),
-        }
-    }
-}
-
-scenarios!(Axum);
 
 #[tokio::test]
 async fn the_extractor_rejects_routes_without_the_layer() {
@@ -221,5 +97,24 @@ mod filesystem {
             .with_file_dir(file.path().join("sessions"));
         let error = SessionLayer::from_config(config).await.unwrap_err();
         assert!(error.to_string().contains("SESSION_FILE_DIR"), "{error}");
+    }
+}
+
+/// Memory-store checks of what is (not) stored, which a generic scenario cannot see.
+mod memory_contents {
+    use super::*;
+    use satchel::MemoryStore;
+
+    #[tokio::test]
+    async fn an_empty_session_and_a_5xx_store_nothing() {
+        let store = MemoryStore::default();
+        let app = App::new(store.clone(), satchel::SessionConfig::default());
+        let mut b = scenarios::Browser::new(&Axum, &app);
+        b.get("/read").await;
+        b.post("/remove/nothing").await;
+        assert_eq!(b.post("/fail").await.status, 500);
+        assert!(store.is_empty(), "{} entries", store.len());
+        b.post("/set/k").await;
+        assert_eq!(store.len(), 1);
     }
 }

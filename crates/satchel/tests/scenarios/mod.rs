@@ -12,6 +12,9 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+#[cfg(feature = "axum")]
+pub mod axum_app;
+
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
@@ -53,10 +56,6 @@ impl App {
             store: BoxedStore::new(store),
             config,
         }
-    }
-
-    pub fn memory(config: SessionConfig) -> Self {
-        Self::new(MemoryStore::default(), config)
     }
 }
 
@@ -131,11 +130,14 @@ fn signed_config() -> SessionConfig {
         .with_secret_key("a long, random and secret application key")
 }
 
-/// Generates one `#[tokio::test]` per scenario for a harness expression.
+/// Generates one `#[tokio::test]` per scenario for a harness and a store.
+///
+/// `$store` is an expression giving a future of `Option<S>` for a `SessionStore` `S`,
+/// evaluated once per scenario; `None` skips (see `satchel::testing::service_unavailable`).
 #[macro_export]
 macro_rules! scenarios {
-    ($harness:expr) => {
-        $crate::scenarios!(@each $harness;
+    ($harness:expr, $store:expr) => {
+        $crate::scenarios!(@each $harness, $store;
             login_sets_a_cookie_and_reads_it_back,
             a_handler_that_never_touches_the_session_costs_nothing,
             reading_an_empty_session_stores_nothing,
@@ -162,18 +164,20 @@ macro_rules! scenarios {
             fifty_concurrent_requests_keep_fifty_keys,
         );
     };
-    (@each $harness:expr; $($name:ident),* $(,)?) => {
+    (@each $harness:expr, $store:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                $crate::scenarios::$name(&$harness).await;
+                let Some(store) = $store.await else { return };
+                let store = satchel::store::BoxedStore::new(store);
+                $crate::scenarios::$name(&$harness, &store).await;
             }
         )*
     };
 }
 
-pub async fn login_sets_a_cookie_and_reads_it_back<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn login_sets_a_cookie_and_reads_it_back<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     assert_eq!(b.get("/read").await.body, "0");
     let reply = b.post("/login?uid=42").await;
@@ -185,8 +189,11 @@ pub async fn login_sets_a_cookie_and_reads_it_back<H: Harness>(h: &H) {
     assert_eq!(b.get("/count-keys").await.body, "2");
 }
 
-pub async fn a_handler_that_never_touches_the_session_costs_nothing<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn a_handler_that_never_touches_the_session_costs_nothing<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     b.post("/login").await;
     let id = b.id();
@@ -198,18 +205,17 @@ pub async fn a_handler_that_never_touches_the_session_costs_nothing<H: Harness>(
     assert!(reply.vary.is_empty(), "{reply:?}");
 }
 
-pub async fn reading_an_empty_session_stores_nothing<H: Harness>(h: &H) {
-    let store = MemoryStore::default();
+pub async fn reading_an_empty_session_stores_nothing<H: Harness>(h: &H, store: &BoxedStore) {
     let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     let reply = b.get("/read").await;
     assert!(reply.set_cookie.is_empty());
-    b.post("/remove/nothing").await;
+    let reply = b.post("/remove/nothing").await;
+    assert!(reply.set_cookie.is_empty());
     assert!(b.cookie.is_none());
-    assert!(store.is_empty());
 }
 
-pub async fn every_cookie_option_is_applied<H: Harness>(h: &H) {
+pub async fn every_cookie_option_is_applied<H: Harness>(h: &H, store: &BoxedStore) {
     let config = SessionConfig::default()
         .with_cookie_name("sid")
         .with_cookie_domain("example.test")
@@ -217,7 +223,7 @@ pub async fn every_cookie_option_is_applied<H: Harness>(h: &H) {
         .with_http_only(false)
         .with_secure(true)
         .with_same_site(Some(SameSite::None));
-    let app = App::memory(config);
+    let app = App::new(store.clone(), config);
     let mut b = Browser::new(h, &app);
     let reply = b.post("/login").await;
     let cookie = session_cookie(&reply, "sid").expect("cookie named sid");
@@ -228,7 +234,10 @@ pub async fn every_cookie_option_is_applied<H: Harness>(h: &H) {
     assert!(!cookie.contains("HttpOnly"), "{cookie}");
     assert_eq!(b.get("/read").await.body, "1");
     for same_site in [SameSite::Lax, SameSite::Strict] {
-        let app = App::memory(SessionConfig::default().with_same_site(Some(same_site)));
+        let app = App::new(
+            store.clone(),
+            SessionConfig::default().with_same_site(Some(same_site)),
+        );
         let reply = Browser::new(h, &app).post("/login").await;
         let cookie = session_cookie(&reply, "session").unwrap();
         assert!(
@@ -238,8 +247,11 @@ pub async fn every_cookie_option_is_applied<H: Harness>(h: &H) {
     }
 }
 
-pub async fn defaults_are_http_only_root_path_and_not_secure<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn defaults_are_http_only_root_path_and_not_secure<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let reply = Browser::new(h, &app).post("/login").await;
     let cookie = session_cookie(&reply, "session").unwrap();
     assert!(cookie.contains("; Path=/"), "{cookie}");
@@ -256,15 +268,24 @@ pub async fn defaults_are_http_only_root_path_and_not_secure<H: Harness>(h: &H) 
     assert_eq!(value.len(), 43, "an unsigned id is 43 characters");
 }
 
-pub async fn permanent_sessions_carry_an_expiry_and_browser_sessions_do_not<H: Harness>(h: &H) {
+pub async fn permanent_sessions_carry_an_expiry_and_browser_sessions_do_not<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
     let lifetime = Duration::from_secs(3600);
-    let app = App::memory(SessionConfig::default().with_lifetime(lifetime));
+    let app = App::new(
+        store.clone(),
+        SessionConfig::default().with_lifetime(lifetime),
+    );
     let reply = Browser::new(h, &app).post("/login").await;
     let cookie = session_cookie(&reply, "session").unwrap();
     assert!(cookie.contains("; Max-Age=3600"), "{cookie}");
     assert!(cookie.contains("; Expires="), "{cookie}");
 
-    let app = App::memory(SessionConfig::default().with_permanent(false));
+    let app = App::new(
+        store.clone(),
+        SessionConfig::default().with_permanent(false),
+    );
     let mut b = Browser::new(h, &app);
     let reply = b.post("/login").await;
     let cookie = session_cookie(&reply, "session").unwrap();
@@ -277,8 +298,11 @@ pub async fn permanent_sessions_carry_an_expiry_and_browser_sessions_do_not<H: H
     assert!(record.expires_at > SystemTime::now() + Duration::from_secs(30 * 86400));
 }
 
-pub async fn per_session_permanent_flag_overrides_the_default<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn per_session_permanent_flag_overrides_the_default<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     b.post("/login").await;
     let reply = b.post("/permanent/false").await;
@@ -296,9 +320,12 @@ pub async fn per_session_permanent_flag_overrides_the_default<H: Harness>(h: &H)
     );
 }
 
-pub async fn refresh_each_request_resends_the_cookie_and_extends_the_entry<H: Harness>(h: &H) {
+pub async fn refresh_each_request_resends_the_cookie_and_extends_the_entry<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
     let config = SessionConfig::default().with_lifetime(Duration::from_secs(4));
-    let app = App::memory(config);
+    let app = App::new(store.clone(), config);
     let mut b = Browser::new(h, &app);
     b.post("/login?uid=5").await;
     for _ in 0..3 {
@@ -310,11 +337,14 @@ pub async fn refresh_each_request_resends_the_cookie_and_extends_the_entry<H: Ha
     }
 }
 
-pub async fn without_refresh_the_cookie_is_sent_only_on_change<H: Harness>(h: &H) {
+pub async fn without_refresh_the_cookie_is_sent_only_on_change<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
     let config = SessionConfig::default()
         .with_refresh_each_request(false)
         .with_lifetime(Duration::from_secs(2));
-    let app = App::memory(config);
+    let app = App::new(store.clone(), config);
     let mut b = Browser::new(h, &app);
     b.post("/login?uid=5").await;
     let reply = b.get("/read").await;
@@ -328,8 +358,11 @@ pub async fn without_refresh_the_cookie_is_sent_only_on_change<H: Harness>(h: &H
     assert_eq!(b.get("/read").await.body, "0");
 }
 
-pub async fn inserting_an_equal_value_saves_nothing<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default().with_refresh_each_request(false));
+pub async fn inserting_an_equal_value_saves_nothing<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(
+        store.clone(),
+        SessionConfig::default().with_refresh_each_request(false),
+    );
     let mut b = Browser::new(h, &app);
     b.post("/set/flag").await;
     let before = app.store.load(&b.id(), None).await.unwrap().unwrap();
@@ -342,8 +375,8 @@ pub async fn inserting_an_equal_value_saves_nothing<H: Harness>(h: &H) {
     assert_eq!(before.expires_at, after.expires_at, "nothing was written");
 }
 
-pub async fn login_cycles_the_id_and_the_old_id_is_dead<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn login_cycles_the_id_and_the_old_id_is_dead<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     b.post("/set/before").await;
     let old = b.id();
@@ -362,8 +395,11 @@ pub async fn login_cycles_the_id_and_the_old_id_is_dead<H: Harness>(h: &H) {
     assert_eq!(attacker.get("/get/before").await.body, "null");
 }
 
-pub async fn logout_deletes_the_entry_and_removes_the_cookie<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn logout_deletes_the_entry_and_removes_the_cookie<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     b.post("/login?uid=9").await;
     let id = b.id();
@@ -374,8 +410,8 @@ pub async fn logout_deletes_the_entry_and_removes_the_cookie<H: Harness>(h: &H) 
     assert_eq!(b.get("/read").await.body, "0");
 }
 
-pub async fn logout_then_set_starts_a_new_session<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn logout_then_set_starts_a_new_session<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     b.post("/login?uid=9").await;
     let old = b.id();
@@ -386,8 +422,8 @@ pub async fn logout_then_set_starts_a_new_session<H: Harness>(h: &H) {
     assert_eq!(b.get("/count-keys").await.body, "1");
 }
 
-pub async fn a_session_emptied_by_the_handler_is_deleted<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn a_session_emptied_by_the_handler_is_deleted<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     b.post("/set/only").await;
     let id = b.id();
@@ -401,22 +437,20 @@ pub async fn a_session_emptied_by_the_handler_is_deleted<H: Harness>(h: &H) {
     assert!(app.store.load(&id, None).await.unwrap().is_none());
 }
 
-pub async fn nothing_is_saved_when_the_handler_answers_5xx<H: Harness>(h: &H) {
-    let store = MemoryStore::default();
+pub async fn nothing_is_saved_when_the_handler_answers_5xx<H: Harness>(h: &H, store: &BoxedStore) {
     let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     let reply = b.post("/fail").await;
     assert_eq!(reply.status, 500);
     assert!(reply.set_cookie.is_empty());
-    assert!(store.is_empty());
     b.post("/login?uid=3").await;
     let reply = b.post("/fail").await;
     assert_eq!(reply.status, 500);
     assert_eq!(b.get("/get/failed").await.body, "null");
 }
 
-pub async fn malformed_cookies_give_a_fresh_session<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn malformed_cookies_give_a_fresh_session<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
     for junk in [
         "x",
         "",
@@ -437,8 +471,8 @@ pub async fn malformed_cookies_give_a_fresh_session<H: Harness>(h: &H) {
     }
 }
 
-pub async fn unknown_ids_are_never_adopted<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn unknown_ids_are_never_adopted<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let chosen = SessionId::generate();
     let mut b = Browser::new(h, &app);
     b.cookie = Some(chosen.to_string());
@@ -453,8 +487,8 @@ pub async fn unknown_ids_are_never_adopted<H: Harness>(h: &H) {
     assert!(app.store.load(&chosen, None).await.unwrap().is_none());
 }
 
-pub async fn forged_signatures_are_rejected<H: Harness>(h: &H) {
-    let app = App::memory(signed_config());
+pub async fn forged_signatures_are_rejected<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), signed_config());
     let mut b = Browser::new(h, &app);
     b.post("/login?uid=8").await;
     let good = b.cookie.clone().unwrap();
@@ -486,8 +520,10 @@ pub async fn forged_signatures_are_rejected<H: Harness>(h: &H) {
     assert_eq!(eve.get("/read").await.body, "0");
 }
 
-pub async fn fallback_keys_verify_and_the_cookie_is_resigned<H: Harness>(h: &H) {
-    let store = MemoryStore::default();
+pub async fn fallback_keys_verify_and_the_cookie_is_resigned<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
     let old = App::new(
         store.clone(),
         signed_config()
@@ -516,7 +552,10 @@ pub async fn fallback_keys_verify_and_the_cookie_is_resigned<H: Harness>(h: &H) 
         "same id, new signature"
     );
     // The new cookie verifies with the new key alone.
-    let new_only = App::new(store, signed_config().with_secret_key("the new key"));
+    let new_only = App::new(
+        store.clone(),
+        signed_config().with_secret_key("the new key"),
+    );
     let mut c = Browser::new(h, &new_only);
     c.cookie = b.cookie.clone();
     assert_eq!(c.get("/read").await.body, "77");
@@ -524,11 +563,11 @@ pub async fn fallback_keys_verify_and_the_cookie_is_resigned<H: Harness>(h: &H) 
     assert!(reply.set_cookie.iter().all(|s| !is_removal(s)));
 }
 
-pub async fn expired_sessions_are_not_loaded<H: Harness>(h: &H) {
+pub async fn expired_sessions_are_not_loaded<H: Harness>(h: &H, store: &BoxedStore) {
     let config = SessionConfig::default()
         .with_lifetime(Duration::from_secs(1))
         .with_refresh_each_request(false);
-    let app = App::memory(config);
+    let app = App::new(store.clone(), config);
     let mut b = Browser::new(h, &app);
     b.post("/login?uid=4").await;
     let id = b.id();
@@ -539,8 +578,11 @@ pub async fn expired_sessions_are_not_loaded<H: Harness>(h: &H) {
     assert_ne!(b.id(), id, "an expired id is not reused");
 }
 
-pub async fn vary_cookie_is_set_whenever_the_session_was_used<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn vary_cookie_is_set_whenever_the_session_was_used<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     assert_eq!(b.get("/read").await.vary, ["Cookie"]);
     assert!(b.get("/none").await.vary.is_empty());
@@ -581,8 +623,8 @@ impl SessionStore for DownStore {
     }
 }
 
-pub async fn a_failing_store_gives_an_empty_500<H: Harness>(h: &H) {
-    let healthy = App::memory(SessionConfig::default());
+pub async fn a_failing_store_gives_an_empty_500<H: Harness>(h: &H, store: &BoxedStore) {
+    let healthy = App::new(store.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &healthy);
     b.post("/login").await;
     let cookie = b.cookie.clone();
@@ -610,7 +652,7 @@ pub async fn a_failing_store_gives_an_empty_500<H: Harness>(h: &H) {
     assert_eq!(b.get("/none").await.status, 200);
 }
 
-pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H) {
+pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H, _store: &BoxedStore) {
     /// Holds one entry that cannot be decoded.
     #[derive(Debug, Clone)]
     struct Corrupt(MemoryStore);
@@ -698,7 +740,7 @@ where
     outputs
 }
 
-pub async fn fifty_concurrent_requests_keep_fifty_keys<H: Harness>(h: &H) {
-    let app = App::memory(SessionConfig::default());
+pub async fn fifty_concurrent_requests_keep_fifty_keys<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
     assert_eq!(race(h, &app).await, 50);
 }
