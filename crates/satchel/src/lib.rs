@@ -5,8 +5,7 @@ pub mod config;
 mod cookie;
 pub mod error;
 pub mod id;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[cfg(any(feature = "axum", feature = "actix"))]
 pub mod integration;
 pub mod record;
 pub mod session;
@@ -21,6 +20,9 @@ pub mod testing;
 pub use config::{SameSite, Secret, SessionConfig, SessionType};
 pub use error::{ConfigError, Error, StoreError};
 pub use id::SessionId;
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub use integration::actix::{SessionExt, SessionMiddleware};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use integration::tower::{SessionLayer, SessionRejection, SessionService};

@@ -12,6 +12,8 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+#[cfg(feature = "actix")]
+pub mod actix_app;
 #[cfg(feature = "axum")]
 pub mod axum_app;
 
@@ -48,6 +50,8 @@ pub trait Harness: Sync {
 pub struct App {
     pub store: BoxedStore,
     pub config: SessionConfig,
+    /// The port of a harness that serves the app over real HTTP, once started.
+    pub port: std::sync::Arc<std::sync::OnceLock<u16>>,
 }
 
 impl App {
@@ -55,6 +59,7 @@ impl App {
         Self {
             store: BoxedStore::new(store),
             config,
+            port: std::sync::Arc::default(),
         }
     }
 }

@@ -1,0 +1,249 @@
+//! actix-web 4: [`SessionMiddleware`], the [`Session`] extractor and [`SessionExt`].
+//!
+//! The middleware builds a lazy [`Session`] from the request's cookies, runs the handler,
+//! then applies the engine's [`Outcome`](crate::Outcome) exactly as the tower layer does:
+//! both integrations only carry the engine's decision, so they behave the same.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, web};
+//! use satchel::{MemoryStore, Session, SessionConfig};
+//! use satchel::integration::actix::SessionMiddleware;
+//!
+//! async fn visits(session: Session) -> Result<String, satchel::Error> {
+//!     let n: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+//!     session.insert("visits", n).await?;
+//!     Ok(format!("visit number {n}"))
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let middleware = SessionMiddleware::new(MemoryStore::default(), SessionConfig::default());
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .wrap(middleware.clone())
+//!             .route("/", web::get().to(visits))
+//!     })
+//!     .bind(("127.0.0.1", 8080))?
+//!     .run()
+//!     .await
+//! }
+//! ```
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{COOKIE, HeaderValue, SET_COOKIE, VARY};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+
+use crate::config::SessionConfig;
+use crate::error::{ConfigError, Error};
+use crate::session::{Session, SessionManager};
+use crate::store::SessionStore;
+
+/// The actix-web middleware that gives every request a [`Session`].
+///
+/// Built once and cloned into each worker's `App` (`App::new().wrap(middleware.clone())`).
+#[derive(Debug, Clone)]
+pub struct SessionMiddleware {
+    manager: SessionManager,
+}
+
+impl SessionMiddleware {
+    /// A middleware over `store` with `config`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the configuration is invalid; [`SessionMiddleware::try_new`] returns
+    /// the error instead.
+    #[must_use]
+    pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
+        match Self::try_new(store, config) {
+            Ok(middleware) => middleware,
+            Err(error) => panic!("invalid session configuration: {error}"),
+        }
+    }
+
+    /// A middleware over `store` with `config`, or why the configuration is invalid.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration contradicts itself.
+    pub fn try_new(store: impl SessionStore, config: SessionConfig) -> Result<Self, ConfigError> {
+        SessionManager::new(store, config).map(Self::from)
+    }
+
+    /// A middleware whose store is built from SESSION_TYPE and the store settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration is invalid or the store cannot be opened.
+    pub async fn from_config(config: SessionConfig) -> Result<Self, ConfigError> {
+        SessionManager::from_config(config).await.map(Self::from)
+    }
+
+    /// The manager behind the middleware.
+    #[must_use]
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+}
+
+impl From<SessionManager> for SessionMiddleware {
+    fn from(manager: SessionManager) -> Self {
+        Self { manager }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = SessionMiddlewareService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionMiddlewareService {
+            service: Rc::new(service),
+            manager: self.manager.clone(),
+        }))
+    }
+}
+
+/// The service [`SessionMiddleware`] wraps around the application.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SessionMiddlewareService<S> {
+    service: Rc<S>,
+    manager: SessionManager,
+}
+
+impl<S, B> Service<ServiceRequest> for SessionMiddlewareService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let session = self.manager.session(
+            request
+                .headers()
+                .get_all(COOKIE)
+                .filter_map(|value| value.to_str().ok()),
+        );
+        request.extensions_mut().insert(session.clone());
+        let service = Rc::clone(&self.service);
+        Box::pin(async move {
+            let mut response = service.call(request).await?;
+            let outcome = session.finish(response.status().as_u16()).await;
+            let cookie = match &outcome {
+                Ok(outcome) => match outcome.set_cookie().map(HeaderValue::from_str) {
+                    Some(Ok(value)) => Some(value),
+                    Some(Err(_)) => {
+                        tracing::error!("session cookie is not a valid header value");
+                        return Ok(internal_error(response));
+                    }
+                    None => None,
+                },
+                Err(_) => return Ok(internal_error(response)),
+            };
+            let headers = response.headers_mut();
+            if outcome.as_ref().is_ok_and(crate::Outcome::vary_cookie) {
+                headers.append(VARY, HeaderValue::from_static("Cookie"));
+            }
+            if let Some(cookie) = cookie {
+                headers.append(SET_COOKIE, cookie);
+            }
+            Ok(response.map_into_left_body())
+        })
+    }
+}
+
+/// An empty `500`: the cause was logged, never shown to the client.
+fn internal_error<B>(response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+    let (request, _) = response.into_parts();
+    let empty = HttpResponse::new(StatusCode::INTERNAL_SERVER_ERROR);
+    ServiceResponse::new(request, empty).map_into_right_body()
+}
+
+/// The route is not wrapped in a [`SessionMiddleware`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no session: the app is not wrapped in a SessionMiddleware")]
+pub struct MissingSessionMiddleware;
+
+impl ResponseError for MissingSessionMiddleware {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        tracing::error!("{self}");
+        HttpResponse::new(self.status_code())
+    }
+}
+
+impl FromRequest for Session {
+    type Error = MissingSessionMiddleware;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(request.get_session())
+    }
+}
+
+/// A session error answers with an empty `500`; the cause was logged where it happened.
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if !matches!(self, Error::Unavailable) {
+            tracing::error!(error = %self, "session operation failed");
+        }
+        HttpResponse::new(self.status_code())
+    }
+}
+
+/// Reaches the request's [`Session`] from an [`HttpRequest`] or a [`ServiceRequest`]
+/// (for other middleware and guards).
+pub trait SessionExt {
+    /// The request's session.
+    ///
+    /// # Errors
+    ///
+    /// [`MissingSessionMiddleware`] when the app is not wrapped in a [`SessionMiddleware`].
+    fn get_session(&self) -> Result<Session, MissingSessionMiddleware>;
+}
+
+impl SessionExt for HttpRequest {
+    fn get_session(&self) -> Result<Session, MissingSessionMiddleware> {
+        self.extensions()
+            .get::<Session>()
+            .cloned()
+            .ok_or(MissingSessionMiddleware)
+    }
+}
+
+impl SessionExt for ServiceRequest {
+    fn get_session(&self) -> Result<Session, MissingSessionMiddleware> {
+        self.extensions()
+            .get::<Session>()
+            .cloned()
+            .ok_or(MissingSessionMiddleware)
+    }
+}
