@@ -5,10 +5,19 @@ use std::time::{Duration, SystemTime};
 use crate::config::SessionConfig;
 
 /// The values of every cookie named `name` in one `Cookie` header value, in order.
-pub(crate) fn values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
-    header.split(';').filter_map(move |pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key.trim() == name).then(|| value.trim().trim_matches('"'))
+///
+/// Works on bytes: other cookies in the same header may hold any bytes (browsers send
+/// raw UTF-8 that scripts set), and they must not hide the session cookie. Values that
+/// are not ASCII cannot be session cookies and are skipped.
+pub(crate) fn values<'a>(header: &'a [u8], name: &'a str) -> impl Iterator<Item = &'a str> {
+    header.split(|&b| b == b';').filter_map(move |pair| {
+        let at = pair.iter().position(|&b| b == b'=')?;
+        let (key, value) = (&pair[..at], &pair[at + 1..]);
+        if key.trim_ascii() != name.as_bytes() || !value.is_ascii() {
+            return None;
+        }
+        let value = std::str::from_utf8(value).ok()?;
+        Some(value.trim().trim_matches('"'))
     })
 }
 
@@ -85,9 +94,13 @@ mod tests {
 
     #[test]
     fn values_finds_every_cookie_with_the_name() {
-        let header = "a=1; session=xyz; sessionx=no; session = \"q\"";
+        let header = b"a=1; session=xyz; sessionx=no; session = \"q\"";
         assert_eq!(values(header, "session").collect::<Vec<_>>(), ["xyz", "q"]);
-        assert_eq!(values("broken; =; ;", "session").count(), 0);
+        assert_eq!(values(b"broken; =; ;", "session").count(), 0);
+        let utf8 = "pref=José; session=abc".as_bytes();
+        assert_eq!(values(utf8, "session").collect::<Vec<_>>(), ["abc"]);
+        let latin1 = b"pref=Jos\xe9; session=abc; session=\xff";
+        assert_eq!(values(latin1, "session").collect::<Vec<_>>(), ["abc"]);
     }
 
     #[test]

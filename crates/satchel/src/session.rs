@@ -128,14 +128,23 @@ impl SessionManager {
 
     /// The session of one request, from the values of its `Cookie` headers. Nothing is
     /// read from the store until the handler first uses the session.
-    pub fn session<'a>(&self, cookie_headers: impl IntoIterator<Item = &'a str>) -> Session {
+    ///
+    /// Give it every `Cookie` header value as it came (as `&str` or raw bytes): cookies
+    /// holding non-ASCII bytes do not hide the session cookie.
+    pub fn session<I>(&self, cookie_headers: I) -> Session
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         let name = self.shared.cookie.name();
-        let candidates = cookie_headers
-            .into_iter()
-            .flat_map(|header| cookie::values(header, name))
-            .filter(|value| !value.is_empty())
-            .map(Box::from)
-            .collect();
+        let mut candidates = Vec::new();
+        for header in cookie_headers {
+            candidates.extend(
+                cookie::values(header.as_ref(), name)
+                    .filter(|value| !value.is_empty())
+                    .map(Box::<str>::from),
+            );
+        }
         Session {
             inner: Arc::new(Inner {
                 shared: Arc::clone(&self.shared),
@@ -192,6 +201,8 @@ struct State {
     renew: bool,
     /// `destroy` was called: delete this entry.
     purge: Option<SessionId>,
+    /// `destroy` was called: the cookie goes unless a new session replaces it.
+    destroyed: bool,
     /// The store failed; the response becomes a 500.
     failed: bool,
 }
@@ -314,37 +325,49 @@ impl Session {
     }
 
     async fn load_from_store(&self) -> bool {
-        let id = {
+        // Every cookie of our name that verifies, in the order the browser sent them: a
+        // stale cookie (another path or domain) must not hide the live one.
+        let ids: Vec<(SessionId, bool)> = {
             let mut state = self.state();
             state.touched = true;
-            self.identify(&mut state)
+            if state.identified {
+                state.id.map(|id| (id, state.resign)).into_iter().collect()
+            } else {
+                state.identified = true;
+                let verified = self.inner.candidates.iter();
+                verified.filter_map(|value| self.verify(value)).collect()
+            }
         };
-        let Some(id) = id else { return true };
         let config = self.config();
         let now = SystemTime::now();
         let touch = config
             .refresh_each_request()
             .then(|| now + config.lifetime());
-        match self.inner.shared.store.load(&id, touch).await {
-            Ok(Some(record)) if !record.is_expired(now) => {
-                let mut state = self.state();
-                state.existed = true;
-                state.data = record.data;
-                state.expires_at = Some(record.expires_at);
-                state.stored_permanent = record.permanent;
-                state.version = record.version;
-            }
-            Ok(_) => {}
-            Err(StoreError::Decode(error)) => {
-                tracing::warn!(
-                    error = %Chain(&*error),
-                    "stored session could not be decoded; starting a fresh session"
-                );
-            }
-            Err(error) => {
-                store_failed("load", &error);
-                self.state().failed = true;
-                return false;
+        for (id, resign) in ids {
+            match self.inner.shared.store.load(&id, touch).await {
+                Ok(Some(record)) if !record.is_expired(now) => {
+                    let mut state = self.state();
+                    state.id = Some(id);
+                    state.resign = resign;
+                    state.existed = true;
+                    state.data = record.data;
+                    state.expires_at = Some(record.expires_at);
+                    state.stored_permanent = record.permanent;
+                    state.version = record.version;
+                    return true;
+                }
+                Ok(_) => {}
+                Err(StoreError::Decode(error)) => {
+                    tracing::warn!(
+                        error = %Chain(&*error),
+                        "stored session could not be decoded; starting a fresh session"
+                    );
+                }
+                Err(error) => {
+                    store_failed("load", &error);
+                    self.state().failed = true;
+                    return false;
+                }
             }
         }
         true
@@ -537,6 +560,7 @@ impl Session {
             touched: true,
             identified: true,
             purge: id.or(state.purge),
+            destroyed: true,
             failed,
             ..State::default()
         };
@@ -610,7 +634,9 @@ impl Session {
     /// - Without changes, a stored permanent session re-sends its cookie when
     ///   SESSION_REFRESH_EACH_REQUEST is on (its lifetime was extended when it was
     ///   loaded), and a cookie verified by a fallback key is re-signed.
-    /// - A cookie that named no valid session is removed.
+    /// - A cookie that names no live session is left alone (a concurrent request may be
+    ///   replacing it); it is removed only when this request destroyed or emptied the
+    ///   session.
     ///
     /// # Errors
     ///
@@ -687,7 +713,7 @@ impl Session {
                 Saved::Empty if presented => outcome.set_cookie = Some(shared.cookie.removal()),
                 Saved::Empty => {}
             },
-            None if presented && !state.existed => {
+            None if presented && state.destroyed => {
                 outcome.set_cookie = Some(shared.cookie.removal());
             }
             None => {}

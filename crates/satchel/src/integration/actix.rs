@@ -139,12 +139,9 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let session = self.manager.session(
-            request
-                .headers()
-                .get_all(COOKIE)
-                .filter_map(|value| value.to_str().ok()),
-        );
+        let session = self
+            .manager
+            .session(request.headers().get_all(COOKIE).map(HeaderValue::as_bytes));
         request.extensions_mut().insert(session.clone());
         let service = Rc::clone(&self.service);
         Box::pin(async move {

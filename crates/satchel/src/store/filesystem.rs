@@ -614,9 +614,7 @@ impl Inner {
         let Some(mut record) = read_live(&file, now)? else {
             return Ok(None);
         };
-        if let Some(at) = touch
-            && at > record.expires_at
-        {
+        if let Some(at) = touch {
             file.set_modified(at).map_err(StoreError::backend)?;
             record.expires_at = at;
         }
@@ -1185,9 +1183,10 @@ mod tests {
         assert_eq!(meta.ino(), inode);
         assert_eq!(meta.modified().unwrap(), later);
 
-        // An earlier touch does not shorten the lifetime.
-        let record = store.load(&id, Some(in_a_minute())).await.unwrap().unwrap();
-        assert_eq!(record.expires_at, later);
+        // A touch sets the expiry: a shorter lifetime configured later takes effect.
+        let sooner = in_a_minute();
+        let record = store.load(&id, Some(sooner)).await.unwrap().unwrap();
+        assert_eq!(record.expires_at, sooner);
     }
 
     #[tokio::test]

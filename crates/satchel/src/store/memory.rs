@@ -151,7 +151,7 @@ impl SessionStore for MemoryStore {
             return Ok(None);
         }
         match touch {
-            Some(at) if at > record.expires_at => {
+            Some(at) => {
                 let mut record = shard.take(id).unwrap_or_else(|| unreachable!());
                 record.expires_at = at;
                 let out = record.clone();

@@ -127,8 +127,10 @@ impl Default for Capabilities {
 pub trait SessionStore: Send + Sync + 'static {
     /// Loads the entry for `id`, or `None` when there is none or it has expired.
     ///
-    /// With `touch`, a found entry's expiry is extended to that time in the same round
-    /// trip, without rewriting its data, and the returned record carries the new expiry.
+    /// With `touch`, a found entry's expiry is set to that time in the same round trip,
+    /// without rewriting its data, and the returned record carries the new expiry. (Set,
+    /// not only extended: a shorter PERMANENT_SESSION_LIFETIME takes effect on the next
+    /// request.)
     ///
     /// # Errors
     ///

@@ -65,7 +65,7 @@ where
                 .headers()
                 .get_all(COOKIE)
                 .iter()
-                .filter_map(|value| value.to_str().ok()),
+                .map(HeaderValue::as_bytes),
         );
         request.extensions_mut().insert(session.clone());
         // The clone that was polled ready is the one that serves this request.
