@@ -1,6 +1,7 @@
 //! The in-process `memory` store.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -36,6 +37,8 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 pub struct MemoryStore {
     shards: Arc<[Mutex<Shard>; SHARDS]>,
     capacity: usize,
+    /// Entries in all shards together.
+    len: Arc<AtomicUsize>,
 }
 
 #[derive(Debug, Default)]
@@ -52,12 +55,13 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store that keeps at most `capacity` sessions (at least one per shard).
+    /// A store that keeps at most `capacity` sessions (at least one).
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             shards: Arc::new(std::array::from_fn(|_| Mutex::new(Shard::default()))),
             capacity: capacity.max(1),
+            len: Arc::default(),
         }
     }
 
@@ -70,7 +74,7 @@ impl MemoryStore {
     /// How many entries the store holds now, expired ones included.
     #[must_use]
     pub fn len(&self) -> usize {
-        (0..SHARDS).map(|i| self.lock(i).entries.len()).sum()
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Whether the store holds no entries.
@@ -79,8 +83,37 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn shard_capacity(&self) -> usize {
-        self.capacity.div_ceil(SHARDS)
+    /// Removes an entry, keeping the count.
+    fn take(&self, shard: &mut Shard, id: &SessionId) -> Option<Record> {
+        let record = shard.take(id)?;
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        Some(record)
+    }
+
+    /// Stores an entry, then evicts down to the capacity.
+    fn put(&self, mut shard: MutexGuard<'_, Shard>, id: SessionId, record: Record) {
+        shard.by_expiry.insert((record.expires_at, id));
+        if shard.entries.insert(id, record).is_none() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(shard);
+        self.evict(&id);
+    }
+
+    /// While over capacity, drops the entry that expires first across all shards (an
+    /// expired one if there is any), never `keep`. Only runs when the store is full.
+    fn evict(&self, keep: &SessionId) {
+        while self.len() > self.capacity {
+            let first = |shard: &Shard| shard.by_expiry.iter().find(|(_, id)| id != keep).copied();
+            let victim = (0..SHARDS)
+                .filter_map(|i| first(&self.lock(i)).map(|(at, _)| (at, i)))
+                .min();
+            let Some((_, index)) = victim else { break };
+            let mut shard = self.lock(index);
+            if let Some((_, id)) = first(&shard) {
+                self.take(&mut shard, &id);
+            }
+        }
     }
 
     fn lock(&self, index: usize) -> MutexGuard<'_, Shard> {
@@ -109,19 +142,6 @@ impl Shard {
         Some(record)
     }
 
-    fn put(&mut self, id: SessionId, record: Record, capacity: usize) {
-        self.by_expiry.insert((record.expires_at, id));
-        self.entries.insert(id, record);
-        while self.entries.len() > capacity {
-            // The first entry in expiry order is expired if anything is, and otherwise
-            // the one that expires soonest.
-            let Some(&(_, victim)) = self.by_expiry.iter().find(|(_, v)| *v != id) else {
-                break;
-            };
-            self.take(&victim);
-        }
-    }
-
     fn sweep(&mut self, now: SystemTime) -> u64 {
         let mut removed = 0;
         while let Some(&(at, id)) = self.by_expiry.first() {
@@ -147,12 +167,13 @@ impl SessionStore for MemoryStore {
             return Ok(None);
         };
         if record.is_expired(now) {
-            shard.take(id);
+            self.take(&mut shard, id);
             return Ok(None);
         }
         match touch {
             Some(at) => {
                 let mut record = shard.take(id).unwrap_or_else(|| unreachable!());
+                // Taken and put back: the count does not change.
                 record.expires_at = at;
                 let out = record.clone();
                 shard.by_expiry.insert((at, *id));
@@ -170,12 +191,11 @@ impl SessionStore for MemoryStore {
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
-        let capacity = self.shard_capacity();
         let mut shard = self.shard_of(id);
-        let base = shard.take(id).filter(|r| !r.is_expired(now));
+        let base = self.take(&mut shard, id).filter(|r| !r.is_expired(now));
         Ok(match changes.apply_to(base, expires_at) {
             Some(record) => {
-                shard.put(*id, record, capacity);
+                self.put(shard, *id, record);
                 Saved::Stored
             }
             None => Saved::Empty,
@@ -190,13 +210,15 @@ impl SessionStore for MemoryStore {
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
-        let base = self.shard_of(old).take(old).filter(|r| !r.is_expired(now));
+        let base = {
+            let mut shard = self.shard_of(old);
+            self.take(&mut shard, old).filter(|r| !r.is_expired(now))
+        };
         // The old entry is gone before the new one appears; a concurrent change to the
         // old id after this point starts from nothing, as after a logout.
-        let capacity = self.shard_capacity();
         Ok(match changes.apply_to(base, expires_at) {
             Some(record) => {
-                self.shard_of(new).put(*new, record, capacity);
+                self.put(self.shard_of(new), *new, record);
                 Saved::Stored
             }
             None => Saved::Empty,
@@ -204,7 +226,8 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.shard_of(id).take(id);
+        let mut shard = self.shard_of(id);
+        self.take(&mut shard, id);
         Ok(())
     }
 
@@ -220,7 +243,9 @@ impl SessionStore for MemoryStore {
 impl ExpiredDeletion for MemoryStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = SystemTime::now();
-        Ok((0..SHARDS).map(|i| self.lock(i).sweep(now)).sum())
+        let swept: u64 = (0..SHARDS).map(|i| self.lock(i).sweep(now)).sum();
+        self.len.fetch_sub(swept as usize, Ordering::Relaxed);
+        Ok(swept)
     }
 }
 
@@ -237,37 +262,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_store_never_holds_more_than_its_capacity() {
-        let store = MemoryStore::with_capacity(SHARDS * 4);
-        let at = SystemTime::now() + Duration::from_secs(60);
-        for _ in 0..SHARDS * 40 {
-            store
-                .save(&SessionId::generate(), &one_key(), at)
-                .await
-                .unwrap();
+    async fn the_store_holds_its_capacity_at_most() {
+        for capacity in [1, 5, SHARDS + 3, 100] {
+            let store = MemoryStore::with_capacity(capacity);
+            let at = SystemTime::now() + Duration::from_secs(60);
+            let mut last = SessionId::generate();
+            for _ in 0..capacity * 3 + 7 {
+                last = SessionId::generate();
+                store.save(&last, &one_key(), at).await.unwrap();
+            }
+            assert_eq!(store.len(), capacity);
+            assert!(
+                store.load(&last, None).await.unwrap().is_some(),
+                "the newest stays"
+            );
         }
-        assert!(store.len() <= SHARDS * 4, "{} entries", store.len());
-        assert!(store.len() >= SHARDS * 2, "{} entries", store.len());
     }
 
-    /// Three ids that land in the same shard.
-    fn same_shard() -> [SessionId; 3] {
-        let first = SessionId::generate();
-        let mut ids = vec![first];
-        while ids.len() < 3 {
-            let id = SessionId::generate();
-            if shard_index(&id) == shard_index(&first) {
-                ids.push(id);
-            }
+    #[tokio::test]
+    async fn eviction_takes_the_soonest_expiring_entry_of_any_shard() {
+        let store = MemoryStore::with_capacity(3);
+        let now = SystemTime::now();
+        let ids: Vec<_> = (0..4).map(|_| SessionId::generate()).collect();
+        for (id, secs) in ids.iter().zip([50, 10, 40, 30]) {
+            let at = now + Duration::from_secs(secs);
+            store.save(id, &one_key(), at).await.unwrap();
         }
-        [ids[0], ids[1], ids[2]]
+        assert!(
+            store.load(&ids[1], None).await.unwrap().is_none(),
+            "10 s went"
+        );
+        for id in [&ids[0], &ids[2], &ids[3]] {
+            assert!(store.load(id, None).await.unwrap().is_some());
+        }
     }
 
     #[tokio::test]
     async fn expired_entries_are_evicted_before_live_ones() {
-        let store = MemoryStore::with_capacity(SHARDS * 2);
+        let store = MemoryStore::with_capacity(2);
         let now = SystemTime::now();
-        let [expired, live, new] = same_shard();
+        let (expired, live, new) = (
+            SessionId::generate(),
+            SessionId::generate(),
+            SessionId::generate(),
+        );
         store
             .save(&live, &one_key(), now + Duration::from_secs(10))
             .await
@@ -292,48 +330,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_soonest_expiring_entry_is_evicted_first() {
-        let store = MemoryStore::with_capacity(SHARDS * 2);
-        let now = SystemTime::now();
-        let ids = same_shard();
-        store
-            .save(&ids[0], &one_key(), now + Duration::from_secs(30))
-            .await
-            .unwrap();
-        store
-            .save(&ids[1], &one_key(), now + Duration::from_secs(10))
-            .await
-            .unwrap();
-        store
-            .save(&ids[2], &one_key(), now + Duration::from_secs(60))
-            .await
-            .unwrap();
-        assert!(store.load(&ids[0], None).await.unwrap().is_some());
-        assert!(
-            store.load(&ids[1], None).await.unwrap().is_none(),
-            "soonest went"
-        );
-        assert!(store.load(&ids[2], None).await.unwrap().is_some());
-    }
-
-    #[tokio::test]
     async fn delete_expired_sweeps_only_expired_entries() {
         let store = MemoryStore::default();
         let now = SystemTime::now();
+        let soon = now + Duration::from_millis(20);
         store
-            .save(
-                &SessionId::generate(),
-                &one_key(),
-                now + Duration::from_millis(20),
-            )
+            .save(&SessionId::generate(), &one_key(), soon)
             .await
             .unwrap();
+        let later = now + Duration::from_secs(60);
         store
-            .save(
-                &SessionId::generate(),
-                &one_key(),
-                now + Duration::from_secs(60),
-            )
+            .save(&SessionId::generate(), &one_key(), later)
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(40)).await;
