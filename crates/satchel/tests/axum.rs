@@ -118,3 +118,84 @@ mod memory_contents {
         assert_eq!(store.len(), 1);
     }
 }
+
+/// What the engine logs when things go wrong: the cause, never the id.
+mod logs {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_logged_with_its_cause_and_without_the_id() {
+        let (logs, _guard) = capture();
+        let id = satchel::SessionId::generate().to_string();
+        let app = App::new(scenarios::DownStore, satchel::SessionConfig::default());
+        let cookie = format!("session={id}");
+        let reply = Axum.request(&app, "GET", "/read", Some(&cookie)).await;
+        assert_eq!((reply.status, reply.body.as_str()), (500, ""));
+        let text = logs.text();
+        assert!(text.contains("ERROR"), "{text}");
+        assert!(text.contains("session store failed to load"), "{text}");
+        assert!(
+            text.contains("session backend failed: connection refused"),
+            "{text}"
+        );
+        assert!(!text.contains(&id), "the id leaked into the log: {text}");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_entry_is_a_warning_and_a_fresh_session() {
+        let (logs, _guard) = capture();
+        let dir = tempfile::tempdir().unwrap();
+        let config = satchel::SessionConfig::default().with_file_dir(dir.path());
+        let store = satchel::FilesystemStore::from_config(&config).unwrap();
+        let app = App::new(store, config);
+        let mut b = scenarios::Browser::new(&Axum, &app);
+        b.post("/login?uid=5").await;
+        let id = b.id().to_string();
+        // Overwrite the session file with garbage.
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(&id))
+            .unwrap();
+        std::fs::write(&file, b"\x00garbage").unwrap();
+        // The file's modification time is its expiry: keep it live.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        let handle = std::fs::File::options().write(true).open(&file).unwrap();
+        handle.set_modified(later).unwrap();
+        assert_eq!(b.get("/read").await.body, "0");
+        let text = logs.text();
+        assert!(text.contains("WARN"), "{text}");
+        assert!(text.contains("could not be decoded"), "{text}");
+        assert!(!text.contains(&id), "{text}");
+    }
+}
