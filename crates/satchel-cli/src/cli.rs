@@ -32,6 +32,18 @@ pub(crate) struct ServeArgs {
     /// TOML file with SESSION_* settings (the environment overrides it).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
+    /// The web framework that serves the app (same pages, same sessions).
+    #[arg(long, value_enum, default_value_t = Framework::Axum)]
+    pub(crate) framework: Framework,
+}
+
+/// The web frameworks `satchel serve` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Framework {
+    /// axum, through `SessionLayer`.
+    Axum,
+    /// actix-web, through `SessionMiddleware`.
+    Actix,
 }
 
 #[derive(Debug, clap::Args)]

@@ -28,10 +28,20 @@ fn free_port() -> u16 {
 }
 
 fn start(envs: &[(&str, &str)], dir: &std::path::Path) -> Server {
+    start_on("axum", envs, dir)
+}
+
+fn start_on(framework: &str, envs: &[(&str, &str)], dir: &std::path::Path) -> Server {
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_satchel"));
     command
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--framework",
+            framework,
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
         .current_dir(dir)
         .env_remove("SESSION_TYPE")
         .stdout(Stdio::null())
@@ -110,8 +120,17 @@ fn request(port: u16, method: &str, path: &str, cookie: Option<&str>, body: &str
 
 #[test]
 fn the_demo_runs_on_the_filesystem_store_by_default() {
+    contract_on_the_default_store("axum");
+}
+
+#[test]
+fn the_demo_runs_on_actix_web_too() {
+    contract_on_the_default_store("actix");
+}
+
+fn contract_on_the_default_store(framework: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&[], dir.path());
+    let server = start_on(framework, &[], dir.path());
     let port = server.port;
 
     let page = request(port, "GET", "/", None, "");
@@ -165,8 +184,17 @@ fn the_demo_runs_on_the_filesystem_store_by_default() {
 
 #[test]
 fn the_demo_page_logs_in_counts_and_logs_out_without_javascript() {
+    demo_page("axum");
+}
+
+#[test]
+fn the_demo_page_works_the_same_on_actix_web() {
+    demo_page("actix");
+}
+
+fn demo_page(framework: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&[("SESSION_TYPE", "memory")], dir.path());
+    let server = start_on(framework, &[("SESSION_TYPE", "memory")], dir.path());
     let port = server.port;
 
     let login = request(port, "POST", "/demo/login", None, "name=%3Cb%3EAda");
@@ -217,8 +245,17 @@ fn a_bad_setting_stops_startup_with_a_clear_message() {
 
 #[test]
 fn sigterm_stops_the_server_cleanly() {
+    sigterm("axum");
+}
+
+#[test]
+fn sigterm_stops_the_actix_web_server_cleanly() {
+    sigterm("actix");
+}
+
+fn sigterm(framework: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start(&[("SESSION_TYPE", "memory")], dir.path());
+    let mut server = start_on(framework, &[("SESSION_TYPE", "memory")], dir.path());
     let status = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()

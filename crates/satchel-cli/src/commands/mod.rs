@@ -1,7 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod config;
-mod demo;
+mod handlers;
 pub(crate) mod serve;
 
 use std::path::Path;

@@ -1,64 +1,46 @@
-//! `satchel serve`: the demo page and the benchmark HTTP contract.
+//! `satchel serve`: the demo page and the benchmark HTTP contract, on axum or actix-web.
+
+use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use axum::Router;
-use axum::extract::{Path, Query};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use satchel::{Error, Session, SessionLayer, SessionManager};
+use satchel::{Error, Session, SessionConfig, SessionManager, SessionType};
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{Framework, ServeArgs};
 
-use super::demo;
+use super::handlers::{self, Reply};
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = super::demo_config(args.config.as_deref())?;
     let manager = SessionManager::from_config(config)
         .await
         .context("session configuration")?;
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("binding {}", args.bind))?;
-    let config = manager.config();
-    let store = match config.session_type() {
-        satchel::SessionType::Filesystem => {
-            format!("filesystem in {}", config.file_dir().display())
+    match args.framework {
+        Framework::Axum => axum_app::serve(manager, args.bind).await,
+        Framework::Actix => {
+            // actix-web runs its own single-threaded runtimes; give it a thread of its own.
+            tokio::task::spawn_blocking(move || actix_app::serve(manager, args.bind))
+                .await
+                .context("the actix-web server thread")?
         }
+    }
+}
+
+/// The start-up line: where, which store, which cookie.
+fn announce(addr: SocketAddr, framework: &str, config: &SessionConfig) {
+    let store = match config.session_type() {
+        SessionType::Filesystem => format!("filesystem in {}", config.file_dir().display()),
         other => other.to_string(),
     };
     tracing::info!(
-        "satchel serve: listening on http://{} (store: {store}; cookie: {}; signed ids: {})",
-        listener.local_addr()?,
+        "satchel serve: listening on http://{addr} ({framework}; store: {store}; cookie: {}; signed ids: {})",
         config.cookie_name(),
         config.use_signer(),
     );
-    axum::serve(listener, app(manager))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving")?;
-    tracing::info!("satchel serve: stopped");
-    Ok(())
 }
 
-/// The demo's routes behind the session layer.
-pub(crate) fn app(manager: SessionManager) -> Router {
-    Router::new()
-        .merge(demo::routes(manager.clone()))
-        .route("/none", get(|| async { "ok" }))
-        .route("/login", post(login))
-        .route("/read", get(read))
-        .route("/write", post(write))
-        .route("/count-keys", get(count_keys))
-        .route("/set/{key}", post(set))
-        .route("/logout", post(logout))
-        .route("/clear", post(clear))
-        .route("/permanent/{flag}", post(permanent))
-        .route("/dump", get(dump))
-        .layer(SessionLayer::from(manager))
-}
-
-async fn shutdown() {
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
@@ -91,71 +73,241 @@ struct LoginQuery {
     uid: Option<i64>,
 }
 
-/// The benchmark's login: a typical small session, and a new id.
-async fn login(session: Session, Query(query): Query<LoginQuery>) -> Result<&'static str, Error> {
-    let uid = query.uid.unwrap_or(1);
-    session.insert("user_id", uid).await?;
-    session.insert("name", format!("user-{uid:015}")).await?;
-    session
-        .insert("roles", ["reader", "writer", "viewer"])
-        .await?;
-    session
-        .insert("csrf", "0123456789abcdef0123456789abcdef")
-        .await?;
-    session.insert("n", 0).await?;
-    session.cycle_id().await?;
-    Ok("ok")
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    name: String,
 }
 
-async fn read(session: Session) -> Result<String, Error> {
-    Ok(session
-        .get::<i64>("user_id")
-        .await?
-        .unwrap_or(0)
-        .to_string())
+/// Routes for axum.
+mod axum_app {
+    use axum::extract::{Form, Path, Query, State};
+    use axum::http::StatusCode;
+    use axum::response::{Html, IntoResponse, Redirect, Response};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use satchel::SessionLayer;
+
+    use super::*;
+
+    impl IntoResponse for Reply {
+        fn into_response(self) -> Response {
+            match self {
+                Reply::Text(text) => text.into_response(),
+                Reply::Json(data) => Json(data).into_response(),
+                Reply::Html(html) => Html(html).into_response(),
+                Reply::Redirect(to) => Redirect::to(to).into_response(),
+                Reply::BadRequest(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+            }
+        }
+    }
+
+    pub(super) async fn serve(manager: SessionManager, bind: SocketAddr) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        announce(listener.local_addr()?, "axum", manager.config());
+        axum::serve(listener, router(manager))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?;
+        tracing::info!("satchel serve: stopped");
+        Ok(())
+    }
+
+    fn router(manager: SessionManager) -> Router {
+        Router::new()
+            .route(
+                "/",
+                get(|State(m): State<SessionManager>, s: Session| async move {
+                    handlers::page(&s, m.config()).await
+                }),
+            )
+            .route(
+                "/demo/login",
+                post(|s: Session, Form(f): Form<LoginForm>| async move {
+                    handlers::demo_login(&s, &f.name).await
+                }),
+            )
+            .route(
+                "/demo/count",
+                post(|s: Session| async move { handlers::demo_count(&s).await }),
+            )
+            .route(
+                "/demo/logout",
+                post(|s: Session| async move { handlers::demo_logout(&s).await }),
+            )
+            .route("/none", get(|| async { "ok" }))
+            .route(
+                "/login",
+                post(|s: Session, Query(q): Query<LoginQuery>| async move {
+                    handlers::login(&s, q.uid).await
+                }),
+            )
+            .route(
+                "/read",
+                get(|s: Session| async move { handlers::read(&s).await }),
+            )
+            .route(
+                "/write",
+                post(|s: Session| async move { handlers::write(&s).await }),
+            )
+            .route(
+                "/count-keys",
+                get(|s: Session| async move { handlers::count_keys(&s).await }),
+            )
+            .route(
+                "/set/{key}",
+                post(
+                    |s: Session, Path(k): Path<String>| async move { handlers::set(&s, &k).await },
+                ),
+            )
+            .route(
+                "/logout",
+                post(|s: Session| async move { Ok::<_, Error>(handlers::logout(&s)) }),
+            )
+            .route(
+                "/clear",
+                post(|s: Session| async move { handlers::clear(&s).await }),
+            )
+            .route(
+                "/permanent/{flag}",
+                post(|s: Session, Path(f): Path<String>| async move {
+                    handlers::permanent(&s, &f).await
+                }),
+            )
+            .route(
+                "/dump",
+                get(|s: Session| async move { handlers::dump(&s).await }),
+            )
+            .with_state(manager.clone())
+            .layer(SessionLayer::from(manager))
+    }
 }
 
-async fn write(session: Session) -> Result<String, Error> {
-    let n = session.get::<i64>("n").await?.unwrap_or(0) + 1;
-    session.insert("n", n).await?;
-    Ok(n.to_string())
-}
+/// Routes for actix-web.
+mod actix_app {
+    use actix_web::{HttpRequest, HttpResponse, Responder, body::BoxBody, http::header, web};
+    use satchel::SessionMiddleware;
 
-async fn count_keys(session: Session) -> Result<String, Error> {
-    Ok(session.len().await?.to_string())
-}
+    use super::*;
 
-async fn set(session: Session, Path(key): Path<String>) -> Result<&'static str, Error> {
-    session.insert(&key, true).await?;
-    Ok("ok")
-}
+    impl Responder for Reply {
+        type Body = BoxBody;
 
-async fn logout(session: Session) -> &'static str {
-    session.destroy();
-    "ok"
-}
+        fn respond_to(self, _request: &HttpRequest) -> HttpResponse {
+            match self {
+                Reply::Text(text) => HttpResponse::Ok()
+                    .content_type("text/plain; charset=utf-8")
+                    .body(text),
+                Reply::Json(data) => HttpResponse::Ok().json(data),
+                Reply::Html(html) => HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body(html),
+                Reply::Redirect(to) => HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, to))
+                    .finish(),
+                Reply::BadRequest(why) => HttpResponse::BadRequest().body(why),
+            }
+        }
+    }
 
-async fn clear(session: Session) -> Result<&'static str, Error> {
-    session.clear().await?;
-    Ok("ok")
-}
+    /// Runs the server on this thread until Ctrl-C or SIGTERM.
+    pub(super) fn serve(manager: SessionManager, bind: SocketAddr) -> anyhow::Result<()> {
+        let workers = std::env::var("TOKIO_WORKER_THREADS")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+            .unwrap_or(1);
+        actix_web::rt::System::new().block_on(async move {
+            let middleware = SessionMiddleware::from(manager.clone());
+            let config = web::Data::new(manager.config().clone());
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new()
+                    .app_data(config.clone())
+                    .wrap(middleware.clone())
+                    .configure(routes)
+            })
+            .workers(workers)
+            .disable_signals()
+            .bind(bind)
+            .with_context(|| format!("binding {bind}"))?;
+            let addr = server.addrs().first().copied().unwrap_or(bind);
+            announce(addr, "actix-web", manager.config());
+            let server = server.run();
+            let handle = server.handle();
+            actix_web::rt::spawn(async move {
+                shutdown_signal().await;
+                handle.stop(true).await;
+            });
+            server.await.context("serving")?;
+            tracing::info!("satchel serve: stopped");
+            Ok(())
+        })
+    }
 
-async fn permanent(
-    session: Session,
-    Path(flag): Path<String>,
-) -> Result<&'static str, (StatusCode, &'static str)> {
-    let flag = match flag.as_str() {
-        "true" => true,
-        "false" => false,
-        _ => return Err((StatusCode::BAD_REQUEST, "expected true or false")),
-    };
-    session
-        .set_permanent(flag)
-        .await
-        .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, ""))?;
-    Ok("ok")
-}
-
-async fn dump(session: Session) -> Result<axum::Json<satchel::Data>, Error> {
-    Ok(axum::Json(session.data().await?))
+    fn routes(cfg: &mut web::ServiceConfig) {
+        cfg.route(
+            "/",
+            web::get().to(|s: Session, c: web::Data<SessionConfig>| async move {
+                handlers::page(&s, &c).await
+            }),
+        )
+        .route(
+            "/demo/login",
+            web::post().to(|s: Session, f: web::Form<LoginForm>| async move {
+                handlers::demo_login(&s, &f.name).await
+            }),
+        )
+        .route(
+            "/demo/count",
+            web::post().to(|s: Session| async move { handlers::demo_count(&s).await }),
+        )
+        .route(
+            "/demo/logout",
+            web::post().to(|s: Session| async move { handlers::demo_logout(&s).await }),
+        )
+        .route("/none", web::get().to(|| async { "ok" }))
+        .route(
+            "/login",
+            web::post().to(|s: Session, q: web::Query<LoginQuery>| async move {
+                handlers::login(&s, q.uid).await
+            }),
+        )
+        .route(
+            "/read",
+            web::get().to(|s: Session| async move { handlers::read(&s).await }),
+        )
+        .route(
+            "/write",
+            web::post().to(|s: Session| async move { handlers::write(&s).await }),
+        )
+        .route(
+            "/count-keys",
+            web::get().to(|s: Session| async move { handlers::count_keys(&s).await }),
+        )
+        .route(
+            "/set/{key}",
+            web::post()
+                .to(|s: Session, k: web::Path<String>| async move { handlers::set(&s, &k).await }),
+        )
+        .route(
+            "/logout",
+            web::post().to(|s: Session| async move { Ok::<_, Error>(handlers::logout(&s)) }),
+        )
+        .route(
+            "/clear",
+            web::post().to(|s: Session| async move { handlers::clear(&s).await }),
+        )
+        .route(
+            "/permanent/{flag}",
+            web::post().to(|s: Session, f: web::Path<String>| async move {
+                handlers::permanent(&s, &f).await
+            }),
+        )
+        .route(
+            "/dump",
+            web::get().to(|s: Session| async move { handlers::dump(&s).await }),
+        );
+    }
 }

@@ -1,60 +1,125 @@
-//! The demo page: log in, a counter, a flash message, log out, and a look at the session.
-//! Plain HTML forms; no JavaScript.
+//! The demo's handlers, framework-neutral: each takes the request's [`Session`] and gives
+//! a [`Reply`]; `serve` maps routes to them for axum and for actix-web alike, so both
+//! frameworks serve exactly the same application.
 
 use std::fmt::Write as _;
 
-use axum::extract::State;
-use axum::response::{Html, Redirect};
-use axum::routing::{get, post};
-use axum::{Form, Router};
-use satchel::{Error, Session, SessionManager};
-use serde::Deserialize;
+use satchel::{Data, Error, Session, SessionConfig};
 
-pub(crate) fn routes(manager: SessionManager) -> Router {
-    Router::new()
-        .route("/", get(page))
-        .route("/demo/login", post(login))
-        .route("/demo/count", post(count))
-        .route("/demo/logout", post(logout))
-        .with_state(manager)
+/// What a handler answers.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// `200` with a plain-text body.
+    Text(String),
+    /// `200` with a JSON body.
+    Json(Data),
+    /// `200` with an HTML page.
+    Html(String),
+    /// `303 See Other` to a path.
+    Redirect(&'static str),
+    /// `400` with a plain-text reason.
+    BadRequest(&'static str),
 }
 
-#[derive(Debug, Deserialize)]
-struct LoginForm {
-    name: String,
+/// The benchmark's log-in: a typical small session, and a new id.
+pub(crate) async fn login(session: &Session, uid: Option<i64>) -> Result<Reply, Error> {
+    let uid = uid.unwrap_or(1);
+    session.insert("user_id", uid).await?;
+    session.insert("name", format!("user-{uid:015}")).await?;
+    session
+        .insert("roles", ["reader", "writer", "viewer"])
+        .await?;
+    session
+        .insert("csrf", "0123456789abcdef0123456789abcdef")
+        .await?;
+    session.insert("n", 0).await?;
+    session.cycle_id().await?;
+    Ok(Reply::Text("ok".into()))
 }
 
-async fn login(session: Session, Form(form): Form<LoginForm>) -> Result<Redirect, Error> {
-    let name = form.name.trim();
+/// The user id, or 0 without a session. Reads only.
+pub(crate) async fn read(session: &Session) -> Result<Reply, Error> {
+    let uid = session.get::<i64>("user_id").await?.unwrap_or(0);
+    Ok(Reply::Text(uid.to_string()))
+}
+
+/// `n += 1`.
+pub(crate) async fn write(session: &Session) -> Result<Reply, Error> {
+    let n = session.get::<i64>("n").await?.unwrap_or(0) + 1;
+    session.insert("n", n).await?;
+    Ok(Reply::Text(n.to_string()))
+}
+
+/// The number of keys in the session.
+pub(crate) async fn count_keys(session: &Session) -> Result<Reply, Error> {
+    Ok(Reply::Text(session.len().await?.to_string()))
+}
+
+/// Sets `key` to `true`.
+pub(crate) async fn set(session: &Session, key: &str) -> Result<Reply, Error> {
+    session.insert(key, true).await?;
+    Ok(Reply::Text("ok".into()))
+}
+
+/// Destroys the session.
+pub(crate) fn logout(session: &Session) -> Reply {
+    session.destroy();
+    Reply::Text("ok".into())
+}
+
+/// Removes every key.
+pub(crate) async fn clear(session: &Session) -> Result<Reply, Error> {
+    session.clear().await?;
+    Ok(Reply::Text("ok".into()))
+}
+
+/// Makes the session permanent or a browser session (`flag` is `true` or `false`).
+pub(crate) async fn permanent(session: &Session, flag: &str) -> Result<Reply, Error> {
+    let flag = match flag {
+        "true" => true,
+        "false" => false,
+        _ => return Ok(Reply::BadRequest("expected true or false")),
+    };
+    session.set_permanent(flag).await?;
+    Ok(Reply::Text("ok".into()))
+}
+
+/// The whole session as JSON.
+pub(crate) async fn dump(session: &Session) -> Result<Reply, Error> {
+    Ok(Reply::Json(session.data().await?))
+}
+
+/// The demo's log-in form.
+pub(crate) async fn demo_login(session: &Session, name: &str) -> Result<Reply, Error> {
+    let name = name.trim();
     if name.is_empty() {
         session.insert("flash", "Please type a name.").await?;
-        return Ok(Redirect::to("/"));
+        return Ok(Reply::Redirect("/"));
     }
     let name: String = name.chars().take(64).collect();
     session.insert("flash", format!("Welcome, {name}!")).await?;
     session.insert("name", name).await?;
     // A new id at log-in: an id known before it is worth nothing after.
     session.cycle_id().await?;
-    Ok(Redirect::to("/"))
+    Ok(Reply::Redirect("/"))
 }
 
-async fn count(session: Session) -> Result<Redirect, Error> {
+/// The demo's counter.
+pub(crate) async fn demo_count(session: &Session) -> Result<Reply, Error> {
     let counter = session.get::<u64>("counter").await?.unwrap_or(0) + 1;
     session.insert("counter", counter).await?;
-    Ok(Redirect::to("/"))
+    Ok(Reply::Redirect("/"))
 }
 
-async fn logout(session: Session) -> Result<Redirect, Error> {
+/// The demo's log-out: the session goes, and a brand-new one carries the message.
+pub(crate) async fn demo_logout(session: &Session) -> Result<Reply, Error> {
     session.destroy();
-    // Inserted after destroy: a brand-new session that carries only the message.
     session.insert("flash", "You are logged out.").await?;
-    Ok(Redirect::to("/"))
+    Ok(Reply::Redirect("/"))
 }
 
-async fn page(
-    State(manager): State<SessionManager>,
-    session: Session,
-) -> Result<Html<String>, Error> {
+/// The demo page.
+pub(crate) async fn page(session: &Session, config: &SessionConfig) -> Result<Reply, Error> {
     let flash = session.remove::<String>("flash").await?;
     let name = session.get::<String>("name").await?;
     let counter = session.get::<u64>("counter").await?.unwrap_or(0);
@@ -102,17 +167,17 @@ async fn page(
         Some(at) => httpdate::fmt_http_date(at),
         None => "not stored yet".to_owned(),
     };
+    let cookie = if permanent {
+        "permanent (carries an expiry)"
+    } else {
+        "browser session"
+    };
     let _ = write!(
         html,
-        "<p>Stored entry expires: {expiry}. Cookie: {}.</p>",
-        if permanent {
-            "permanent (carries an expiry)"
-        } else {
-            "browser session"
-        }
+        "<p>Stored entry expires: {expiry}. Cookie: {cookie}.</p>"
     );
     html.push_str("<h2>Settings in force</h2><table><tr><th>key</th><th>value</th></tr>");
-    for (key, value) in manager.config().entries() {
+    for (key, value) in config.entries() {
         let _ = write!(
             html,
             "<tr><td>{key}</td><td><code>{}</code></td></tr>",
@@ -120,7 +185,7 @@ async fn page(
         );
     }
     html.push_str("</table></body></html>\n");
-    Ok(Html(html))
+    Ok(Reply::Html(html))
 }
 
 const HEAD: &str = r#"<!doctype html>
