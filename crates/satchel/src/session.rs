@@ -34,8 +34,8 @@ use crate::store::{BoxedStore, Saved, Seen, SessionStore};
 /// # tokio_test::block_on(async {
 /// let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
 ///
-/// // First request: no cookie. The handler logs a user in.
-/// let session = manager.session([]);
+/// // First request: no Cookie header. The handler logs a user in.
+/// let session = manager.session(None::<&str>);
 /// session.insert("user", "ada").await?;
 /// let outcome = session.finish(200).await?;
 /// let set_cookie = outcome.set_cookie().expect("a new session sets its cookie");
@@ -386,7 +386,7 @@ impl Session {
     /// # use satchel::{MemoryStore, SessionConfig, SessionManager};
     /// # tokio_test::block_on(async {
     /// # let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
-    /// let session = manager.session([]);
+    /// let session = manager.session(None::<&str>);
     /// session.insert("visits", 3u32).await?;
     /// assert_eq!(session.get::<u32>("visits").await?, Some(3));
     /// assert_eq!(session.get::<u32>("missing").await?, None);
