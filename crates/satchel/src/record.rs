@@ -140,6 +140,18 @@ impl Changes {
         self.permanent
     }
 
+    /// Keeps only the operations for which `keep(key, new value)` is true; a removal's new
+    /// value is `None`.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, Option<&Value>) -> bool) {
+        self.set.retain(|key, value| keep(key, Some(value)));
+        self.remove.retain(|key| keep(key, None));
+    }
+
+    /// Drops the permanent-flag change.
+    pub fn forget_permanent(&mut self) {
+        self.permanent = None;
+    }
+
     /// Whether the change set changes nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {

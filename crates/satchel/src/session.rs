@@ -7,6 +7,7 @@
 //! with an empty `500`. Every policy (what to save, when to send the cookie) lives here,
 //! so it is written and tested once.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 use std::{error::Error as StdError, fmt};
@@ -205,6 +206,35 @@ struct State {
     destroyed: bool,
     /// The store failed; the response becomes a 500.
     failed: bool,
+    /// The value each changed key had when loaded (`None`: absent), so that a key
+    /// changed and changed back counts as untouched.
+    original: BTreeMap<String, Option<Value>>,
+}
+
+impl State {
+    /// Remembers `key`'s loaded value before its first change.
+    fn remember(&mut self, key: &str) {
+        if !self.original.contains_key(key) {
+            let value = self.data.get(key).cloned();
+            self.original.insert(key.to_owned(), value);
+        }
+    }
+
+    /// Drops from the change set what ends as it was loaded: a key set back to its value,
+    /// a key added then removed, a permanent flag set back. What remains is what the
+    /// request really changed, and all that is applied onto a concurrent writer's entry.
+    fn settle(&mut self, default_permanent: bool) {
+        if self.changes.is_clear() {
+            return;
+        }
+        let original = &self.original;
+        self.changes
+            .retain(|key, value| original.get(key).is_none_or(|was| was.as_ref() != value));
+        let loaded = self.stored_permanent.unwrap_or(default_permanent);
+        if self.changes.permanent() == Some(loaded) {
+            self.changes.forget_permanent();
+        }
+    }
 }
 
 impl fmt::Debug for Session {
@@ -441,6 +471,7 @@ impl Session {
         }
         let mut state = self.load().await?;
         if state.data.get(key) != Some(&value) {
+            state.remember(key);
             state.changes.set(key, value.clone());
             state.data.insert(key.to_owned(), value);
         }
@@ -472,11 +503,11 @@ impl Session {
     /// [`Error::Unavailable`] when the store failed.
     pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
         let mut state = self.load().await?;
-        let removed = state.data.remove(key);
-        if removed.is_some() {
+        if state.data.contains_key(key) {
+            state.remember(key);
             state.changes.remove(key);
         }
-        Ok(removed)
+        Ok(state.data.remove(key))
     }
 
     /// Removes every key. The session keeps its id; if nothing is added afterwards, its
@@ -643,7 +674,8 @@ impl Session {
     /// [`Error::Unavailable`] when the store failed during the request or now; the
     /// integration answers with an empty `500`.
     pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
-        let state = std::mem::take(&mut *self.state());
+        let mut state = std::mem::take(&mut *self.state());
+        state.settle(self.config().permanent());
         if !state.touched {
             return Ok(Outcome::default());
         }
@@ -719,5 +751,114 @@ impl Session {
             None => {}
         }
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use serde_json::json;
+
+    async fn logged_in(manager: &SessionManager) -> String {
+        let session = manager.session(None::<&str>);
+        session.insert("user", "ada").await.unwrap();
+        let outcome = session.finish(200).await.unwrap();
+        outcome
+            .set_cookie()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn manager(store: &MemoryStore) -> SessionManager {
+        let config = SessionConfig::default().with_refresh_each_request(false);
+        SessionManager::new(store.clone(), config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_key_changed_and_changed_back_is_no_change() {
+        let store = MemoryStore::default();
+        let manager = manager(&store);
+        let cookie = logged_in(&manager).await;
+        let session = manager.session([cookie.as_str()]);
+        session.insert("tmp", 1).await.unwrap();
+        session.remove_value("tmp").await.unwrap();
+        session.insert("user", "grace").await.unwrap();
+        session.insert("user", "ada").await.unwrap();
+        session.set_permanent(false).await.unwrap();
+        session.set_permanent(true).await.unwrap();
+        let outcome = session.finish(200).await.unwrap();
+        assert_eq!(outcome.set_cookie(), None, "nothing changed, nothing sent");
+    }
+
+    #[tokio::test]
+    async fn an_undone_change_does_not_clobber_a_concurrent_writer() {
+        let store = MemoryStore::default();
+        let manager = manager(&store);
+        let cookie = logged_in(&manager).await;
+        let a = manager.session([cookie.as_str()]);
+        a.len().await.unwrap();
+        // B sets `tmp` after A loaded.
+        let b = manager.session([cookie.as_str()]);
+        b.insert("tmp", "from b").await.unwrap();
+        let _ = b.finish(200).await.unwrap();
+        // A adds and removes `tmp`: it never really touched it.
+        a.insert("tmp", "from a").await.unwrap();
+        a.remove_value("tmp").await.unwrap();
+        a.insert("mine", true).await.unwrap();
+        let _ = a.finish(200).await.unwrap();
+        let c = manager.session([cookie.as_str()]);
+        assert_eq!(
+            c.get::<String>("tmp").await.unwrap().as_deref(),
+            Some("from b")
+        );
+        assert_eq!(c.get::<bool>("mine").await.unwrap(), Some(true));
+    }
+
+    #[tokio::test]
+    async fn destroy_then_read_sees_an_empty_session() {
+        let store = MemoryStore::default();
+        let manager = manager(&store);
+        let cookie = logged_in(&manager).await;
+        let session = manager.session([cookie.as_str()]);
+        assert_eq!(session.len().await.unwrap(), 1);
+        session.destroy();
+        assert!(session.is_empty().await.unwrap());
+        assert_eq!(session.id().await.unwrap(), None);
+        let outcome = session.finish(200).await.unwrap();
+        assert!(outcome.set_cookie().unwrap().contains("Max-Age=0"));
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn cycle_id_and_set_permanent_on_a_new_session_just_create_it() {
+        let store = MemoryStore::default();
+        let manager = manager(&store);
+        let session = manager.session(None::<&str>);
+        session.cycle_id().await.unwrap();
+        session.set_permanent(false).await.unwrap();
+        session.insert("k", json!(1)).await.unwrap();
+        let outcome = session.finish(200).await.unwrap();
+        let cookie = outcome.set_cookie().unwrap();
+        assert!(
+            !cookie.contains("Expires"),
+            "a browser-session cookie: {cookie}"
+        );
+        assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_null_store_reads_empty_and_names_the_key_that_enables_sessions() {
+        let manager =
+            SessionManager::new(crate::store::NullStore, SessionConfig::default()).unwrap();
+        let session = manager.session(None::<&str>);
+        assert!(session.is_empty().await.unwrap());
+        let error = session.insert("k", 1).await.unwrap_err();
+        assert!(matches!(error, Error::Disabled));
+        assert!(error.to_string().contains("SESSION_TYPE"), "{error}");
     }
 }
