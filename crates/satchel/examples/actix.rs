@@ -5,6 +5,8 @@
 //! curl -c jar -b jar http://127.0.0.1:3000/   # visit number 1, 2, 3, ...
 //! ```
 
+#![allow(clippy::print_stdout)]
+
 use actix_web::{App, HttpServer, web};
 use satchel::{Session, SessionConfig, SessionMiddleware};
 
