@@ -45,7 +45,7 @@ proptest! {
         let id = SessionId::generate();
         let good = signer().sign("session", &id);
         prop_assert_eq!(signer().verify("session", &good), Some((id, Verified::Current)));
-        let mut bytes = good.clone().into_bytes();
+        let mut bytes = good.into_bytes();
         prop_assume!(bytes[pos] != byte);
         bytes[pos] = byte;
         if let Ok(changed) = String::from_utf8(bytes) {
