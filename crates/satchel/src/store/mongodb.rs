@@ -40,7 +40,7 @@
 //! 1. `$set` `data` to the stored data when the document is live (its `expiry` is a date
 //!    later than now and its `data` a sub-document), to `{}` otherwise or when the request
 //!    cleared the session; `expiry` to the new expiry; `permanent` to the request's flag,
-//!    or to the stored one when the document is live.
+//!    or to the stored one when the document is live (and the stored one a boolean).
 //! 2. `$unset` `data.<key>` for every key the request removed.
 //! 3. `$set` `data.<key>` to `{$literal: value}` for every key the request set.
 //!
@@ -76,7 +76,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -294,7 +294,10 @@ impl MongoStore {
                     config.mongodb_db(),
                     config.mongodb_collection()
                 ),
-                message: format!("the TTL index on `expiry` cannot be created: {}", Chain(&error)),
+                message: format!(
+                    "the TTL index on `expiry` cannot be created: {}",
+                    Chain(&error)
+                ),
             })?;
         Ok(store)
     }
@@ -349,7 +352,7 @@ impl MongoStore {
     /// Runs one driver operation under the store's timeout.
     async fn timed<T>(
         &self,
-        operation: impl Future<Output = mongodb::error::Result<T>>,
+        operation: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, operation).await {
             Ok(result) => result.map_err(StoreError::backend),
@@ -434,11 +437,8 @@ impl SessionStore for MongoStore {
             Some(document) if !has_empty_data(&document) => Ok(Saved::Stored),
             Some(_) => {
                 // Only while still empty: a key set meanwhile keeps the document.
-                self.timed(
-                    self.collection
-                        .delete_one(doc! { "_id": key, "data": {} }),
-                )
-                .await?;
+                self.timed(self.collection.delete_one(doc! { "_id": key, "data": {} }))
+                    .await?;
                 Ok(Saved::Empty)
             }
             None => Ok(Saved::Empty),
@@ -501,7 +501,13 @@ fn update_pipeline(
     };
     let permanent = match changes.permanent() {
         Some(flag) => Bson::Boolean(flag),
-        None => Bson::Document(doc! { "$cond": [&live, "$permanent", "$$REMOVE"] }),
+        None => Bson::Document(doc! {
+            "$cond": [
+                { "$and": [&live, { "$eq": [{ "$type": "$permanent" }, "bool"] }] },
+                "$permanent",
+                "$$REMOVE",
+            ]
+        }),
     };
     let mut stages = vec![doc! {
         "$set": { "data": data, "expiry": expiry, "permanent": permanent }
@@ -613,9 +619,7 @@ fn from_bson(value: &Bson) -> Result<Value, FormatError> {
             .ok_or(FormatError::Number)?,
         Bson::Decimal128(decimal) => decimal_to_json(decimal)?,
         Bson::String(text) => Value::String(text.clone()),
-        Bson::Array(items) => {
-            Value::Array(items.iter().map(from_bson).collect::<Result<_, _>>()?)
-        }
+        Bson::Array(items) => Value::Array(items.iter().map(from_bson).collect::<Result<_, _>>()?),
         Bson::Document(document) => {
             let mut fields = Map::new();
             for (name, value) in document {
@@ -748,7 +752,10 @@ mod tests {
             "user", "", "%", "%25", "a.b", "$set", "a$b.c%d", "\0", ".", "$", "é.✓", "%2E",
         ] {
             let name = escape_key(key);
-            assert!(!name.is_empty() && !name.contains(['.', '$', '\0']), "{name}");
+            assert!(
+                !name.is_empty() && !name.contains(['.', '$', '\0']),
+                "{name}"
+            );
             assert_eq!(unescape_key(&name).unwrap(), key);
         }
         assert_eq!(escape_key("user_id"), "user_id");
@@ -773,7 +780,12 @@ mod tests {
             panic!("an object becomes a document")
         };
         assert!(matches!(document.get("max"), Some(Bson::Decimal128(_))));
-        assert!(document.get_document("nested").unwrap().contains_key("a%2Eb"));
+        assert!(
+            document
+                .get_document("nested")
+                .unwrap()
+                .contains_key("a%2Eb")
+        );
     }
 
     #[test]
