@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use satchel::{Session, SessionLayer};
+use satchel::Session;
 use scenarios::axum_app::Axum;
 use scenarios::{App, Harness};
 use tower::ServiceExt as _;
@@ -95,7 +95,7 @@ mod filesystem {
         let config = SessionConfig::default()
             .with_session_type(satchel::SessionType::Filesystem)
             .with_file_dir(file.path().join("sessions"));
-        let error = SessionLayer::from_config(config).await.unwrap_err();
+        let error = satchel::SessionLayer::from_config(config).await.unwrap_err();
         assert!(error.to_string().contains("SESSION_FILE_DIR"), "{error}");
     }
 }
@@ -120,6 +120,7 @@ mod memory_contents {
 }
 
 /// What the engine logs when things go wrong: the cause, never the id.
+#[cfg(feature = "filesystem")]
 mod logs {
     use super::*;
     use std::sync::{Arc, Mutex};
