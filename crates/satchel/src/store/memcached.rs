@@ -1,1 +1,997 @@
-//! Work in progress.
+//! The `memcached` store: sessions in one or more memcached servers, spoken to over the
+//! meta protocol.
+//!
+//! # Layout
+//!
+//! One item per session, at the key `{SESSION_KEY_PREFIX}{id}`. Its value is a small
+//! versioned MessagePack document: the session's data, its permanent flag, and its expiry
+//! (Unix milliseconds) as of the last write. With several servers, every key goes to one
+//! of them, chosen by rendezvous hashing over the configured addresses, so sessions spread
+//! over all servers and each process sharing the pool agrees on where a session lives.
+//!
+//! Keys never carry client input unchecked: a session id is 43 characters of base64url,
+//! validated before any store sees it, and the key prefix is checked when the store is
+//! built (a key is at most 250 bytes, without spaces or control characters). Nothing a
+//! client sends can therefore add a word to a memcached command.
+//!
+//! # Lifetimes
+//!
+//! memcached reads an expiration time of more than 30 days (2,592,000 seconds) as an
+//! absolute Unix time, so a relative 31 days (Flask's default lifetime) would expire at
+//! once. The store sends relative seconds up to 30 days and an absolute Unix time beyond,
+//! capped at 2038-01-19 (the largest time memcached accepts); the value's own expiry still
+//! holds the real date. memcached's clock ticks in whole seconds, so an item given `n`
+//! seconds may be dropped up to a second early: every write asks for one second more than
+//! the session's lifetime, and the store checks the exact expiry itself on load.
+//!
+//! A refresh (the `touch` of [`SessionStore::load`]) is folded into the read: one `mg`
+//! command returns the value, its CAS token and its remaining TTL, and moves the TTL
+//! forward, without rewriting the data. The expiry inside the value then goes stale, so the
+//! effective expiry of an item is computed from both:
+//!
+//! ```text
+//! effective = max(stored expiry, now + remaining TTL - 3 s)
+//! ```
+//!
+//! memcached counts the TTL in whole seconds of its own coarse clock: `now + TTL` lands
+//! within three seconds after the time the item was last given. A write gives the item one
+//! spare second beyond the session's expiry, and a touch four. So after a write, `now +
+//! TTL - 3 s` stays below the stored expiry, which is exact and wins; after a touch, it
+//! lands within three seconds after the touched expiry and wins (a refreshed session may
+//! thus be served up to three seconds longer than its lifetime). The TTL reported is the
+//! one from before the touch (memcached applies the flags of `mg` in order, and the TTL is
+//! asked for first), so the expiry check on load sees the item as it was; a touch that
+//! reached an item that had already expired is undone by deleting the item (unless it was
+//! rewritten meanwhile), so it cannot come back to life.
+//!
+//! # No lost updates
+//!
+//! The version of a loaded record is the item's CAS token. A save reads the latest item
+//! with its token, applies the request's [`Changes`], and writes the result only if the
+//! token still matches (or, when there was no item, only if there still is none); when
+//! another writer got in between, it reads again and re-applies, with a small random
+//! pause, up to 100 times, then fails with [`StoreError::Backend`]. A save whose result is
+//! empty deletes the item under the same condition.
+//!
+//! The common cases take one round trip. [`SessionStore::save_seen`] writes the data the
+//! request saw, on condition that the item is still at the version the request loaded
+//! (memcached keeps an item's CAS token when it is touched, so a refresh does not spoil
+//! it). [`SessionStore::save`], which the engine calls when it found no entry, first tries
+//! an `add`, which stores only when there is no item. Either falls back to the loop above.
+//!
+//! [`SessionStore::cycle`] writes the entry under the new id (with an `add`: the id is
+//! fresh) and deletes the old one only if it did not change since it was read; if it did,
+//! the new entry is rebuilt from the old entry's latest state, so a write that raced with
+//! the id change is kept.
+//!
+//! # Failures
+//!
+//! Connections are made when first needed and pooled per server; a connection that fails
+//! is dropped and the next request dials again, so the store recovers by itself when a
+//! server comes back. Connecting and every exchange are bounded by SESSION_STORE_TIMEOUT
+//! (2 seconds by default), after which the operation fails with [`StoreError::Backend`].
+//! Error messages never contain keys, which hold session ids.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use memcache::exp::{
+    AsyncMetaClient, Delete, Get, GetResult, GetStatus, Meta, MutationStatus, Operation, Set,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::SessionConfig;
+use crate::error::{ConfigError, StoreError};
+use crate::id::{ID_LEN, SessionId};
+use crate::record::{Changes, Data, Record};
+use crate::store::{Capabilities, Saved, Seen, SessionStore};
+
+/// The server used when SESSION_MEMCACHED is unset.
+pub const DEFAULT_SERVERS: &str = "127.0.0.1:11211";
+/// The longest key memcached accepts, in bytes.
+pub const MAX_KEY_LEN: usize = 250;
+/// The longest relative expiration time memcached accepts: 30 days, in seconds. Larger
+/// values are read as absolute Unix times.
+pub const MAX_RELATIVE_TTL: u64 = 30 * 24 * 60 * 60;
+/// The largest absolute Unix time memcached accepts (2038-01-19): it parses expiration
+/// times as signed 32-bit numbers.
+const MAX_ABSOLUTE_TTL: u64 = i32::MAX as u64;
+/// Seconds a write keeps an item beyond its expiry, for memcached's whole-second clock.
+const WRITE_GRACE: u64 = 1;
+/// Seconds a touch keeps an item beyond its new expiry; see the module documentation.
+const TOUCH_GRACE: u64 = 4;
+/// How far the expiry estimated from a reported TTL may exceed the real one.
+const TTL_SLACK: Duration = Duration::from_secs(3);
+/// Conditional writes tried before a save gives up on a session under heavy contention.
+const MAX_ATTEMPTS: u32 = 100;
+/// The version of the value format.
+const FORMAT_VERSION: u8 = 1;
+
+/// A store that keeps sessions in memcached (SESSION_TYPE=`memcached`).
+///
+/// Each session is one item, spread over the configured servers; a refresh moves the
+/// item's TTL without rewriting it, and saves are compare-and-swap writes of the request's
+/// changes onto the latest item, so concurrent requests never lose each other's updates.
+/// See the [module documentation](self) for the layout, lifetimes and failure behaviour.
+///
+/// Cloning is cheap and shares the connection pools. Every operation needs a tokio
+/// runtime.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::{Duration, SystemTime};
+/// use satchel::{Changes, MemcachedStore, SessionConfig, SessionId, SessionStore};
+///
+/// # tokio_test::block_on(async {
+/// let config = SessionConfig::default()
+///     .with_memcached_servers("127.0.0.1:11211,127.0.0.1:11212")
+///     .with_key_prefix("shop:");
+/// let store = MemcachedStore::from_config(&config).await?;
+///
+/// let id = SessionId::generate();
+/// let mut changes = Changes::default();
+/// changes.set("user", serde_json::json!("ada"));
+/// store.save(&id, &changes, SystemTime::now() + Duration::from_secs(60)).await?;
+/// let record = store.load(&id, None).await?.expect("stored");
+/// assert_eq!(record.data["user"], "ada");
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct MemcachedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: AsyncMetaClient,
+    servers: Vec<String>,
+    key_prefix: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for MemcachedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemcachedStore")
+            .field("servers", &self.inner.servers)
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A memcached failure, without the key the client attaches to some of its errors: keys
+/// hold session ids, which must never reach a log.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("memcached did not answer in time")]
+    Timeout,
+    #[error("a memcached request was sent but its outcome is unknown")]
+    Ambiguous(#[source] Box<Failure>),
+    #[error("memcached connection failed")]
+    Io(#[source] std::io::Error),
+    #[error("memcached server error: {0}")]
+    Server(String),
+    #[error("memcached rejected a command: {0}")]
+    Rejected(String),
+    #[error("memcached sent an unexpected response")]
+    Protocol,
+    #[error("memcached client error")]
+    Client(#[source] memcache::exp::Error),
+    #[error("a memcached read did not return the item's CAS token")]
+    MissingCas,
+    #[error("gave up after {0} conflicting concurrent writes to one session")]
+    Conflict(u32),
+}
+
+impl From<memcache::exp::Error> for Failure {
+    fn from(error: memcache::exp::Error) -> Self {
+        use memcache::exp::Error;
+        match error {
+            Error::Timeout { .. } => Self::Timeout,
+            Error::Ambiguous { source, .. } => Self::Ambiguous(Box::new(Self::from(*source))),
+            Error::Io(error) if error.kind() == std::io::ErrorKind::TimedOut => Self::Timeout,
+            Error::Io(error) => Self::Io(error),
+            Error::Server(message) => Self::Server(message),
+            Error::Rejected(message) => Self::Rejected(message),
+            // Its text may quote whatever bytes came back, session data included.
+            Error::Protocol(_) => Self::Protocol,
+            other => Self::Client(other),
+        }
+    }
+}
+
+/// Why a stored value is not a session of this store.
+#[derive(Debug, thiserror::Error)]
+enum FormatError {
+    #[error("unsupported session value version {0}")]
+    Version(u8),
+    #[error("memcached reported a hit without a value")]
+    NoValue,
+}
+
+/// The value of a session item, as written.
+#[derive(Serialize)]
+struct ValueRef<'a> {
+    v: u8,
+    /// The expiry as of this write, in Unix milliseconds.
+    expires: u64,
+    permanent: Option<bool>,
+    data: &'a Data,
+}
+
+/// The value of a session item, as read.
+#[derive(Deserialize)]
+struct Value {
+    v: u8,
+    expires: u64,
+    permanent: Option<bool>,
+    data: Data,
+}
+
+/// An item found on its server: its CAS token, and its record unless it has expired or
+/// cannot be decoded.
+struct Current {
+    cas: u64,
+    record: Option<Record>,
+}
+
+/// The condition of a write.
+#[derive(Debug, Clone, Copy)]
+enum Condition {
+    /// Only when there is no item (memcached's `add`).
+    Absent,
+    /// Only when the item's CAS token is still this one.
+    Cas(u64),
+}
+
+/// The outcome of a conditional write or delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Applied; a write reports the item's new CAS token.
+    Done(Option<u64>),
+    /// The delete found nothing to delete.
+    Missing,
+    /// The condition did not hold: another writer got there first.
+    Conflict,
+}
+
+impl MemcachedStore {
+    /// Builds the store the configuration describes: SESSION_MEMCACHED (one or more
+    /// `host:port`, separated by commas; default `127.0.0.1:11211`), SESSION_KEY_PREFIX and
+    /// SESSION_STORE_TIMEOUT.
+    ///
+    /// Host names are resolved here, once. Connections are made when first needed, so the
+    /// store can start while a server is down (a warning is logged); requests fail until it
+    /// is up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{MemcachedStore, SessionConfig};
+    ///
+    /// # tokio_test::block_on(async {
+    /// // A server that is down does not stop the store from starting: it is logged.
+    /// let config = SessionConfig::default()
+    ///     .with_memcached_servers("127.0.0.1:11211, 127.0.0.1:11212")
+    ///     .with_key_prefix("shop:");
+    /// let store = MemcachedStore::from_config(&config).await?;
+    /// assert_eq!(store.servers(), ["127.0.0.1:11211", "127.0.0.1:11212"]);
+    /// assert_eq!(store.key_prefix(), "shop:");
+    ///
+    /// let bad = SessionConfig::default().with_memcached_servers("127.0.0.1");
+    /// assert!(MemcachedStore::from_config(&bad).await.is_err());
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming SESSION_MEMCACHED when the server list is malformed
+    /// or a host name does not resolve, and naming SESSION_KEY_PREFIX when the prefix
+    /// cannot start a memcached key (too long, or with spaces or control characters).
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        let text = config.memcached_servers().unwrap_or(DEFAULT_SERVERS);
+        let invalid_servers = |expected: String| ConfigError::Invalid {
+            key: "SESSION_MEMCACHED".to_owned(),
+            value: text.to_owned(),
+            expected,
+        };
+        let servers =
+            parse_servers(text).map_err(|expected| invalid_servers(expected.to_owned()))?;
+        let key_prefix = config.key_prefix();
+        check_prefix(key_prefix).map_err(|expected| ConfigError::Invalid {
+            key: "SESSION_KEY_PREFIX".to_owned(),
+            value: key_prefix.to_owned(),
+            expected,
+        })?;
+        let timeout = config.store_timeout();
+        let connect = AsyncMetaClient::builder()
+            .connect_timeout(Some(timeout))
+            .io_timeout(Some(timeout))
+            .connect_multiple_async(servers.iter().cloned());
+        let client = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => {
+                // Resolving involves no key, so the client's message can be shown.
+                return Err(invalid_servers(format!(
+                    "host:port addresses that resolve ({error})"
+                )));
+            }
+            Err(_) => {
+                return Err(invalid_servers(
+                    "host:port addresses that resolve (resolving timed out)".to_owned(),
+                ));
+            }
+        };
+        let store = Self {
+            inner: Arc::new(Inner {
+                client,
+                servers,
+                key_prefix: key_prefix.to_owned(),
+                timeout,
+            }),
+        };
+        let failure = match tokio::time::timeout(timeout, store.inner.client.noop()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(Failure::from(error)),
+            Err(_) => Some(Failure::Timeout),
+        };
+        if let Some(failure) = failure {
+            let cause = std::error::Error::source(&failure)
+                .map(|source| format!(": {source}"))
+                .unwrap_or_default();
+            tracing::warn!(
+                error = %format_args!("{failure}{cause}"),
+                "a memcached server is not reachable yet; sessions on it fail until it is"
+            );
+        }
+        Ok(store)
+    }
+
+    /// The servers, as configured, in order.
+    #[must_use]
+    pub fn servers(&self) -> &[String] {
+        &self.inner.servers
+    }
+
+    /// The prefix of every key (SESSION_KEY_PREFIX).
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.key_prefix
+    }
+
+    /// The key of a session: the prefix, checked when the store was built, then the id,
+    /// whose characters are all base64url. A valid memcached key by construction.
+    fn key(&self, id: &SessionId) -> String {
+        let mut key = String::with_capacity(self.inner.key_prefix.len() + ID_LEN);
+        key.push_str(&self.inner.key_prefix);
+        id.encode_into(&mut key);
+        key
+    }
+
+    /// Runs a client future under the store's timeout.
+    async fn within<T>(
+        &self,
+        future: impl Future<Output = Result<T, memcache::exp::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.inner.timeout, future).await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(error)) => Err(StoreError::backend(Failure::from(error))),
+            Err(_) => Err(StoreError::backend(Failure::Timeout)),
+        }
+    }
+
+    /// Runs one operation on the server of its key.
+    async fn run<O>(&self, operation: O) -> Result<O::Output, StoreError>
+    where
+        O: Operation + Send + Sync,
+        O::Output: Send,
+    {
+        self.within(self.inner.client.run(operation)).await
+    }
+
+    /// Reads the item at `key` with its CAS token and remaining TTL, moving its TTL to
+    /// `touch` if given: `None` when there is no item.
+    async fn fetch(
+        &self,
+        key: &str,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<(u64, Option<i64>, Vec<u8>)>, StoreError> {
+        // The TTL is asked for before the touch is applied (the client sends `t` before
+        // `T`), so it is the item's TTL as it was.
+        let mut get = Get::new(key).meta(Meta::NONE.cas().ttl());
+        if let Some(at) = touch {
+            get = get.touch_raw(wire_ttl(at, SystemTime::now(), TOUCH_GRACE));
+        }
+        let result: GetResult = self.run(get).await?;
+        if result.status != GetStatus::Hit {
+            return Ok(None);
+        }
+        let cas = result
+            .item
+            .cas
+            .ok_or_else(|| StoreError::backend(Failure::MissingCas))?;
+        let value = result
+            .value
+            .ok_or_else(|| StoreError::decode(FormatError::NoValue))?;
+        Ok(Some((cas, result.item.ttl, value)))
+    }
+
+    /// The item at `key` for a read-modify-write. An expired item counts as no data, and
+    /// so does one that cannot be decoded: it is replaced, as the engine would start a
+    /// fresh session on load.
+    async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
+        let Some((cas, ttl, bytes)) = self.fetch(key, None).await? else {
+            return Ok(None);
+        };
+        let record = match decode(&bytes, ttl, SystemTime::now(), cas) {
+            Ok(record) => record,
+            Err(error) => {
+                tracing::warn!(%error, "replacing a stored session that could not be decoded");
+                None
+            }
+        };
+        Ok(Some(Current { cas, record }))
+    }
+
+    /// Writes a session's value under `condition`.
+    async fn write(
+        &self,
+        key: &str,
+        data: &Data,
+        permanent: Option<bool>,
+        expires_at: SystemTime,
+        condition: Condition,
+    ) -> Result<Outcome, StoreError> {
+        let bytes = encode(data, permanent, expires_at)?;
+        let ttl = wire_ttl(expires_at, SystemTime::now(), WRITE_GRACE);
+        let set = Set::new(key, bytes).ttl_raw(ttl).return_cas();
+        let set = match condition {
+            Condition::Absent => set.add(),
+            Condition::Cas(cas) => set.compare_cas(cas),
+        };
+        let result = self.run(set).await?;
+        Ok(match result.status {
+            MutationStatus::Applied => Outcome::Done(result.cas),
+            _ => Outcome::Conflict,
+        })
+    }
+
+    /// Deletes the item at `key`, only while its CAS token is `cas` when one is given.
+    async fn remove(&self, key: &str, cas: Option<u64>) -> Result<Outcome, StoreError> {
+        let mut delete = Delete::new(key);
+        if let Some(cas) = cas {
+            delete = delete.compare_cas(cas);
+        }
+        let result = self.run(delete).await?;
+        Ok(match result.status {
+            MutationStatus::Applied => Outcome::Done(None),
+            MutationStatus::NotFound => Outcome::Missing,
+            _ => Outcome::Conflict,
+        })
+    }
+
+    /// Applies `changes` onto the latest item at `key` under a compare-and-swap, retrying
+    /// when another writer got in between.
+    async fn apply(
+        &self,
+        key: &str,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                pause(attempt).await;
+            }
+            let (cas, base) = split(self.current(key).await?);
+            let outcome = match (changes.apply_to(base, expires_at), cas) {
+                (Some(record), cas) => {
+                    let condition = cas.map_or(Condition::Absent, Condition::Cas);
+                    match self
+                        .write(key, &record.data, record.permanent, expires_at, condition)
+                        .await?
+                    {
+                        Outcome::Done(_) => return Ok(Saved::Stored),
+                        other => other,
+                    }
+                }
+                (None, None) => return Ok(Saved::Empty),
+                (None, Some(cas)) => self.remove(key, Some(cas)).await?,
+            };
+            if outcome != Outcome::Conflict {
+                return Ok(Saved::Empty);
+            }
+        }
+        Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
+    }
+}
+
+impl SessionStore for MemcachedStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let Some((cas, ttl, bytes)) = self.fetch(&key, touch).await? else {
+            return Ok(None);
+        };
+        match decode(&bytes, ttl, SystemTime::now(), cas)? {
+            Some(mut record) => {
+                if let Some(at) = touch {
+                    record.expires_at = at;
+                }
+                Ok(Some(record))
+            }
+            None => {
+                if touch.is_some() {
+                    // The touch reached an item that had expired: delete it, unless it
+                    // was rewritten meanwhile, so that the new TTL cannot revive it.
+                    self.remove(&key, Some(cas)).await?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.key(id);
+        // The engine saves without a version when it found no entry, mostly for a new
+        // session: one `add` then does it, as it only stores when there is no item, which
+        // makes it the change set applied onto nothing. Otherwise, the CAS loop.
+        if let Some(record) = changes.apply_to(None, expires_at)
+            && let Outcome::Done(_) = self
+                .write(
+                    &key,
+                    &record.data,
+                    record.permanent,
+                    expires_at,
+                    Condition::Absent,
+                )
+                .await?
+        {
+            return Ok(Saved::Stored);
+        }
+        self.apply(&key, changes, expires_at).await
+    }
+
+    /// One conditional write (or delete) of the data the request saw, while the item is
+    /// still at the version the request loaded; otherwise the compare-and-swap loop of
+    /// [`save`](SessionStore::save).
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.key(id);
+        if seen.data.is_empty() {
+            // Gone already is as good: the changes remove every key, so applying them
+            // onto nothing leaves nothing either.
+            if self.remove(&key, Some(seen.version)).await? != Outcome::Conflict {
+                return Ok(Saved::Empty);
+            }
+        } else if let Outcome::Done(_) = self
+            .write(
+                &key,
+                seen.data,
+                seen.permanent,
+                expires_at,
+                Condition::Cas(seen.version),
+            )
+            .await?
+        {
+            return Ok(Saved::Stored);
+        }
+        self.apply(&key, changes, expires_at).await
+    }
+
+    /// Writes the entry under `new`, then deletes the one under `old` only if it did not
+    /// change since it was read; if it did, the new entry is rebuilt from its latest
+    /// state, so a write racing the id change is kept.
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        if old == new {
+            return self.save(new, changes, expires_at).await;
+        }
+        let (old_key, new_key) = (self.key(old), self.key(new));
+        // The CAS token of the entry under `new`, once there is one.
+        let mut target: Option<u64> = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                pause(attempt).await;
+            }
+            let (old_cas, base) = split(self.current(&old_key).await?);
+            let saved = match changes.apply_to(base, expires_at) {
+                Some(record) => {
+                    let condition = target.map_or(Condition::Absent, Condition::Cas);
+                    match self
+                        .write(
+                            &new_key,
+                            &record.data,
+                            record.permanent,
+                            expires_at,
+                            condition,
+                        )
+                        .await?
+                    {
+                        Outcome::Done(cas) => {
+                            target = cas;
+                            Saved::Stored
+                        }
+                        _ => {
+                            // Something else is under `new`: write over it next time.
+                            target = self.current(&new_key).await?.map(|item| item.cas);
+                            continue;
+                        }
+                    }
+                }
+                None => {
+                    if let Some(cas) = target.take() {
+                        self.remove(&new_key, Some(cas)).await?;
+                    }
+                    Saved::Empty
+                }
+            };
+            let Some(old_cas) = old_cas else {
+                return Ok(saved);
+            };
+            if self.remove(&old_key, Some(old_cas)).await? != Outcome::Conflict {
+                return Ok(saved);
+            }
+        }
+        Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.remove(&self.key(id), None).await.map(drop)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            writable: true,
+            persistent: true,
+            shared: true,
+        }
+    }
+}
+
+/// The CAS token of an item (when there is one) and its live record (when it has one).
+fn split(current: Option<Current>) -> (Option<u64>, Option<Record>) {
+    match current {
+        Some(Current { cas, record }) => (Some(cas), record),
+        None => (None, None),
+    }
+}
+
+/// A short random pause before retrying a conditional write, growing with the attempt
+/// (up to about 6 ms) so that contending writers fall out of step.
+async fn pause(attempt: u32) {
+    let cap = 200_u32 << attempt.min(5);
+    let micros = getrandom::u32().unwrap_or(cap / 2) % cap;
+    tokio::time::sleep(Duration::from_micros(u64::from(micros))).await;
+}
+
+/// Parses SESSION_MEMCACHED: one or more `host:port`, separated by commas.
+fn parse_servers(text: &str) -> Result<Vec<String>, &'static str> {
+    const EXPECTED: &str = "one or more host:port separated by commas, \
+                            e.g. 127.0.0.1:11211,127.0.0.1:11212";
+    let mut servers: Vec<String> = Vec::new();
+    for part in text.split(',') {
+        let server = part.trim();
+        let (host, port) = server.rsplit_once(':').ok_or(EXPECTED)?;
+        let host_ok = if let Some(inner) = host.strip_prefix('[') {
+            inner
+                .strip_suffix(']')
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        } else {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        };
+        let port_ok = !port.starts_with('+') && port.parse::<u16>().is_ok_and(|p| p != 0);
+        if !host_ok || !port_ok {
+            return Err(EXPECTED);
+        }
+        if servers.iter().any(|known| known == server) {
+            return Err("each server once: a server listed twice would get twice the sessions");
+        }
+        servers.push(server.to_owned());
+    }
+    Ok(servers)
+}
+
+/// Whether `key` is a key memcached accepts as it is: at most 250 bytes, not empty,
+/// without whitespace or control characters.
+fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && !key.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Checks that every key `prefix` starts is valid; otherwise says what is accepted.
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    let longest = MAX_KEY_LEN - ID_LEN;
+    if prefix.len() > longest {
+        return Err(format!(
+            "a prefix of at most {longest} bytes (memcached keys are at most {MAX_KEY_LEN} \
+             bytes, and the id takes {ID_LEN})"
+        ));
+    }
+    let sample = format!("{prefix}{}", "A".repeat(ID_LEN));
+    if !is_valid_key(&sample) {
+        return Err("a prefix without spaces or control characters, e.g. session:".to_owned());
+    }
+    Ok(())
+}
+
+/// The expiration time to send memcached for an item that must live until `expires_at`,
+/// plus `grace` seconds: relative seconds up to 30 days, an absolute Unix time beyond
+/// (memcached's rule), capped at the largest time memcached accepts. Never 0, which would
+/// mean "never expires".
+fn wire_ttl(expires_at: SystemTime, now: SystemTime, grace: u64) -> u32 {
+    let left = expires_at.duration_since(now).unwrap_or_default();
+    let relative = left
+        .as_secs()
+        .saturating_add(u64::from(left.subsec_nanos() > 0))
+        .saturating_add(grace)
+        .max(1);
+    if relative <= MAX_RELATIVE_TTL {
+        return u32::try_from(relative).unwrap_or(u32::MAX);
+    }
+    // Whole seconds rounded down: the server keeps the item until its clock reaches this
+    // second, which is after `expires_at` once the grace is added.
+    let absolute = unix_secs(expires_at)
+        .saturating_add(grace)
+        .min(MAX_ABSOLUTE_TTL);
+    u32::try_from(absolute).unwrap_or(u32::MAX)
+}
+
+/// When an item really expires: the expiry stored at its last write, or later when a
+/// touch has moved its TTL since (see the module documentation).
+fn effective_expiry(stored: SystemTime, ttl: Option<i64>, now: SystemTime) -> SystemTime {
+    let estimate = ttl
+        .and_then(|secs| u64::try_from(secs).ok())
+        .filter(|&secs| secs > 0)
+        .and_then(|secs| now.checked_add(Duration::from_secs(secs)))
+        .and_then(|at| at.checked_sub(TTL_SLACK));
+    match estimate {
+        Some(estimate) => stored.max(estimate),
+        None => stored,
+    }
+}
+
+fn unix_secs(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+fn unix_millis(at: SystemTime) -> u64 {
+    let millis = at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+fn encode(
+    data: &Data,
+    permanent: Option<bool>,
+    expires_at: SystemTime,
+) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec_named(&ValueRef {
+        v: FORMAT_VERSION,
+        expires: unix_millis(expires_at),
+        permanent,
+        data,
+    })
+    .map_err(StoreError::encode)
+}
+
+/// Decodes an item's value into its record, `None` when it has expired at `now` given
+/// the TTL the server reported.
+fn decode(
+    bytes: &[u8],
+    ttl: Option<i64>,
+    now: SystemTime,
+    cas: u64,
+) -> Result<Option<Record>, StoreError> {
+    let value: Value = rmp_serde::from_slice(bytes).map_err(StoreError::decode)?;
+    if value.v != FORMAT_VERSION {
+        return Err(StoreError::decode(FormatError::Version(value.v)));
+    }
+    let stored = UNIX_EPOCH
+        .checked_add(Duration::from_millis(value.expires))
+        .unwrap_or(UNIX_EPOCH);
+    let expires_at = effective_expiry(stored, ttl, now);
+    if expires_at <= now {
+        return Ok(None);
+    }
+    Ok(Some(Record {
+        data: value.data,
+        expires_at,
+        permanent: value.permanent,
+        version: Some(cas),
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(unix: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    const NOW: u64 = 1_750_000_000;
+    const DAY: u64 = 24 * 60 * 60;
+
+    #[test]
+    fn lifetimes_up_to_thirty_days_are_sent_as_relative_seconds() {
+        let now = at(NOW);
+        assert_eq!(wire_ttl(at(NOW + 60), now, 0), 60);
+        assert_eq!(wire_ttl(at(NOW + 60), now, WRITE_GRACE), 61);
+        // A fraction of a second rounds up, so the item never goes before its expiry.
+        let soon = now + Duration::from_millis(1500);
+        assert_eq!(wire_ttl(soon, now, 0), 2);
+        assert_eq!(wire_ttl(at(NOW + 30 * DAY), now, 0), 2_592_000);
+        assert_eq!(
+            wire_ttl(at(NOW + 30 * DAY - WRITE_GRACE), now, WRITE_GRACE),
+            2_592_000
+        );
+    }
+
+    #[test]
+    fn lifetimes_over_thirty_days_are_sent_as_an_absolute_unix_time() {
+        let now = at(NOW);
+        // Flask's default lifetime: 31 days. A relative 2,678,400 would be read as a time
+        // in January 1970, and the item would expire at once.
+        let expires = at(NOW + 31 * DAY);
+        let wire = wire_ttl(expires, now, 0);
+        assert_eq!(u64::from(wire), NOW + 31 * DAY);
+        assert_eq!(
+            u64::from(wire_ttl(expires, now, WRITE_GRACE)),
+            NOW + 31 * DAY + 1
+        );
+        assert_eq!(
+            u64::from(wire_ttl(at(NOW + 30 * DAY + 1), now, 0)),
+            NOW + 30 * DAY + 1
+        );
+        // The grace can push a 30-day lifetime over the limit: then it is absolute too.
+        let edge = wire_ttl(at(NOW + 30 * DAY), now, TOUCH_GRACE);
+        assert_eq!(u64::from(edge), NOW + 30 * DAY + TOUCH_GRACE);
+        assert!(u64::from(edge) > MAX_RELATIVE_TTL);
+    }
+
+    #[test]
+    fn absolute_times_are_capped_at_what_memcached_parses() {
+        let now = at(NOW);
+        let far = at(NOW + 100 * 365 * DAY);
+        assert_eq!(u64::from(wire_ttl(far, now, 0)), MAX_ABSOLUTE_TTL);
+    }
+
+    #[test]
+    fn an_expiry_in_the_past_still_sends_a_positive_ttl() {
+        let now = at(NOW);
+        assert_eq!(wire_ttl(at(NOW - 10), now, 0), 1);
+        assert_eq!(wire_ttl(at(NOW - 10), now, WRITE_GRACE), 1);
+        assert_eq!(wire_ttl(at(0), now, TOUCH_GRACE), 4);
+    }
+
+    #[test]
+    fn the_stored_expiry_wins_until_a_touch_moves_the_ttl_past_it() {
+        let now = at(NOW);
+        let stored = at(NOW + 10);
+        // Just written: the server reports between 10 and 13 seconds left.
+        for ttl in 10..=13 {
+            assert_eq!(effective_expiry(stored, Some(ttl), now), stored, "{ttl}");
+        }
+        // Touched to a minute from now: the TTL wins, within three seconds after it.
+        let touched = effective_expiry(stored, Some(60 + 4), now);
+        assert!(touched >= at(NOW + 60) && touched <= at(NOW + 63));
+        // No TTL (never expires) or none reported: the stored expiry.
+        assert_eq!(effective_expiry(stored, Some(-1), now), stored);
+        assert_eq!(effective_expiry(stored, None, now), stored);
+    }
+
+    #[test]
+    fn values_round_trip_and_expire_on_the_stored_time() {
+        let data = Data::from([("a".to_owned(), json!({"b": [1, 2.5, "c", null]}))]);
+        let now = SystemTime::now();
+        let expires = now + Duration::from_secs(30);
+        let bytes = encode(&data, Some(false), expires).unwrap();
+        let record = decode(&bytes, Some(31), now, 7).unwrap().unwrap();
+        assert_eq!(record.data, data);
+        assert_eq!(record.permanent, Some(false));
+        assert_eq!(record.version, Some(7));
+        assert_eq!(unix_millis(record.expires_at), unix_millis(expires));
+        let later = expires + Duration::from_millis(1);
+        assert!(decode(&bytes, Some(1), later, 7).unwrap().is_none());
+    }
+
+    #[test]
+    fn foreign_or_corrupt_values_fail_to_decode() {
+        let now = SystemTime::now();
+        for bytes in [&b""[..], b"garbage", b"\x93\x01\x02\x03"] {
+            assert!(matches!(
+                decode(bytes, None, now, 1),
+                Err(StoreError::Decode(_))
+            ));
+        }
+        let future = rmp_serde::to_vec_named(&ValueRef {
+            v: 9,
+            expires: u64::MAX,
+            permanent: None,
+            data: &Data::new(),
+        })
+        .unwrap();
+        assert!(matches!(
+            decode(&future, None, now, 1),
+            Err(StoreError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn server_lists_are_parsed_and_checked() {
+        assert_eq!(
+            parse_servers("127.0.0.1:11211").unwrap(),
+            ["127.0.0.1:11211"]
+        );
+        assert_eq!(
+            parse_servers(" cache-1.internal:11211 , [::1]:11212,cache_2:1").unwrap(),
+            ["cache-1.internal:11211", "[::1]:11212", "cache_2:1"]
+        );
+        for bad in [
+            "",
+            "127.0.0.1",
+            "127.0.0.1:",
+            ":11211",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            "127.0.0.1:+1",
+            "host:11211,",
+            "a b:11211",
+            "memcache://host:11211",
+            "[::1:11211",
+            "::1:11211",
+            "a:1,a:1",
+        ] {
+            assert!(parse_servers(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_are_checked_for_what_memcached_accepts() {
+        assert!(is_valid_key("session:abc"));
+        assert!(is_valid_key(&"k".repeat(250)));
+        assert!(!is_valid_key(&"k".repeat(251)));
+        assert!(!is_valid_key(""));
+        for bad in [
+            "a b", "a\tb", "a\r\nb", "a\u{0}b", "a\u{7f}b", "a\u{85}b", "a\u{a0}b",
+        ] {
+            assert!(!is_valid_key(bad), "{bad:?}");
+        }
+        assert!(check_prefix("session:").is_ok());
+        assert!(check_prefix("").is_ok());
+        assert!(check_prefix("sessions/été:").is_ok());
+        assert!(check_prefix(&"p".repeat(MAX_KEY_LEN - ID_LEN)).is_ok());
+        assert!(check_prefix(&"p".repeat(MAX_KEY_LEN - ID_LEN + 1)).is_err());
+        assert!(check_prefix("my app:").is_err());
+        assert!(check_prefix("app:\r\nflush_all\r\n").is_err());
+    }
+}
