@@ -22,6 +22,10 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Print the session settings in force, after the file and the environment.
     Config(ConfigArgs),
+    /// Create the SQL session table and its expiry index, if missing (SESSION_SQL_URL).
+    Migrate(crate::commands::migrate::MigrateArgs),
+    /// Delete expired sessions from the SQL table, in batches, showing progress.
+    Cleanup(crate::commands::cleanup::CleanupArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -17,5 +17,7 @@ async fn main() -> anyhow::Result<()> {
     match cli::Cli::parse().command {
         cli::Command::Serve(args) => commands::serve::run(args).await,
         cli::Command::Config(args) => commands::config::run(&args),
+        cli::Command::Migrate(args) => commands::migrate::run(args).await,
+        cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
     }
 }

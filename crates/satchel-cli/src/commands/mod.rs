@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+pub(crate) mod cleanup;
 pub(crate) mod config;
 mod handlers;
+pub(crate) mod migrate;
 pub(crate) mod serve;
 
 use std::path::Path;

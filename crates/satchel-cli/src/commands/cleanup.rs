@@ -1,0 +1,44 @@
+//! `satchel cleanup`: delete expired sessions from the SQL table, in batches.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use satchel::store::sql::DEFAULT_BATCH_SIZE;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CleanupArgs {
+    /// TOML file with SESSION_* settings (the environment overrides it).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Rows deleted per statement: each statement holds its locks only that long.
+    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) batch_size: u64,
+}
+
+pub(crate) async fn run(args: CleanupArgs) -> anyhow::Result<()> {
+    let store = super::migrate::open(args.config.as_deref()).await?;
+    let table = store.mapping().table().to_owned();
+    let expired = store
+        .count_expired()
+        .await
+        .context("counting expired sessions")?;
+    eprintln!("{expired} expired sessions in {table}");
+    let started = Instant::now();
+    let deleted = store
+        .delete_expired_in_batches(args.batch_size, |progress| {
+            eprintln!(
+                "batch {}: deleted {} rows, {} of {expired} so far",
+                progress.batches, progress.deleted_in_batch, progress.deleted
+            );
+        })
+        .await
+        .context("deleting expired sessions")?;
+    writeln!(
+        std::io::stdout().lock(),
+        "deleted {deleted} expired sessions from {table} in {:.1?}",
+        started.elapsed()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,623 @@
+//! The MySQL and MariaDB store.
+//!
+//! See the [SQL stores' documentation](super) for the schema, the table mapping and how
+//! concurrent requests are kept from losing updates. Specific to MySQL and MariaDB:
+//!
+//! - There is no `UPDATE … RETURNING`. A load with a refresh sends the touch and the
+//!   read as one multi-statement query, `UPDATE …; SELECT …`: one round trip, two
+//!   statements. A multi-statement query cannot carry bound parameters, so its values are
+//!   literals made by the store: the key as a hexadecimal string literal (no character of
+//!   it can end the literal, whatever the key prefix holds) and two integers.
+//!   Since that text holds the key, [`connect`](MySqlStore::connect) turns off sqlx's
+//!   statement logging (which would write it at debug level, and slow ones as warnings);
+//!   a pool given to [`from_pool`](MySqlStore::from_pool) should do the same with
+//!   `ConnectOptions::disable_statement_logging`.
+//! - The key column is `utf8mb4_bin`, so ids compare case-sensitively (the default
+//!   collations ignore case, and session ids are case-sensitive).
+//! - Saves that must read and write lock the row with `SELECT … FOR UPDATE`; deadlocks
+//!   and duplicate keys from racing inserts are retried.
+//! - MySQL has no `CREATE INDEX IF NOT EXISTS` (MariaDB has): [`migrate`](MySqlStore::migrate)
+//!   looks the index up first, and takes "duplicate key name" from a concurrent migration
+//!   as success.
+//! - Every operation as a whole is bounded by SESSION_STORE_TIMEOUT.
+
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+use sqlx::{ConnectOptions as _, Row as _};
+
+use super::{
+    Attempt, Backend, Dialect, Failure, Migration, OpenError, Progress, Row, SqlOptions,
+    Statements, TableMapping, Write, check_prefix, encode, fresh_version, in_batches, key, millis,
+    now, plan, record, retrying, settle, spawn_cleanup, timed,
+};
+use crate::SessionConfig;
+use crate::error::{ConfigError, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, Record};
+use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
+
+/// MySQL's "duplicate key name" (an index that exists).
+const ER_DUP_KEYNAME: u16 = 1061;
+/// MySQL's "duplicate entry for key".
+const ER_DUP_ENTRY: u16 = 1062;
+/// MySQL's "deadlock found when trying to get lock".
+const ER_LOCK_DEADLOCK: u16 = 1213;
+
+/// A store keeping sessions in a MySQL or MariaDB table (SESSION_TYPE=`sqlalchemy` with
+/// a `mysql://` SESSION_SQL_URL).
+///
+/// Cloning is cheap and shares the pool. Every operation needs a tokio runtime.
+///
+/// # Examples
+///
+/// ```no_run
+/// // Not run: needs a MySQL or MariaDB server.
+/// use satchel::MySqlStore;
+/// use satchel::store::sql::SqlOptions;
+///
+/// # tokio_test::block_on(async {
+/// let store = MySqlStore::connect("mysql://app@127.0.0.1/app", SqlOptions::default()).await?;
+/// # let _ = store;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct MySqlStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: MySqlPool,
+    mapping: TableMapping,
+    key_prefix: String,
+    timeout: Duration,
+    sql: Statements,
+}
+
+impl fmt::Debug for MySqlStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MySqlStore")
+            .field("mapping", &format_args!("{}", self.inner.mapping))
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MySqlStore {
+    /// Opens a pool for `url` (`mysql://user:password@host:3306/db`; `mariadb://` is
+    /// taken as the same) with `options`: the pool connects lazily, then the table is
+    /// created unless [`auto_migrate`](SqlOptions::with_auto_migrate) is off (which needs
+    /// the server), and the background cleanup starts when an interval is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::MySqlStore;
+    /// use satchel::store::sql::SqlOptions;
+    ///
+    /// # tokio_test::block_on(async {
+    /// // Without auto-migration nothing connects yet: the server may be down.
+    /// let options = SqlOptions::default().with_auto_migrate(false);
+    /// let store = MySqlStore::connect("mariadb://app@127.0.0.1:1/app", options).await?;
+    /// # let _ = store;
+    /// # Ok::<_, satchel::store::sql::OpenError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidUrl`] for a URL that is not MySQL's or does not parse,
+    /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when the table cannot
+    /// be created or checked.
+    pub async fn connect(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        if Backend::of(url) != Some(Backend::MySql) {
+            return Err(OpenError::InvalidUrl("not a mysql:// URL".into()));
+        }
+        let url = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mariadb") => {
+                format!("mysql://{rest}")
+            }
+            _ => url.to_owned(),
+        };
+        // The refresh query carries the key as a literal: sqlx must not log its text.
+        let connect = MySqlConnectOptions::from_str(&url)
+            .map_err(|e| OpenError::InvalidUrl(e.into()))?
+            .disable_statement_logging();
+        let pool = MySqlPoolOptions::new()
+            .acquire_timeout(options.timeout())
+            .connect_lazy_with(connect);
+        Self::from_pool(pool, options).await
+    }
+
+    /// Opens the store the configuration describes: SESSION_SQL_URL,
+    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
+    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the key at fault.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        match super::SqlStore::from_config(config).await? {
+            super::SqlStore::MySql(store) => Ok(store),
+            #[allow(unreachable_patterns)]
+            _ => Err(ConfigError::Invalid {
+                key: "SESSION_SQL_URL".into(),
+                value: super::redact(config.sql_url().unwrap_or_default()),
+                expected: "a mysql:// URL".into(),
+            }),
+        }
+    }
+
+    /// Uses a pool of your own, with `options` (its timeout bounds each operation; set
+    /// the pool's acquire timeout yourself, and turn its statement logging off: see the
+    /// [module documentation](self)).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when auto-migration
+    /// fails.
+    pub async fn from_pool(pool: MySqlPool, options: SqlOptions) -> Result<Self, OpenError> {
+        check_prefix(options.key_prefix())?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Statements::new(Dialect::MySql, options.mapping()),
+                mapping: options.mapping().clone(),
+                key_prefix: options.key_prefix().to_owned(),
+                timeout: options.timeout(),
+            }),
+        };
+        if options.auto_migrate() {
+            store.migrate().await.map_err(OpenError::Migrate)?;
+        }
+        if let Some(interval) = options.cleanup_interval() {
+            store.spawn_cleanup(interval);
+        }
+        Ok(store)
+    }
+
+    /// Creates the table and the index on its expiry column when they are missing (the
+    /// Flask-Session `RegisterSessionModelHook`), then checks that the table has every
+    /// mapped column. Idempotent, also when several servers run it at once. The
+    /// database named by the mapping's schema (or the URL) must exist.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails, or an existing table lacks a
+    /// mapped column.
+    pub async fn migrate(&self) -> Result<Migration, StoreError> {
+        timed(self.inner.timeout.max(Duration::from_secs(30)), async {
+            self.inner.migrate().await.map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    /// Counts the expired rows.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails.
+    pub async fn count_expired(&self) -> Result<u64, StoreError> {
+        let inner = &self.inner;
+        timed(inner.timeout, async {
+            let count: i64 = sqlx::query_scalar(&inner.sql.count_expired)
+                .bind(now())
+                .fetch_one(&inner.pool)
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(u64::try_from(count).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// Deletes the expired rows, at most `batch_size` per statement (each bounded by the
+    /// timeout), and calls `progress` after every batch; returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails; rows deleted by earlier batches
+    /// stay deleted.
+    pub async fn delete_expired_in_batches(
+        &self,
+        batch_size: u64,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_expired(batch_size, progress).await
+    }
+
+    /// Starts a task that deletes expired rows every `interval` (what
+    /// SESSION_SQL_CLEANUP_INTERVAL does). The task holds no strong reference to the
+    /// store: it ends at the first interval after the last clone of the store is
+    /// dropped. Failures are logged, and the task carries on.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tokio runtime.
+    pub fn spawn_cleanup(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        spawn_cleanup(Arc::downgrade(&self.inner), interval, |inner| async move {
+            inner
+                .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+                .await
+        })
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &MySqlPool {
+        &self.inner.pool
+    }
+
+    /// Where the sessions live.
+    #[must_use]
+    pub fn mapping(&self) -> &TableMapping {
+        &self.inner.mapping
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.key_prefix
+    }
+}
+
+/// MySQL's number for a database error.
+fn number(error: &sqlx::Error) -> Option<u16> {
+    error
+        .as_database_error()
+        .and_then(|error| error.try_downcast_ref::<MySqlDatabaseError>())
+        .map(MySqlDatabaseError::number)
+}
+
+/// Failures worth another attempt: a deadlock the server broke (it rolled the
+/// transaction back), or an insert that lost the race to create the row.
+fn transient(error: &sqlx::Error) -> bool {
+    matches!(number(error), Some(ER_LOCK_DEADLOCK | ER_DUP_ENTRY))
+}
+
+/// `text` as a MySQL string literal that nothing in it can end: hexadecimal digits
+/// with a character set introducer (so that the key column's collation applies and its
+/// index is used).
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(12 + 2 * text.len());
+    out.push_str("_utf8mb4 X'");
+    for byte in text.bytes() {
+        let _ = write!(out, "{byte:02X}");
+    }
+    out.push('\'');
+    out
+}
+
+impl Inner {
+    fn key(&self, id: &SessionId) -> String {
+        key(&self.key_prefix, id)
+    }
+
+    async fn migrate(&self) -> Result<Migration, sqlx::Error> {
+        let schema = self.mapping.schema();
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+        )
+        .bind(schema)
+        .bind(self.mapping.table())
+        .fetch_one(&self.pool)
+        .await?;
+        if tables == 0 {
+            sqlx::query(&self.sql.create_table)
+                .execute(&self.pool)
+                .await?;
+        }
+        let indexes: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.statistics \
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? AND index_name = ?",
+        )
+        .bind(schema)
+        .bind(self.mapping.table())
+        .bind(self.mapping.index())
+        .fetch_one(&self.pool)
+        .await?;
+        let mut index_created = false;
+        if indexes == 0 {
+            match sqlx::query(&self.sql.create_index)
+                .execute(&self.pool)
+                .await
+            {
+                Ok(_) => index_created = true,
+                // Created meanwhile by another server.
+                Err(error) if number(&error) == Some(ER_DUP_KEYNAME) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        sqlx::query(&self.sql.probe).execute(&self.pool).await?;
+        Ok(Migration {
+            table_created: tables == 0,
+            index_created,
+        })
+    }
+
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let now = now();
+        let row: Option<Row> = match touch {
+            None => sqlx::query_as(&self.sql.select)
+                .bind(&key)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::backend)?,
+            Some(at) => {
+                let Statements {
+                    table,
+                    id,
+                    data,
+                    expiry,
+                    version,
+                    ..
+                } = &self.sql;
+                let key = literal(&key);
+                let at = millis(at);
+                let sql = format!(
+                    "UPDATE {table} SET {expiry} = GREATEST({expiry}, {at}) \
+                     WHERE {id} = {key} AND {expiry} > {now}; \
+                     SELECT {data}, {expiry}, {version} FROM {table} \
+                     WHERE {id} = {key} AND {expiry} > {now}"
+                );
+                let rows = sqlx::raw_sql(&sql)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::backend)?;
+                rows.first()
+                    .map(|row| {
+                        Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+                    })
+                    .transpose()
+                    .map_err(StoreError::backend)?
+            }
+        };
+        row.map(record).transpose()
+    }
+
+    /// The locked read-modify-write: applies `changes` onto the row locked `FOR UPDATE`.
+    async fn save(
+        &self,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        retrying(|| async { settle(self.try_save(key, changes, at).await, transient) }).await
+    }
+
+    async fn try_save(
+        &self,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, Failure> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (write, saved) = plan(found, changes, at, now())?;
+        let query = match write {
+            // A concurrent insert of the same key fails with a duplicate key (or a
+            // deadlock on the gap locks): retried.
+            Write::Insert(bytes) => sqlx::query(&self.sql.insert)
+                .bind(key)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(fresh_version()),
+            Write::Update(bytes) => sqlx::query(&self.sql.update)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(key),
+            Write::Delete => sqlx::query(&self.sql.delete).bind(key),
+            Write::Nothing => return Ok(Attempt::Done(saved)),
+        };
+        query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Attempt::Done(saved))
+    }
+
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.key(id);
+        let version = seen.version.cast_signed();
+        let (query, saved) = if seen.data.is_empty() {
+            let query = sqlx::query(&self.sql.delete_seen)
+                .bind(&key)
+                .bind(version)
+                .bind(now());
+            (query, Saved::Empty)
+        } else {
+            let query = sqlx::query(&self.sql.update_seen)
+                .bind(encode(seen.data, seen.permanent)?)
+                .bind(millis(at))
+                .bind(&key)
+                .bind(version)
+                .bind(now());
+            (query, Saved::Stored)
+        };
+        // The connection reports rows matched, not rows changed: the version moves on,
+        // so a match is always a change anyway.
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(saved);
+        }
+        self.save(&key, changes, at).await
+    }
+
+    async fn cycle(
+        &self,
+        old: &str,
+        new: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        retrying(|| async { settle(self.try_cycle(old, new, changes, at).await, transient) }).await
+    }
+
+    async fn try_cycle(
+        &self,
+        old: &str,
+        new: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, Failure> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+            .bind(old)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (write, saved) = plan(found, changes, at, now())?;
+        let (bytes, old_exists) = match write {
+            Write::Insert(bytes) => (Some(bytes), false),
+            Write::Update(bytes) => (Some(bytes), true),
+            Write::Delete => (None, true),
+            Write::Nothing => (None, false),
+        };
+        if let Some(bytes) = bytes {
+            sqlx::query(&self.sql.upsert)
+                .bind(new)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(fresh_version())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if old_exists {
+            sqlx::query(&self.sql.delete)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Attempt::Done(saved))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        sqlx::query(&self.sql.delete)
+            .bind(self.key(id))
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    async fn delete_expired(
+        &self,
+        batch_size: u64,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<u64, StoreError> {
+        in_batches(batch_size, progress, |now, limit| {
+            timed(self.timeout, async move {
+                sqlx::query(&self.sql.delete_batch)
+                    .bind(now)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(StoreError::backend)
+            })
+        })
+        .await
+    }
+}
+
+impl SessionStore for MySqlStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        timed(self.inner.timeout, self.inner.load(id, touch)).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.inner.key(id);
+        timed(
+            self.inner.timeout,
+            self.inner.save(&key, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        timed(
+            self.inner.timeout,
+            self.inner.save_seen(id, seen, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        if old == new {
+            return self.save(new, changes, expires_at).await;
+        }
+        let (old, new) = (self.inner.key(old), self.inner.key(new));
+        timed(
+            self.inner.timeout,
+            self.inner.cycle(&old, &new, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        timed(self.inner.timeout, self.inner.delete(id)).await
+    }
+}
+
+impl ExpiredDeletion for MySqlStore {
+    /// Deletes every expired row, [`DEFAULT_BATCH_SIZE`](super::DEFAULT_BATCH_SIZE) rows
+    /// per statement.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.inner
+            .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_hold_any_key() {
+        assert_eq!(literal("a'b"), "_utf8mb4 X'612762'");
+        assert_eq!(literal(""), "_utf8mb4 X''");
+    }
+}

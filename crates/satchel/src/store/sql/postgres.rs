@@ -1,0 +1,555 @@
+//! The PostgreSQL store.
+//!
+//! See the [SQL stores' documentation](super) for the schema, the table mapping and how
+//! concurrent requests are kept from losing updates. Specific to PostgreSQL:
+//!
+//! - A load with a refresh is one `UPDATE … RETURNING`.
+//! - Saves that must read and write lock the row with `SELECT … FOR UPDATE` (at the
+//!   default `READ COMMITTED` isolation); deadlocks and serialization failures the server
+//!   reports are retried.
+//! - [`migrate`](PostgresStore::migrate) runs in one transaction under an advisory lock,
+//!   so servers starting together do not race to create the table.
+//! - Every operation as a whole is bounded by SESSION_STORE_TIMEOUT.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{
+    Attempt, Backend, Dialect, Failure, Migration, OpenError, Progress, Row, SqlOptions,
+    Statements, TableMapping, Write, check_prefix, encode, fnv1a, fresh_version, in_batches, key,
+    millis, now, plan, record, retrying, settle, spawn_cleanup, timed,
+};
+use crate::SessionConfig;
+use crate::error::{ConfigError, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, Record};
+use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
+
+/// A store keeping sessions in a PostgreSQL table (SESSION_TYPE=`sqlalchemy` with a
+/// `postgres://` SESSION_SQL_URL).
+///
+/// Cloning is cheap and shares the pool. Every operation needs a tokio runtime.
+///
+/// # Examples
+///
+/// ```no_run
+/// // Not run: needs a PostgreSQL server.
+/// use satchel::PostgresStore;
+/// use satchel::store::sql::{SqlOptions, TableMapping};
+///
+/// # tokio_test::block_on(async {
+/// let options = SqlOptions::default().with_mapping(TableMapping::new("web_sessions")?);
+/// let store = PostgresStore::connect("postgres://app@127.0.0.1/app", options).await?;
+/// # let _ = store;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    mapping: TableMapping,
+    key_prefix: String,
+    timeout: Duration,
+    sql: Statements,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("mapping", &format_args!("{}", self.inner.mapping))
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Opens a pool for `url` (`postgres://user:password@host:5432/db`, any option
+    /// sqlx's `PgConnectOptions` reads) with `options`: the pool connects lazily, then
+    /// the table is created unless [`auto_migrate`](SqlOptions::with_auto_migrate) is
+    /// off (which needs the server), and the background cleanup starts when an interval
+    /// is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::PostgresStore;
+    /// use satchel::store::sql::SqlOptions;
+    ///
+    /// # tokio_test::block_on(async {
+    /// // Without auto-migration nothing connects yet: the server may be down.
+    /// let options = SqlOptions::default().with_auto_migrate(false);
+    /// let store = PostgresStore::connect("postgres://app@127.0.0.1:1/app", options).await?;
+    /// # let _ = store;
+    /// # Ok::<_, satchel::store::sql::OpenError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidUrl`] for a URL that is not PostgreSQL's or does not parse,
+    /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when the table cannot
+    /// be created or checked.
+    pub async fn connect(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        if Backend::of(url) != Some(Backend::Postgres) {
+            return Err(OpenError::InvalidUrl("not a postgres:// URL".into()));
+        }
+        let connect =
+            PgConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl(e.into()))?;
+        // Named in pg_stat_activity, unless the URL names itself.
+        let connect = if url.contains("application_name=") {
+            connect
+        } else {
+            connect.application_name("satchel")
+        };
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(options.timeout())
+            .connect_lazy_with(connect);
+        Self::from_pool(pool, options).await
+    }
+
+    /// Opens the store the configuration describes: SESSION_SQL_URL,
+    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
+    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the key at fault.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        match super::SqlStore::from_config(config).await? {
+            super::SqlStore::Postgres(store) => Ok(store),
+            #[allow(unreachable_patterns)]
+            _ => Err(ConfigError::Invalid {
+                key: "SESSION_SQL_URL".into(),
+                value: super::redact(config.sql_url().unwrap_or_default()),
+                expected: "a postgres:// URL".into(),
+            }),
+        }
+    }
+
+    /// Uses a pool of your own, with `options` (its timeout bounds each operation; set
+    /// the pool's acquire timeout yourself).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when auto-migration
+    /// fails.
+    pub async fn from_pool(pool: PgPool, options: SqlOptions) -> Result<Self, OpenError> {
+        check_prefix(options.key_prefix())?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Statements::new(Dialect::Postgres, options.mapping()),
+                mapping: options.mapping().clone(),
+                key_prefix: options.key_prefix().to_owned(),
+                timeout: options.timeout(),
+            }),
+        };
+        if options.auto_migrate() {
+            store.migrate().await.map_err(OpenError::Migrate)?;
+        }
+        if let Some(interval) = options.cleanup_interval() {
+            store.spawn_cleanup(interval);
+        }
+        Ok(store)
+    }
+
+    /// Creates the table and the index on its expiry column when they are missing (the
+    /// Flask-Session `RegisterSessionModelHook`), then checks that the table has every
+    /// mapped column. Idempotent; runs in one transaction under an advisory lock, so
+    /// several servers may run it at once. The schema, when one is mapped, must exist.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails, or an existing table lacks a
+    /// mapped column.
+    pub async fn migrate(&self) -> Result<Migration, StoreError> {
+        timed(self.inner.timeout.max(Duration::from_secs(30)), async {
+            self.inner.migrate().await.map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    /// Counts the expired rows.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails.
+    pub async fn count_expired(&self) -> Result<u64, StoreError> {
+        let inner = &self.inner;
+        timed(inner.timeout, async {
+            let count: i64 = sqlx::query_scalar(&inner.sql.count_expired)
+                .bind(now())
+                .fetch_one(&inner.pool)
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(u64::try_from(count).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// Deletes the expired rows, at most `batch_size` per statement (each bounded by the
+    /// timeout), and calls `progress` after every batch; returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails; rows deleted by earlier batches
+    /// stay deleted.
+    pub async fn delete_expired_in_batches(
+        &self,
+        batch_size: u64,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_expired(batch_size, progress).await
+    }
+
+    /// Starts a task that deletes expired rows every `interval` (what
+    /// SESSION_SQL_CLEANUP_INTERVAL does). The task holds no strong reference to the
+    /// store: it ends at the first interval after the last clone of the store is
+    /// dropped. Failures are logged, and the task carries on.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tokio runtime.
+    pub fn spawn_cleanup(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        spawn_cleanup(Arc::downgrade(&self.inner), interval, |inner| async move {
+            inner
+                .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+                .await
+        })
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Where the sessions live.
+    #[must_use]
+    pub fn mapping(&self) -> &TableMapping {
+        &self.inner.mapping
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.key_prefix
+    }
+}
+
+/// Failures PostgreSQL asks clients to retry: deadlock_detected, serialization_failure,
+/// and unique_violation (a concurrent transaction created the row first).
+fn transient(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| matches!(&*code, "40P01" | "40001" | "23505"))
+}
+
+impl Inner {
+    fn key(&self, id: &SessionId) -> String {
+        key(&self.key_prefix, id)
+    }
+
+    async fn migrate(&self) -> Result<Migration, sqlx::Error> {
+        let quote = |name: &str| Dialect::Postgres.quote(name);
+        let (table, index) = match &self.mapping.schema {
+            Some(schema) => (
+                self.sql.table.clone(),
+                format!("{}.{}", quote(schema), quote(&self.mapping.index())),
+            ),
+            None => (self.sql.table.clone(), quote(&self.mapping.index())),
+        };
+        let lock = fnv1a(format!("satchel migrate {table}").as_bytes()).cast_signed();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock)
+            .execute(&mut *tx)
+            .await?;
+        let exists = "SELECT to_regclass($1) IS NOT NULL";
+        let table_exists: bool = sqlx::query_scalar(exists)
+            .bind(&table)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !table_exists {
+            sqlx::query(&self.sql.create_table)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let index_exists: bool = sqlx::query_scalar(exists)
+            .bind(&index)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !index_exists {
+            sqlx::query(&self.sql.create_index)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(&self.sql.probe).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Migration {
+            table_created: !table_exists,
+            index_created: !index_exists,
+        })
+    }
+
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let row: Option<Row> = match touch {
+            Some(at) => {
+                sqlx::query_as(&self.sql.touch)
+                    .bind(millis(at))
+                    .bind(&key)
+                    .bind(now())
+                    .fetch_optional(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query_as(&self.sql.select)
+                    .bind(&key)
+                    .bind(now())
+                    .fetch_optional(&self.pool)
+                    .await
+            }
+        }
+        .map_err(StoreError::backend)?;
+        row.map(record).transpose()
+    }
+
+    /// The locked read-modify-write: applies `changes` onto the row locked `FOR UPDATE`.
+    async fn save(
+        &self,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        retrying(|| async { settle(self.try_save(key, changes, at).await, transient) }).await
+    }
+
+    async fn try_save(
+        &self,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, Failure> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (write, saved) = plan(found, changes, at, now())?;
+        let query = match write {
+            Write::Insert(bytes) => sqlx::query(&self.sql.insert)
+                .bind(key)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(fresh_version()),
+            Write::Update(bytes) => sqlx::query(&self.sql.update)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(key),
+            Write::Delete => sqlx::query(&self.sql.delete).bind(key),
+            Write::Nothing => return Ok(Attempt::Done(saved)),
+        };
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
+            // Only the insert can affect nothing: a concurrent transaction created the
+            // row after the lock found none.
+            return Ok(Attempt::Retry);
+        }
+        tx.commit().await?;
+        Ok(Attempt::Done(saved))
+    }
+
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.key(id);
+        let version = seen.version.cast_signed();
+        let (query, saved) = if seen.data.is_empty() {
+            let query = sqlx::query(&self.sql.delete_seen)
+                .bind(&key)
+                .bind(version)
+                .bind(now());
+            (query, Saved::Empty)
+        } else {
+            let query = sqlx::query(&self.sql.update_seen)
+                .bind(encode(seen.data, seen.permanent)?)
+                .bind(millis(at))
+                .bind(&key)
+                .bind(version)
+                .bind(now());
+            (query, Saved::Stored)
+        };
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(saved);
+        }
+        self.save(&key, changes, at).await
+    }
+
+    async fn cycle(
+        &self,
+        old: &str,
+        new: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        retrying(|| async { settle(self.try_cycle(old, new, changes, at).await, transient) }).await
+    }
+
+    async fn try_cycle(
+        &self,
+        old: &str,
+        new: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, Failure> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+            .bind(old)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (write, saved) = plan(found, changes, at, now())?;
+        let (bytes, old_exists) = match write {
+            Write::Insert(bytes) => (Some(bytes), false),
+            Write::Update(bytes) => (Some(bytes), true),
+            Write::Delete => (None, true),
+            Write::Nothing => (None, false),
+        };
+        if let Some(bytes) = bytes {
+            sqlx::query(&self.sql.upsert)
+                .bind(new)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(fresh_version())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if old_exists {
+            sqlx::query(&self.sql.delete)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Attempt::Done(saved))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        sqlx::query(&self.sql.delete)
+            .bind(self.key(id))
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    async fn delete_expired(
+        &self,
+        batch_size: u64,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<u64, StoreError> {
+        in_batches(batch_size, progress, |now, limit| {
+            timed(self.timeout, async move {
+                sqlx::query(&self.sql.delete_batch)
+                    .bind(now)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(StoreError::backend)
+            })
+        })
+        .await
+    }
+}
+
+impl SessionStore for PostgresStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        timed(self.inner.timeout, self.inner.load(id, touch)).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.inner.key(id);
+        timed(
+            self.inner.timeout,
+            self.inner.save(&key, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        timed(
+            self.inner.timeout,
+            self.inner.save_seen(id, seen, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        if old == new {
+            return self.save(new, changes, expires_at).await;
+        }
+        let (old, new) = (self.inner.key(old), self.inner.key(new));
+        timed(
+            self.inner.timeout,
+            self.inner.cycle(&old, &new, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        timed(self.inner.timeout, self.inner.delete(id)).await
+    }
+}
+
+impl ExpiredDeletion for PostgresStore {
+    /// Deletes every expired row, [`DEFAULT_BATCH_SIZE`](super::DEFAULT_BATCH_SIZE) rows
+    /// per statement.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.inner
+            .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+            .await
+    }
+}

@@ -1,0 +1,675 @@
+//! The SQLite store: a session table in a local database file, or in memory.
+//!
+//! See the [SQL stores' documentation](super) for the schema, the table mapping and how
+//! concurrent requests are kept from losing updates. Specific to SQLite:
+//!
+//! - A file database is opened in WAL mode with `synchronous = NORMAL` and a 5 second
+//!   busy timeout, and created when missing unless the URL gives a `mode` (`?mode=rw`
+//!   refuses to create it, `?mode=rwc` creates it). Several processes on one machine can
+//!   share the file.
+//! - Saves that must read and write hold the database's write lock from their first
+//!   statement (`BEGIN IMMEDIATE`), so they run one after the other and never deadlock.
+//! - `sqlite::memory:` gives each store its own database, held by a single pooled
+//!   connection that is never closed: every request sees the same data; it is gone when
+//!   the store is dropped.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{
+    Attempt, Backend, Dialect, Migration, OpenError, Progress, Row, SqlOptions, Statements,
+    TableMapping, Write, check_prefix, encode, fresh_version, in_batches, key, millis, now, plan,
+    record, retrying, spawn_cleanup,
+};
+use crate::SessionConfig;
+use crate::error::{ConfigError, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, Record};
+use crate::store::{Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
+
+/// How long a statement waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections to a file database: readers run in parallel; writers take turns anyway.
+const FILE_CONNECTIONS: u32 = 8;
+
+/// A store keeping sessions in an SQLite database (SESSION_TYPE=`sqlalchemy` with a
+/// `sqlite:` SESSION_SQL_URL).
+///
+/// Cloning is cheap and shares the pool. Every operation needs a tokio runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use satchel::store::sql::SqlOptions;
+/// use satchel::{Changes, SessionId, SessionStore, SqliteStore};
+///
+/// # tokio_test::block_on(async {
+/// let store = SqliteStore::connect("sqlite::memory:", SqlOptions::default()).await?;
+/// let id = SessionId::generate();
+/// let mut changes = Changes::default();
+/// changes.set("user", serde_json::json!("ada"));
+/// store.save(&id, &changes, SystemTime::now() + Duration::from_secs(60)).await?;
+/// let record = store.load(&id, None).await?.expect("stored");
+/// assert_eq!(record.data["user"], "ada");
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    mapping: TableMapping,
+    key_prefix: String,
+    sql: Statements,
+    memory: bool,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("mapping", &format_args!("{}", self.inner.mapping))
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("memory", &self.inner.memory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `url` (`sqlite://path/to/sessions.db`,
+    /// `sqlite://sessions.db?mode=rwc`, `sqlite::memory:`) with `options`: the pool
+    /// connects lazily, then the table is created unless
+    /// [`auto_migrate`](SqlOptions::with_auto_migrate) is off, and the background cleanup
+    /// starts when an interval is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::SqliteStore;
+    /// use satchel::store::sql::SqlOptions;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let dir = tempfile::tempdir()?;
+    /// let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    /// let store = SqliteStore::connect(&url, SqlOptions::default()).await?;
+    /// assert_eq!(store.mapping().table(), "flask_sessions");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidUrl`] for a URL that is not SQLite's,
+    /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when the table cannot
+    /// be created (e.g. the file cannot be created).
+    pub async fn connect(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        if Backend::of(url) != Some(Backend::Sqlite) {
+            return Err(OpenError::InvalidUrl("not a sqlite: URL".into()));
+        }
+        check_prefix(options.key_prefix())?;
+        let memory = is_memory(url);
+        let connect =
+            SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl(e.into()))?;
+        let pool = SqlitePoolOptions::new().acquire_timeout(options.timeout());
+        let pool = if memory {
+            // One connection, kept forever: the database lives as long as it does.
+            pool.max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_lazy_with(connect)
+        } else {
+            let connect = if has_mode(url) {
+                connect
+            } else {
+                connect.create_if_missing(true)
+            };
+            pool.max_connections(FILE_CONNECTIONS).connect_lazy_with(
+                connect
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(BUSY_TIMEOUT),
+            )
+        };
+        Self::open(pool, options, memory).await
+    }
+
+    /// Opens the store the configuration describes: SESSION_SQL_URL,
+    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
+    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{SessionConfig, SqliteStore};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let config = SessionConfig::default()
+    ///     .with_sql_url("sqlite::memory:")
+    ///     .with_sql_table("web_sessions");
+    /// let store = SqliteStore::from_config(&config).await?;
+    /// assert_eq!(store.mapping().table(), "web_sessions");
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the key at fault.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        match super::SqlStore::from_config(config).await? {
+            super::SqlStore::Sqlite(store) => Ok(store),
+            #[allow(unreachable_patterns)]
+            _ => Err(ConfigError::Invalid {
+                key: "SESSION_SQL_URL".into(),
+                value: super::redact(config.sql_url().unwrap_or_default()),
+                expected: "a sqlite: URL".into(),
+            }),
+        }
+    }
+
+    /// Uses a pool of your own, with `options`. Set the pool's acquire timeout yourself;
+    /// a pool of `sqlite::memory:` must keep its single connection open (one connection,
+    /// no idle timeout, no maximum lifetime).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::SqliteStore;
+    /// use satchel::store::sql::SqlOptions;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let pool = sqlx::sqlite::SqlitePoolOptions::new()
+    ///     .max_connections(1)
+    ///     .idle_timeout(None)
+    ///     .max_lifetime(None)
+    ///     .connect("sqlite::memory:")
+    ///     .await?;
+    /// let store = SqliteStore::from_pool(pool, SqlOptions::default()).await?;
+    /// # let _ = store;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when auto-migration
+    /// fails.
+    pub async fn from_pool(pool: SqlitePool, options: SqlOptions) -> Result<Self, OpenError> {
+        check_prefix(options.key_prefix())?;
+        let filename = pool.connect_options().get_filename().to_owned();
+        let filename = filename.to_string_lossy();
+        let memory = filename.starts_with("file:sqlx-in-memory-") || filename == ":memory:";
+        Self::open(pool, options, memory).await
+    }
+
+    async fn open(pool: SqlitePool, options: SqlOptions, memory: bool) -> Result<Self, OpenError> {
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Statements::new(Dialect::Sqlite, options.mapping()),
+                mapping: options.mapping().clone(),
+                key_prefix: options.key_prefix().to_owned(),
+                memory,
+            }),
+        };
+        if options.auto_migrate() {
+            store.migrate().await.map_err(OpenError::Migrate)?;
+        }
+        if let Some(interval) = options.cleanup_interval() {
+            store.spawn_cleanup(interval);
+        }
+        Ok(store)
+    }
+
+    /// Creates the table and the index on its expiry column when they are missing (the
+    /// Flask-Session `RegisterSessionModelHook`), then checks that the table has every
+    /// mapped column. Idempotent, and safe to run from several processes at once: it
+    /// runs under the database's write lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::SqliteStore;
+    /// use satchel::store::sql::SqlOptions;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let options = SqlOptions::default().with_auto_migrate(false);
+    /// let store = SqliteStore::connect("sqlite::memory:", options).await?;
+    /// let first = store.migrate().await?;
+    /// assert!(first.table_created && first.index_created);
+    /// let again = store.migrate().await?;
+    /// assert!(!again.table_created && !again.index_created);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails, or an existing table lacks a
+    /// mapped column.
+    pub async fn migrate(&self) -> Result<Migration, StoreError> {
+        self.inner.migrate().await
+    }
+
+    /// Counts the expired rows.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails.
+    pub async fn count_expired(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_expired)
+            .bind(now())
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    /// Deletes the expired rows, at most `batch_size` per statement, and calls
+    /// `progress` after every batch; returns how many went. Rows that expire while it
+    /// runs are left for the next time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::SqliteStore;
+    /// use satchel::store::sql::SqlOptions;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = SqliteStore::connect("sqlite::memory:", SqlOptions::default()).await?;
+    /// let deleted = store
+    ///     .delete_expired_in_batches(500, |p| eprintln!("{} deleted so far", p.deleted))
+    ///     .await?;
+    /// assert_eq!(deleted, 0);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails; rows deleted by earlier batches
+    /// stay deleted.
+    pub async fn delete_expired_in_batches(
+        &self,
+        batch_size: u64,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_expired(batch_size, progress).await
+    }
+
+    /// Starts a task that deletes expired rows every `interval` (what
+    /// SESSION_SQL_CLEANUP_INTERVAL does). The task holds no strong reference to the
+    /// store: it ends at the first interval after the last clone of the store is
+    /// dropped. Failures are logged, and the task carries on.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tokio runtime.
+    pub fn spawn_cleanup(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        spawn_cleanup(Arc::downgrade(&self.inner), interval, |inner| async move {
+            inner
+                .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+                .await
+        })
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    /// Where the sessions live.
+    #[must_use]
+    pub fn mapping(&self) -> &TableMapping {
+        &self.inner.mapping
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.key_prefix
+    }
+}
+
+impl Inner {
+    fn key(&self, id: &SessionId) -> String {
+        key(&self.key_prefix, id)
+    }
+
+    async fn migrate(&self) -> Result<Migration, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)?;
+        let catalog = match &self.mapping.schema {
+            Some(schema) => format!("{}.sqlite_master", Dialect::Sqlite.quote(schema)),
+            None => "sqlite_master".to_owned(),
+        };
+        let exists = format!("SELECT COUNT(*) FROM {catalog} WHERE type = $1 AND name = $2");
+        let tables: i64 = sqlx::query_scalar(&exists)
+            .bind("table")
+            .bind(self.mapping.table())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        if tables == 0 {
+            sqlx::query(&self.sql.create_table)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        let indexes: i64 = sqlx::query_scalar(&exists)
+            .bind("index")
+            .bind(self.mapping.index())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        if indexes == 0 {
+            sqlx::query(&self.sql.create_index)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        sqlx::query(&self.sql.probe)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(Migration {
+            table_created: tables == 0,
+            index_created: indexes == 0,
+        })
+    }
+
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let row: Option<Row> = match touch {
+            Some(at) => {
+                sqlx::query_as(&self.sql.touch)
+                    .bind(millis(at))
+                    .bind(&key)
+                    .bind(now())
+                    .fetch_optional(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query_as(&self.sql.select)
+                    .bind(&key)
+                    .bind(now())
+                    .fetch_optional(&self.pool)
+                    .await
+            }
+        }
+        .map_err(StoreError::backend)?;
+        row.map(record).transpose()
+    }
+
+    /// The locked read-modify-write: under the write lock, applies `changes` onto the row.
+    async fn save(
+        &self,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        retrying(|| self.try_save(key, changes, at)).await
+    }
+
+    async fn try_save(
+        &self,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)?;
+        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        let (write, saved) = plan(found, changes, at, now())?;
+        let query = match write {
+            Write::Insert(bytes) => sqlx::query(&self.sql.insert)
+                .bind(key)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(fresh_version()),
+            Write::Update(bytes) => sqlx::query(&self.sql.update)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(key),
+            Write::Delete => sqlx::query(&self.sql.delete).bind(key),
+            Write::Nothing => return Ok(Attempt::Done(saved)),
+        };
+        let done = query.execute(&mut *tx).await.map_err(StoreError::backend)?;
+        if done.rows_affected() == 0 {
+            // Only an insert can affect nothing: the row appeared meanwhile.
+            return Ok(Attempt::Retry);
+        }
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(Attempt::Done(saved))
+    }
+
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.key(id);
+        let version = seen.version.cast_signed();
+        let (query, saved) = if seen.data.is_empty() {
+            let query = sqlx::query(&self.sql.delete_seen)
+                .bind(&key)
+                .bind(version)
+                .bind(now());
+            (query, Saved::Empty)
+        } else {
+            let query = sqlx::query(&self.sql.update_seen)
+                .bind(encode(seen.data, seen.permanent)?)
+                .bind(millis(at))
+                .bind(&key)
+                .bind(version)
+                .bind(now());
+            (query, Saved::Stored)
+        };
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(saved);
+        }
+        self.save(&key, changes, at).await
+    }
+
+    async fn cycle(
+        &self,
+        old: &str,
+        new: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)?;
+        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+            .bind(old)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        let (write, saved) = plan(found, changes, at, now())?;
+        let (bytes, old_exists) = match write {
+            Write::Insert(bytes) => (Some(bytes), false),
+            Write::Update(bytes) => (Some(bytes), true),
+            Write::Delete => (None, true),
+            Write::Nothing => (None, false),
+        };
+        if let Some(bytes) = bytes {
+            sqlx::query(&self.sql.upsert)
+                .bind(new)
+                .bind(bytes)
+                .bind(millis(at))
+                .bind(fresh_version())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        if old_exists {
+            sqlx::query(&self.sql.delete)
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(saved)
+    }
+
+    async fn delete_expired(
+        &self,
+        batch_size: u64,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<u64, StoreError> {
+        in_batches(batch_size, progress, |now, limit| async move {
+            sqlx::query(&self.sql.delete_batch)
+                .bind(now)
+                .bind(limit)
+                .execute(&self.pool)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(StoreError::backend)
+        })
+        .await
+    }
+}
+
+/// The database and the query parameters of an SQLite URL.
+fn parts(url: &str) -> (&str, impl Iterator<Item = &str>) {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    (database, params.split('&'))
+}
+
+/// Whether an SQLite URL names an in-memory database.
+fn is_memory(url: &str) -> bool {
+    let (database, mut params) = parts(url);
+    database == ":memory:" || params.any(|param| param == "mode=memory")
+}
+
+/// Whether an SQLite URL says how to open the file.
+fn has_mode(url: &str) -> bool {
+    parts(url).1.any(|param| param.starts_with("mode="))
+}
+
+impl SessionStore for SqliteStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        self.inner.load(id, touch).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        self.inner
+            .save(&self.inner.key(id), changes, expires_at)
+            .await
+    }
+
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        self.inner.save_seen(id, seen, changes, expires_at).await
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        if old == new {
+            return self.save(new, changes, expires_at).await;
+        }
+        let (old, new) = (self.inner.key(old), self.inner.key(new));
+        self.inner.cycle(&old, &new, changes, expires_at).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        sqlx::query(&self.inner.sql.delete)
+            .bind(self.inner.key(id))
+            .execute(&self.inner.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            writable: true,
+            persistent: !self.inner.memory,
+            shared: !self.inner.memory,
+        }
+    }
+}
+
+impl ExpiredDeletion for SqliteStore {
+    /// Deletes every expired row, [`DEFAULT_BATCH_SIZE`](super::DEFAULT_BATCH_SIZE) rows
+    /// per statement.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.inner
+            .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_urls_are_recognised() {
+        assert!(is_memory("sqlite::memory:"));
+        assert!(is_memory("sqlite://:memory:"));
+        assert!(is_memory("sqlite://?mode=memory"));
+        assert!(is_memory("sqlite://x?cache=shared&mode=memory"));
+        assert!(!is_memory("sqlite://sessions.db"));
+        assert!(!is_memory("sqlite://memory.db?mode=rwc"));
+        assert!(has_mode("sqlite://a.db?mode=rw"));
+        assert!(!has_mode("sqlite://mode=.db"));
+    }
+}

@@ -1,0 +1,890 @@
+//! The Redis store on real servers: standalone, a three-master Redis Cluster and a master
+//! behind Redis Sentinel (`source scripts/services.sh` starts them and sets
+//! SATCHEL_TEST_REDIS_URL, SATCHEL_TEST_REDIS_CLUSTER and SATCHEL_TEST_REDIS_SENTINEL), plus
+//! private `redis-server` processes that the restart, pause, password and TLS tests start
+//! and stop themselves.
+
+#![cfg(all(
+    feature = "redis",
+    feature = "testing",
+    feature = "axum",
+    feature = "signed"
+))]
+#![allow(clippy::unwrap_used)]
+
+mod scenarios;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use satchel::store::redis::Topology;
+use satchel::store::{BoxedStore, Saved};
+use satchel::{
+    Changes, ConfigError, RedisStore, SessionConfig, SessionId, SessionStore, SessionType,
+    StoreError,
+};
+use scenarios::axum_app::Axum;
+use scenarios::{App, Browser, Harness};
+use serde_json::json;
+
+/// The prefix of the test stores' keys, apart from the tests that use their own.
+const PREFIX: &str = "satchel-test:";
+
+/// One of the shared test deployments.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Standalone,
+    Cluster,
+    Sentinel,
+}
+
+impl Kind {
+    fn variable(self) -> &'static str {
+        match self {
+            Self::Standalone => "SATCHEL_TEST_REDIS_URL",
+            Self::Cluster => "SATCHEL_TEST_REDIS_CLUSTER",
+            Self::Sentinel => "SATCHEL_TEST_REDIS_SENTINEL",
+        }
+    }
+
+    /// The deployment's URL, or `None` (a panic in CI) when its variable is unset.
+    fn url(self) -> Option<String> {
+        let variable = self.variable();
+        match std::env::var(variable) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => satchel::testing::service_unavailable(
+                &format!("Redis ({self:?})"),
+                &format!("{variable} is unset (source scripts/services.sh)"),
+            ),
+        }
+    }
+
+    fn topology(self) -> Topology {
+        match self {
+            Self::Standalone => Topology::Standalone,
+            Self::Cluster => Topology::Cluster,
+            Self::Sentinel => Topology::Sentinel,
+        }
+    }
+}
+
+/// A store on the shared deployment, with `prefix`.
+async fn store_with_prefix(kind: Kind, prefix: &str) -> Option<RedisStore> {
+    let url = kind.url()?;
+    let store = RedisStore::builder(url)
+        .with_key_prefix(prefix)
+        .connect()
+        .await
+        .unwrap_or_else(|error| panic!("{kind:?}: {error}"));
+    assert_eq!(store.topology(), kind.topology());
+    Some(store)
+}
+
+async fn store(kind: Kind) -> Option<RedisStore> {
+    store_with_prefix(kind, PREFIX).await
+}
+
+/// A plain connection to where the sessions of `kind` live, to look behind the store.
+enum Raw {
+    Plain(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Raw {
+    async fn open(kind: Kind) -> Self {
+        let url = kind.url().unwrap();
+        match kind {
+            Kind::Standalone => Self::Plain(plain(&url).await),
+            Kind::Cluster => {
+                let hosts = url.split_once("://").unwrap().1;
+                let nodes: Vec<String> = hosts.split(',').map(|h| format!("redis://{h}")).collect();
+                let client = redis::cluster::ClusterClient::new(nodes).unwrap();
+                Self::Cluster(client.get_async_connection().await.unwrap())
+            }
+            Kind::Sentinel => {
+                let rest = url.split_once("://").unwrap().1;
+                let (hosts, master) = rest.split_once('/').unwrap();
+                let sentinel = hosts.split(',').next().unwrap();
+                let mut conn = plain(&format!("redis://{sentinel}")).await;
+                let (host, port): (String, u16) = redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(master)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                Self::Plain(plain(&format!("redis://{host}:{port}")).await)
+            }
+        }
+    }
+
+    async fn query<T: redis::FromRedisValue>(&mut self, command: &mut redis::Cmd) -> T {
+        match self {
+            Self::Plain(conn) => command.query_async(conn).await.unwrap(),
+            Self::Cluster(conn) => command.query_async(conn).await.unwrap(),
+        }
+    }
+
+    /// The hash at `key`, field by field.
+    async fn hash(&mut self, key: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        self.query(redis::cmd("HGETALL").arg(key)).await
+    }
+
+    /// The remaining time to live of `key`, in milliseconds.
+    async fn pttl(&mut self, key: &str) -> i64 {
+        self.query(redis::cmd("PTTL").arg(key)).await
+    }
+}
+
+async fn plain(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn in_secs(secs: u64) -> SystemTime {
+    SystemTime::now() + Duration::from_secs(secs)
+}
+
+fn unix_millis(at: SystemTime) -> u64 {
+    u64::try_from(at.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+fn setting(pairs: &[(&str, serde_json::Value)]) -> Changes {
+    let mut changes = Changes::default();
+    for (key, value) in pairs {
+        changes.set(*key, value.clone());
+    }
+    changes
+}
+
+/// The fields of a session hash that hold data (not the store's own).
+fn data_fields(hash: &BTreeMap<Vec<u8>, Vec<u8>>) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    hash.iter()
+        .filter(|(name, _)| !name.starts_with(b"\0"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
+/// Tests that run on every deployment.
+mod cases {
+    use super::*;
+
+    pub(crate) async fn fifty_concurrent_requests_keep_all_fifty_keys(kind: Kind) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let app = App::new(store, SessionConfig::default());
+        let kept = scenarios::race(&Axum, &app).await;
+        eprintln!("race on Redis {kind:?}: {kept} of 50 keys kept");
+        assert_eq!(kept, 50);
+    }
+
+    pub(crate) async fn the_key_prefix_is_applied(kind: Kind) {
+        let prefix = format!("satchel-prefix-{}:", SessionId::generate());
+        let Some(store) = store_with_prefix(kind, &prefix).await else {
+            return;
+        };
+        assert_eq!(store.key_prefix(), prefix);
+        let id = SessionId::generate();
+        store
+            .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+            .await
+            .unwrap();
+        let key = format!("{prefix}{id}");
+        let mut raw = Raw::open(kind).await;
+        let exists: i64 = raw.query(redis::cmd("EXISTS").arg(&key)).await;
+        assert_eq!(exists, 1);
+        let keys: Vec<String> = raw
+            .query(redis::cmd("KEYS").arg(format!("{prefix}*")))
+            .await;
+        assert_eq!(keys, [key.as_str()]);
+        // A store with another prefix does not see it.
+        let other = store_with_prefix(kind, PREFIX).await.unwrap();
+        assert!(other.load(&id, None).await.unwrap().is_none());
+        store.delete(&id).await.unwrap();
+        let exists: i64 = raw.query(redis::cmd("EXISTS").arg(&key)).await;
+        assert_eq!(exists, 0);
+    }
+
+    pub(crate) async fn the_native_ttl_follows_the_expiry_and_a_touch_moves_only_the_expiry(
+        kind: Kind,
+    ) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let id = SessionId::generate();
+        let key = format!("{PREFIX}{id}");
+        let changes = setting(&[("a", json!(1)), ("b", json!({"deep": [1, 2]}))]);
+        store.save(&id, &changes, in_secs(30)).await.unwrap();
+        let mut raw = Raw::open(kind).await;
+        let ttl = raw.pttl(&key).await;
+        assert!((25_000..=30_000).contains(&ttl), "PTTL {ttl}");
+        let before = raw.hash(&key).await;
+        assert_eq!(data_fields(&before).len(), 2);
+
+        let touched = store.load(&id, Some(in_secs(120))).await.unwrap().unwrap();
+        assert!(touched.expires_at > in_secs(110));
+        let ttl = raw.pttl(&key).await;
+        assert!(
+            ttl > 110_000,
+            "the touch extends the native TTL: PTTL {ttl}"
+        );
+        let after = raw.hash(&key).await;
+        assert_eq!(data_fields(&after), data_fields(&before), "data untouched");
+        assert_ne!(after.get(&b"\0expires"[..]), before.get(&b"\0expires"[..]));
+        assert_eq!(after.len(), before.len(), "no field added or removed");
+
+        // A touch never shortens the lifetime.
+        store.load(&id, Some(in_secs(10))).await.unwrap().unwrap();
+        assert!(raw.pttl(&key).await > 100_000);
+    }
+
+    pub(crate) async fn expiry_is_checked_on_load_whatever_the_ttl(kind: Kind) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let id = SessionId::generate();
+        let key = format!("{PREFIX}{id}");
+        store
+            .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+            .await
+            .unwrap();
+        // The stored expiry has passed, but Redis would keep the key another minute.
+        let mut raw = Raw::open(kind).await;
+        let past = unix_millis(SystemTime::now()) - 1_000;
+        let _: i64 = raw
+            .query(
+                redis::cmd("HSET")
+                    .arg(&key)
+                    .arg(&b"\0expires"[..])
+                    .arg(past),
+            )
+            .await;
+        let _: i64 = raw.query(redis::cmd("PEXPIRE").arg(&key).arg(60_000)).await;
+        assert!(store.load(&id, None).await.unwrap().is_none());
+        assert!(store.load(&id, Some(in_secs(60))).await.unwrap().is_none());
+        assert!(
+            raw.pttl(&key).await <= 60_000,
+            "the touch did not revive it"
+        );
+        // A save onto the expired entry starts from nothing.
+        store
+            .save(&id, &setting(&[("b", json!(2))]), in_secs(60))
+            .await
+            .unwrap();
+        let record = store.load(&id, None).await.unwrap().unwrap();
+        assert_eq!(record.data.keys().collect::<Vec<_>>(), ["b"]);
+    }
+
+    pub(crate) async fn a_corrupt_entry_is_a_decode_error_and_a_fresh_session(kind: Kind) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let mut raw = Raw::open(kind).await;
+        let id = SessionId::generate();
+        let key = format!("{PREFIX}{id}");
+        store
+            .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+            .await
+            .unwrap();
+        let _: i64 = raw
+            .query(redis::cmd("HSET").arg(&key).arg("a").arg("{not json"))
+            .await;
+        assert!(matches!(
+            store.load(&id, None).await,
+            Err(StoreError::Decode(_))
+        ));
+        // Through HTTP: a fresh session under a new id, not a 500.
+        let app = App::new(store.clone(), SessionConfig::default());
+        let mut browser = Browser::new(&Axum, &app);
+        browser.cookie = Some(id.to_string());
+        let reply = browser.get("/read").await;
+        assert_eq!((reply.status, reply.body.as_str()), (200, "0"));
+        browser.cookie = Some(id.to_string());
+        assert_eq!(browser.post("/set/k").await.status, 200);
+        assert_ne!(browser.id(), id);
+
+        // Something that is not a hash at a session key is corrupt too.
+        let other = SessionId::generate();
+        let _: () = raw
+            .query(
+                redis::cmd("SET")
+                    .arg(format!("{PREFIX}{other}"))
+                    .arg("x")
+                    .arg("EX")
+                    .arg(60),
+            )
+            .await;
+        assert!(matches!(
+            store.load(&other, None).await,
+            Err(StoreError::Decode(_))
+        ));
+    }
+
+    pub(crate) async fn keys_that_look_like_the_store_fields_are_kept_apart(kind: Kind) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let id = SessionId::generate();
+        let changes = setting(&[("\0expires", json!("mine")), ("\0permanent", json!(0))]);
+        store.save(&id, &changes, in_secs(60)).await.unwrap();
+        let record = store.load(&id, None).await.unwrap().unwrap();
+        assert_eq!(record.data["\0expires"], json!("mine"));
+        assert_eq!(record.data["\0permanent"], json!(0));
+        assert_eq!(record.permanent, None);
+        assert!(record.expires_at > in_secs(50));
+        let mut removal = Changes::default();
+        removal.remove("\0expires");
+        removal.remove("\0permanent");
+        assert_eq!(
+            store.save(&id, &removal, in_secs(60)).await.unwrap(),
+            Saved::Empty
+        );
+    }
+}
+
+macro_rules! deployment {
+    ($name:ident, $kind:expr) => {
+        mod $name {
+            use super::*;
+
+            satchel::conformance!(conformance, store($kind));
+
+            mod http {
+                use super::*;
+                scenarios!(Axum, store($kind));
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fifty_concurrent_requests_keep_all_fifty_keys() {
+                cases::fifty_concurrent_requests_keep_all_fifty_keys($kind).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_key_prefix_is_applied() {
+                cases::the_key_prefix_is_applied($kind).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_native_ttl_follows_the_expiry_and_a_touch_moves_only_the_expiry() {
+                cases::the_native_ttl_follows_the_expiry_and_a_touch_moves_only_the_expiry($kind)
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn expiry_is_checked_on_load_whatever_the_ttl() {
+                cases::expiry_is_checked_on_load_whatever_the_ttl($kind).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_corrupt_entry_is_a_decode_error_and_a_fresh_session() {
+                cases::a_corrupt_entry_is_a_decode_error_and_a_fresh_session($kind).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn keys_that_look_like_the_store_fields_are_kept_apart() {
+                cases::keys_that_look_like_the_store_fields_are_kept_apart($kind).await;
+            }
+        }
+    };
+}
+
+deployment!(standalone, Kind::Standalone);
+deployment!(cluster, Kind::Cluster);
+deployment!(sentinel, Kind::Sentinel);
+
+/// The store as `satchel serve` builds it: from SESSION_TYPE=redis and SESSION_REDIS alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_type_redis_builds_the_store_from_configuration_alone() {
+    for kind in [Kind::Standalone, Kind::Cluster, Kind::Sentinel] {
+        let Some(url) = kind.url() else { return };
+        let config = SessionConfig::default()
+            .apply("SESSION_TYPE", "redis")
+            .unwrap()
+            .apply("SESSION_REDIS", &url)
+            .unwrap()
+            .apply("SESSION_KEY_PREFIX", "satchel-config:")
+            .unwrap();
+        assert_eq!(config.session_type(), SessionType::Redis);
+        let store: BoxedStore = satchel::store::from_config(&config).await.unwrap();
+        let app = App::new(store, config);
+        let mut browser = Browser::new(&Axum, &app);
+        browser.post("/login?uid=31").await;
+        assert_eq!(browser.get("/read").await.body, "31", "{kind:?}");
+        let key = format!("satchel-config:{}", browser.id());
+        let exists: i64 = Raw::open(kind)
+            .await
+            .query(redis::cmd("EXISTS").arg(&key))
+            .await;
+        assert_eq!(exists, 1, "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_urls_are_refused_naming_the_key_and_masking_the_password() {
+    for url in [
+        "cache:6379",
+        "http://user:hunter2@cache",
+        "redis+sentinel://user:hunter2@s1:26379",
+        "redis+cluster://user:hunter2@a:1,,b:2",
+        "redis+cluster://user:hunter2@a:1,b:2/3",
+        "redis://user:hunter2@cache/not-a-db",
+    ] {
+        let error = RedisStore::connect(url).await.unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, ConfigError::Invalid { ref key, .. } if key == "SESSION_REDIS"),
+            "{url}: {error:?}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_at_startup_within_the_timeout() {
+    let port = free_port();
+    let started = Instant::now();
+    let error = RedisStore::builder(format!("redis://:hunter2@127.0.0.1:{port}"))
+        .with_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(error, ConfigError::Io { ref key, .. } if key == "SESSION_REDIS"),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+}
+
+/// A `redis-server` of the test's own on a free loopback port, killed when dropped.
+struct Private {
+    child: Option<Child>,
+    port: u16,
+    /// The whole command line after `redis-server`.
+    args: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Private {
+    /// Starts a server without persistence, with `args` added (`{port}` in them stands
+    /// for the server's port), or `None` (a panic in CI) without `redis-server`.
+    fn start(args: &[&str]) -> Option<Self> {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut all: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        all.extend(["--dir".to_owned(), dir.path().to_str().unwrap().to_owned()]);
+        if !args.contains(&"--port") {
+            all.extend(["--port".to_owned(), port.to_string()]);
+        }
+        all.extend(args.iter().map(|a| a.replace("{port}", &port.to_string())));
+        Self::run(port, all, dir)
+    }
+
+    /// Starts a sentinel that watches the master at `master_port` under the name `name`.
+    fn sentinel(name: &str, master_port: u16) -> Option<Self> {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sentinel.conf");
+        let text = format!(
+            "port {port}\nbind 127.0.0.1\ndir {}\n\
+             sentinel monitor {name} 127.0.0.1 {master_port} 1\n\
+             sentinel down-after-milliseconds {name} 1000\n\
+             sentinel failover-timeout {name} 5000\n",
+            dir.path().display()
+        );
+        std::fs::write(&config, text).unwrap();
+        let args = vec![config.to_str().unwrap().to_owned(), "--sentinel".to_owned()];
+        Self::run(port, args, dir)
+    }
+
+    fn run(port: u16, args: Vec<String>, dir: tempfile::TempDir) -> Option<Self> {
+        let mut server = Self {
+            child: None,
+            port,
+            args,
+            _dir: dir,
+        };
+        if let Err(error) = server.spawn() {
+            return satchel::testing::service_unavailable("redis-server", &error);
+        }
+        Some(server)
+    }
+
+    /// Starts the server (again) on its port and waits until it accepts connections.
+    fn spawn(&mut self) -> Result<(), String> {
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("cannot start redis-server: {error}"))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("redis-server did not listen on {}", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free loopback port for a private server, below the ephemeral range, so that a port
+/// left free while its server restarts is not handed to another socket meanwhile; each
+/// port is handed out once per test process.
+fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + u16::try_from(std::process::id() % 1_000).unwrap() * 10;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(offset < 2_000, "no free port for a private server");
+        let port = base + offset;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A configuration whose store operations give up after `timeout`.
+fn configured(url: &str, timeout: Duration) -> SessionConfig {
+    SessionConfig::default()
+        .with_session_type(SessionType::Redis)
+        .with_redis_url(url)
+        .with_store_timeout(timeout)
+}
+
+/// Asserts that a request answers an empty 500 that keeps the cookie.
+async fn fails_empty(app: &App, method: &str, path: &str, cookie: &str) {
+    let header = format!("session={cookie}");
+    let reply = Axum.request(app, method, path, Some(&header)).await;
+    assert_eq!(reply.status, 500, "{method} {path}");
+    assert_eq!(reply.body, "", "{method} {path}");
+    assert!(reply.set_cookie.is_empty(), "{method} {path}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_works_again_by_itself_after_the_server_restarts() {
+    let Some(mut server) = Private::start(&[]) else {
+        return;
+    };
+    let timeout = Duration::from_secs(1);
+    let config = configured(&server.url(), timeout);
+    let store = RedisStore::from_config(&config).await.unwrap();
+    let app = App::new(store.clone(), config);
+    let mut browser = Browser::new(&Axum, &app);
+    browser.post("/login?uid=7").await;
+    assert_eq!(browser.get("/read").await.body, "7");
+    let cookie = browser.cookie.clone().unwrap();
+    let id = browser.id();
+
+    server.kill();
+    let started = Instant::now();
+    assert!(matches!(
+        store.load(&id, None).await,
+        Err(StoreError::Backend(_))
+    ));
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < timeout + Duration::from_millis(500),
+        "{elapsed:?}"
+    );
+    assert!(matches!(
+        store
+            .save(&id, &setting(&[("k", json!(1))]), in_secs(60))
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+    assert!(matches!(
+        store.delete(&id).await,
+        Err(StoreError::Backend(_))
+    ));
+    for (method, path) in [("GET", "/read"), ("POST", "/write"), ("POST", "/logout")] {
+        fails_empty(&app, method, path, &cookie).await;
+    }
+    // A request without a session never reaches the store.
+    assert_eq!(Axum.request(&app, "GET", "/none", None).await.status, 200);
+
+    server.spawn().unwrap();
+    // The same store, not rebuilt: the very first request after the restart succeeds.
+    // The restarted server is empty (no persistence), so the old session is gone.
+    let header = format!("session={cookie}");
+    let reply = Axum.request(&app, "GET", "/read", Some(&header)).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "0"));
+    let mut browser = Browser::new(&Axum, &app);
+    assert_eq!(browser.post("/login?uid=8").await.status, 200);
+    assert_eq!(browser.post("/write").await.body, "1");
+    assert_eq!(browser.get("/read").await.body, "8");
+    assert!(store.load(&browser.id(), None).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_fails_fast_and_loses_nothing() {
+    let Some(server) = Private::start(&[]) else {
+        return;
+    };
+    let timeout = Duration::from_millis(800);
+    let config = configured(&server.url(), timeout);
+    let store = RedisStore::from_config(&config).await.unwrap();
+    let app = App::new(store.clone(), config);
+    let mut browser = Browser::new(&Axum, &app);
+    browser.post("/login?uid=5").await;
+    assert_eq!(browser.post("/write").await.body, "1");
+    let cookie = browser.cookie.clone().unwrap();
+
+    server.signal("-STOP");
+    let started = Instant::now();
+    fails_empty(&app, "POST", "/write", &cookie).await;
+    fails_empty(&app, "GET", "/read", &cookie).await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < 2 * timeout + Duration::from_millis(800),
+        "{elapsed:?}"
+    );
+    server.signal("-CONT");
+
+    // Nothing was overwritten, and the store answers again.
+    assert_eq!(browser.get("/read").await.body, "5");
+    assert_eq!(browser.post("/write").await.body, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_are_used_and_never_shown() {
+    let Some(server) = Private::start(&["--requirepass", "hunter2"]) else {
+        return;
+    };
+    let url = format!("redis://:hunter2@127.0.0.1:{}/1", server.port);
+    let store = RedisStore::connect(&url).await.unwrap();
+    assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    assert!(store.load(&id, None).await.unwrap().is_some());
+
+    let wrong = format!("redis://:wrong-hunter2@127.0.0.1:{}/1", server.port);
+    let error = RedisStore::connect(&wrong).await.unwrap_err();
+    assert!(matches!(error, ConfigError::Io { .. }), "{error:?}");
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_connects_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !made.is_ok_and(|status| status.success()) {
+        satchel::testing::service_unavailable::<()>("openssl", "cannot make a test certificate");
+        return;
+    }
+    let Some(server) = Private::start(&[
+        "--port",
+        "0",
+        "--tls-port",
+        "{port}",
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-key-file",
+        key.to_str().unwrap(),
+        "--tls-auth-clients",
+        "no",
+    ]) else {
+        return;
+    };
+    // The certificate is self-signed: `#insecure` skips its verification.
+    let url = format!("rediss://localhost:{}/0#insecure", server.port);
+    let store = RedisStore::connect(&url).await.unwrap();
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("over", json!("tls"))]), in_secs(60))
+        .await
+        .unwrap();
+    let record = store.load(&id, Some(in_secs(120))).await.unwrap().unwrap();
+    assert_eq!(record.data["over"], json!("tls"));
+    // Verified against the system's roots, the self-signed certificate is refused.
+    let verified = format!("rediss://localhost:{}/0", server.port);
+    assert!(RedisStore::connect(&verified).await.is_err());
+}
+
+/// Runs `command` on the server at `port`.
+async fn ask<T: redis::FromRedisValue>(port: u16, command: &mut redis::Cmd) -> T {
+    let mut conn = plain(&format!("redis://127.0.0.1:{port}")).await;
+    command.query_async(&mut conn).await.unwrap()
+}
+
+/// Waits (at most 20 s) until `check` holds.
+async fn wait_for<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The port of the master that the sentinel at `sentinel` names `name`.
+async fn master_port(sentinel: u16, name: &str) -> u16 {
+    let (_, port): (String, u16) = ask(
+        sentinel,
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(name),
+    )
+    .await;
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_sentinel_the_store_follows_a_failover() {
+    const NAME: &str = "satchel-failover";
+    // No five-second wait before the first (diskless) sync of the replica.
+    let Some(master) = Private::start(&["--repl-diskless-sync-delay", "0"]) else {
+        return;
+    };
+    let Some(replica) = Private::start(&["--replicaof", "127.0.0.1", &master.port.to_string()])
+    else {
+        return;
+    };
+    // The sentinel finds the replica in the master's INFO: have it in sync first.
+    wait_for("the replica to sync", || async {
+        let info: String = ask(replica.port, redis::cmd("INFO").arg("replication")).await;
+        info.contains("master_link_status:up")
+    })
+    .await;
+    let Some(sentinel) = Private::sentinel(NAME, master.port) else {
+        return;
+    };
+    wait_for("the sentinel to know the replica", || async {
+        let replicas: Vec<std::collections::HashMap<String, String>> = ask(
+            sentinel.port,
+            redis::cmd("SENTINEL").arg("REPLICAS").arg(NAME),
+        )
+        .await;
+        replicas
+            .iter()
+            .any(|r| r.get("master-link-status").is_some_and(|s| s == "ok"))
+    })
+    .await;
+
+    let url = format!("redis+sentinel://127.0.0.1:{}/{NAME}", sentinel.port);
+    let config = configured(&url, Duration::from_secs(2));
+    let store = RedisStore::from_config(&config).await.unwrap();
+    let app = App::new(store, config);
+    let mut browser = Browser::new(&Axum, &app);
+    browser.post("/login?uid=3").await;
+    assert_eq!(browser.post("/write").await.body, "1");
+    // Replication is asynchronous: fail over only once the replica has the session.
+    let key = format!("session:{}", browser.id());
+    wait_for("the replica to have the session", || async {
+        let n: Option<String> = ask(replica.port, redis::cmd("HGET").arg(&key).arg("n")).await;
+        n.as_deref() == Some("1")
+    })
+    .await;
+
+    let _: String = ask(
+        sentinel.port,
+        redis::cmd("SENTINEL").arg("FAILOVER").arg(NAME),
+    )
+    .await;
+    wait_for("the sentinel to name the new master", || async {
+        master_port(sentinel.port, NAME).await == replica.port
+    })
+    .await;
+    // The sentinel demotes the old master at its next look at it (up to ten seconds);
+    // do it now, as the sentinel does: make it a replica and disconnect its clients.
+    let _: String = ask(
+        master.port,
+        redis::cmd("REPLICAOF").arg("127.0.0.1").arg(replica.port),
+    )
+    .await;
+    let _: i64 = ask(
+        master.port,
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"),
+    )
+    .await;
+
+    // The same store: its connection to the old master was closed, so it asks the
+    // sentinel again and carries on with the new master.
+    assert_eq!(browser.get("/read").await.body, "3");
+    assert_eq!(browser.post("/write").await.body, "2");
+    let n: Option<String> = ask(replica.port, redis::cmd("HGET").arg(&key).arg("n")).await;
+    assert_eq!(n.as_deref(), Some("2"), "written on the new master");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_sentinel_the_store_works_again_after_the_master_restarts() {
+    const NAME: &str = "satchel-restart";
+    let Some(mut master) = Private::start(&[]) else {
+        return;
+    };
+    let Some(sentinel) = Private::sentinel(NAME, master.port) else {
+        return;
+    };
+    let url = format!("redis+sentinel://127.0.0.1:{}/{NAME}", sentinel.port);
+    // The default timeout: after the restart, the sentinel takes up to a second (its
+    // PING period) to consider the master up again, and the store retries meanwhile.
+    let config = configured(&url, Duration::from_secs(2));
+    let store = RedisStore::from_config(&config).await.unwrap();
+    let app = App::new(store, config);
+    let mut browser = Browser::new(&Axum, &app);
+    browser.post("/login?uid=4").await;
+    assert_eq!(browser.get("/read").await.body, "4");
+    let cookie = browser.cookie.clone().unwrap();
+
+    master.kill();
+    fails_empty(&app, "POST", "/write", &cookie).await;
+
+    master.spawn().unwrap();
+    // The restarted master is empty (no persistence); the same store serves again.
+    let mut browser = Browser::new(&Axum, &app);
+    assert_eq!(browser.post("/login?uid=5").await.status, 200);
+    assert_eq!(browser.get("/read").await.body, "5");
+    assert_eq!(browser.post("/write").await.body, "1");
+}
