@@ -5,11 +5,13 @@
 //! cargo bench -p satchel --features signed --bench hot_path
 //! ```
 
-use std::hint::black_box;
+#![allow(clippy::semicolon_if_nothing_returned, missing_docs)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use satchel::signing::{Key, Signer};
 use satchel::{MemoryStore, SessionConfig, SessionId, SessionManager};
 use serde_json::json;
+use std::hint::black_box;
 
 /// A session of about 1 KiB: the benchmark contract's login plus some application state.
 fn one_kib() -> satchel::Data {
@@ -20,7 +22,10 @@ fn one_kib() -> satchel::Data {
     data.insert("csrf".into(), json!("0123456789abcdef0123456789abcdef"));
     data.insert("n".into(), json!(42));
     for i in 0..14 {
-        data.insert(format!("pref_{i}"), json!({"on": true, "value": "x".repeat(40), "n": i}));
+        data.insert(
+            format!("pref_{i}"),
+            json!({"on": true, "value": "x".repeat(40), "n": i}),
+        );
     }
     data
 }
@@ -40,7 +45,9 @@ fn signatures(c: &mut Criterion) {
     let id = SessionId::generate();
     let value = signer.sign("session", &id);
     let old = Signer::new(Key::derive(b"old key"), []).sign("session", &id);
-    c.bench_function("sign", |b| b.iter(|| signer.sign("session", black_box(&id))));
+    c.bench_function("sign", |b| {
+        b.iter(|| signer.sign("session", black_box(&id)))
+    });
     c.bench_function("verify/current", |b| {
         b.iter(|| signer.verify("session", black_box(&value)))
     });
@@ -58,7 +65,9 @@ fn encoding(c: &mut Criterion) {
     let json = serde_json::to_vec(&data).expect("encodes");
     let msgpack = rmp_serde::to_vec_named(&data).expect("encodes");
     assert!((900..1400).contains(&json.len()), "{} bytes", json.len());
-    c.bench_function("encode/json-1KiB", |b| b.iter(|| serde_json::to_vec(black_box(&data))));
+    c.bench_function("encode/json-1KiB", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&data)))
+    });
     c.bench_function("decode/json-1KiB", |b| {
         b.iter(|| serde_json::from_slice::<satchel::Data>(black_box(&json)))
     });
@@ -82,7 +91,13 @@ fn engine(c: &mut Criterion) {
             session.insert(&key, value).await.expect("inserted");
         }
         let outcome = session.finish(200).await.expect("saved");
-        outcome.set_cookie().expect("a cookie").split(';').next().expect("a pair").to_owned()
+        outcome
+            .set_cookie()
+            .expect("a cookie")
+            .split(';')
+            .next()
+            .expect("a pair")
+            .to_owned()
     });
     let header = format!("theme=dark; {cookie}; lang=en");
 

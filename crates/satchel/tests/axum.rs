@@ -95,7 +95,9 @@ mod filesystem {
         let config = SessionConfig::default()
             .with_session_type(satchel::SessionType::Filesystem)
             .with_file_dir(file.path().join("sessions"));
-        let error = satchel::SessionLayer::from_config(config).await.unwrap_err();
+        let error = satchel::SessionLayer::from_config(config)
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("SESSION_FILE_DIR"), "{error}");
     }
 }
