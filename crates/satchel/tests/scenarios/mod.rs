@@ -696,7 +696,7 @@ pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H, _store: &Bo
 /// The race of the benchmark: one session, fifty concurrent requests each setting its own
 /// key; all fifty must be kept.
 pub async fn race<H: Harness>(h: &H, app: &App) -> usize {
-    let gate = Gate::new(app.store.clone());
+    let gate = Probe::new(app.store.clone());
     let app = &App::new(gate.clone(), app.config.clone());
     let mut b = Browser::new(h, app);
     b.post("/login").await;
@@ -786,7 +786,7 @@ pub async fn each_request_costs_at_most_one_load_and_one_save<H: Harness>(
     h: &H,
     store: &BoxedStore,
 ) {
-    let counting = Counting::new(store.clone());
+    let counting = Probe::new(store.clone());
     let app = App::new(counting.clone(), SessionConfig::default());
     let mut b = Browser::new(h, &app);
     b.get("/none").await;
@@ -831,20 +831,25 @@ pub async fn each_request_costs_at_most_one_load_and_one_save<H: Harness>(
     );
 }
 
-/// Counts the store calls the engine makes: loads, and writes of any kind.
+/// A store wrapper for the scenarios: counts the engine's store calls (loads, and writes
+/// of any kind), and once armed holds every load until `n` loads are waiting, so all the
+/// racing requests read the session before any of them saves: the worst case for lost
+/// updates.
 #[derive(Debug, Clone)]
-pub struct Counting {
+pub struct Probe {
     inner: BoxedStore,
     loads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    barrier: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<tokio::sync::Barrier>>>>,
 }
 
-impl Counting {
+impl Probe {
     pub fn new(inner: BoxedStore) -> Self {
         Self {
             inner,
             loads: Default::default(),
             writes: Default::default(),
+            barrier: Default::default(),
         }
     }
 
@@ -854,75 +859,6 @@ impl Counting {
         (self.loads.swap(0, SeqCst), self.writes.swap(0, SeqCst))
     }
 
-    fn write(&self) {
-        self.writes
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl SessionStore for Counting {
-    async fn load(
-        &self,
-        id: &SessionId,
-        touch: Option<SystemTime>,
-    ) -> Result<Option<satchel::Record>, satchel::StoreError> {
-        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.inner.load(id, touch).await
-    }
-    async fn save(
-        &self,
-        id: &SessionId,
-        c: &satchel::Changes,
-        at: SystemTime,
-    ) -> Result<satchel::store::Saved, satchel::StoreError> {
-        self.write();
-        self.inner.save(id, c, at).await
-    }
-    async fn save_seen(
-        &self,
-        id: &SessionId,
-        seen: satchel::store::Seen<'_>,
-        c: &satchel::Changes,
-        at: SystemTime,
-    ) -> Result<satchel::store::Saved, satchel::StoreError> {
-        self.write();
-        self.inner.save_seen(id, seen, c, at).await
-    }
-    async fn cycle(
-        &self,
-        old: &SessionId,
-        new: &SessionId,
-        c: &satchel::Changes,
-        at: SystemTime,
-    ) -> Result<satchel::store::Saved, satchel::StoreError> {
-        self.write();
-        self.inner.cycle(old, new, c, at).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<(), satchel::StoreError> {
-        self.write();
-        self.inner.delete(id).await
-    }
-    fn capabilities(&self) -> satchel::store::Capabilities {
-        self.inner.capabilities()
-    }
-}
-
-/// Holds every load until `n` loads are waiting, once armed: all the racing requests
-/// read the session before any of them saves, the worst case for lost updates.
-#[derive(Debug, Clone)]
-pub struct Gate {
-    inner: BoxedStore,
-    barrier: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<tokio::sync::Barrier>>>>,
-}
-
-impl Gate {
-    pub fn new(inner: BoxedStore) -> Self {
-        Self {
-            inner,
-            barrier: Default::default(),
-        }
-    }
-
     pub fn arm(&self, n: usize) {
         *self.barrier.lock().unwrap() = Some(std::sync::Arc::new(tokio::sync::Barrier::new(n)));
     }
@@ -930,14 +866,20 @@ impl Gate {
     pub fn disarm(&self) {
         *self.barrier.lock().unwrap() = None;
     }
+
+    fn write(&self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
-impl SessionStore for Gate {
+impl SessionStore for Probe {
     async fn load(
         &self,
         id: &SessionId,
         touch: Option<SystemTime>,
     ) -> Result<Option<satchel::Record>, satchel::StoreError> {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let barrier = self.barrier.lock().unwrap().clone();
         if let Some(barrier) = barrier {
             // Bounded: a request that never arrives must not hang the test.
@@ -951,6 +893,7 @@ impl SessionStore for Gate {
         c: &satchel::Changes,
         at: SystemTime,
     ) -> Result<satchel::store::Saved, satchel::StoreError> {
+        self.write();
         self.inner.save(id, c, at).await
     }
     async fn save_seen(
@@ -960,6 +903,7 @@ impl SessionStore for Gate {
         c: &satchel::Changes,
         at: SystemTime,
     ) -> Result<satchel::store::Saved, satchel::StoreError> {
+        self.write();
         self.inner.save_seen(id, seen, c, at).await
     }
     async fn cycle(
@@ -969,9 +913,11 @@ impl SessionStore for Gate {
         c: &satchel::Changes,
         at: SystemTime,
     ) -> Result<satchel::store::Saved, satchel::StoreError> {
+        self.write();
         self.inner.cycle(old, new, c, at).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), satchel::StoreError> {
+        self.write();
         self.inner.delete(id).await
     }
     fn capabilities(&self) -> satchel::store::Capabilities {
