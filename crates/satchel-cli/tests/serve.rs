@@ -27,10 +27,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(envs: &[(&str, &str)], dir: &std::path::Path) -> Server {
-    start_on("axum", envs, dir)
-}
-
 fn start_on(framework: &str, envs: &[(&str, &str)], dir: &std::path::Path) -> Server {
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_satchel"));
@@ -281,21 +277,45 @@ fn sigterm(framework: &str) {
     assert!(stderr.contains("shutting down"), "{stderr}");
 }
 
-#[test]
-fn two_processes_sharing_a_file_dir_lose_no_update() {
+/// The URL in `var`, or `None` after printing why it is missing (a panic under `CI=true`).
+fn service(var: &str) -> Option<String> {
+    std::env::var(var)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .or_else(|| {
+            satchel::testing::service_unavailable(var, "unset (source scripts/services.sh)")
+        })
+}
+
+/// A name no other run of these tests uses at the same time.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+/// Two `satchel serve` processes on different ports behind one shared store: what one
+/// writes the other reads and changes, and fifty concurrent requests split across both,
+/// each setting its own key, lose none of them.
+fn two_processes_share_one_store(envs: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
-    let envs = [(
-        "SESSION_FILE_DIR",
-        dir.path().join("shared").to_str().unwrap().to_owned(),
-    )];
-    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let a = start(&envs, dir.path());
-    let b = start(&envs, dir.path());
+    let a = start_on("axum", envs, dir.path());
+    let b = start_on("actix", envs, dir.path());
 
     let cookie = request(a.port, "POST", "/login?uid=3", None, "")
         .cookie()
         .unwrap();
     assert_eq!(request(b.port, "GET", "/read", Some(&cookie), "").body, "3");
+    assert_eq!(
+        request(b.port, "POST", "/write", Some(&cookie), "").body,
+        "1"
+    );
+    assert_eq!(
+        request(a.port, "POST", "/write", Some(&cookie), "").body,
+        "2"
+    );
 
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(50));
     let threads: Vec<_> = (0..50)
@@ -311,9 +331,162 @@ fn two_processes_sharing_a_file_dir_lose_no_update() {
     for thread in threads {
         assert_eq!(thread.join().unwrap(), 200);
     }
-    // user_id, name, roles, csrf, n, and all fifty keys.
+    // user_id, name, roles, csrf, n, and all fifty keys, whichever process answers.
+    for port in [a.port, b.port] {
+        assert_eq!(
+            request(port, "GET", "/count-keys", Some(&cookie), "").body,
+            "55"
+        );
+    }
+
+    let logout = request(b.port, "POST", "/logout", Some(&cookie), "");
+    assert!(logout.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(request(a.port, "GET", "/read", Some(&cookie), "").body, "0");
+}
+
+#[test]
+fn two_processes_sharing_a_file_dir_lose_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    two_processes_share_one_store(&[
+        ("SESSION_TYPE", "filesystem"),
+        ("SESSION_FILE_DIR", shared.to_str().unwrap()),
+    ]);
+}
+
+#[test]
+fn two_processes_sharing_redis_lose_no_update() {
+    let Some(url) = service("SATCHEL_TEST_REDIS_URL") else {
+        return;
+    };
+    let prefix = format!("{}:", unique("scale_out"));
+    two_processes_share_one_store(&[
+        ("SESSION_TYPE", "redis"),
+        ("SESSION_REDIS", &url),
+        ("SESSION_KEY_PREFIX", &prefix),
+    ]);
+}
+
+#[test]
+fn two_processes_sharing_postgresql_lose_no_update() {
+    let Some(url) = service("SATCHEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    two_processes_share_one_store(&[
+        ("SESSION_TYPE", "sqlalchemy"),
+        ("SESSION_SQL_URL", &url),
+        ("SESSION_SQLALCHEMY_TABLE", "satchel_scale_out"),
+    ]);
+}
+
+/// Runs `satchel <args>` in `dir` with `envs`, expecting success; gives stdout and stderr.
+fn satchel(args: &[&str], envs: &[(&str, &str)], dir: &std::path::Path) -> (String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SESSION_TYPE")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(
+        output.status.success(),
+        "satchel {args:?} failed: {stdout}{stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// `satchel migrate` creates the table once and then finds it; sessions that outlive
+/// their one-second lifetime are deleted by `satchel cleanup` in batches of two, with
+/// progress on stderr, and the live one is kept.
+fn migrate_then_cleanup(envs: &[(&str, &str)], fresh_table: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = satchel(&["migrate"], envs, dir.path());
+    if fresh_table {
+        assert!(first.contains(": created"), "{first}");
+    }
+    let (second, _) = satchel(&["migrate"], envs, dir.path());
+    assert!(
+        second.contains("table ") && !second.contains(": created"),
+        "{second}"
+    );
+    assert!(second.contains(": already present"), "{second}");
+
+    // Whatever an earlier run left expired goes first, so the counts below are exact.
+    satchel(&["cleanup"], envs, dir.path());
+    let short: Vec<(&str, &str)> = envs
+        .iter()
+        .copied()
+        .chain([("PERMANENT_SESSION_LIFETIME", "1")])
+        .collect();
+    {
+        let server = start_on("axum", &short, dir.path());
+        for uid in 0..5 {
+            let login = request(server.port, "POST", &format!("/login?uid={uid}"), None, "");
+            assert!(login.cookie().is_some());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(2100));
+    let live = {
+        let server = start_on("axum", envs, dir.path());
+        let cookie = request(server.port, "POST", "/login?uid=9", None, "")
+            .cookie()
+            .unwrap();
+        (server, cookie)
+    };
+
+    let (stdout, stderr) = satchel(&["cleanup", "--batch-size", "2"], envs, dir.path());
+    assert!(stderr.contains("5 expired sessions"), "{stderr}");
+    assert!(
+        stderr.contains("batch 3: deleted 1 rows, 5 of 5 so far"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("deleted 5 expired sessions"), "{stdout}");
+    let (server, cookie) = live;
     assert_eq!(
-        request(a.port, "GET", "/count-keys", Some(&cookie), "").body,
-        "55"
+        request(server.port, "GET", "/read", Some(&cookie), "").body,
+        "9"
+    );
+    let (again, _) = satchel(&["cleanup"], envs, dir.path());
+    assert!(again.contains("deleted 0 expired sessions"), "{again}");
+}
+
+#[test]
+fn migrate_and_cleanup_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    migrate_then_cleanup(&[("SESSION_SQL_URL", &url), ("SESSION_TYPE", "sql")], true);
+}
+
+#[test]
+fn migrate_and_cleanup_on_postgresql() {
+    let Some(url) = service("SATCHEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    migrate_then_cleanup(
+        &[
+            ("SESSION_SQL_URL", &url),
+            ("SESSION_TYPE", "sql"),
+            ("SESSION_SQLALCHEMY_TABLE", "satchel_cli_cleanup"),
+        ],
+        false,
+    );
+}
+
+#[test]
+fn migrate_and_cleanup_on_mariadb() {
+    let Some(url) = service("SATCHEL_TEST_MYSQL_URL") else {
+        return;
+    };
+    migrate_then_cleanup(
+        &[
+            ("SESSION_SQL_URL", &url),
+            ("SESSION_TYPE", "sql"),
+            ("SESSION_SQLALCHEMY_TABLE", "satchel_cli_cleanup"),
+        ],
+        false,
     );
 }
