@@ -1300,6 +1300,29 @@ impl SessionConfig {
         self.refresh_each_request
     }
 
+    /// How far a stored expiry may lag behind "now + lifetime" before a request that
+    /// only reads the session extends it: one hundredth of the lifetime (7 h 26 min for
+    /// the 31-day default, 36 s for one hour).
+    ///
+    /// With SESSION_REFRESH_EACH_REQUEST on, the seed asks for the lifetime to restart
+    /// at every request. Writing the new expiry on every read would turn each read into
+    /// a store write; Satchel writes it only once it has fallen this far behind, so
+    /// reads cost a read, and a session still expires at most 1% of its lifetime
+    /// earlier than an exact refresh would make it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = satchel::SessionConfig::default().with_lifetime(Duration::from_secs(3600));
+    /// assert_eq!(config.refresh_granularity(), Duration::from_secs(36));
+    /// ```
+    #[must_use]
+    pub fn refresh_granularity(&self) -> Duration {
+        self.lifetime / 100
+    }
+
     /// Sets whether a permanent session's expiry moves forward on every request, or only
     /// when the session changes (`SESSION_REFRESH_EACH_REQUEST`).
     ///

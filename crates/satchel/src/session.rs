@@ -369,12 +369,25 @@ impl Session {
             }
         };
         let config = self.config();
+        let store = &self.inner.shared.store;
         let now = SystemTime::now();
-        let touch = config
-            .refresh_each_request()
-            .then(|| now + config.lifetime());
+        let refreshed = now + config.lifetime();
+        // Extend the stored expiry only once it lags more than the granularity behind:
+        // a read normally costs one plain load, and only an entry due for a refresh
+        // pays a second round trip, which touches it.
+        let due = refreshed
+            .checked_sub(config.refresh_granularity())
+            .unwrap_or(refreshed);
         for (id, resign) in ids {
-            match self.inner.shared.store.load(&id, touch).await {
+            let mut loaded = store.load(&id, None).await;
+            if let Ok(Some(record)) = &loaded
+                && config.refresh_each_request()
+                && !record.is_expired(now)
+                && record.expires_at < due
+            {
+                loaded = store.load(&id, Some(refreshed)).await;
+            }
+            match loaded {
                 Ok(Some(record)) if !record.is_expired(now) => {
                     let mut state = self.state();
                     state.id = Some(id);
@@ -758,8 +771,9 @@ impl Session {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryStore, SessionStore};
     use serde_json::json;
+    use std::time::Duration;
 
     async fn logged_in(manager: &SessionManager) -> String {
         let session = manager.session(None::<&str>);
@@ -777,6 +791,35 @@ mod tests {
     fn manager(store: &MemoryStore) -> SessionManager {
         let config = SessionConfig::default().with_refresh_each_request(false);
         SessionManager::new(store.clone(), config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_extends_the_stored_expiry_only_once_it_lags_by_the_granularity() {
+        let store = MemoryStore::default();
+        let config = SessionConfig::default().with_lifetime(Duration::from_secs(20));
+        assert_eq!(config.refresh_granularity(), Duration::from_millis(200));
+        let manager = SessionManager::new(store.clone(), config).unwrap();
+        let cookie = logged_in(&manager).await;
+        let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+        let stored = || async { store.load(&id, None).await.unwrap().unwrap().expires_at };
+        let saved_at = stored().await;
+
+        let read = || async {
+            let session = manager.session([cookie.as_str()]);
+            assert_eq!(session.get::<String>("user").await.unwrap().unwrap(), "ada");
+            session.finish(200).await.unwrap()
+        };
+        let outcome = read().await;
+        assert!(outcome.set_cookie().is_some(), "the cookie is re-sent");
+        assert_eq!(stored().await, saved_at, "a fresh entry is not rewritten");
+
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        read().await;
+        let refreshed = stored().await;
+        assert!(
+            refreshed >= saved_at + Duration::from_millis(250),
+            "an entry lagging by more than the granularity is extended"
+        );
     }
 
     #[tokio::test]

@@ -325,6 +325,10 @@ mod cases {
             store.load(&other, None).await,
             Err(StoreError::Decode(_))
         ));
+        assert!(matches!(
+            store.load(&other, Some(in_secs(60))).await,
+            Err(StoreError::Decode(_))
+        ));
     }
 
     pub(crate) async fn keys_that_look_like_the_store_fields_are_kept_apart(kind: Kind) {

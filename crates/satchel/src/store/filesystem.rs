@@ -21,13 +21,22 @@
 //! # Concurrency
 //!
 //! Writes are atomic (a temporary file in the same directory, renamed over the target), so
-//! a reader sees either the old or the new content, never half of it, even after a crash.
+//! a reader sees either the old or the new content, never half of it, even when a process
+//! crashes mid-write.
 //! Every read-modify-write (save, cycle, delete) holds an exclusive advisory lock (`flock`)
 //! on one of 64 lock files, chosen by the session id, so requests for the same session
 //! are applied one after the other; this also holds between processes sharing the
 //! directory, as long as the file system supports `flock` (local file systems do, and so
 //! does NFS on Linux). All processes sharing a directory should run as the same user:
 //! moving a file's modification time forward needs ownership of the file.
+//!
+//! # Durability
+//!
+//! Files are not flushed to disk (`fsync`) before the rename: a flush per request would
+//! cost a disk round trip on every save, for data that is only a session. What a process
+//! crash cannot do, a power failure can: a session saved in the last seconds before it
+//! may come back as its previous version, or as a damaged file, which reads as no
+//! session (a fresh one starts), never as an error.
 //!
 //! All file I/O runs on tokio's blocking thread pool, so the store needs a tokio runtime.
 
@@ -709,7 +718,8 @@ impl Inner {
     }
 
     /// Writes `record` to `path` atomically: a temporary file with the right mode and
-    /// expiry, flushed to disk, then renamed over the target.
+    /// expiry, renamed over the target. It is not flushed to disk (see the module
+    /// documentation's *Durability*).
     fn write(&self, path: &Path, record: &Record) -> Result<(), StoreError> {
         let bytes = encode(record)?;
         let temp = self.dir.join(temp_name().map_err(StoreError::backend)?);
@@ -723,7 +733,6 @@ impl Inner {
             file.set_permissions(Permissions::from_mode(self.mode))?;
             file.write_all(&bytes)?;
             file.set_modified(record.expires_at)?;
-            file.sync_all()?;
             fs::rename(&temp, path)
         })();
         if let Err(error) = written {

@@ -40,13 +40,15 @@
 //!
 //! # One round trip each, and no lost updates
 //!
-//! Both operations are Lua scripts, sent with `EVALSHA` (and loaded on the fly when the
-//! server does not know them yet). Redis runs a script atomically, so:
+//! A plain load is one `HGETALL`; the expiry field is checked by Satchel. Refreshes and
+//! saves are Lua scripts, sent with `EVALSHA` (and loaded on the fly when the server does
+//! not know them yet). Redis runs a script atomically, so:
 //!
-//! - **load** reads the hash, checks the stored expiry against the time of the request, and,
-//!   when the request refreshes the session, moves only the expiry field and the TTL
-//!   forward: the data fields are never rewritten by a read, so a refresh can never undo a
-//!   concurrent write;
+//! - **refresh** (a load that extends the lifetime, see
+//!   [`refresh_granularity`](crate::SessionConfig::refresh_granularity)) reads the hash,
+//!   checks the stored expiry against the time of the request, and moves only the expiry
+//!   field and the TTL forward: the data fields are never rewritten by a read, so a
+//!   refresh can never undo a concurrent write;
 //! - **save** applies the request's [`Changes`] onto whatever is stored at that moment
 //!   (starting from nothing when the stored entry has expired): `clear` drops the data
 //!   fields, removed keys are `HDEL`ed, set keys are `HSET`, the permanent flag is updated;
@@ -138,10 +140,10 @@ const FIRST_PAUSE: Duration = Duration::from_millis(25);
 /// The longest pause between two tries.
 const MAX_PAUSE: Duration = Duration::from_millis(200);
 
-/// Loads a session. KEYS[1]: the session key. ARGV[1]: now; ARGV[2]: the new expiry of a
-/// refresh, or empty (Unix milliseconds). Returns nil when the entry is missing or expired,
-/// otherwise the hash as field/value pairs, with the expiry moved forward by the refresh.
-/// Data fields are only read.
+/// Loads a session and refreshes its expiry (a plain load is a plain `HGETALL`). KEYS[1]:
+/// the session key. ARGV[1]: now; ARGV[2]: the new expiry (Unix milliseconds). Returns nil
+/// when the entry is missing or expired, otherwise the hash as field/value pairs, with the
+/// expiry moved forward. Data fields are only read.
 const LOAD_SCRIPT: &str = r"
 local key = KEYS[1]
 local kind = redis.call('TYPE', key)['ok']
@@ -218,8 +220,8 @@ static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_SCRIPT));
 /// A store that keeps sessions in Redis (SESSION_TYPE=`redis`): one server, a Redis
 /// Cluster, or the master named by Redis Sentinel.
 ///
-/// Each session is one Redis hash with a native TTL; loads and saves are one Lua script
-/// each, so a save applies the request's changes atomically onto the latest entry and
+/// Each session is one Redis hash with a native TTL; a load is one `HGETALL` and a save
+/// one Lua script, so a save applies the request's changes atomically onto the latest entry and
 /// concurrent requests never lose each other's updates. See the [module
 /// documentation](self) for the URL forms, the layout and the reconnection behaviour.
 ///
@@ -506,6 +508,9 @@ impl RedisStore {
             }
         };
         match tokio::time::timeout_at(deadline, tries).await {
+            Ok(Err(error)) if error.code() == Some("WRONGTYPE") => Err(StoreError::decode(
+                "the session key holds another Redis type, not a hash",
+            )),
             Ok(result) => result.map_err(StoreError::backend),
             Err(_) => Err(StoreError::backend(NoAnswer(timeout))),
         }
@@ -532,11 +537,19 @@ impl SessionStore for RedisStore {
         touch: Option<SystemTime>,
     ) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
+        let now = SystemTime::now();
+        let Some(touch) = touch else {
+            // A plain read is a plain HGETALL: cheaper for Redis than running a script.
+            let mut command = redis::cmd("HGETALL");
+            command.arg(&key);
+            let fields: Vec<Vec<u8>> = self.execute(Request::Command(&command)).await?;
+            if fields.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(decode(fields)?).filter(|record| !record.is_expired(now)));
+        };
         let mut invocation = LOAD.prepare_invoke();
-        invocation
-            .key(&key)
-            .arg(millis(SystemTime::now()))
-            .arg(touch.map(|at| millis(at).to_string()).unwrap_or_default());
+        invocation.key(&key).arg(millis(now)).arg(millis(touch));
         let fields: Option<Vec<Vec<u8>>> = self.execute(Request::Script(&invocation)).await?;
         fields.map(decode).transpose()
     }
