@@ -87,9 +87,44 @@ pub struct Changes {
     set: BTreeMap<String, Value>,
     remove: BTreeSet<String>,
     permanent: Option<bool>,
+    existing_only: bool,
 }
 
 impl Changes {
+    /// Marks the change set as one for an entry that existed when the request loaded
+    /// it: a store applies it only onto a live stored entry, and never creates one.
+    ///
+    /// This is what makes a logout final. When a request destroys a session (or it
+    /// expires) while another request for it is still running, the other request's save
+    /// finds no entry and writes nothing, instead of bringing the session back to life
+    /// with that request's keys. The engine marks every save of a loaded session so.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use satchel::Changes;
+    /// use serde_json::json;
+    ///
+    /// let mut changes = Changes::default();
+    /// changes.set("a", json!(1));
+    /// changes.require_existing();
+    /// assert!(changes.requires_existing());
+    /// let later = SystemTime::now() + Duration::from_secs(60);
+    /// assert!(changes.apply_to(None, later).is_none(), "nothing to apply onto");
+    /// ```
+    pub fn require_existing(&mut self) {
+        self.existing_only = true;
+    }
+
+    /// Whether the change set applies only onto a live stored entry (see
+    /// [`require_existing`](Self::require_existing)): a store that finds none writes
+    /// nothing and reports [`Saved::Empty`](crate::store::Saved::Empty).
+    #[must_use]
+    pub fn requires_existing(&self) -> bool {
+        self.existing_only
+    }
+
     /// Records that `key` is set to `value`.
     pub fn set(&mut self, key: impl Into<String>, value: Value) {
         let key = key.into();
@@ -173,11 +208,13 @@ impl Changes {
 
     /// Applies the whole change set onto a stored record (or onto nothing), giving the
     /// record to store with the new expiry, or `None` when the result holds no data and
-    /// the entry must be deleted.
+    /// the entry must be deleted, or when there is no base and the change set
+    /// [requires an existing entry](Self::require_existing).
     #[must_use]
     pub fn apply_to(&self, base: Option<Record>, expires_at: SystemTime) -> Option<Record> {
         let (mut data, permanent) = match base {
             Some(record) => (record.data, record.permanent),
+            None if self.existing_only => return None,
             None => (Data::new(), None),
         };
         self.apply(&mut data);
@@ -200,6 +237,7 @@ impl Changes {
             set: record.data.clone(),
             remove: BTreeSet::new(),
             permanent: record.permanent,
+            existing_only: false,
         }
     }
 }

@@ -681,6 +681,9 @@ impl Session {
     /// - A cookie that names no live session is left alone (a concurrent request may be
     ///   replacing it); it is removed only when this request destroyed or emptied the
     ///   session.
+    /// - A session that another request destroyed (or that expired) while this one ran
+    ///   stays destroyed: this request's changes are dropped, not written into a new
+    ///   entry under the old id (see [`Changes::require_existing`]).
     ///
     /// # Errors
     ///
@@ -714,6 +717,10 @@ impl Session {
         let permanent = self.permanent(&state);
         let changed = !state.changes.is_empty();
         let expires_at = SystemTime::now() + config.lifetime();
+        if state.existed {
+            // Never bring back an entry that a concurrent request destroyed meanwhile.
+            state.changes.require_existing();
+        }
         let written = match state.id.filter(|_| state.existed) {
             Some(id) if state.renew => {
                 let new = SessionId::generate();
@@ -754,6 +761,12 @@ impl Session {
                 Saved::Stored => {
                     let expires = permanent.then_some(expires_at);
                     outcome.set_cookie = Some(shared.cookie.set(&self.cookie_value(&id), expires));
+                }
+                Saved::Empty if state.existed && !state.data.is_empty() => {
+                    // The request's view still held data: the entry was destroyed (or
+                    // expired) while it ran. Its changes are dropped with the session,
+                    // and the cookie is left to whoever replaced it.
+                    tracing::debug!("session deleted by a concurrent request; changes dropped");
                 }
                 Saved::Empty if presented => outcome.set_cookie = Some(shared.cookie.removal()),
                 Saved::Empty => {}
@@ -814,12 +827,46 @@ mod tests {
         assert_eq!(stored().await, saved_at, "a fresh entry is not rewritten");
 
         tokio::time::sleep(Duration::from_millis(250)).await;
-        read().await;
+        assert!(read().await.set_cookie().is_some());
         let refreshed = stored().await;
         assert!(
             refreshed >= saved_at + Duration::from_millis(250),
             "an entry lagging by more than the granularity is extended"
         );
+    }
+
+    #[tokio::test]
+    async fn a_session_destroyed_during_a_request_is_not_brought_back_by_its_save() {
+        let store = MemoryStore::default();
+        let manager = manager(&store);
+        let cookie = logged_in(&manager).await;
+        let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+
+        // A slow request loads the session…
+        let slow = manager.session([cookie.as_str()]);
+        assert_eq!(slow.get::<String>("user").await.unwrap().unwrap(), "ada");
+        // …while a logout completes.
+        let logout = manager.session([cookie.as_str()]);
+        logout.destroy();
+        let removal = logout.finish(200).await.unwrap();
+        assert!(removal.set_cookie().unwrap().contains("Max-Age=0"));
+
+        slow.insert("cart", 3).await.unwrap();
+        let outcome = slow.finish(200).await.unwrap();
+        assert_eq!(outcome.set_cookie(), None, "no cookie for a dead session");
+        assert!(store.load(&id, None).await.unwrap().is_none(), "still gone");
+
+        // The same holds for an id rotation racing the logout.
+        let cookie = logged_in(&manager).await;
+        let login = manager.session([cookie.as_str()]);
+        login.get_value("user").await.unwrap();
+        let logout = manager.session([cookie.as_str()]);
+        logout.destroy();
+        assert!(logout.finish(200).await.unwrap().set_cookie().is_some());
+        login.cycle_id().await.unwrap();
+        login.insert("role", "admin").await.unwrap();
+        assert_eq!(login.finish(200).await.unwrap().set_cookie(), None);
+        assert!(store.is_empty(), "nothing stored under any id");
     }
 
     #[tokio::test]

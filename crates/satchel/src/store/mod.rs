@@ -10,9 +10,17 @@
 //! whole-record load-modify-save of other session libraries cannot promise. A save whose
 //! result holds no data deletes the entry instead ([`Saved::Empty`]).
 //!
+//! The change set of a session the request loaded [requires an existing
+//! entry](Changes::require_existing): if another request destroyed the session (a
+//! logout) or it expired meanwhile, the save writes nothing, so a logout cannot be
+//! undone by a request that was still running.
+//!
 //! Every operation is one round trip where the backend allows it: [`SessionStore::load`]
 //! takes the refresh "touch" as an argument so that extending an entry's lifetime is
-//! folded into the read and never rewrites the data.
+//! folded into a read and never rewrites the data. The engine asks for it only when the
+//! stored expiry has fallen behind by more than
+//! [`refresh_granularity`](crate::SessionConfig::refresh_granularity); other reads are
+//! plain reads.
 //!
 //! Stores also check expiry themselves on load, whatever their backend's own TTL does;
 //! the engine checks it once more.
@@ -127,10 +135,11 @@ impl Default for Capabilities {
 pub trait SessionStore: Send + Sync + 'static {
     /// Loads the entry for `id`, or `None` when there is none or it has expired.
     ///
-    /// With `touch`, a found entry's expiry is set to that time in the same round trip,
-    /// without rewriting its data, and the returned record carries the new expiry. (Set,
-    /// not only extended: a shorter PERMANENT_SESSION_LIFETIME takes effect on the next
-    /// request.)
+    /// With `touch`, a found entry's expiry is moved to that time in the same round trip,
+    /// without rewriting its data, and the returned record carries the new expiry (a
+    /// store may keep a later expiry as it is). The engine asks for a touch only when
+    /// the stored expiry lags behind by more than
+    /// [`refresh_granularity`](crate::SessionConfig::refresh_granularity).
     ///
     /// # Errors
     ///
@@ -144,6 +153,11 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Applies `changes` atomically onto the latest entry for `id` (or onto nothing) and
     /// stores the result with `expires_at`; deletes the entry when the result is empty.
+    ///
+    /// When `changes` [requires an existing entry](Changes::require_existing) and there
+    /// is no live one, nothing is written and the result is [`Saved::Empty`]; the same
+    /// holds for [`save_seen`](SessionStore::save_seen) and for the old id of
+    /// [`cycle`](SessionStore::cycle).
     ///
     /// # Errors
     ///

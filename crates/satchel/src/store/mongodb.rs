@@ -46,7 +46,9 @@
 //!
 //! Two requests that set different keys of one session therefore both land, in whatever
 //! order they reach the server. When the request set at least one key, the update is an
-//! upsert (a new session is created in the same round trip) and the result holds data.
+//! upsert (a new session is created in the same round trip) and the result holds data;
+//! for a session the request loaded ([`Changes::requires_existing`]) it is a plain update
+//! filtered on a live expiry, so a session deleted meanwhile stays deleted.
 //! Otherwise (only removals, `clear` or the permanent flag) the update is not an upsert
 //! and comes back with the updated `data`; when that is empty, a second round trip
 //! deletes the document with the filter `{_id, data: {}}`, so a key that another request
@@ -419,16 +421,32 @@ impl SessionStore for MongoStore {
         let now = DateTime::from_system_time(SystemTime::now());
         let pipeline = update_pipeline(changes, now, DateTime::from_system_time(expires_at))?;
         let key = self.key(id);
+        // A change set for a loaded session applies only onto a live document.
+        let filter = if changes.requires_existing() {
+            doc! { "_id": &key, "expiry": { "$gt": now } }
+        } else {
+            doc! { "_id": &key }
+        };
         if !changes.sets().is_empty() {
             // The result holds at least the keys set: never empty.
-            self.upsert(doc! { "_id": key }, pipeline).await?;
-            return Ok(Saved::Stored);
+            if !changes.requires_existing() {
+                self.upsert(filter, pipeline).await?;
+                return Ok(Saved::Stored);
+            }
+            let result = self
+                .timed(self.collection.update_one(filter, pipeline))
+                .await?;
+            return Ok(if result.matched_count == 0 {
+                Saved::Empty
+            } else {
+                Saved::Stored
+            });
         }
         // Only removals, clear or the flag: nothing to create, and the result may be empty.
         let after = self
             .timed(
                 self.collection
-                    .find_one_and_update(doc! { "_id": &key }, pipeline)
+                    .find_one_and_update(filter, pipeline)
                     .projection(doc! { "data": 1 })
                     .return_document(ReturnDocument::After),
             )

@@ -167,9 +167,10 @@ return fields
 ";
 
 /// Applies a change set. KEYS[1]: the session key. ARGV: now, the new expiry (Unix
-/// milliseconds), `1` to clear, the permanent flag (`1`, `0` or empty), the number of
-/// removed fields, the removed fields, then field/value pairs to set. Returns `stored`, or
-/// `empty` when no data is left and the key was deleted.
+/// milliseconds), flags (`c` to clear, `e` to apply only onto a live entry), the permanent
+/// flag (`1`, `0` or empty), the number of removed fields, the removed fields, then
+/// field/value pairs to set. Returns `stored`, or `empty` when no data is left and the key
+/// was deleted (or, with `e`, when there was no live entry and nothing was written).
 const SAVE_SCRIPT: &str = r"
 local key = KEYS[1]
 local kind = redis.call('TYPE', key)['ok']
@@ -178,13 +179,17 @@ if kind ~= 'none' then
   if kind == 'hash' then
     expires = tonumber(redis.call('HGET', key, '\0expires') or '')
   end
-  if expires == nil or expires <= tonumber(ARGV[1]) then redis.call('DEL', key) end
+  if expires == nil or expires <= tonumber(ARGV[1]) then
+    redis.call('DEL', key)
+    kind = 'none'
+  end
 end
+if kind == 'none' and string.find(ARGV[3], 'e', 1, true) then return 'empty' end
 local function is_data(field)
   local first, second = string.byte(field, 1, 2)
   return first ~= 0 or second == 0
 end
-if ARGV[3] == '1' then
+if string.find(ARGV[3], 'c', 1, true) then
   local fields = redis.call('HKEYS', key)
   for i = 1, #fields do
     if is_data(fields[i]) then redis.call('HDEL', key, fields[i]) end
@@ -566,7 +571,12 @@ impl SessionStore for RedisStore {
             .key(&key)
             .arg(millis(SystemTime::now()))
             .arg(millis(expires_at))
-            .arg(if changes.is_clear() { "1" } else { "0" })
+            .arg(match (changes.is_clear(), changes.requires_existing()) {
+                (false, false) => "",
+                (true, false) => "c",
+                (false, true) => "e",
+                (true, true) => "ce",
+            })
             .arg(match changes.permanent() {
                 Some(true) => "1",
                 Some(false) => "0",

@@ -383,3 +383,80 @@ pub async fn a_save_from_the_current_version_writes_the_request_data<S: SessionS
     );
     assert!(store.load(&id, None).await.unwrap().is_none());
 }
+
+/// A change set that [requires an existing entry](Changes::require_existing) never
+/// creates one: not for an id never saved, not after a delete (through `save`,
+/// `save_seen` from the version seen before it, or `cycle`), not after expiry. A live
+/// entry takes it as usual.
+pub async fn changes_for_a_loaded_entry_never_recreate_it<S: SessionStore>(store: S) {
+    let mut changes = setting(&[("a", json!(1))]);
+    changes.require_existing();
+    let id = SessionId::generate();
+    assert_eq!(
+        store.save(&id, &changes, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+
+    // Loaded, then deleted by another request before this one saves.
+    store
+        .save(&id, &setting(&[("b", json!(2))]), in_secs(60))
+        .await
+        .unwrap();
+    let seen = store.load(&id, None).await.unwrap().unwrap();
+    store.delete(&id).await.unwrap();
+    let mut data = seen.data.clone();
+    changes.apply(&mut data);
+    let view = Seen {
+        version: seen.version.unwrap_or(0),
+        data: &data,
+        permanent: None,
+    };
+    assert_eq!(
+        store
+            .save_seen(&id, view, &changes, in_secs(60))
+            .await
+            .unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+    let mut removal = Changes::default();
+    removal.remove("b");
+    removal.set_permanent(true);
+    removal.require_existing();
+    assert_eq!(
+        store.save(&id, &removal, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    let new = SessionId::generate();
+    assert_eq!(
+        store.cycle(&id, &new, &changes, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+    assert!(store.load(&new, None).await.unwrap().is_none());
+
+    // Expired while the request ran.
+    let short = SessionId::generate();
+    store
+        .save(&short, &setting(&[("b", json!(2))]), in_secs(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        store.save(&short, &changes, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&short, None).await.unwrap().is_none());
+
+    let live = SessionId::generate();
+    store
+        .save(&live, &setting(&[("b", json!(2))]), in_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.save(&live, &changes, in_secs(60)).await.unwrap(),
+        Saved::Stored
+    );
+    assert_eq!(stored(&store, &live).await.len(), 2);
+}

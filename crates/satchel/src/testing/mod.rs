@@ -66,6 +66,7 @@ macro_rules! conformance {
                 sessions_do_not_leak_into_each_other,
                 a_save_from_a_stale_version_loses_nothing,
                 a_save_from_the_current_version_writes_the_request_data,
+                changes_for_a_loaded_entry_never_recreate_it,
             );
         }
     };
