@@ -70,6 +70,8 @@ pub const DEFAULT_MODE: u32 = 0o600;
 /// Number of lock files. The first character of an id carries six random bits, so 64
 /// stripes are chosen evenly by that character alone.
 const STRIPES: usize = 64;
+/// Writes one process runs at once (see [`FilesystemStore::write_blocking`]).
+const WRITERS: usize = 2;
 /// The subdirectory holding the lock files.
 const LOCK_DIR: &str = ".locks";
 /// The start of a temporary file's name; random hex digits follow.
@@ -225,6 +227,8 @@ struct Inner {
     threshold: usize,
     mode: u32,
     stale_temp_after: Duration,
+    /// Admits [`WRITERS`] writes at a time: see [`FilesystemStore::write_blocking`].
+    writers: tokio::sync::Semaphore,
 }
 
 /// The file of one session.
@@ -492,8 +496,29 @@ impl FilesystemStoreBuilder {
                 threshold,
                 mode,
                 stale_temp_after: STALE_TEMP_AFTER,
+                writers: tokio::sync::Semaphore::new(WRITERS),
             }),
         })
+    }
+}
+
+impl FilesystemStore {
+    /// Runs a write (which creates, renames or deletes files) on tokio's blocking pool,
+    /// at most [`WRITERS`] at a time in this process. Every write changes the one
+    /// directory, and the kernel serialises those changes anyway: dozens of blocking
+    /// threads queueing for the directory's lock would only burn CPU spinning on it.
+    async fn write_blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .writers
+            .acquire()
+            .await
+            .map_err(StoreError::backend)?;
+        blocking(work).await
     }
 }
 
@@ -528,7 +553,8 @@ impl SessionStore for FilesystemStore {
         let inner = Arc::clone(&self.inner);
         let id = *id;
         let changes = changes.clone();
-        blocking(move || inner.save(&id, &changes, expires_at)).await
+        self.write_blocking(move || inner.save(&id, &changes, expires_at))
+            .await
     }
 
     async fn cycle(
@@ -541,13 +567,14 @@ impl SessionStore for FilesystemStore {
         let inner = Arc::clone(&self.inner);
         let (old, new) = (*old, *new);
         let changes = changes.clone();
-        blocking(move || inner.cycle(&old, &new, &changes, expires_at)).await
+        self.write_blocking(move || inner.cycle(&old, &new, &changes, expires_at))
+            .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let inner = Arc::clone(&self.inner);
         let id = *id;
-        blocking(move || inner.delete(&id)).await
+        self.write_blocking(move || inner.delete(&id)).await
     }
 
     fn capabilities(&self) -> Capabilities {
