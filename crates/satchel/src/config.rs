@@ -17,7 +17,7 @@
 //! | `SESSION_COOKIE_SECURE` | `false` | Set the `Secure` flag, so the cookie is only sent over HTTPS. Turn it on in production. |
 //! | `SESSION_COOKIE_SAMESITE` | unset | `SameSite` attribute: `Lax` (recommended), `Strict` or `None` (which requires `SESSION_COOKIE_SECURE`). Unset, the attribute is left out and browsers apply their own default. |
 //! | `PERMANENT_SESSION_LIFETIME` | 31 days | How long a permanent session lives: seconds (`2678400`) or a duration such as `31d`, `12h`, `90m`, `45s`, `1d12h`, `2w`. |
-//! | `SESSION_REFRESH_EACH_REQUEST` | `true` | Extend a permanent session's lifetime on every request, not only when it changes. |
+//! | `SESSION_REFRESH_EACH_REQUEST` | `true` | Extend a permanent session's lifetime on every request, not only when it changes (the stored expiry is written once it lags by [`refresh_granularity`](SessionConfig::refresh_granularity)). |
 //! | `SESSION_PERMANENT` | `true` | Give sessions an expiry of `PERMANENT_SESSION_LIFETIME`; if `false`, the cookie lasts until the browser closes. |
 //! | `SESSION_USE_SIGNER` | `false` | Sign the session id in the cookie with `SECRET_KEY` (needs the `signed` feature). |
 //! | `SECRET_KEY` | unset | Secret used to sign session ids. Never printed. |
