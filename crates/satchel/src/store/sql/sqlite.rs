@@ -9,6 +9,10 @@
 //!   share the file.
 //! - Saves that must read and write hold the database's write lock from their first
 //!   statement (`BEGIN IMMEDIATE`), so they run one after the other and never deadlock.
+//! - Saves from concurrent requests are committed together (group commit): SQLite has
+//!   one writer at a time and a commit costs far more than the update it commits, so
+//!   the request that finds the writer free writes every save queued so far in one
+//!   transaction, each exactly as it would be written alone.
 //! - `sqlite::memory:` gives each store its own database, held by a single pooled
 //!   connection that is never closed: every request sees the same data; it is gone when
 //!   the store is dropped.
@@ -19,8 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteExecutor, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::{Mutex, oneshot};
 
 use super::{
     Attempt, Backend, Dialect, Migration, OpenError, Progress, Row, SqlOptions, Statements,
@@ -72,7 +78,42 @@ struct Inner {
     key_prefix: String,
     sql: Statements,
     memory: bool,
+    /// Saves waiting for the next batch (see [`Inner::submit`]).
+    queue: std::sync::Mutex<Vec<Job>>,
+    /// Held while a batch is written.
+    writer: Arc<Mutex<()>>,
 }
+
+/// One save waiting to be written with the next batch.
+struct Job {
+    key: String,
+    kind: JobKind,
+    reply: oneshot::Sender<Result<Saved, StoreError>>,
+}
+
+enum JobKind {
+    /// Apply a change set onto the row, read under the write lock.
+    Apply { changes: Changes, at: SystemTime },
+    /// Write what the request saw (`None`: delete the row) while the row is still at
+    /// `version`; otherwise apply `changes` as [`JobKind::Apply`] does.
+    Seen {
+        version: i64,
+        bytes: Option<Vec<u8>>,
+        changes: Changes,
+        at: SystemTime,
+    },
+}
+
+/// A save inside a batch found its row created by someone else meanwhile, which the
+/// batch's write lock rules out; the batch is then written again save by save.
+#[derive(Debug, thiserror::Error)]
+#[error("a session row appeared during a batched save")]
+struct BatchConflict;
+
+/// A batch writer ended without answering (its task was aborted).
+#[derive(Debug, thiserror::Error)]
+#[error("the batch writer ended without writing the session")]
+struct WriterGone;
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -219,6 +260,8 @@ impl SqliteStore {
                 mapping: options.mapping().clone(),
                 key_prefix: options.key_prefix().to_owned(),
                 memory,
+                queue: std::sync::Mutex::new(Vec::new()),
+                writer: Arc::new(Mutex::new(())),
             }),
         };
         if options.auto_migrate() {
@@ -440,9 +483,25 @@ impl Inner {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::backend)?;
+        let attempt = self.apply_on(&mut tx, key, changes, at).await?;
+        if let Attempt::Done(_) = attempt {
+            tx.commit().await.map_err(StoreError::backend)?;
+        }
+        Ok(attempt)
+    }
+
+    /// Applies `changes` onto the row at `key` on a connection that holds the write
+    /// lock; [`Attempt::Retry`] when an insert found the row created meanwhile.
+    async fn apply_on(
+        &self,
+        conn: &mut SqliteConnection,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, StoreError> {
         let found: Option<Row> = sqlx::query_as(&self.sql.lock)
             .bind(key)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(StoreError::backend)?;
         let (write, saved) = plan(found, changes, at, now())?;
@@ -459,47 +518,149 @@ impl Inner {
             Write::Delete => sqlx::query(&self.sql.delete).bind(key),
             Write::Nothing => return Ok(Attempt::Done(saved)),
         };
-        let done = query.execute(&mut *tx).await.map_err(StoreError::backend)?;
+        let done = query.execute(conn).await.map_err(StoreError::backend)?;
         if done.rows_affected() == 0 {
             // Only an insert can affect nothing: the row appeared meanwhile.
             return Ok(Attempt::Retry);
         }
-        tx.commit().await.map_err(StoreError::backend)?;
         Ok(Attempt::Done(saved))
     }
 
-    async fn save_seen(
-        &self,
-        id: &SessionId,
-        seen: Seen<'_>,
-        changes: &Changes,
-        at: SystemTime,
-    ) -> Result<Saved, StoreError> {
-        let key = self.key(id);
-        let version = seen.version.cast_signed();
-        let (query, saved) = if seen.data.is_empty() {
-            let query = sqlx::query(&self.sql.delete_seen)
-                .bind(&key)
-                .bind(version)
-                .bind(now());
-            (query, Saved::Empty)
-        } else {
-            let query = sqlx::query(&self.sql.update_seen)
-                .bind(encode(seen.data, seen.permanent)?)
-                .bind(millis(at))
-                .bind(&key)
-                .bind(version)
-                .bind(now());
-            (query, Saved::Stored)
-        };
-        let done = query
-            .execute(&self.pool)
+    /// Queues a save for the next batch and waits for its result.
+    ///
+    /// SQLite takes one writer at a time, and each commit costs far more than the
+    /// statement it commits. So saves from concurrent requests are written together:
+    /// the first request to find the writer free takes every save queued so far and
+    /// writes them in one `BEGIN IMMEDIATE` transaction, each save exactly as it would
+    /// be written alone (so a later save of the same session sees the earlier one);
+    /// saves queued meanwhile go with the next batch. If the batch fails, its saves are
+    /// written again one by one, so that one bad save fails only its own request.
+    async fn submit(self: &Arc<Self>, key: String, kind: JobKind) -> Result<Saved, StoreError> {
+        let (reply, mut answer) = oneshot::channel();
+        lock(&self.queue).push(Job { key, kind, reply });
+        let writer = Arc::clone(&self.writer).lock_owned().await;
+        // A batch that ran while this one waited may have taken this save along.
+        if let Ok(result) = answer.try_recv() {
+            return result;
+        }
+        let jobs = std::mem::take(&mut *lock(&self.queue));
+        let inner = Arc::clone(self);
+        // In a task of its own: a request cancelled meanwhile (its client went away)
+        // must not abort the transaction that carries other requests' saves.
+        tokio::spawn(async move {
+            inner.write_batch(jobs).await;
+            drop(writer);
+        });
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::backend(WriterGone)))
+    }
+
+    async fn write_batch(&self, jobs: Vec<Job>) {
+        if jobs.len() > 1 {
+            match self.try_batch(&jobs).await {
+                Ok(results) => {
+                    for (job, result) in jobs.into_iter().zip(results) {
+                        let _ = job.reply.send(Ok(result));
+                    }
+                    return;
+                }
+                Err(error) => tracing::debug!(
+                    error = %super::chain(&error),
+                    "a batch of session saves failed; writing them one by one"
+                ),
+            }
+        }
+        for job in jobs {
+            let result = self.write_alone(&job.key, &job.kind).await;
+            let _ = job.reply.send(result);
+        }
+    }
+
+    async fn try_batch(&self, jobs: &[Job]) -> Result<Vec<Saved>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::backend)?;
-        if done.rows_affected() == 1 {
-            return Ok(saved);
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let (changes, at) = match &job.kind {
+                JobKind::Seen {
+                    version,
+                    bytes,
+                    changes,
+                    at,
+                } => {
+                    if let Some(saved) = self
+                        .write_seen(&mut *tx, &job.key, *version, bytes.as_deref(), *at)
+                        .await?
+                    {
+                        results.push(saved);
+                        continue;
+                    }
+                    (changes, *at)
+                }
+                JobKind::Apply { changes, at } => (changes, *at),
+            };
+            match self.apply_on(&mut tx, &job.key, changes, at).await? {
+                Attempt::Done(saved) => results.push(saved),
+                Attempt::Retry => return Err(StoreError::backend(BatchConflict)),
+            }
         }
-        self.save(&key, changes, at).await
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(results)
+    }
+
+    /// One save on its own: the conditional write, then the locked read-modify-write.
+    async fn write_alone(&self, key: &str, kind: &JobKind) -> Result<Saved, StoreError> {
+        match kind {
+            JobKind::Apply { changes, at } => self.save(key, changes, *at).await,
+            JobKind::Seen {
+                version,
+                bytes,
+                changes,
+                at,
+            } => match self
+                .write_seen(&self.pool, key, *version, bytes.as_deref(), *at)
+                .await?
+            {
+                Some(saved) => Ok(saved),
+                None => self.save(key, changes, *at).await,
+            },
+        }
+    }
+
+    /// Writes `bytes` (or deletes the row, for `None`) if the row is still at
+    /// `version`; `None` when it is not.
+    async fn write_seen<'c>(
+        &self,
+        executor: impl SqliteExecutor<'c>,
+        key: &str,
+        version: i64,
+        bytes: Option<&[u8]>,
+        at: SystemTime,
+    ) -> Result<Option<Saved>, StoreError> {
+        let (query, saved) = match bytes {
+            None => {
+                let query = sqlx::query(&self.sql.delete_seen)
+                    .bind(key)
+                    .bind(version)
+                    .bind(now());
+                (query, Saved::Empty)
+            }
+            Some(bytes) => {
+                let query = sqlx::query(&self.sql.update_seen)
+                    .bind(bytes)
+                    .bind(millis(at))
+                    .bind(key)
+                    .bind(version)
+                    .bind(now());
+                (query, Saved::Stored)
+            }
+        };
+        let done = query.execute(executor).await.map_err(StoreError::backend)?;
+        Ok((done.rows_affected() == 1).then_some(saved))
     }
 
     async fn cycle(
@@ -565,6 +726,13 @@ impl Inner {
     }
 }
 
+/// Locks the queue of saves; nothing panics while it is held.
+fn lock(queue: &std::sync::Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
+    queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The database and the query parameters of an SQLite URL.
 fn parts(url: &str) -> (&str, impl Iterator<Item = &str>) {
     let rest = url
@@ -600,9 +768,11 @@ impl SessionStore for SqliteStore {
         changes: &Changes,
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
-        self.inner
-            .save(&self.inner.key(id), changes, expires_at)
-            .await
+        let kind = JobKind::Apply {
+            changes: changes.clone(),
+            at: expires_at,
+        };
+        self.inner.submit(self.inner.key(id), kind).await
     }
 
     async fn save_seen(
@@ -612,7 +782,18 @@ impl SessionStore for SqliteStore {
         changes: &Changes,
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
-        self.inner.save_seen(id, seen, changes, expires_at).await
+        let bytes = if seen.data.is_empty() {
+            None
+        } else {
+            Some(encode(seen.data, seen.permanent)?)
+        };
+        let kind = JobKind::Seen {
+            version: seen.version.cast_signed(),
+            bytes,
+            changes: changes.clone(),
+            at: expires_at,
+        };
+        self.inner.submit(self.inner.key(id), kind).await
     }
 
     async fn cycle(
