@@ -37,7 +37,7 @@
 //! | `SESSION_STORE_TIMEOUT` | `2s` | Connect and response timeout of networked stores (Satchel's own). |
 //! | `SESSION_SQL_URL` | unset | SQL database URL, e.g. `sqlite://sessions.db` or `postgres://…`. |
 //! | `SESSION_SQLALCHEMY_TABLE` | `flask_sessions` | SQL table. |
-//! | `SESSION_SQLALCHEMY_MODEL` | unset | Name of a custom session model, kept for compatibility with Flask-Session configurations. |
+//! | `SESSION_SQLALCHEMY_MODEL` | unset | A table mapping, to use an existing table: `schema=public,table=web_sessions,id=session_id,data=payload,expiry=expires_at` (see `store::sql::TableMapping`). Unset: the built-in layout in SESSION_SQLALCHEMY_TABLE. |
 //!
 //! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no` and `on`/`off` in any case. In the
 //! string form (environment, [`SessionConfig::apply`]) an empty value leaves an optional
@@ -1861,25 +1861,30 @@ impl SessionConfig {
         self
     }
 
-    /// Custom session model name (`SESSION_SQLALCHEMY_MODEL`), if set.
+    /// The table mapping (`SESSION_SQLALCHEMY_MODEL`), as written, if set: where an
+    /// existing table keeps the id, data and expiry, as comma-separated `field=name`
+    /// pairs. The SQL store parses and validates it when it opens.
     ///
-    /// Defaults to `None`: the built-in table layout is used.
+    /// Defaults to `None`: the built-in layout, in the table SESSION_SQLALCHEMY_TABLE
+    /// names.
     #[must_use]
     pub fn sql_model(&self) -> Option<&str> {
         self.sql_model.as_deref()
     }
 
-    /// Sets the custom session model name (`SESSION_SQLALCHEMY_MODEL`), kept as given
-    /// for compatibility with Flask-Session configurations.
+    /// Sets the table mapping (`SESSION_SQLALCHEMY_MODEL`): the seed's custom session
+    /// model becomes the description of an existing table, as comma-separated
+    /// `field=name` pairs (fields `schema`, `table`, `id`, `data`, `expiry`, `version`,
+    /// `index`; each optional).
     ///
-    /// Defaults to unset, meaning the built-in table layout, which is the one the SQL
-    /// store knows how to read and write.
+    /// Defaults to unset: the built-in layout, whose names are safe and known.
     ///
     /// # Examples
     ///
     /// ```
-    /// let config = satchel::SessionConfig::default().with_sql_model("AppSession");
-    /// assert_eq!(config.sql_model(), Some("AppSession"));
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_sql_model("table=web_sessions,id=session_id,expiry=expires_at");
+    /// assert_eq!(config.sql_model(), Some("table=web_sessions,id=session_id,expiry=expires_at"));
     /// ```
     #[must_use = "setters return the changed configuration"]
     pub fn with_sql_model(mut self, model: impl Into<String>) -> Self {
