@@ -365,6 +365,14 @@ macro_rules! deployment {
                 scenarios!(Axum, store($kind));
             }
 
+            /// The same scenarios through the actix-web middleware.
+            #[cfg(feature = "actix")]
+            mod actix_http {
+                use super::*;
+                use crate::scenarios::actix_app::Actix;
+                scenarios!(Actix, store($kind));
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn fifty_concurrent_requests_keep_all_fifty_keys() {
                 cases::fifty_concurrent_requests_keep_all_fifty_keys($kind).await;
