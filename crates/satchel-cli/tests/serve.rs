@@ -461,9 +461,10 @@ fn migrate_and_cleanup_on_sqlite() {
     migrate_then_cleanup(&[("SESSION_SQL_URL", &url), ("SESSION_TYPE", "sql")], true);
 }
 
-#[test]
-fn migrate_and_cleanup_on_postgresql() {
-    let Some(url) = service("SATCHEL_TEST_POSTGRES_URL") else {
+/// `satchel migrate` and `cleanup` on the shared server that `var` names, on a table of
+/// these tests' own.
+fn migrate_then_cleanup_on(var: &str) {
+    let Some(url) = service(var) else {
         return;
     };
     migrate_then_cleanup(
@@ -477,16 +478,11 @@ fn migrate_and_cleanup_on_postgresql() {
 }
 
 #[test]
+fn migrate_and_cleanup_on_postgresql() {
+    migrate_then_cleanup_on("SATCHEL_TEST_POSTGRES_URL");
+}
+
+#[test]
 fn migrate_and_cleanup_on_mariadb() {
-    let Some(url) = service("SATCHEL_TEST_MYSQL_URL") else {
-        return;
-    };
-    migrate_then_cleanup(
-        &[
-            ("SESSION_SQL_URL", &url),
-            ("SESSION_TYPE", "sql"),
-            ("SESSION_SQLALCHEMY_TABLE", "satchel_cli_cleanup"),
-        ],
-        false,
-    );
+    migrate_then_cleanup_on("SATCHEL_TEST_MYSQL_URL");
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use crate::id::SessionId;
-use crate::record::{Changes, Data};
+use crate::record::{Changes, Data, Record};
 use crate::store::{Saved, Seen, SessionStore};
 
 fn in_secs(secs: u64) -> SystemTime {
@@ -30,6 +30,28 @@ async fn stored<S: SessionStore>(store: &S, id: &SessionId) -> Data {
         .unwrap()
         .expect("the entry should exist")
         .data
+}
+
+/// Saves `changes` as a request that loaded `seen` would: with the version it saw and
+/// its view of the data after its changes.
+async fn save_from<S: SessionStore>(
+    store: &S,
+    id: &SessionId,
+    seen: &Record,
+    changes: &Changes,
+    permanent: Option<bool>,
+) -> Saved {
+    let mut data = seen.data.clone();
+    changes.apply(&mut data);
+    let view = Seen {
+        version: seen.version.unwrap_or(0),
+        data: &data,
+        permanent,
+    };
+    store
+        .save_seen(id, view, changes, in_secs(60))
+        .await
+        .unwrap()
 }
 
 /// An id that was never saved loads as `None`.
@@ -315,18 +337,8 @@ pub async fn a_save_from_a_stale_version_loses_nothing<S: SessionStore>(store: S
         .await
         .unwrap();
     let changes = setting(&[("c", json!(3))]);
-    let mut data = seen.data.clone();
-    changes.apply(&mut data);
-    let view = Seen {
-        version: seen.version.unwrap_or(0),
-        data: &data,
-        permanent: None,
-    };
     assert_eq!(
-        store
-            .save_seen(&id, view, &changes, in_secs(60))
-            .await
-            .unwrap(),
+        save_from(&store, &id, &seen, &changes, None).await,
         Saved::Stored
     );
     let keys: Vec<_> = stored(&store, &id).await.into_keys().collect();
@@ -345,18 +357,8 @@ pub async fn a_save_from_the_current_version_writes_the_request_data<S: SessionS
     let mut changes = setting(&[("b", json!(2))]);
     changes.remove("a");
     changes.set_permanent(false);
-    let mut data = seen.data.clone();
-    changes.apply(&mut data);
-    let view = Seen {
-        version: seen.version.unwrap_or(0),
-        data: &data,
-        permanent: Some(false),
-    };
     assert_eq!(
-        store
-            .save_seen(&id, view, &changes, in_secs(60))
-            .await
-            .unwrap(),
+        save_from(&store, &id, &seen, &changes, Some(false)).await,
         Saved::Stored
     );
     let after = store.load(&id, None).await.unwrap().unwrap();
@@ -405,18 +407,8 @@ pub async fn changes_for_a_loaded_entry_never_recreate_it<S: SessionStore>(store
         .unwrap();
     let seen = store.load(&id, None).await.unwrap().unwrap();
     store.delete(&id).await.unwrap();
-    let mut data = seen.data.clone();
-    changes.apply(&mut data);
-    let view = Seen {
-        version: seen.version.unwrap_or(0),
-        data: &data,
-        permanent: None,
-    };
     assert_eq!(
-        store
-            .save_seen(&id, view, &changes, in_secs(60))
-            .await
-            .unwrap(),
+        save_from(&store, &id, &seen, &changes, None).await,
         Saved::Empty
     );
     assert!(store.load(&id, None).await.unwrap().is_none());
