@@ -355,6 +355,16 @@ mod cases {
 
 macro_rules! deployment {
     ($name:ident, $kind:expr) => {
+        deployment!(@cases $name, $kind;
+            fifty_concurrent_requests_keep_all_fifty_keys,
+            the_key_prefix_is_applied,
+            the_native_ttl_follows_the_expiry_and_a_touch_moves_only_the_expiry,
+            expiry_is_checked_on_load_whatever_the_ttl,
+            a_corrupt_entry_is_a_decode_error_and_a_fresh_session,
+            keys_that_look_like_the_store_fields_are_kept_apart,
+        );
+    };
+    (@cases $name:ident, $kind:expr; $($case:ident),* $(,)?) => {
         mod $name {
             use super::*;
 
@@ -373,36 +383,12 @@ macro_rules! deployment {
                 scenarios!(Actix, store($kind));
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn fifty_concurrent_requests_keep_all_fifty_keys() {
-                cases::fifty_concurrent_requests_keep_all_fifty_keys($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn the_key_prefix_is_applied() {
-                cases::the_key_prefix_is_applied($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn the_native_ttl_follows_the_expiry_and_a_touch_moves_only_the_expiry() {
-                cases::the_native_ttl_follows_the_expiry_and_a_touch_moves_only_the_expiry($kind)
-                    .await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn expiry_is_checked_on_load_whatever_the_ttl() {
-                cases::expiry_is_checked_on_load_whatever_the_ttl($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_corrupt_entry_is_a_decode_error_and_a_fresh_session() {
-                cases::a_corrupt_entry_is_a_decode_error_and_a_fresh_session($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn keys_that_look_like_the_store_fields_are_kept_apart() {
-                cases::keys_that_look_like_the_store_fields_are_kept_apart($kind).await;
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    cases::$case($kind).await;
+                }
+            )*
         }
     };
 }
