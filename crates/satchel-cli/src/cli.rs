@@ -19,6 +19,9 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Serve the demo page and the benchmark HTTP contract.
+    ///
+    /// Worker threads: TOKIO_WORKER_THREADS (default: one per CPU core). Stops cleanly
+    /// on Ctrl-C or SIGTERM.
     Serve(ServeArgs),
     /// Print the session settings in force, after the file and the environment.
     Config(ConfigArgs),
@@ -26,6 +29,8 @@ pub(crate) enum Command {
     Migrate(crate::commands::migrate::MigrateArgs),
     /// Delete expired sessions from the SQL table, in batches, showing progress.
     Cleanup(crate::commands::cleanup::CleanupArgs),
+    /// Print a new random key for SECRET_KEY (48 bytes from the OS, base64url).
+    Keygen,
 }
 
 #[derive(Debug, clap::Args)]

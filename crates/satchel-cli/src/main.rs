@@ -3,21 +3,67 @@
 mod cli;
 mod commands;
 
+use std::io::IsTerminal;
+
+use anyhow::Context as _;
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match cli::Cli::parse().command {
-        cli::Command::Serve(args) => commands::serve::run(args).await,
-        cli::Command::Config(args) => commands::config::run(&args),
-        cli::Command::Migrate(args) => commands::migrate::run(args).await,
-        cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
+    let cli = cli::Cli::parse();
+    let workers = worker_threads(std::env::var_os("TOKIO_WORKER_THREADS"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Serve(args) => commands::serve::run(args, workers).await,
+            cli::Command::Config(args) => commands::config::run(&args),
+            cli::Command::Migrate(args) => commands::migrate::run(args).await,
+            cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
+            cli::Command::Keygen => commands::keygen::run(),
+        }
+    })
+}
+
+/// The number of worker threads: TOKIO_WORKER_THREADS when set, else one per CPU core.
+fn worker_threads(value: Option<std::ffi::OsString>) -> anyhow::Result<usize> {
+    let Some(value) = value else {
+        return Ok(std::thread::available_parallelism().map_or(1, usize::from));
+    };
+    let text = value.to_string_lossy();
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => anyhow::bail!(
+            "TOKIO_WORKER_THREADS={text:?} is not valid: expected a whole number of threads, \
+             1 or more (unset: one per CPU core)"
+        ),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::worker_threads;
+
+    #[test]
+    fn worker_threads_follow_the_variable_and_reject_nonsense() {
+        assert_eq!(worker_threads(Some("3".into())).unwrap(), 3);
+        assert_eq!(worker_threads(Some(" 1 ".into())).unwrap(), 1);
+        assert!(worker_threads(None).unwrap() >= 1);
+        for bad in ["0", "abc", "-2", "", "1.5"] {
+            let error = worker_threads(Some(bad.into())).unwrap_err().to_string();
+            assert!(error.contains("TOKIO_WORKER_THREADS"), "{error}");
+            assert!(error.contains("1 or more"), "{error}");
+        }
     }
 }

@@ -176,6 +176,15 @@ fn contract_on_the_default_store(framework: &str) {
     let logout = request(port, "POST", "/logout", Some(&cookie), "");
     assert!(logout.header("set-cookie").unwrap().contains("Max-Age=0"));
     assert_eq!(request(port, "GET", "/read", Some(&cookie), "").body, "0");
+
+    // /clear removes every key: the emptied session is deleted and its cookie removed.
+    let cookie = request(port, "POST", "/login?uid=8", None, "")
+        .cookie()
+        .unwrap();
+    let clear = request(port, "POST", "/clear", Some(&cookie), "");
+    assert_eq!(clear.status, 200);
+    assert!(clear.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(request(port, "GET", "/dump", Some(&cookie), "").body, "{}");
 }
 
 #[test]
@@ -241,29 +250,46 @@ fn a_bad_setting_stops_startup_with_a_clear_message() {
 
 #[test]
 fn sigterm_stops_the_server_cleanly() {
-    sigterm("axum");
+    stops_cleanly("axum", "TERM", "3");
 }
 
 #[test]
 fn sigterm_stops_the_actix_web_server_cleanly() {
-    sigterm("actix");
+    stops_cleanly("actix", "TERM", "1");
 }
 
-fn sigterm(framework: &str) {
+#[test]
+fn ctrl_c_stops_the_server_cleanly() {
+    stops_cleanly("axum", "INT", "1");
+}
+
+#[test]
+fn ctrl_c_stops_the_actix_web_server_cleanly() {
+    stops_cleanly("actix", "INT", "2");
+}
+
+/// Starts a server with `workers` threads, sends it `signal`, and checks that it says so
+/// on start, drains and exits with success.
+fn stops_cleanly(framework: &str, signal: &str, workers: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start_on(framework, &[("SESSION_TYPE", "memory")], dir.path());
+    let envs = [
+        ("SESSION_TYPE", "memory"),
+        ("TOKIO_WORKER_THREADS", workers),
+    ];
+    let mut server = start_on(framework, &envs, dir.path());
+    assert_eq!(request(server.port, "GET", "/none", None, "").body, "ok");
     let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args([&format!("-{signal}"), &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
+            assert!(status.success(), "exit status {status} after SIG{signal}");
             break;
         }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        assert!(Instant::now() < deadline, "still running after SIG{signal}");
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut stderr = String::new();
@@ -274,7 +300,68 @@ fn sigterm(framework: &str) {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
+    let plural = if workers == "1" { "" } else { "s" };
+    assert!(
+        stderr.contains(&format!(", {workers} worker thread{plural};")),
+        "TOKIO_WORKER_THREADS={workers} is in force: {stderr}"
+    );
     assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes off a terminal: {stderr}"
+    );
+}
+
+#[test]
+fn a_bad_worker_count_stops_startup_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "many"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env("TOKIO_WORKER_THREADS", bad)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("TOKIO_WORKER_THREADS") && stderr.contains(bad),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn keygen_prints_a_fresh_key_that_signs_sessions() {
+    let key = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+            .arg("keygen")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let (first, second) = (key(), key());
+    assert_eq!(first.len(), 64);
+    assert_ne!(first, second);
+
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [
+        ("SESSION_TYPE", "memory"),
+        ("SESSION_USE_SIGNER", "true"),
+        ("SECRET_KEY", first.as_str()),
+    ];
+    let server = start_on("axum", &envs, dir.path());
+    let cookie = request(server.port, "POST", "/login?uid=4", None, "")
+        .cookie()
+        .unwrap();
+    assert_eq!(cookie.len(), "session=".len() + 43 + 1 + 43, "{cookie}");
+    assert_eq!(
+        request(server.port, "GET", "/read", Some(&cookie), "").body,
+        "4"
+    );
 }
 
 /// The URL in `var`, or `None` after printing why it is missing (a panic under `CI=true`).

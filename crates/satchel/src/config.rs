@@ -1306,9 +1306,11 @@ impl SessionConfig {
     ///
     /// With SESSION_REFRESH_EACH_REQUEST on, the seed asks for the lifetime to restart
     /// at every request. Writing the new expiry on every read would turn each read into
-    /// a store write; Satchel writes it only once it has fallen this far behind, so
+    /// a store write; Satchel writes it only once it has fallen this far behind (a
+    /// touch of the expiry alone, sent when the request ends in the place of a save), so
     /// reads cost a read, and a session still expires at most 1% of its lifetime
-    /// earlier than an exact refresh would make it.
+    /// earlier than an exact refresh would make it. With the 31-day default that is one
+    /// touch per session every 7 h 26 min of activity at most.
     ///
     /// # Examples
     ///

@@ -368,25 +368,12 @@ impl Session {
                 verified.filter_map(|value| self.verify(value)).collect()
             }
         };
-        let config = self.config();
         let store = &self.inner.shared.store;
         let now = SystemTime::now();
-        let refreshed = now + config.lifetime();
-        // Extend the stored expiry only once it lags more than the granularity behind:
-        // a read normally costs one plain load, and only an entry due for a refresh
-        // pays a second round trip, which touches it.
-        let due = refreshed
-            .checked_sub(config.refresh_granularity())
-            .unwrap_or(refreshed);
         for (id, resign) in ids {
-            let mut loaded = store.load(&id, None).await;
-            if let Ok(Some(record)) = &loaded
-                && config.refresh_each_request()
-                && !record.is_expired(now)
-                && record.expires_at < due
-            {
-                loaded = store.load(&id, Some(refreshed)).await;
-            }
+            // A plain read: a refresh that falls due is applied when the request ends,
+            // in the place of a save (see `finish`).
+            let loaded = store.load(&id, None).await;
             match loaded {
                 Ok(Some(record)) if !record.is_expired(now) => {
                     let mut state = self.state();
@@ -648,8 +635,10 @@ impl Session {
         Ok(())
     }
 
-    /// When the stored entry expires, as loaded (after this request's refresh, if any);
-    /// `None` for a session not stored yet.
+    /// When the stored entry expires, as loaded; `None` for a session not stored yet.
+    ///
+    /// A refresh that falls due moves it when the request ends, and the re-sent cookie
+    /// carries the new expiry.
     ///
     /// # Errors
     ///
@@ -676,8 +665,11 @@ impl Session {
     ///   left empty is deleted and its cookie removed; a new session that ends empty is
     ///   never stored.
     /// - Without changes, a stored permanent session re-sends its cookie when
-    ///   SESSION_REFRESH_EACH_REQUEST is on (its lifetime was extended when it was
-    ///   loaded), and a cookie verified by a fallback key is re-signed.
+    ///   SESSION_REFRESH_EACH_REQUEST is on, and its stored expiry is moved to a full
+    ///   lifetime from now once it lags by more than
+    ///   [`refresh_granularity`](SessionConfig::refresh_granularity): a touch, which is
+    ///   then the request's one write. Non-permanent sessions are neither re-sent nor
+    ///   extended. A cookie verified by a fallback key is re-signed.
     /// - A cookie that names no live session is left alone (a concurrent request may be
     ///   replacing it); it is removed only when this request destroyed or emptied the
     ///   session.
@@ -742,8 +734,31 @@ impl Session {
                 Some((id, saved))
             }
             Some(id) => {
-                if (permanent && config.refresh_each_request()) || state.resign {
-                    let expires = state.expires_at.filter(|_| permanent);
+                let refresh = permanent && config.refresh_each_request();
+                let mut live = true;
+                let mut expires = state.expires_at;
+                let due = expires_at
+                    .checked_sub(config.refresh_granularity())
+                    .unwrap_or(expires_at);
+                if refresh && state.expires_at.is_some_and(|at| at < due) {
+                    // The refresh is this request's one write: a touch that moves the
+                    // expiry and leaves the data alone.
+                    match store.load(&id, Some(expires_at)).await {
+                        Ok(Some(record)) => expires = Some(record.expires_at),
+                        // Destroyed or expired meanwhile: the cookie is left alone.
+                        Ok(None) => live = false,
+                        Err(error) => {
+                            // Nothing the request did is lost: the entry keeps its
+                            // expiry, and the cookie goes out as it was loaded.
+                            tracing::warn!(
+                                error = %Chain(&error),
+                                "session store failed to refresh an expiry; left as it was"
+                            );
+                        }
+                    }
+                }
+                if live && (refresh || state.resign) {
+                    let expires = expires.filter(|_| permanent);
                     outcome.set_cookie = Some(shared.cookie.set(&self.cookie_value(&id), expires));
                 }
                 None

@@ -163,9 +163,11 @@ pub(crate) async fn page(session: &Session, config: &SessionConfig) -> Result<Re
         }
         html.push_str("</table>");
     }
+    // An empty session is deleted (or never written) when this response is sent, whatever
+    // expiry the entry it was loaded from carried.
     let expiry = match expires {
-        Some(at) => httpdate::fmt_http_date(at),
-        None => "not stored yet".to_owned(),
+        Some(at) if !data.is_empty() => httpdate::fmt_http_date(at),
+        _ => "not stored".to_owned(),
     };
     let cookie = if permanent {
         "permanent (carries an expiry)"

@@ -3,6 +3,7 @@
 pub(crate) mod cleanup;
 pub(crate) mod config;
 mod handlers;
+pub(crate) mod keygen;
 pub(crate) mod migrate;
 pub(crate) mod serve;
 

@@ -10,16 +10,17 @@ use crate::cli::{Framework, ServeArgs};
 
 use super::handlers::{self, Reply};
 
-pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// Serves until Ctrl-C or SIGTERM, with `workers` threads (TOKIO_WORKER_THREADS).
+pub(crate) async fn run(args: ServeArgs, workers: usize) -> anyhow::Result<()> {
     let config = super::demo_config(args.config.as_deref())?;
     let manager = SessionManager::from_config(config)
         .await
         .context("session configuration")?;
     match args.framework {
-        Framework::Axum => axum_app::serve(manager, args.bind).await,
+        Framework::Axum => axum_app::serve(manager, args.bind, workers).await,
         Framework::Actix => {
             // actix-web runs its own single-threaded runtimes; give it a thread of its own.
-            tokio::task::spawn_blocking(move || actix_app::serve(manager, args.bind))
+            tokio::task::spawn_blocking(move || actix_app::serve(manager, args.bind, workers))
                 .await
                 .context("the actix-web server thread")?
         }
@@ -27,13 +28,15 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The start-up line: where, which store, which cookie.
-fn announce(addr: SocketAddr, framework: &str, config: &SessionConfig) {
+fn announce(addr: SocketAddr, framework: &str, workers: usize, config: &SessionConfig) {
     let store = match config.session_type() {
         SessionType::Filesystem => format!("filesystem in {}", config.file_dir().display()),
         other => other.to_string(),
     };
+    let plural = if workers == 1 { "" } else { "s" };
     tracing::info!(
-        "satchel serve: listening on http://{addr} ({framework}; store: {store}; cookie: {}; signed ids: {})",
+        "satchel serve: listening on http://{addr} ({framework}, {workers} worker thread{}; store: {store}; cookie: {}; signed ids: {})",
+        plural,
         config.cookie_name(),
         config.use_signer(),
     );
@@ -101,11 +104,15 @@ mod axum_app {
         }
     }
 
-    pub(super) async fn serve(manager: SessionManager, bind: SocketAddr) -> anyhow::Result<()> {
+    pub(super) async fn serve(
+        manager: SessionManager,
+        bind: SocketAddr,
+        workers: usize,
+    ) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("binding {bind}"))?;
-        announce(listener.local_addr()?, "axum", manager.config());
+        announce(listener.local_addr()?, "axum", workers, manager.config());
         axum::serve(listener, router(manager))
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -212,13 +219,11 @@ mod actix_app {
     }
 
     /// Runs the server on this thread until Ctrl-C or SIGTERM.
-    pub(super) fn serve(manager: SessionManager, bind: SocketAddr) -> anyhow::Result<()> {
-        let workers = std::env::var("TOKIO_WORKER_THREADS")
-            .ok()
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-            .unwrap_or(1);
+    pub(super) fn serve(
+        manager: SessionManager,
+        bind: SocketAddr,
+        workers: usize,
+    ) -> anyhow::Result<()> {
         actix_web::rt::System::new().block_on(async move {
             let middleware = SessionMiddleware::from(manager.clone());
             let config = web::Data::new(manager.config().clone());
@@ -233,7 +238,7 @@ mod actix_app {
             .bind(bind)
             .with_context(|| format!("binding {bind}"))?;
             let addr = server.addrs().first().copied().unwrap_or(bind);
-            announce(addr, "actix-web", manager.config());
+            announce(addr, "actix-web", workers, manager.config());
             let server = server.run();
             let handle = server.handle();
             actix_web::rt::spawn(async move {

@@ -170,10 +170,14 @@ where
     }
 }
 
-/// An empty `500`: the cause was logged, never shown to the client.
+/// An empty `500`: the cause was logged, never shown to the client. The session was used,
+/// so the answer still varies with the cookie.
 fn internal_error<B>(response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let (request, _) = response.into_parts();
-    let empty = HttpResponse::new(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut empty = HttpResponse::new(StatusCode::INTERNAL_SERVER_ERROR);
+    empty
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("Cookie"));
     ServiceResponse::new(request, empty).map_into_right_body()
 }
 

@@ -152,6 +152,7 @@ macro_rules! scenarios {
             per_session_permanent_flag_overrides_the_default,
             refresh_each_request_resends_the_cookie_and_extends_the_entry,
             without_refresh_the_cookie_is_sent_only_on_change,
+            refresh_leaves_browser_sessions_alone,
             inserting_an_equal_value_saves_nothing,
             login_cycles_the_id_and_the_old_id_is_dead,
             logout_deletes_the_entry_and_removes_the_cookie,
@@ -345,6 +346,32 @@ pub async fn refresh_each_request_resends_the_cookie_and_extends_the_entry<H: Ha
     }
 }
 
+pub async fn refresh_leaves_browser_sessions_alone<H: Harness>(h: &H, store: &BoxedStore) {
+    // The seed: non-permanent sessions are not affected by SESSION_REFRESH_EACH_REQUEST.
+    let config = SessionConfig::default()
+        .with_permanent(false)
+        .with_lifetime(Duration::from_secs(2));
+    let app = App::new(store.clone(), config);
+    let mut b = Browser::new(h, &app);
+    assert!(session_cookie(&b.post("/login?uid=5").await, "session").is_some());
+    let saved = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let reply = b.get("/read").await;
+    assert_eq!(reply.body, "5");
+    assert!(reply.set_cookie.is_empty(), "no cookie re-sent: {reply:?}");
+    let read = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert_eq!(
+        read.expires_at, saved.expires_at,
+        "the entry was not extended"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        b.get("/read").await.body,
+        "0",
+        "expired two seconds after its save"
+    );
+}
+
 pub async fn without_refresh_the_cookie_is_sent_only_on_change<H: Harness>(
     h: &H,
     store: &BoxedStore,
@@ -515,7 +542,17 @@ pub async fn forged_signatures_are_rejected<H: Harness>(h: &H, store: &BoxedStor
         let mut eve = Browser::new(h, &app);
         eve.cookie = Some(forged.clone());
         assert_eq!(eve.get("/read").await.body, "0", "{forged}");
+        // A write from the forger starts a session of its own under a new id.
+        eve.post("/set/k").await;
+        assert_ne!(eve.id(), id, "{forged}");
+        assert!(eve.cookie.as_deref().is_some_and(|c| c != forged));
     }
+    assert_eq!(
+        b.get("/read").await.body,
+        "8",
+        "the real session is untouched"
+    );
+    assert_eq!(b.get("/count-keys").await.body, "2");
     // A cookie signed by another application's key is no better.
     let other = App::new(
         app.store.clone(),
@@ -647,6 +684,11 @@ pub async fn a_failing_store_gives_an_empty_500<H: Harness>(h: &H, store: &Boxed
         let reply = b.send(method, path).await;
         assert_eq!(reply.status, 500, "{method} {path}");
         assert_eq!(reply.body, "", "{method} {path}: the body says nothing");
+        assert_eq!(
+            reply.vary,
+            ["Cookie"],
+            "{method} {path}: it depends on the cookie"
+        );
         assert!(
             reply.set_cookie.is_empty(),
             "{method} {path}: the cookie is kept"
@@ -807,7 +849,7 @@ pub async fn each_request_costs_at_most_one_load_and_one_save<H: Harness>(
     assert_eq!(
         counting.take(),
         (1, 0),
-        "a read: one load, refresh folded in"
+        "a read of an entry not due for a refresh: one load"
     );
     b.post("/write").await;
     assert_eq!(counting.take(), (1, 1), "a write: one load, one save");
@@ -829,6 +871,23 @@ pub async fn each_request_costs_at_most_one_load_and_one_save<H: Harness>(
         (0, 0),
         "a malformed cookie never reaches the store"
     );
+
+    // A refresh that falls due (here after 30 ms of a 2 s lifetime) is the read's one
+    // write: a touch, sent when the request ends.
+    let config = SessionConfig::default().with_lifetime(Duration::from_secs(2));
+    let app = App::new(counting.clone(), config);
+    let mut b = Browser::new(h, &app);
+    b.post("/login").await;
+    counting.take();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let reply = b.get("/read").await;
+    assert!(session_cookie(&reply, "session").is_some(), "{reply:?}");
+    assert_eq!(
+        counting.take(),
+        (1, 1),
+        "a due refresh: one load, one touch"
+    );
+    assert_eq!(counting.touches(), 1);
 }
 
 /// A store wrapper for the scenarios: counts the engine's store calls (loads, and writes
@@ -840,6 +899,7 @@ pub struct Probe {
     inner: BoxedStore,
     loads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    touches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     barrier: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<tokio::sync::Barrier>>>>,
 }
 
@@ -849,11 +909,17 @@ impl Probe {
             inner,
             loads: Default::default(),
             writes: Default::default(),
+            touches: Default::default(),
             barrier: Default::default(),
         }
     }
 
-    /// (loads, writes) since the last call.
+    /// Loads that carried a touch (counted as writes by `take`), since the last call.
+    pub fn touches(&self) -> usize {
+        self.touches.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// (loads, writes) since the last call; a load with a touch counts as a write.
     pub fn take(&self) -> (usize, usize) {
         use std::sync::atomic::Ordering::SeqCst;
         (self.loads.swap(0, SeqCst), self.writes.swap(0, SeqCst))
@@ -879,7 +945,14 @@ impl SessionStore for Probe {
         id: &SessionId,
         touch: Option<SystemTime>,
     ) -> Result<Option<satchel::Record>, satchel::StoreError> {
-        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if touch.is_some() {
+            // A touch is a write of the expiry alone, sent in the place of a save.
+            self.write();
+            self.touches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        } else {
+            self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         let barrier = self.barrier.lock().unwrap().clone();
         if let Some(barrier) = barrier {
             // Bounded: a request that never arrives must not hang the test.

@@ -98,9 +98,13 @@ where
     }
 }
 
-/// An empty `500`: the cause is logged, never shown to the client.
+/// An empty `500`: the cause is logged, never shown to the client. The session was used,
+/// so the answer still varies with the cookie.
 fn internal_error<B: Default>() -> Response<B> {
     let mut response = Response::new(B::default());
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("Cookie"));
     response
 }
