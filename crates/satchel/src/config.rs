@@ -27,15 +27,15 @@
 //! | `SESSION_FILE_THRESHOLD` | `500` | Most sessions the `filesystem` store keeps before it removes some. |
 //! | `SESSION_FILE_MODE` | `0o600` | Permissions of session files, in octal (`600`, `0600` or `0o600`). |
 //! | `SESSION_MEMORY_CAPACITY` | `100000` | Most sessions the `memory` store keeps (Satchel's own setting). |
-//! | `SESSION_REDIS` | unset | URL of the Redis server, e.g. `redis://127.0.0.1:6379`. |
-//! | `SESSION_MEMCACHED` | unset | Memcached servers, e.g. `127.0.0.1:11211`. |
-//! | `SESSION_MONGODB` | unset | MongoDB connection URI, e.g. `mongodb://127.0.0.1:27017`. |
+//! | `SESSION_REDIS` | unset → `redis://127.0.0.1:6379` | URL of the Redis server (standalone, `redis+cluster://`, `redis+sentinel://`). |
+//! | `SESSION_MEMCACHED` | unset → `127.0.0.1:11211` | Memcached servers, comma-separated. |
+//! | `SESSION_MONGODB` | unset → `mongodb://127.0.0.1:27017` | MongoDB connection URI. |
 //! | `SESSION_MONGODB_DB` | `flask_session` | MongoDB database. |
 //! | `SESSION_MONGODB_COLLECT` | `sessions` | MongoDB collection. |
 //! | `SESSION_SQL_AUTO_MIGRATE` | `true` | The SQL store creates its table and index at start (Satchel's own). |
 //! | `SESSION_SQL_CLEANUP_INTERVAL` | unset | Interval of a background task deleting expired SQL rows; unset: none (Satchel's own). |
 //! | `SESSION_STORE_TIMEOUT` | `2s` | Connect and response timeout of networked stores (Satchel's own). |
-//! | `SESSION_SQL_URL` | unset | SQL database URL, e.g. `sqlite://sessions.db` or `postgres://…`. |
+//! | `SESSION_SQL_URL` | unset | SQL database URL, e.g. `sqlite://sessions.db` or `postgres://…`; the seed's `SESSION_SQLALCHEMY` is accepted as another name (see [`ALIASES`]). |
 //! | `SESSION_SQLALCHEMY_TABLE` | `flask_sessions` | SQL table. |
 //! | `SESSION_SQLALCHEMY_MODEL` | unset | A table mapping, to use an existing table: `schema=public,table=web_sessions,id=session_id,data=payload,expiry=expires_at` (see `store::sql::TableMapping`). Unset: the built-in layout in SESSION_SQLALCHEMY_TABLE. |
 //!
@@ -110,6 +110,11 @@ pub const KEYS: &[&str] = &[
     "SESSION_STORE_TIMEOUT",
 ];
 
+/// Other names accepted for a key, as `(alias, key)`. The seed's `SESSION_SQLALCHEMY` is a
+/// SQLAlchemy engine in Flask; here it names the same database as a URL. When both are
+/// set, the key itself wins.
+pub const ALIASES: &[(&str, &str)] = &[("SESSION_SQLALCHEMY", "SESSION_SQL_URL")];
+
 /// Default of `PERMANENT_SESSION_LIFETIME`: 31 days, as in Flask.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 60 * 60);
 /// Longest accepted `PERMANENT_SESSION_LIFETIME`: 100 years. Anything longer is a mistake,
@@ -129,12 +134,21 @@ const REDACTED: &str = "<redacted>";
 /// Shown by [`SessionConfig::entries`] for an unset optional key.
 const UNSET: &str = "<unset>";
 
+/// Where the `redis` store connects when SESSION_REDIS is unset (as Flask-Session does).
+pub(crate) const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// The server the `memcached` store uses when SESSION_MEMCACHED is unset.
+pub(crate) const DEFAULT_MEMCACHED_SERVERS: &str = "127.0.0.1:11211";
+/// Where the `mongodb` store connects when SESSION_MONGODB is unset.
+pub(crate) const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
+
 const EXPECTED_BOOL: &str = "one of true, false, 1, 0, yes, no, on, off (any case)";
 const EXPECTED_LIFETIME: &str = "a positive number of seconds (e.g. 2678400) or a duration \
      made of number+unit parts with units w, d, h, m, s (e.g. 31d, 12h, 90m, 45s, 1d12h, 2w), \
      at most 100 years";
 const EXPECTED_FILE_MODE: &str =
     "an octal file mode from 0 to 777, written 600, 0600 or 0o600 (digits 0-7 only)";
+const EXPECTED_FILE_MODE_TOML: &str = "an octal file mode from 0 to 0o777: in TOML an integer \
+     is decimal, so write 0o600 or the string \"600\"";
 const EXPECTED_COUNT: &str = "a positive whole number";
 const EXPECTED_STRING: &str = "a string";
 const EXPECTED_SECRETS: &str =
@@ -726,6 +740,19 @@ impl SessionConfig {
             };
             self = self.set(key, &Raw::Text(text), "the environment")?;
         }
+        for &(alias, key) in ALIASES {
+            if lookup(key).is_some() {
+                continue;
+            }
+            if let Some(value) = lookup(alias) {
+                let text = value.to_str().ok_or_else(|| ConfigError::Invalid {
+                    key: alias.to_owned(),
+                    value: describe(alias, &Raw::Text(&value.to_string_lossy())),
+                    expected: "valid UTF-8 text".to_owned(),
+                })?;
+                self = self.set(alias, &Raw::Text(text), "the environment")?;
+            }
+        }
         Ok(self)
     }
 
@@ -747,7 +774,12 @@ impl SessionConfig {
                 message: toml_error_message(text, &error),
             })?;
         for (key, value) in &table {
-            self = self.set(key, &Raw::from_toml(value), source)?;
+            let shadowed = ALIASES
+                .iter()
+                .any(|&(alias, canonical)| key == alias && table.contains_key(canonical));
+            if !shadowed {
+                self = self.set(key, &Raw::from_toml(value), source)?;
+            }
         }
         Ok(self)
     }
@@ -789,7 +821,7 @@ impl SessionConfig {
             "SESSION_MONGODB" => self.mongodb_uri = optional_text(key, raw)?,
             "SESSION_MONGODB_DB" => self.mongodb_db = text(key, raw)?.to_owned(),
             "SESSION_MONGODB_COLLECT" => self.mongodb_collection = text(key, raw)?.to_owned(),
-            "SESSION_SQL_URL" => self.sql_url = optional_text(key, raw)?,
+            "SESSION_SQL_URL" | "SESSION_SQLALCHEMY" => self.sql_url = optional_text(key, raw)?,
             "SESSION_SQLALCHEMY_TABLE" => self.sql_table = text(key, raw)?.to_owned(),
             "SESSION_SQLALCHEMY_MODEL" => self.sql_model = optional_text(key, raw)?,
             "SESSION_SQL_AUTO_MIGRATE" => self.sql_auto_migrate = boolean(key, raw)?,
@@ -998,6 +1030,12 @@ impl SessionConfig {
         fn url(value: Option<&str>) -> String {
             value.map_or_else(|| UNSET.to_owned(), |url| redact_url(url).into_owned())
         }
+        fn server(value: Option<&str>, default: &str) -> String {
+            value.map_or_else(
+                || format!("<unset: {default}>"),
+                |url| redact_url(url).into_owned(),
+            )
+        }
         let fallbacks = match self.secret_key_fallbacks.len() {
             1 => "<1 key>".to_owned(),
             count => format!("<{count} keys>"),
@@ -1035,9 +1073,15 @@ impl SessionConfig {
             ("SESSION_FILE_THRESHOLD", self.file_threshold.to_string()),
             ("SESSION_FILE_MODE", format!("0o{:o}", self.file_mode)),
             ("SESSION_MEMORY_CAPACITY", self.memory_capacity.to_string()),
-            ("SESSION_REDIS", url(self.redis_url())),
-            ("SESSION_MEMCACHED", url(self.memcached_servers())),
-            ("SESSION_MONGODB", url(self.mongodb_uri())),
+            ("SESSION_REDIS", server(self.redis_url(), DEFAULT_REDIS_URL)),
+            (
+                "SESSION_MEMCACHED",
+                server(self.memcached_servers(), DEFAULT_MEMCACHED_SERVERS),
+            ),
+            (
+                "SESSION_MONGODB",
+                server(self.mongodb_uri(), DEFAULT_MONGODB_URI),
+            ),
             ("SESSION_MONGODB_DB", self.mongodb_db.clone()),
             ("SESSION_MONGODB_COLLECT", self.mongodb_collection.clone()),
             ("SESSION_SQL_URL", url(self.sql_url())),
@@ -2068,8 +2112,11 @@ fn file_mode(key: &str, raw: &Raw<'_>) -> Result<u32, ConfigError> {
         Raw::Text(text) => parse_octal_mode(text),
         _ => None,
     };
-    mode.filter(|&mode| mode <= 0o777)
-        .ok_or_else(|| invalid(key, raw, EXPECTED_FILE_MODE))
+    mode.filter(|&mode| mode <= 0o777).ok_or_else(|| match raw {
+        // A TOML integer is read as a number: 600 is decimal, not the mode 0o600.
+        Raw::Integer(_) => invalid(key, raw, EXPECTED_FILE_MODE_TOML),
+        _ => invalid(key, raw, EXPECTED_FILE_MODE),
+    })
 }
 
 fn parse_octal_mode(text: &str) -> Option<u32> {
@@ -2295,6 +2342,36 @@ mod tests {
         assert_eq!(entries["SESSION_FILE_MODE"], "0o600");
         assert_eq!(entries["SECRET_KEY"], "<unset>");
         assert_eq!(entries["SECRET_KEY_FALLBACKS"], "<0 keys>");
+        // Unset servers show where the store will connect.
+        assert_eq!(entries["SESSION_REDIS"], "<unset: redis://127.0.0.1:6379>");
+        assert_eq!(entries["SESSION_MEMCACHED"], "<unset: 127.0.0.1:11211>");
+        assert_eq!(
+            entries["SESSION_MONGODB"],
+            "<unset: mongodb://127.0.0.1:27017>"
+        );
+    }
+
+    #[test]
+    fn the_seeds_session_sqlalchemy_names_the_sql_database() {
+        let alias_only = SessionConfig::default()
+            .overlay_env(env(&[("SESSION_SQLALCHEMY", "sqlite://a.db")]))
+            .unwrap();
+        assert_eq!(alias_only.sql_url(), Some("sqlite://a.db"));
+        let both = SessionConfig::default()
+            .overlay_env(env(&[
+                ("SESSION_SQLALCHEMY", "sqlite://a.db"),
+                ("SESSION_SQL_URL", "sqlite://b.db"),
+            ]))
+            .unwrap();
+        assert_eq!(both.sql_url(), Some("sqlite://b.db"), "the key itself wins");
+
+        let file = SessionConfig::from_toml_str("SESSION_SQLALCHEMY = \"sqlite://a.db\"").unwrap();
+        assert_eq!(file.sql_url(), Some("sqlite://a.db"));
+        let file = SessionConfig::from_toml_str(
+            "SESSION_SQL_URL = \"sqlite://b.db\"\nSESSION_SQLALCHEMY = \"sqlite://a.db\"",
+        )
+        .unwrap();
+        assert_eq!(file.sql_url(), Some("sqlite://b.db"));
     }
 
     #[test]
@@ -2423,6 +2500,11 @@ mod tests {
         assert_eq!(config.file_mode(), 0o640);
         let error = SessionConfig::from_toml_str("SESSION_FILE_MODE = 600").unwrap_err();
         assert_eq!(invalid_key(&error), "SESSION_FILE_MODE");
+        let message = error.to_string();
+        assert!(
+            message.contains("0o600") && message.contains("\"600\""),
+            "the message says how to write it in TOML: {message}"
+        );
     }
 
     #[test]

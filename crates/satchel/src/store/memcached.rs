@@ -24,9 +24,9 @@
 //! seconds may be dropped up to a second early: every write asks for one second more than
 //! the session's lifetime, and the store checks the exact expiry itself on load.
 //!
-//! A refresh (the `touch` of [`SessionStore::load`]) is folded into the read: one `mg`
-//! command returns the value, its CAS token and its remaining TTL, and moves the TTL
-//! forward, without rewriting the data. The expiry inside the value then goes stale, so the
+//! A refresh (the `touch` of [`SessionStore::load`]) is one `mg` command that returns the
+//! value, its CAS token and its remaining TTL, and moves the TTL forward, without
+//! rewriting the data. The expiry inside the value then goes stale, so the
 //! effective expiry of an item is computed from both:
 //!
 //! ```text
@@ -88,7 +88,7 @@ use crate::record::{Changes, Data, Record};
 use crate::store::{Capabilities, Saved, Seen, SessionStore};
 
 /// The server used when SESSION_MEMCACHED is unset.
-pub const DEFAULT_SERVERS: &str = "127.0.0.1:11211";
+pub const DEFAULT_SERVERS: &str = crate::config::DEFAULT_MEMCACHED_SERVERS;
 /// The longest key memcached accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 250;
 /// The longest relative expiration time memcached accepts: 30 days, in seconds. Larger

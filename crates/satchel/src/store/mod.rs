@@ -15,12 +15,14 @@
 //! logout) or it expired meanwhile, the save writes nothing, so a logout cannot be
 //! undone by a request that was still running.
 //!
-//! Every operation is one round trip where the backend allows it: [`SessionStore::load`]
-//! takes the refresh "touch" as an argument so that extending an entry's lifetime is
-//! folded into a read and never rewrites the data. The engine asks for it only when the
-//! stored expiry has fallen behind by more than
-//! [`refresh_granularity`](crate::SessionConfig::refresh_granularity); other reads are
-//! plain reads.
+//! Every operation is one round trip where the backend allows it, and a request costs at
+//! most one load and one write. A read is a plain load. The refresh of
+//! SESSION_REFRESH_EACH_REQUEST is a "touch" ([`SessionStore::load`] with a new expiry),
+//! which moves the expiry and never rewrites the data; the engine sends it only for a
+//! permanent session that the request did not change (a change is saved with a fresh
+//! expiry anyway), only once the stored expiry has fallen behind by more than
+//! [`refresh_granularity`](crate::SessionConfig::refresh_granularity), and only when the
+//! request ends, where it takes the place of the save.
 //!
 //! Stores also check expiry themselves on load, whatever their backend's own TTL does;
 //! the engine checks it once more.
@@ -137,8 +139,8 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// With `touch`, a found entry's expiry is moved to that time in the same round trip,
     /// without rewriting its data, and the returned record carries the new expiry (a
-    /// store may keep a later expiry as it is). The engine asks for a touch only when
-    /// the stored expiry lags behind by more than
+    /// store may keep a later expiry as it is). The engine asks for a touch only when a
+    /// request ends without changes and the stored expiry lags behind by more than
     /// [`refresh_granularity`](crate::SessionConfig::refresh_granularity).
     ///
     /// # Errors

@@ -95,7 +95,7 @@ use crate::record::{Changes, Data, Record};
 use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
 
 /// The server the store connects to when SESSION_MONGODB is unset, as Flask-Session does.
-pub const DEFAULT_URI: &str = "mongodb://127.0.0.1:27017";
+pub const DEFAULT_URI: &str = crate::config::DEFAULT_MONGODB_URI;
 /// The name of the TTL index the store creates on `expiry`.
 pub const TTL_INDEX_NAME: &str = "expiry_ttl";
 

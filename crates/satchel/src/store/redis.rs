@@ -111,7 +111,7 @@ use crate::store::{Saved, SessionStore};
 
 /// Where the store connects when SESSION_REDIS is unset: the local server, as
 /// Flask-Session does.
-pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+pub const DEFAULT_URL: &str = crate::config::DEFAULT_REDIS_URL;
 
 /// Default key prefix (SESSION_KEY_PREFIX).
 const DEFAULT_KEY_PREFIX: &str = "session:";

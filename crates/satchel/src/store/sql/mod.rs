@@ -46,7 +46,8 @@
 //! # Round trips and concurrent requests
 //!
 //! - **Load**: one statement. Without a refresh, a `SELECT … WHERE id = ? AND expiry >
-//!   now`. With a refresh (SESSION_REFRESH_EACH_REQUEST), SQLite and PostgreSQL run
+//!   now`. With a refresh (the touch of SESSION_REFRESH_EACH_REQUEST, sent when a
+//!   request that changed nothing ends and the expiry is due), SQLite and PostgreSQL run
 //!   `UPDATE … SET expiry = max(expiry, ?) WHERE id = ? AND expiry > now RETURNING data,
 //!   expiry, version`: the touch changes the expiry only, never the data or the version.
 //!   MySQL and MariaDB have no `UPDATE … RETURNING`; there the touch and the read are sent
