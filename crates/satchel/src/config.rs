@@ -1494,8 +1494,10 @@ impl SessionConfig {
     ///
     /// Defaults to none, so only the current `SECRET_KEY` is trusted. To rotate keys, make
     /// the new secret `SECRET_KEY` and the old one a fallback: existing sessions stay
-    /// valid and are re-signed with the new key; remove the fallback once the old
-    /// sessions have expired. In the string form the secrets are separated by commas.
+    /// valid and are re-signed with the new key (by the first request that uses its
+    /// session: a handler that never touches it loads nothing and sends no cookie);
+    /// remove the fallback once the old sessions have expired. In the string form the
+    /// secrets are separated by commas.
     ///
     /// # Examples
     ///
