@@ -190,6 +190,8 @@ struct State {
     id: Option<SessionId>,
     /// The cookie was verified by a fallback key: re-sign it.
     resign: bool,
+    /// Which of the presented cookie values gave `id`: re-sent as it is when the id stays.
+    presented: Option<usize>,
     /// The store held an entry for `id`.
     existed: bool,
     data: Data,
@@ -309,10 +311,11 @@ impl Session {
     fn identify(&self, state: &mut State) -> Option<SessionId> {
         if !state.identified {
             state.identified = true;
-            for value in self.inner.candidates.iter() {
+            for (index, value) in self.inner.candidates.iter().enumerate() {
                 if let Some((id, resign)) = self.verify(value) {
                     state.id = Some(id);
                     state.resign = resign;
+                    state.presented = Some(index);
                     break;
                 }
             }
@@ -357,20 +360,28 @@ impl Session {
     async fn load_from_store(&self) -> bool {
         // Every cookie of our name that verifies, in the order the browser sent them: a
         // stale cookie (another path or domain) must not hide the live one.
-        let ids: Vec<(SessionId, bool)> = {
+        let ids: Vec<(SessionId, bool, Option<usize>)> = {
             let mut state = self.state();
             state.touched = true;
             if state.identified {
-                state.id.map(|id| (id, state.resign)).into_iter().collect()
+                let id = state.id;
+                id.map(|id| (id, state.resign, state.presented))
+                    .into_iter()
+                    .collect()
             } else {
                 state.identified = true;
-                let verified = self.inner.candidates.iter();
-                verified.filter_map(|value| self.verify(value)).collect()
+                let verified = self.inner.candidates.iter().enumerate();
+                verified
+                    .filter_map(|(index, value)| {
+                        self.verify(value)
+                            .map(|(id, resign)| (id, resign, Some(index)))
+                    })
+                    .collect()
             }
         };
         let store = &self.inner.shared.store;
         let now = SystemTime::now();
-        for (id, resign) in ids {
+        for (id, resign, presented) in ids {
             // A plain read: a refresh that falls due is applied when the request ends,
             // in the place of a save (see `finish`).
             let loaded = store.load(&id, None).await;
@@ -379,6 +390,7 @@ impl Session {
                     let mut state = self.state();
                     state.id = Some(id);
                     state.resign = resign;
+                    state.presented = presented;
                     state.existed = true;
                     state.data = record.data;
                     state.expires_at = Some(record.expires_at);
@@ -759,7 +771,17 @@ impl Session {
                 }
                 if live && (refresh || state.resign) {
                     let expires = expires.filter(|_| permanent);
-                    outcome.set_cookie = Some(shared.cookie.set(&self.cookie_value(&id), expires));
+                    // The value the browser sent names this id and verified with the
+                    // current key: send it back as it is, without encoding or signing.
+                    let presented = state
+                        .presented
+                        .filter(|_| !state.resign)
+                        .and_then(|index| self.inner.candidates.get(index));
+                    let value = match presented {
+                        Some(value) => shared.cookie.set(value, expires),
+                        None => shared.cookie.set(&self.cookie_value(&id), expires),
+                    };
+                    outcome.set_cookie = Some(value);
                 }
                 None
             }

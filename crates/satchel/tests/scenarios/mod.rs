@@ -526,7 +526,13 @@ pub async fn forged_signatures_are_rejected<H: Harness>(h: &H, store: &BoxedStor
     b.post("/login?uid=8").await;
     let good = b.cookie.clone().unwrap();
     assert_eq!(good.len(), 43 + 1 + 43);
-    assert_eq!(b.get("/read").await.body, "8");
+    let reply = b.get("/read").await;
+    assert_eq!(reply.body, "8");
+    let resent = session_cookie(&reply, "session").expect("a refresh re-sends the cookie");
+    assert!(
+        resent.starts_with(&format!("session={good};")),
+        "the same signed value: {resent}"
+    );
     let id = b.id();
     let forgeries = [
         id.to_string(),
