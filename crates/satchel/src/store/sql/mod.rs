@@ -1477,6 +1477,29 @@ where
     Err(StoreError::backend(Contended))
 }
 
+/// A pooled connection to a database server that sat idle this long is pinged before
+/// use (the server or a proxy may have closed it meanwhile).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const PING_WHEN_IDLE: Duration = Duration::from_secs(30);
+
+/// Pool options for a database server: `timeout` to get a connection, and a ping only
+/// for a connection idle for [`PING_WHEN_IDLE`]. sqlx's default pings before every use,
+/// which adds a round trip to every statement: a load would cost two.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn server_pool<DB: sqlx::Database>(timeout: Duration) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .acquire_timeout(timeout)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Bounds `operation` by `timeout`: a server that stops answering fails the request
 /// instead of holding it.
 async fn timed<T>(

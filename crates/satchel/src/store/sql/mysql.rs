@@ -32,7 +32,7 @@ use sqlx::{ConnectOptions as _, Row as _};
 use super::{
     Attempt, Backend, Dialect, Failure, Migration, OpenError, Progress, Row, SqlOptions,
     Statements, TableMapping, Write, check_prefix, encode, fresh_version, in_batches, key, millis,
-    now, plan, record, retrying, settle, spawn_cleanup, timed,
+    now, plan, record, retrying, server_pool, settle, spawn_cleanup, timed,
 };
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
@@ -128,9 +128,8 @@ impl MySqlStore {
         let connect = MySqlConnectOptions::from_str(&url)
             .map_err(|e| OpenError::InvalidUrl(e.into()))?
             .disable_statement_logging();
-        let pool = MySqlPoolOptions::new()
-            .acquire_timeout(options.timeout())
-            .connect_lazy_with(connect);
+        let pool: MySqlPoolOptions = server_pool(options.timeout());
+        let pool = pool.connect_lazy_with(connect);
         Self::from_pool(pool, options).await
     }
 

@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use super::{
     Attempt, Backend, Dialect, Failure, Migration, OpenError, Progress, Row, SqlOptions,
     Statements, TableMapping, Write, check_prefix, encode, fnv1a, fresh_version, in_batches, key,
-    millis, now, plan, record, retrying, settle, spawn_cleanup, timed,
+    millis, now, plan, record, retrying, server_pool, settle, spawn_cleanup, timed,
 };
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
@@ -110,9 +110,8 @@ impl PostgresStore {
         } else {
             connect.application_name("satchel")
         };
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(options.timeout())
-            .connect_lazy_with(connect);
+        let pool: PgPoolOptions = server_pool(options.timeout());
+        let pool = pool.connect_lazy_with(connect);
         Self::from_pool(pool, options).await
     }
 

@@ -160,7 +160,11 @@ impl SqliteStore {
         let memory = is_memory(url);
         let connect =
             SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl(e.into()))?;
-        let pool = SqlitePoolOptions::new().acquire_timeout(options.timeout());
+        // A local database has no link to go stale: no ping before each use, which
+        // would double the hand-offs to the connection's thread for every statement.
+        let pool = SqlitePoolOptions::new()
+            .acquire_timeout(options.timeout())
+            .test_before_acquire(false);
         let pool = if memory {
             // One connection, kept forever: the database lives as long as it does.
             pool.max_connections(1)
