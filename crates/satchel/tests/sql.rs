@@ -778,6 +778,46 @@ async fn sqlite_files_run_in_wal_mode_and_memory_on_one_connection() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_loads_are_read_together_and_each_gets_its_own_row() {
+    for store in [
+        sqlite_file_store().await.unwrap(),
+        sqlite_memory_store().await.unwrap(),
+    ] {
+        let ids: Vec<SessionId> = (0..40).map(|_| SessionId::generate()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            store
+                .save(id, &setting(&[("i", json!(i))]), in_secs(60))
+                .await
+                .unwrap();
+        }
+        let expired = SessionId::generate();
+        store
+            .save(&expired, &setting(&[("i", json!(-1))]), in_secs(1))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // 200 loads at once: every stored id several times, and ids with no live row.
+        let tasks: Vec<_> = (0..200)
+            .map(|n| {
+                let store = store.clone();
+                let (id, expected) = match n % 50 {
+                    k @ 0..40 => (ids[k], Some(json!(k))),
+                    40..45 => (expired, None),
+                    _ => (SessionId::generate(), None),
+                };
+                tokio::spawn(async move {
+                    let record = store.load(&id, None).await.unwrap();
+                    assert_eq!(record.map(|r| r.data["i"].clone()), expected, "load {n}");
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn names_are_validated_before_any_sql_is_built() {
     let config = SessionConfig::default()

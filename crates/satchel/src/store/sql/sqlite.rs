@@ -13,6 +13,10 @@
 //!   one writer at a time and a commit costs far more than the update it commits, so
 //!   the request that finds the writer free writes every save queued so far in one
 //!   transaction, each exactly as it would be written alone.
+//! - Plain loads from concurrent requests are read together too: while two grouped
+//!   reads are in flight, new loads queue up, and the next reader reads every
+//!   queued id with one `SELECT … WHERE id IN (…)`. A statement costs a hand-off to the
+//!   connection's thread and back, which costs far more than finding a row.
 //! - `sqlite::memory:` gives each store its own database, held by a single pooled
 //!   connection that is never closed: every request sees the same data; it is gone when
 //!   the store is dropped.
@@ -43,6 +47,10 @@ use crate::store::{Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections to a file database: readers run in parallel; writers take turns anyway.
 const FILE_CONNECTIONS: u32 = 8;
+/// Grouped reads in flight at once (see [`Inner::load_grouped`]).
+const READERS: usize = 2;
+/// The most ids one grouped read asks for.
+const MAX_GROUP: usize = 32;
 
 /// A store keeping sessions in an SQLite database (SESSION_TYPE=`sqlalchemy` with a
 /// `sqlite:` SESSION_SQL_URL).
@@ -82,6 +90,16 @@ struct Inner {
     queue: std::sync::Mutex<Vec<Job>>,
     /// Held while a batch is written.
     writer: Arc<Mutex<()>>,
+    /// Plain loads waiting for the next grouped read.
+    reads: std::sync::Mutex<Vec<Read>>,
+    /// One permit per grouped read in flight.
+    readers: Arc<tokio::sync::Semaphore>,
+}
+
+/// A plain load waiting to be read with the next group.
+struct Read {
+    key: String,
+    reply: oneshot::Sender<Result<Option<Row>, StoreError>>,
 }
 
 /// One save waiting to be written with the next batch.
@@ -109,6 +127,11 @@ enum JobKind {
 #[derive(Debug, thiserror::Error)]
 #[error("a session row appeared during a batched save")]
 struct BatchConflict;
+
+/// A grouped read ended without answering (its task was aborted).
+#[derive(Debug, thiserror::Error)]
+#[error("the grouped read ended without reading the session")]
+struct ReaderGone;
 
 /// A batch writer ended without answering (its task was aborted).
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +289,8 @@ impl SqliteStore {
                 memory,
                 queue: std::sync::Mutex::new(Vec::new()),
                 writer: Arc::new(Mutex::new(())),
+                reads: std::sync::Mutex::new(Vec::new()),
+                readers: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
         };
         if options.auto_migrate() {
@@ -440,30 +465,100 @@ impl Inner {
     }
 
     async fn load(
-        &self,
+        self: &Arc<Self>,
         id: &SessionId,
         touch: Option<SystemTime>,
     ) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
         let row: Option<Row> = match touch {
-            Some(at) => {
-                sqlx::query_as(&self.sql.touch)
-                    .bind(millis(at))
-                    .bind(&key)
-                    .bind(now())
-                    .fetch_optional(&self.pool)
-                    .await
+            Some(at) => sqlx::query_as(&self.sql.touch)
+                .bind(millis(at))
+                .bind(&key)
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::backend)?,
+            None => self.load_grouped(key).await?,
+        };
+        row.map(record).transpose()
+    }
+
+    /// The live row at `key`, read along with the other plain loads queued meanwhile:
+    /// the load that gets a reader permit reads every queued key (up to [`MAX_GROUP`])
+    /// in one statement, in a task of its own so that a cancelled request does not
+    /// strand the others.
+    async fn load_grouped(self: &Arc<Self>, key: String) -> Result<Option<Row>, StoreError> {
+        let (reply, mut answer) = oneshot::channel();
+        lock(&self.reads).push(Read { key, reply });
+        let permit = Arc::clone(&self.readers)
+            .acquire_owned()
+            .await
+            .map_err(StoreError::backend)?;
+        // A group read while this one waited may have taken this load along.
+        if let Ok(result) = answer.try_recv() {
+            return result;
+        }
+        let group: Vec<Read> = {
+            let mut reads = lock(&self.reads);
+            let take = reads.len().min(MAX_GROUP);
+            reads.drain(..take).collect()
+        };
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            inner.read_group(group).await;
+            drop(permit);
+        });
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::backend(ReaderGone)))
+    }
+
+    /// Reads the live rows of `group` with one statement and answers each load; if the
+    /// statement fails, each load is read alone, so a failure reaches only its own.
+    async fn read_group(&self, group: Vec<Read>) {
+        if group.is_empty() {
+            return;
+        }
+        let Statements {
+            table,
+            id,
+            data,
+            expiry,
+            version,
+            ..
+        } = &self.sql;
+        let marks = vec!["?"; group.len()].join(", ");
+        let sql = format!(
+            "SELECT {id}, {data}, {expiry}, {version} FROM {table} \
+             WHERE {id} IN ({marks}) AND {expiry} > ?"
+        );
+        let mut query = sqlx::query_as::<_, (String, Vec<u8>, i64, i64)>(&sql);
+        for read in &group {
+            query = query.bind(&read.key);
+        }
+        match query.bind(now()).fetch_all(&self.pool).await {
+            Ok(rows) => {
+                let found: std::collections::HashMap<String, Row> = rows
+                    .into_iter()
+                    .map(|(key, bytes, expiry, version)| (key, (bytes, expiry, version)))
+                    .collect();
+                for read in group {
+                    // A key asked twice (two requests of one session) is answered twice.
+                    let _ = read.reply.send(Ok(found.get(&read.key).cloned()));
+                }
             }
-            None => {
-                sqlx::query_as(&self.sql.select)
-                    .bind(&key)
-                    .bind(now())
-                    .fetch_optional(&self.pool)
-                    .await
+            Err(_) => {
+                for read in group {
+                    let row = sqlx::query_as(&self.sql.select)
+                        .bind(&read.key)
+                        .bind(now())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(StoreError::backend);
+                    let _ = read.reply.send(row);
+                }
             }
         }
-        .map_err(StoreError::backend)?;
-        row.map(record).transpose()
     }
 
     /// The locked read-modify-write: under the write lock, applies `changes` onto the row.
@@ -730,8 +825,8 @@ impl Inner {
     }
 }
 
-/// Locks the queue of saves; nothing panics while it is held.
-fn lock(queue: &std::sync::Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
+/// Locks a queue of saves or loads; nothing panics while it is held.
+fn lock<T>(queue: &std::sync::Mutex<Vec<T>>) -> std::sync::MutexGuard<'_, Vec<T>> {
     queue
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
