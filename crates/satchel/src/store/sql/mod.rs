@@ -1141,6 +1141,25 @@ struct Statements {
 }
 
 impl Statements {
+    /// `(key 1, …, key n, now)`: the id and the columns of the live rows among `n` keys
+    /// (SQLite's grouped reads).
+    #[cfg(feature = "sqlite")]
+    fn select_many(&self, n: usize) -> String {
+        let Self {
+            table,
+            id,
+            data,
+            expiry,
+            version,
+            ..
+        } = self;
+        let marks = vec!["?"; n].join(", ");
+        format!(
+            "SELECT {id}, {data}, {expiry}, {version} FROM {table} \
+             WHERE {id} IN ({marks}) AND {expiry} > ?"
+        )
+    }
+
     fn new(dialect: Dialect, mapping: &TableMapping) -> Self {
         let q = |name: &str| dialect.quote(name);
         let p = |n: usize| dialect.param(n);

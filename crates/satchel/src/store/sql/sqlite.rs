@@ -519,19 +519,7 @@ impl Inner {
         if group.is_empty() {
             return;
         }
-        let Statements {
-            table,
-            id,
-            data,
-            expiry,
-            version,
-            ..
-        } = &self.sql;
-        let marks = vec!["?"; group.len()].join(", ");
-        let sql = format!(
-            "SELECT {id}, {data}, {expiry}, {version} FROM {table} \
-             WHERE {id} IN ({marks}) AND {expiry} > ?"
-        );
+        let sql = self.sql.select_many(group.len());
         let mut query = sqlx::query_as::<_, (String, Vec<u8>, i64, i64)>(&sql);
         for read in &group {
             query = query.bind(&read.key);
