@@ -1496,6 +1496,202 @@ where
     Err(StoreError::backend(Contended))
 }
 
+/// The parts of a server-backed store (PostgreSQL, MySQL) that are the same statements
+/// whatever the database: its `Inner`'s save-from-what-was-seen, id cycling, delete and
+/// batched expiry, and the store traits over that `Inner`. Each backend module expands
+/// `server_store!(inner)` inside `impl Inner` and `server_store!(traits $Store)` at top
+/// level; the names they use come from the backend module.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+macro_rules! server_store {
+    (inner) => {
+        async fn save_seen(
+            &self,
+            id: &SessionId,
+            seen: Seen<'_>,
+            changes: &Changes,
+            at: SystemTime,
+        ) -> Result<Saved, StoreError> {
+            let key = self.key(id);
+            let version = seen.version.cast_signed();
+            let (query, saved) = if seen.data.is_empty() {
+                let query = sqlx::query(&self.sql.delete_seen)
+                    .bind(&key)
+                    .bind(version)
+                    .bind(now());
+                (query, Saved::Empty)
+            } else {
+                let query = sqlx::query(&self.sql.update_seen)
+                    .bind(encode(seen.data, seen.permanent)?)
+                    .bind(millis(at))
+                    .bind(&key)
+                    .bind(version)
+                    .bind(now());
+                (query, Saved::Stored)
+            };
+            let done = query
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::backend)?;
+            // MySQL reports rows matched, not rows changed: the version moves on with every
+            // update, so a match is always a change there too.
+            if done.rows_affected() == 1 {
+                return Ok(saved);
+            }
+            self.save(&key, changes, at).await
+        }
+
+        async fn cycle(
+            &self,
+            old: &str,
+            new: &str,
+            changes: &Changes,
+            at: SystemTime,
+        ) -> Result<Saved, StoreError> {
+            retrying(|| async { settle(self.try_cycle(old, new, changes, at).await, transient) })
+                .await
+        }
+
+        async fn try_cycle(
+            &self,
+            old: &str,
+            new: &str,
+            changes: &Changes,
+            at: SystemTime,
+        ) -> Result<Attempt<Saved>, Failure> {
+            let mut tx = self.pool.begin().await?;
+            let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+                .bind(old)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (write, saved) = plan(found, changes, at, now())?;
+            let (bytes, old_exists) = match write {
+                Write::Insert(bytes) => (Some(bytes), false),
+                Write::Update(bytes) => (Some(bytes), true),
+                Write::Delete => (None, true),
+                Write::Nothing => (None, false),
+            };
+            if let Some(bytes) = bytes {
+                sqlx::query(&self.sql.upsert)
+                    .bind(new)
+                    .bind(bytes)
+                    .bind(millis(at))
+                    .bind(fresh_version())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if old_exists {
+                sqlx::query(&self.sql.delete)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(Attempt::Done(saved))
+        }
+
+        async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+            sqlx::query(&self.sql.delete)
+                .bind(self.key(id))
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(())
+        }
+
+        async fn delete_expired(
+            &self,
+            batch_size: u64,
+            progress: impl FnMut(Progress) + Send,
+        ) -> Result<u64, StoreError> {
+            in_batches(batch_size, progress, |now, limit| {
+                timed(self.timeout, async move {
+                    sqlx::query(&self.sql.delete_batch)
+                        .bind(now)
+                        .bind(limit)
+                        .execute(&self.pool)
+                        .await
+                        .map(|done| done.rows_affected())
+                        .map_err(StoreError::backend)
+                })
+            })
+            .await
+        }
+    };
+    (traits $store:ident) => {
+        impl SessionStore for $store {
+            async fn load(
+                &self,
+                id: &SessionId,
+                touch: Option<SystemTime>,
+            ) -> Result<Option<Record>, StoreError> {
+                timed(self.inner.timeout, self.inner.load(id, touch)).await
+            }
+
+            async fn save(
+                &self,
+                id: &SessionId,
+                changes: &Changes,
+                expires_at: SystemTime,
+            ) -> Result<Saved, StoreError> {
+                let key = self.inner.key(id);
+                timed(
+                    self.inner.timeout,
+                    self.inner.save(&key, changes, expires_at),
+                )
+                .await
+            }
+
+            async fn save_seen(
+                &self,
+                id: &SessionId,
+                seen: Seen<'_>,
+                changes: &Changes,
+                expires_at: SystemTime,
+            ) -> Result<Saved, StoreError> {
+                timed(
+                    self.inner.timeout,
+                    self.inner.save_seen(id, seen, changes, expires_at),
+                )
+                .await
+            }
+
+            async fn cycle(
+                &self,
+                old: &SessionId,
+                new: &SessionId,
+                changes: &Changes,
+                expires_at: SystemTime,
+            ) -> Result<Saved, StoreError> {
+                if old == new {
+                    return self.save(new, changes, expires_at).await;
+                }
+                let (old, new) = (self.inner.key(old), self.inner.key(new));
+                timed(
+                    self.inner.timeout,
+                    self.inner.cycle(&old, &new, changes, expires_at),
+                )
+                .await
+            }
+
+            async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+                timed(self.inner.timeout, self.inner.delete(id)).await
+            }
+        }
+
+        impl ExpiredDeletion for $store {
+            /// Deletes every expired row, [`DEFAULT_BATCH_SIZE`](super::DEFAULT_BATCH_SIZE) rows
+            /// per statement.
+            async fn delete_expired(&self) -> Result<u64, StoreError> {
+                self.inner
+                    .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+                    .await
+            }
+        }
+    };
+}
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use server_store;
+
 /// A pooled connection to a database server that sat idle this long is pinged before
 /// use (the server or a proxy may have closed it meanwhile).
 #[cfg(any(feature = "postgres", feature = "mysql"))]
