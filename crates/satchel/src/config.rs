@@ -727,7 +727,14 @@ impl SessionConfig {
         mut self,
         mut lookup: impl FnMut(&str) -> Option<OsString>,
     ) -> Result<Self, ConfigError> {
-        for &key in KEYS {
+        // An alias is read only when its key is not set: the key itself wins.
+        let aliases = ALIASES.iter().filter(|&&(_, key)| lookup(key).is_none());
+        let names: Vec<&str> = KEYS
+            .iter()
+            .copied()
+            .chain(aliases.map(|&(alias, _)| alias))
+            .collect();
+        for key in names {
             let Some(value) = lookup(key) else {
                 continue;
             };
@@ -739,19 +746,6 @@ impl SessionConfig {
                 });
             };
             self = self.set(key, &Raw::Text(text), "the environment")?;
-        }
-        for &(alias, key) in ALIASES {
-            if lookup(key).is_some() {
-                continue;
-            }
-            if let Some(value) = lookup(alias) {
-                let text = value.to_str().ok_or_else(|| ConfigError::Invalid {
-                    key: alias.to_owned(),
-                    value: describe(alias, &Raw::Text(&value.to_string_lossy())),
-                    expected: "valid UTF-8 text".to_owned(),
-                })?;
-                self = self.set(alias, &Raw::Text(text), "the environment")?;
-            }
         }
         Ok(self)
     }
