@@ -1350,6 +1350,11 @@ impl SessionConfig {
     /// earlier than an exact refresh would make it. With the 31-day default that is one
     /// touch per session every 7 h 26 min of activity at most.
     ///
+    /// The cookie follows the stored expiry: it is re-sent with the touch that moves it.
+    /// In between, the browser's cookie already expires with the stored entry (both came
+    /// from the same save or touch), so responses carry no `Set-Cookie` that would change
+    /// nothing.
+    ///
     /// # Examples
     ///
     /// ```

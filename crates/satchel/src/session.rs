@@ -676,12 +676,13 @@ impl Session {
     /// - Changes are applied as one change set onto the latest stored entry; an entry
     ///   left empty is deleted and its cookie removed; a new session that ends empty is
     ///   never stored.
-    /// - Without changes, a stored permanent session re-sends its cookie when
-    ///   SESSION_REFRESH_EACH_REQUEST is on, and its stored expiry is moved to a full
-    ///   lifetime from now once it lags by more than
+    /// - Without changes, when SESSION_REFRESH_EACH_REQUEST is on, a stored permanent
+    ///   session's expiry is moved to a full lifetime from now once it lags by more than
     ///   [`refresh_granularity`](SessionConfig::refresh_granularity): a touch, which is
-    ///   then the request's one write. Non-permanent sessions are neither re-sent nor
-    ///   extended. A cookie verified by a fallback key is re-signed.
+    ///   then the request's one write, and the cookie is re-sent with the new expiry.
+    ///   Between touches the browser's cookie already expires with the stored entry, so
+    ///   it is not re-sent. Non-permanent sessions are neither re-sent nor extended. A
+    ///   cookie verified by a fallback key is re-signed.
     /// - A cookie that names no live session is left alone (a concurrent request may be
     ///   replacing it); it is removed only when this request destroyed or emptied the
     ///   session.
@@ -748,7 +749,8 @@ impl Session {
             Some(id) => {
                 let refresh = permanent && config.refresh_each_request();
                 let mut live = true;
-                let mut expires = state.expires_at;
+                // The stored expiry, once a touch moved it.
+                let mut moved = None;
                 let due = expires_at
                     .checked_sub(config.refresh_granularity())
                     .unwrap_or(expires_at);
@@ -756,12 +758,12 @@ impl Session {
                     // The refresh is this request's one write: a touch that moves the
                     // expiry and leaves the data alone.
                     match store.load(&id, Some(expires_at)).await {
-                        Ok(Some(record)) => expires = Some(record.expires_at),
+                        Ok(Some(record)) => moved = Some(record.expires_at),
                         // Destroyed or expired meanwhile: the cookie is left alone.
                         Ok(None) => live = false,
                         Err(error) => {
                             // Nothing the request did is lost: the entry keeps its
-                            // expiry, and the cookie goes out as it was loaded.
+                            // expiry, and so does the browser's cookie.
                             tracing::warn!(
                                 error = %Chain(&error),
                                 "session store failed to refresh an expiry; left as it was"
@@ -769,8 +771,12 @@ impl Session {
                         }
                     }
                 }
-                if live && (refresh || state.resign) {
-                    let expires = expires.filter(|_| permanent);
+                // The browser's cookie already expires when the stored entry does (both
+                // were set by the same save or touch): re-sending it unchanged would
+                // change nothing, so it goes out only when the expiry moved or the value
+                // must be re-signed.
+                if live && (moved.is_some() || state.resign) {
+                    let expires = moved.or(state.expires_at).filter(|_| permanent);
                     // The value the browser sent names this id and verified with the
                     // current key: send it back as it is, without encoding or signing.
                     let presented = state
@@ -860,15 +866,24 @@ mod tests {
             session.finish(200).await.unwrap()
         };
         let outcome = read().await;
-        assert!(outcome.set_cookie().is_some(), "the cookie is re-sent");
+        assert_eq!(
+            outcome.set_cookie(),
+            None,
+            "the browser's cookie already carries the stored expiry"
+        );
         assert_eq!(stored().await, saved_at, "a fresh entry is not rewritten");
 
         tokio::time::sleep(Duration::from_millis(250)).await;
-        assert!(read().await.set_cookie().is_some());
+        let resent = read().await;
         let refreshed = stored().await;
         assert!(
             refreshed >= saved_at + Duration::from_millis(250),
             "an entry lagging by more than the granularity is extended"
+        );
+        let cookie = resent.set_cookie().expect("the moved expiry is re-sent");
+        assert!(
+            cookie.contains(&httpdate::fmt_http_date(refreshed)),
+            "the cookie carries the stored expiry: {cookie}"
         );
     }
 

@@ -521,11 +521,15 @@ pub async fn unknown_ids_are_never_adopted<H: Harness>(h: &H, store: &BoxedStore
 }
 
 pub async fn forged_signatures_are_rejected<H: Harness>(h: &H, store: &BoxedStore) {
-    let app = App::new(store.clone(), signed_config());
+    // A short lifetime, so that a read soon falls due for a refresh that re-sends the
+    // cookie (granularity: 1% of it, 100 ms).
+    let config = signed_config().with_lifetime(Duration::from_secs(10));
+    let app = App::new(store.clone(), config);
     let mut b = Browser::new(h, &app);
     b.post("/login?uid=8").await;
     let good = b.cookie.clone().unwrap();
     assert_eq!(good.len(), 43 + 1 + 43);
+    tokio::time::sleep(Duration::from_millis(150)).await;
     let reply = b.get("/read").await;
     assert_eq!(reply.body, "8");
     let resent = session_cookie(&reply, "session").expect("a refresh re-sends the cookie");
@@ -851,11 +855,15 @@ pub async fn each_request_costs_at_most_one_load_and_one_save<H: Harness>(
         (0, 0),
         "a cookie, but the handler ignores the session"
     );
-    b.get("/read").await;
+    let reply = b.get("/read").await;
     assert_eq!(
         counting.take(),
         (1, 0),
         "a read of an entry not due for a refresh: one load"
+    );
+    assert!(
+        reply.set_cookie.is_empty(),
+        "and no cookie: the browser's already expires with the entry: {reply:?}"
     );
     b.post("/write").await;
     assert_eq!(counting.take(), (1, 1), "a write: one load, one save");
