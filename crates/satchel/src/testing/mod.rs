@@ -63,6 +63,7 @@ macro_rules! conformance {
                 the_permanent_flag_is_stored,
                 cycle_moves_the_entry_to_the_new_id,
                 concurrent_saves_keep_every_key,
+                large_change_sets_apply_whole,
                 sessions_do_not_leak_into_each_other,
                 a_save_from_a_stale_version_loses_nothing,
                 a_save_from_the_current_version_writes_the_request_data,
