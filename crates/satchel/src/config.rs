@@ -1373,8 +1373,9 @@ impl SessionConfig {
     ///
     /// Defaults to `true`, as in Flask: the lifetime then measures idleness, so active
     /// users are never logged out in the middle of their work while abandoned sessions
-    /// still expire. Set `false` to save a cookie and a store write on requests that do
-    /// not change the session.
+    /// still expire. Set `false` for a lifetime counted from the last change instead;
+    /// requests that do not change the session then never write (with `true` they do
+    /// once the expiry lags by [`refresh_granularity`](Self::refresh_granularity)).
     ///
     /// # Examples
     ///
