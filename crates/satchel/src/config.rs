@@ -1353,7 +1353,9 @@ impl SessionConfig {
     /// The cookie follows the stored expiry: it is re-sent with the touch that moves it.
     /// In between, the browser's cookie already expires with the stored entry (both came
     /// from the same save or touch), so responses carry no `Set-Cookie` that would change
-    /// nothing.
+    /// nothing. A consequence: cookie settings changed by a deployment (Secure, SameSite,
+    /// the SESSION_PERMANENT default) reach a browser's existing cookie with its
+    /// session's next change or touch, not with its next request.
     ///
     /// # Examples
     ///

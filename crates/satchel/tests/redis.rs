@@ -329,6 +329,31 @@ mod cases {
             store.load(&other, Some(in_secs(60))).await,
             Err(StoreError::Decode(_))
         ));
+        // A save replaces it, except one that only applies onto a live entry.
+        let mut onto_live = setting(&[("a", json!(1))]);
+        onto_live.require_existing();
+        assert_eq!(
+            store.save(&other, &onto_live, in_secs(60)).await.unwrap(),
+            Saved::Empty
+        );
+        let exists: i64 = raw
+            .query(redis::cmd("EXISTS").arg(format!("{PREFIX}{other}")))
+            .await;
+        assert_eq!(exists, 0, "the foreign value was deleted, nothing written");
+        let _: () = raw
+            .query(redis::cmd("SET").arg(format!("{PREFIX}{other}")).arg("x"))
+            .await;
+        assert_eq!(
+            store
+                .save(&other, &setting(&[("a", json!(2))]), in_secs(60))
+                .await
+                .unwrap(),
+            Saved::Stored
+        );
+        assert_eq!(
+            store.load(&other, None).await.unwrap().unwrap().data["a"],
+            json!(2)
+        );
     }
 
     pub(crate) async fn keys_that_look_like_the_store_fields_are_kept_apart(kind: Kind) {

@@ -38,8 +38,8 @@
 //! spare second beyond the session's expiry, and a touch four. So after a write, `now +
 //! TTL - 3 s` stays below the stored expiry, which is exact and wins; after a touch, it
 //! lands within three seconds after the touched expiry and wins (a refreshed session may
-//! thus be served up to three seconds longer than its lifetime, and its next refresh may
-//! come up to three seconds later than the lifetime alone would make it). The TTL reported is the
+//! thus be served up to three seconds longer than its lifetime, and its next refresh
+//! may come up to three seconds later than the lifetime alone would make it). The TTL reported is the
 //! one from before the touch (memcached applies the flags of `mg` in order, and the TTL is
 //! asked for first), so the expiry check on load sees the item as it was; a touch that
 //! reached an item that had already expired is undone by deleting the item (unless it was

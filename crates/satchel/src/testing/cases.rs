@@ -305,38 +305,38 @@ pub async fn concurrent_saves_keep_every_key<S: SessionStore + Clone>(store: S) 
 }
 
 /// A change set of thousands of keys (more than one command or statement may carry) is
-/// applied whole: sets, then removals with a clear.
+/// applied whole: sets, a clear of thousands of keys with new sets, then removals.
 pub async fn large_change_sets_apply_whole<S: SessionStore>(store: S) {
     let id = SessionId::generate();
-    let mut many = Changes::default();
-    for i in 0..2500 {
-        many.set(format!("key-{i}"), json!(i));
-    }
-    assert_eq!(
-        store.save(&id, &many, in_secs(60)).await.unwrap(),
-        Saved::Stored
-    );
+    let many = |prefix: &str, n: usize| {
+        let mut changes = Changes::default();
+        for i in 0..n {
+            changes.set(format!("{prefix}-{i}"), json!(i));
+        }
+        changes
+    };
+    let saved = store.save(&id, &many("key", 2500), in_secs(60)).await;
+    assert_eq!(saved.unwrap(), Saved::Stored);
     let data = stored(&store, &id).await;
     assert_eq!(data.len(), 2500);
     assert_eq!(data["key-2499"], json!(2499));
-    let mut fewer = Changes::default();
-    for i in 0..2400 {
-        fewer.remove(format!("key-{i}"));
-    }
-    fewer.set("new", json!(true));
-    store.save(&id, &fewer, in_secs(60)).await.unwrap();
-    let data = stored(&store, &id).await;
-    assert_eq!(data.len(), 101);
-    assert!(data.contains_key("key-2400") && !data.contains_key("key-0"));
-    let mut cleared = Changes::default();
+    let mut cleared = many("again", 1500);
     cleared.clear();
-    for i in 0..1500 {
-        cleared.set(format!("again-{i}"), json!(i));
-    }
-    store.save(&id, &cleared, in_secs(60)).await.unwrap();
+    let saved = store.save(&id, &cleared, in_secs(60)).await;
+    assert_eq!(saved.unwrap(), Saved::Stored);
     let data = stored(&store, &id).await;
     assert_eq!(data.len(), 1500, "the clear removed every earlier key");
-    assert!(!data.contains_key("new"));
+    assert!(!data.contains_key("key-0") && data["again-1499"] == json!(1499));
+    let mut fewer = Changes::default();
+    for i in 0..1400 {
+        fewer.remove(format!("again-{i}"));
+    }
+    fewer.set("new", json!(true));
+    let saved = store.save(&id, &fewer, in_secs(60)).await;
+    assert_eq!(saved.unwrap(), Saved::Stored);
+    let data = stored(&store, &id).await;
+    assert_eq!(data.len(), 101);
+    assert!(data.contains_key("again-1400") && !data.contains_key("again-0"));
 }
 
 /// Two sessions never see each other's data.
