@@ -308,21 +308,26 @@ pub async fn concurrent_saves_keep_every_key<S: SessionStore + Clone>(store: S) 
 /// applied whole: sets, a clear of thousands of keys with new sets, then removals.
 pub async fn large_change_sets_apply_whole<S: SessionStore>(store: S) {
     let id = SessionId::generate();
-    let many = |prefix: &str, n: usize| {
+    let many = |prefix: &str, n: usize, clear: bool| {
         let mut changes = Changes::default();
+        if clear {
+            changes.clear();
+        }
         for i in 0..n {
             changes.set(format!("{prefix}-{i}"), json!(i));
         }
         changes
     };
-    let saved = store.save(&id, &many("key", 2500), in_secs(60)).await;
+    let saved = store
+        .save(&id, &many("key", 2500, false), in_secs(60))
+        .await;
     assert_eq!(saved.unwrap(), Saved::Stored);
     let data = stored(&store, &id).await;
     assert_eq!(data.len(), 2500);
     assert_eq!(data["key-2499"], json!(2499));
-    let mut cleared = many("again", 1500);
-    cleared.clear();
-    let saved = store.save(&id, &cleared, in_secs(60)).await;
+    let saved = store
+        .save(&id, &many("again", 1500, true), in_secs(60))
+        .await;
     assert_eq!(saved.unwrap(), Saved::Stored);
     let data = stored(&store, &id).await;
     assert_eq!(data.len(), 1500, "the clear removed every earlier key");
