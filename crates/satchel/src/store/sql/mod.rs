@@ -1403,6 +1403,19 @@ enum Write {
     Nothing,
 }
 
+impl Write {
+    /// The same plan for moving the entry to a new id: the bytes to store under the new
+    /// id, if any, and whether the row under the old id exists and must be deleted.
+    fn into_move(self) -> (Option<Vec<u8>>, bool) {
+        match self {
+            Write::Insert(bytes) => (Some(bytes), false),
+            Write::Update(bytes) => (Some(bytes), true),
+            Write::Delete => (None, true),
+            Write::Nothing => (None, false),
+        }
+    }
+}
+
 /// Applies `changes` onto the row found under the lock (an expired or corrupt row counts
 /// as none) and says what to write.
 fn plan(
@@ -1564,12 +1577,7 @@ macro_rules! server_store {
                 .fetch_optional(&mut *tx)
                 .await?;
             let (write, saved) = plan(found, changes, at, now())?;
-            let (bytes, old_exists) = match write {
-                Write::Insert(bytes) => (Some(bytes), false),
-                Write::Update(bytes) => (Some(bytes), true),
-                Write::Delete => (None, true),
-                Write::Nothing => (None, false),
-            };
+            let (bytes, old_exists) = write.into_move();
             if let Some(bytes) = bytes {
                 sqlx::query(&self.sql.upsert)
                     .bind(new)

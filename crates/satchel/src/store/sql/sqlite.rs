@@ -768,12 +768,7 @@ impl Inner {
             .await
             .map_err(StoreError::backend)?;
         let (write, saved) = plan(found, changes, at, now())?;
-        let (bytes, old_exists) = match write {
-            Write::Insert(bytes) => (Some(bytes), false),
-            Write::Update(bytes) => (Some(bytes), true),
-            Write::Delete => (None, true),
-            Write::Nothing => (None, false),
-        };
+        let (bytes, old_exists) = write.into_move();
         if let Some(bytes) = bytes {
             sqlx::query(&self.sql.upsert)
                 .bind(new)
