@@ -60,6 +60,30 @@ pub enum Error {
         "sessions are disabled: set SESSION_TYPE to a store (e.g. memory, filesystem, redis) to enable them"
     )]
     Disabled,
+    /// The session was destroyed, rotated to a new id or expired by another request
+    /// while this one ran, so this request's changes were not kept: they are dropped
+    /// with the old session rather than written into it (which would undo a logout) or
+    /// carried to its new id (which would let whoever holds the old id write into the
+    /// new session). The response becomes an empty `409 Conflict` with `Vary: Cookie`
+    /// and no `Set-Cookie`: the browser keeps what the other request sent it.
+    #[error("the session ended while this request ran: its changes were not kept")]
+    Superseded,
+    /// A conditional write ([`Session::insert_if_unchanged`](crate::Session::insert_if_unchanged))
+    /// found that another request changed the key since this request read it: nothing
+    /// was written. As an answer, an empty `409 Conflict`; a handler may instead map it
+    /// to its own answer or decide again from the key's current value.
+    #[error("session key {key:?} was changed by another request")]
+    Conflict {
+        /// The session key whose value changed.
+        key: String,
+    },
+    /// [`Session::increment`](crate::Session::increment) found a value that is not an
+    /// integer, or the sum would leave the 64-bit range: nothing was written.
+    #[error("session value for key {key:?} is not an integer that can be incremented")]
+    NotAnInteger {
+        /// The session key.
+        key: String,
+    },
     /// A value could not be converted to or from its stored form.
     #[error("session value for key {key:?} could not be converted")]
     Value {
@@ -69,6 +93,39 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl Error {
+    /// The HTTP status an integration answers with when this error ends a request:
+    /// `409` for [`Superseded`](Self::Superseded) and [`Conflict`](Self::Conflict), `500`
+    /// for the rest (a store that failed, or a mistake of the application's, never the
+    /// client's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(satchel::Error::Superseded.status_code(), 409);
+    /// assert_eq!(satchel::Error::Unavailable.status_code(), 500);
+    /// ```
+    #[must_use]
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::Superseded | Self::Conflict { .. } => 409,
+            Self::Unavailable | Self::Disabled | Self::NotAnInteger { .. } | Self::Value { .. } => {
+                500
+            }
+        }
+    }
+
+    /// Whether the error is one to log at `error` level where it is answered: a
+    /// mistake of the application's or its configuration. A store failure was logged
+    /// where it happened, and a conflict is the client's race, not a fault.
+    pub(crate) fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Disabled | Self::NotAnInteger { .. } | Self::Value { .. }
+        )
+    }
 }
 
 /// A configuration value is wrong, or two values contradict each other.

@@ -242,6 +242,108 @@ impl Changes {
     }
 }
 
+/// One operation on one key that a store applies at once, atomically, onto the latest
+/// stored value: what [`Session::increment`](crate::Session::increment) and
+/// [`Session::insert_if_unchanged`](crate::Session::insert_if_unchanged) send through
+/// [`SessionStore::update`](crate::SessionStore::update).
+///
+/// Unlike a [`Changes`] set, which is saved when the request ends and where the last
+/// writer of a key wins, an update reads and writes the key in one step, so concurrent
+/// updates of one key never lose each other.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::record::{KeyUpdate, Updated};
+/// use serde_json::json;
+///
+/// let add = KeyUpdate::Increment(2);
+/// assert_eq!(add.apply(Some(&json!(40))), Ok(Some(json!(42))));
+/// assert_eq!(add.apply(None), Ok(Some(json!(2))));
+/// assert_eq!(add.apply(Some(&json!("x"))), Err(Updated::Invalid(Some(json!("x")))));
+///
+/// let swap = KeyUpdate::Replace { expected: Some(json!(1)), new: Some(json!(2)) };
+/// assert_eq!(swap.apply(Some(&json!(1))), Ok(Some(json!(2))));
+/// assert_eq!(swap.apply(Some(&json!(3))), Err(Updated::Mismatch(Some(json!(3)))));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum KeyUpdate {
+    /// Adds the amount to the key's integer value; a missing key counts as `0`.
+    Increment(i64),
+    /// Sets the key to `new` (`None`: removes it), only if it still holds `expected`
+    /// (`None`: the key is absent).
+    Replace {
+        /// The value the key must hold for the update to apply.
+        expected: Option<Value>,
+        /// The value to store; `None` removes the key.
+        new: Option<Value>,
+    },
+}
+
+/// What a store reports after a [`KeyUpdate`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Updated {
+    /// The update applied; the key's value after it (`None`: the key is absent).
+    Applied(Option<Value>),
+    /// A [`KeyUpdate::Replace`] found another value: nothing was written. Carries the
+    /// key's current value.
+    Mismatch(Option<Value>),
+    /// A [`KeyUpdate::Increment`] found a value that is not an integer, or the sum would
+    /// leave the 64-bit range: nothing was written. Carries the key's current value.
+    Invalid(Option<Value>),
+    /// There is no live entry for the id (destroyed, rotated or expired): nothing was
+    /// written, and no entry was created.
+    Missing,
+}
+
+impl KeyUpdate {
+    /// The key's new value (`None`: absent) when the update applies onto `current`, or
+    /// why it does not. Stores that read and write under a lock, a transaction or a
+    /// compare-and-swap use this, so every store decides alike.
+    ///
+    /// # Errors
+    ///
+    /// [`Updated::Mismatch`] or [`Updated::Invalid`], with the current value.
+    pub fn apply(&self, current: Option<&Value>) -> Result<Option<Value>, Updated> {
+        match self {
+            Self::Increment(by) => {
+                let base = match current {
+                    None => Some(0),
+                    Some(value) => value.as_i64(),
+                };
+                base.and_then(|base| base.checked_add(*by))
+                    .map(|sum| Some(Value::from(sum)))
+                    .ok_or_else(|| Updated::Invalid(current.cloned()))
+            }
+            Self::Replace { expected, new } => {
+                if current == expected.as_ref() {
+                    Ok(new.clone())
+                } else {
+                    Err(Updated::Mismatch(current.cloned()))
+                }
+            }
+        }
+    }
+
+    /// Applies the update onto `data`'s `key`, giving the outcome. `data` is changed only
+    /// when the update applies.
+    pub fn apply_to(&self, data: &mut Data, key: &str) -> Updated {
+        match self.apply(data.get(key)) {
+            Ok(Some(value)) => {
+                data.insert(key.to_owned(), value.clone());
+                Updated::Applied(Some(value))
+            }
+            Ok(None) => {
+                data.remove(key);
+                Updated::Applied(None)
+            }
+            Err(refused) => refused,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

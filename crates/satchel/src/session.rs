@@ -21,7 +21,7 @@ use crate::config::SessionConfig;
 use crate::cookie::{self, CookieWriter};
 use crate::error::{ConfigError, Error, StoreError};
 use crate::id::SessionId;
-use crate::record::{Changes, Data};
+use crate::record::{Changes, Data, KeyUpdate, Updated};
 use crate::store::{BoxedStore, Saved, Seen, SessionStore};
 
 /// Builds a [`Session`] for each request and holds what they share: the store, the
@@ -288,6 +288,23 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// The error for an update the store (or the request's own view) refused.
+fn refusal(key: &str, refused: &Updated) -> Error {
+    let key = key.to_owned();
+    match refused {
+        Updated::Mismatch(_) => Error::Conflict { key },
+        _ => Error::NotAnInteger { key },
+    }
+}
+
+/// Sets or removes `key` in a request's view of its data.
+fn set_view(data: &mut Data, key: &str, value: Option<Value>) {
+    match value {
+        Some(value) => data.insert(key.to_owned(), value),
+        None => data.remove(key),
+    };
+}
+
 fn store_failed(what: &str, error: &StoreError) -> Error {
     tracing::error!(error = %Chain(error), "session store failed to {what}");
     Error::Unavailable
@@ -340,6 +357,21 @@ impl Session {
         let mut value = String::with_capacity(crate::id::ID_LEN);
         id.encode_into(&mut value);
         value
+    }
+
+    /// The cookie for the id the browser presented, which stays: the value it sent,
+    /// as it is, when that verified with the current key (no encoding, no signing),
+    /// else the id signed anew.
+    fn same_id_cookie(&self, state: &State, id: &SessionId, expires: Option<SystemTime>) -> String {
+        let cookie = &self.inner.shared.cookie;
+        let presented = state
+            .presented
+            .filter(|_| !state.resign)
+            .and_then(|index| self.inner.candidates.get(index));
+        match presented {
+            Some(value) => cookie.set(value, expires),
+            None => cookie.set(&self.cookie_value(id), expires),
+        }
     }
 
     async fn load(&self) -> Result<MutexGuard<'_, State>, Error> {
@@ -488,6 +520,161 @@ impl Session {
             state.data.insert(key.to_owned(), value);
         }
         Ok(())
+    }
+
+    /// Adds `by` to the integer under `key` (a missing key counts as `0`) and returns
+    /// the sum: the counter for "no lost increments".
+    ///
+    /// For a stored session, the store applies the increment at once, atomically onto
+    /// the key's latest value (one round trip), so concurrent requests never lose each
+    /// other's increments and each sees its own sum: 30 concurrent increments by 1 end at
+    /// exactly 30, and answer 1 to 30 between them. The session's expiry is left as it
+    /// is. A session this request creates is invisible to others until the request
+    /// ends, so there the increment is simply recorded with the other changes; so it is
+    /// when this request already set, removed or cleared `key` (the key is then this
+    /// request's own, and the last writer wins as for [`insert`](Self::insert)).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Superseded`] when the session was destroyed, rotated or expired by
+    ///   another request meanwhile: nothing was written (an empty `409` if returned from
+    ///   the handler).
+    /// - [`Error::NotAnInteger`] when the value is not an integer or the sum would
+    ///   overflow `i64`: nothing was written.
+    /// - [`Error::Disabled`] on the `null` store; [`Error::Unavailable`] when the store
+    ///   failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use satchel::{MemoryStore, SessionConfig, SessionManager};
+    /// # tokio_test::block_on(async {
+    /// # let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
+    /// let session = manager.session(None::<&str>);
+    /// assert_eq!(session.increment("visits", 1).await?, 1);
+    /// assert_eq!(session.increment("visits", 2).await?, 3);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn increment(&self, key: &str, by: i64) -> Result<i64, Error> {
+        let update = KeyUpdate::Increment(by);
+        match self.update_key(key, update).await? {
+            Some(Value::Number(sum)) => sum.as_i64().ok_or_else(|| Error::NotAnInteger {
+                key: key.to_owned(),
+            }),
+            _ => Err(Error::NotAnInteger {
+                key: key.to_owned(),
+            }),
+        }
+    }
+
+    /// Stores `value` under `key` only if the key still holds, in the store, what this
+    /// request read (or is still absent, if it was): a compare-and-set, applied at once
+    /// and atomically, for a read-modify-write that must not overwrite a concurrent
+    /// change.
+    ///
+    /// On a conflict nothing is written, and this request's view of the key becomes the
+    /// stored value, so the handler can decide again from it or answer `409`. As for
+    /// [`increment`](Self::increment), a session this request creates, or a key it
+    /// already changed, is its own: the value is then set as by [`insert`](Self::insert).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Conflict`] when another request changed the key since this one read
+    ///   it.
+    /// - [`Error::Superseded`] when the session was destroyed, rotated or expired
+    ///   meanwhile.
+    /// - [`Error::Value`] when `value` does not serialize; [`Error::Disabled`] on the
+    ///   `null` store; [`Error::Unavailable`] when the store failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use satchel::{MemoryStore, SessionConfig, SessionManager};
+    /// # tokio_test::block_on(async {
+    /// # let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
+    /// let session = manager.session(None::<&str>);
+    /// let seats: u32 = session.get("seats").await?.unwrap_or(10);
+    /// session.insert_if_unchanged("seats", seats - 1).await?;
+    /// assert_eq!(session.get::<u32>("seats").await?, Some(9));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn insert_if_unchanged<T: Serialize>(
+        &self,
+        key: &str,
+        value: T,
+    ) -> Result<(), Error> {
+        let new = serde_json::to_value(value).map_err(|source| Error::Value {
+            key: key.to_owned(),
+            source,
+        })?;
+        let expected = {
+            let state = self.load().await?;
+            state.data.get(key).cloned()
+        };
+        let update = KeyUpdate::Replace {
+            expected,
+            new: Some(new),
+        };
+        self.update_key(key, update).await.map(|_| ())
+    }
+
+    /// Applies `update` to `key`: in the store at once for a stored session whose key
+    /// this request has not changed, else into this request's own change set. Returns
+    /// the key's value afterwards.
+    async fn update_key(&self, key: &str, update: KeyUpdate) -> Result<Option<Value>, Error> {
+        if !self.inner.shared.writable {
+            return Err(Error::Disabled);
+        }
+        let id = {
+            let mut state = self.load().await?;
+            let own = !state.existed
+                || state.changes.is_clear()
+                || state.changes.sets().contains_key(key)
+                || state.changes.removals().contains(key);
+            match state.id.filter(|_| !own) {
+                Some(id) => id,
+                None => {
+                    let current = state.data.get(key).cloned();
+                    let value = update
+                        .apply(current.as_ref())
+                        .map_err(|refused| refusal(key, &refused))?;
+                    state.remember(key);
+                    match &value {
+                        Some(value) => {
+                            state.changes.set(key, value.clone());
+                            state.data.insert(key.to_owned(), value.clone());
+                        }
+                        None => {
+                            state.changes.remove(key);
+                            state.data.remove(key);
+                        }
+                    }
+                    return Ok(value);
+                }
+            }
+        };
+        let outcome = self.inner.shared.store.update(&id, key, &update).await;
+        let mut state = self.state();
+        let value = match outcome {
+            Ok(Updated::Applied(value)) => value,
+            Ok(Updated::Missing) => return Err(Error::Superseded),
+            Ok(refused @ (Updated::Mismatch(_) | Updated::Invalid(_))) => {
+                if let Updated::Mismatch(current) = &refused {
+                    // The view follows the store, so the handler can decide again.
+                    set_view(&mut state.data, key, current.clone());
+                }
+                return Err(refusal(key, &refused));
+            }
+            Err(error) => return Err(store_failed("update a key", &error)),
+        };
+        // The store holds it already: the view follows, and no change is recorded (a
+        // later insert of the same value is no change either).
+        if !state.changes.sets().contains_key(key) && !state.changes.removals().contains(key) {
+            set_view(&mut state.data, key, value.clone());
+        }
+        Ok(value)
     }
 
     /// Removes `key`, returning its value converted to `T` if it was there.
@@ -722,6 +909,25 @@ impl Session {
         let permanent = self.permanent(&state);
         let changed = !state.changes.is_empty();
         let expires_at = SystemTime::now() + config.lifetime();
+        // A stored permanent session is due for a later expiry once the one it has lags a
+        // full lifetime from now by more than the granularity.
+        let due = expires_at
+            .checked_sub(config.refresh_granularity())
+            .unwrap_or(expires_at);
+        let lagging = state.expires_at.is_none_or(|at| at < due);
+        // Whether a save that keeps the id re-sends the cookie: only when the browser's
+        // copy must change (a new expiry that is due, the flag that makes it permanent
+        // or not, a new signature). Otherwise the cookie it holds already names this id
+        // and expires with the entry, and a late answer re-sending it could land after
+        // a concurrent log-in or log-out had replaced it, bringing back a dead id.
+        let resend = state.resign || state.changes.permanent().is_some() || (permanent && lagging);
+        // A permanent session's stored expiry moves only when its cookie is re-sent, so
+        // that the two keep expiring together; a browser-session cookie carries no
+        // expiry, so its entry's moves freely.
+        let kept = match state.expires_at {
+            Some(at) if permanent && !resend => at,
+            _ => expires_at,
+        };
         if state.existed {
             // Never bring back an entry that a concurrent request destroyed meanwhile.
             state.changes.require_existing();
@@ -733,6 +939,8 @@ impl Session {
                 Some((new, saved))
             }
             Some(id) if changed => {
+                // The stored expiry moves only together with the cookie (see `resend`).
+                let expires_at = if resend { expires_at } else { kept };
                 let saved = match state.version {
                     Some(version) => {
                         let seen = Seen {
@@ -751,10 +959,7 @@ impl Session {
                 let mut live = true;
                 // The stored expiry, once a touch moved it.
                 let mut moved = None;
-                let due = expires_at
-                    .checked_sub(config.refresh_granularity())
-                    .unwrap_or(expires_at);
-                if refresh && state.expires_at.is_some_and(|at| at < due) {
+                if refresh && lagging && state.expires_at.is_some() {
                     // The refresh is this request's one write: a touch that moves the
                     // expiry and leaves the data alone.
                     match store.load(&id, Some(expires_at)).await {
@@ -777,17 +982,7 @@ impl Session {
                 // must be re-signed.
                 if live && (moved.is_some() || state.resign) {
                     let expires = moved.or(state.expires_at).filter(|_| permanent);
-                    // The value the browser sent names this id and verified with the
-                    // current key: send it back as it is, without encoding or signing.
-                    let presented = state
-                        .presented
-                        .filter(|_| !state.resign)
-                        .and_then(|index| self.inner.candidates.get(index));
-                    let value = match presented {
-                        Some(value) => shared.cookie.set(value, expires),
-                        None => shared.cookie.set(&self.cookie_value(&id), expires),
-                    };
-                    outcome.set_cookie = Some(value);
+                    outcome.set_cookie = Some(self.same_id_cookie(&state, &id, expires));
                 }
                 None
             }
@@ -801,15 +996,23 @@ impl Session {
         let presented = !self.inner.candidates.is_empty();
         match written {
             Some((id, saved)) => match saved.map_err(|e| store_failed("save", &e))? {
+                Saved::Stored if state.id == Some(id) => {
+                    if resend {
+                        let expires = permanent.then_some(expires_at);
+                        outcome.set_cookie = Some(self.same_id_cookie(&state, &id, expires));
+                    }
+                }
                 Saved::Stored => {
                     let expires = permanent.then_some(expires_at);
                     outcome.set_cookie = Some(shared.cookie.set(&self.cookie_value(&id), expires));
                 }
                 Saved::Empty if state.existed && !state.data.is_empty() => {
-                    // The request's view still held data: the entry was destroyed (or
-                    // expired) while it ran. Its changes are dropped with the session,
-                    // and the cookie is left to whoever replaced it.
-                    tracing::debug!("session deleted by a concurrent request; changes dropped");
+                    // The request's view still held data: the entry was destroyed,
+                    // rotated or expired while it ran. Its changes are dropped with the
+                    // session, the request must not answer as if they were kept, and
+                    // the cookie is left to whoever replaced it.
+                    tracing::debug!("session ended by a concurrent request; changes dropped");
+                    return Err(Error::Superseded);
                 }
                 Saved::Empty if presented => outcome.set_cookie = Some(shared.cookie.removal()),
                 Saved::Empty => {}
@@ -904,8 +1107,9 @@ mod tests {
         assert!(removal.set_cookie().unwrap().contains("Max-Age=0"));
 
         slow.insert("cart", 3).await.unwrap();
-        let outcome = slow.finish(200).await.unwrap();
-        assert_eq!(outcome.set_cookie(), None, "no cookie for a dead session");
+        let refused = slow.finish(200).await.unwrap_err();
+        assert!(matches!(refused, Error::Superseded), "{refused:?}");
+        assert_eq!(refused.status_code(), 409);
         assert!(store.load(&id, None).await.unwrap().is_none(), "still gone");
 
         // The same holds for an id rotation racing the logout.
@@ -917,8 +1121,133 @@ mod tests {
         assert!(logout.finish(200).await.unwrap().set_cookie().is_some());
         login.cycle_id().await.unwrap();
         login.insert("role", "admin").await.unwrap();
-        assert_eq!(login.finish(200).await.unwrap().set_cookie(), None);
+        assert!(matches!(login.finish(200).await, Err(Error::Superseded)));
         assert!(store.is_empty(), "nothing stored under any id");
+        // An increment finds no live entry either: refused, nothing created.
+        let cookie = logged_in(&manager).await;
+        let late = manager.session([cookie.as_str()]);
+        late.len().await.unwrap();
+        let logout = manager.session([cookie.as_str()]);
+        logout.destroy();
+        let _ = logout.finish(200).await.unwrap();
+        assert!(matches!(
+            late.increment("n", 1).await,
+            Err(Error::Superseded)
+        ));
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_change_resends_the_cookie_only_when_its_expiry_is_due() {
+        let store = MemoryStore::default();
+        let config = SessionConfig::default()
+            .with_lifetime(Duration::from_secs(20))
+            .with_refresh_each_request(false);
+        let manager = SessionManager::new(store.clone(), config).unwrap();
+        let cookie = logged_in(&manager).await;
+        let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+        let stored = || async { store.load(&id, None).await.unwrap().unwrap() };
+        let saved_at = stored().await.expires_at;
+
+        let change = |value: u32| {
+            let session = manager.session([cookie.as_str()]);
+            async move {
+                session.insert("k", value).await.unwrap();
+                session.finish(200).await.unwrap()
+            }
+        };
+        assert_eq!(
+            change(1).await.set_cookie(),
+            None,
+            "the browser's copy is current"
+        );
+        let entry = stored().await;
+        assert_eq!(entry.data["k"], 1, "the change is saved");
+        assert_eq!(
+            entry.expires_at, saved_at,
+            "and the expiry stays with the cookie's"
+        );
+
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let outcome = change(2).await;
+        let moved = stored().await.expires_at;
+        assert!(moved >= saved_at + Duration::from_millis(250));
+        let resent = outcome
+            .set_cookie()
+            .expect("a due expiry goes with the cookie");
+        assert!(resent.contains(&httpdate::fmt_http_date(moved)), "{resent}");
+
+        // Making the session a browser session changes the cookie: it is re-sent.
+        let session = manager.session([cookie.as_str()]);
+        session.set_permanent(false).await.unwrap();
+        let outcome = session.finish(200).await.unwrap();
+        let resent = outcome.set_cookie().expect("the cookie's kind changed");
+        assert!(!resent.contains("Expires"), "{resent}");
+    }
+
+    #[tokio::test]
+    async fn increments_and_conditional_sets_see_each_other() {
+        let store = MemoryStore::default();
+        let manager = manager(&store);
+        let cookie = logged_in(&manager).await;
+        let a = manager.session([cookie.as_str()]);
+        let b = manager.session([cookie.as_str()]);
+        assert_eq!(a.get::<i64>("seats").await.unwrap(), None);
+        assert_eq!(b.get::<i64>("seats").await.unwrap(), None);
+        assert_eq!(a.increment("n", 2).await.unwrap(), 2);
+        assert_eq!(
+            b.increment("n", 3).await.unwrap(),
+            5,
+            "b adds onto a's increment"
+        );
+        assert_eq!(
+            a.get::<i64>("n").await.unwrap(),
+            Some(2),
+            "a's view: its own sum"
+        );
+
+        a.insert_if_unchanged("seats", 9).await.unwrap();
+        let conflict = b.insert_if_unchanged("seats", 8).await.unwrap_err();
+        assert!(
+            matches!(&conflict, Error::Conflict { key } if key == "seats"),
+            "{conflict:?}"
+        );
+        assert_eq!(conflict.status_code(), 409);
+        assert_eq!(
+            b.get::<i64>("seats").await.unwrap(),
+            Some(9),
+            "b now sees a's value"
+        );
+        b.insert_if_unchanged("seats", 8).await.unwrap();
+
+        // Written at once: finishing either request writes nothing more.
+        assert_eq!(
+            a.finish(200).await.unwrap(),
+            Outcome {
+                set_cookie: None,
+                vary_cookie: true
+            }
+        );
+        let _ = b.finish(200).await.unwrap();
+        let c = manager.session([cookie.as_str()]);
+        assert_eq!(c.get::<i64>("n").await.unwrap(), Some(5));
+        assert_eq!(c.get::<i64>("seats").await.unwrap(), Some(8));
+
+        // A key this request set is its own: no store round trip, no condition.
+        c.insert("n", 100).await.unwrap();
+        assert_eq!(c.increment("n", 1).await.unwrap(), 101);
+        c.insert("text", "x").await.unwrap();
+        assert!(matches!(
+            c.increment("text", 1).await,
+            Err(Error::NotAnInteger { .. })
+        ));
+        let _ = c.finish(200).await.unwrap();
+        let d = manager.session([cookie.as_str()]);
+        assert_eq!(d.get::<i64>("n").await.unwrap(), Some(101));
+        assert!(matches!(
+            d.increment("text", 1).await,
+            Err(Error::NotAnInteger { .. })
+        ));
     }
 
     #[tokio::test]

@@ -43,10 +43,10 @@ pub(crate) async fn read(session: &Session) -> Result<Reply, Error> {
     Ok(Reply::Text(uid.to_string()))
 }
 
-/// `n += 1`.
+/// `n += 1`, atomically in the store: concurrent requests never lose an increment, and
+/// each answers its own `n`.
 pub(crate) async fn write(session: &Session) -> Result<Reply, Error> {
-    let n = session.get::<i64>("n").await?.unwrap_or(0) + 1;
-    session.insert("n", n).await?;
+    let n = session.increment("n", 1).await?;
     Ok(Reply::Text(n.to_string()))
 }
 
@@ -106,8 +106,7 @@ pub(crate) async fn demo_login(session: &Session, name: &str) -> Result<Reply, E
 
 /// The demo's counter.
 pub(crate) async fn demo_count(session: &Session) -> Result<Reply, Error> {
-    let counter = session.get::<u64>("counter").await?.unwrap_or(0) + 1;
-    session.insert("counter", counter).await?;
+    session.increment("counter", 1).await?;
     Ok(Reply::Redirect("/"))
 }
 

@@ -152,11 +152,11 @@ where
                     Some(Ok(value)) => Some(value),
                     Some(Err(_)) => {
                         tracing::error!("session cookie is not a valid header value");
-                        return Ok(internal_error(response));
+                        return Ok(empty(response, StatusCode::INTERNAL_SERVER_ERROR));
                     }
                     None => None,
                 },
-                Err(_) => return Ok(internal_error(response)),
+                Err(error) => return Ok(empty(response, status_of(error))),
             };
             let headers = response.headers_mut();
             if outcome.as_ref().is_ok_and(crate::Outcome::vary_cookie) {
@@ -170,11 +170,17 @@ where
     }
 }
 
-/// An empty `500`: the cause was logged, never shown to the client. The session was used,
-/// so the answer still varies with the cookie.
-fn internal_error<B>(response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+/// The status the engine gave `error`.
+fn status_of(error: &Error) -> StatusCode {
+    StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// An empty answer with `status`, in the place of the handler's: a `500` whose cause was
+/// logged, never shown to the client, or a `409` for changes that were not kept. The
+/// session was used, so the answer still varies with the cookie.
+fn empty<B>(response: ServiceResponse<B>, status: StatusCode) -> ServiceResponse<EitherBody<B>> {
     let (request, _) = response.into_parts();
-    let mut empty = HttpResponse::new(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut empty = HttpResponse::new(status);
     empty
         .headers_mut()
         .insert(VARY, HeaderValue::from_static("Cookie"));
@@ -206,17 +212,19 @@ impl FromRequest for Session {
     }
 }
 
-/// A session error answers with an empty `500`; the cause was logged where it happened.
+/// A session error answers with an empty body and the status the engine gives it
+/// ([`Error::status_code`]): `500` for a store that failed (logged where it happened) or
+/// a mistake of the application's (logged here), `409` for a conflict.
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
+        status_of(self)
     }
 
     fn error_response(&self) -> HttpResponse {
-        if !matches!(self, Error::Unavailable) {
+        if self.is_fault() {
             tracing::error!(error = %self, "session operation failed");
         }
-        HttpResponse::new(self.status_code())
+        HttpResponse::new(status_of(self))
     }
 }
 

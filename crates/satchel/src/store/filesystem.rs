@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::{ID_LEN, SessionId};
-use crate::record::{Changes, Data, Record};
+use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
 
 /// Default key prefix of the files (SESSION_KEY_PREFIX).
@@ -571,6 +571,19 @@ impl SessionStore for FilesystemStore {
             .await
     }
 
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let id = *id;
+        let (key, update) = (key.to_owned(), update.clone());
+        self.write_blocking(move || inner.update(&id, &key, &update))
+            .await
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let inner = Arc::clone(&self.inner);
         let id = *id;
@@ -718,6 +731,24 @@ impl Inner {
             self.prune_after_create(&new.name);
         }
         Ok(saved)
+    }
+
+    fn update(&self, id: &SessionId, key: &str, update: &KeyUpdate) -> Result<Updated, StoreError> {
+        let entry = self.entry(id);
+        let path = self.dir.join(&entry.name);
+        let _lock = self.lock(entry.stripe)?;
+        let Some(mut record) = self.current(&path)?.1 else {
+            return Ok(Updated::Missing);
+        };
+        let before = record.data.get(key).cloned();
+        let outcome = update.apply_to(&mut record.data, key);
+        if record.data.is_empty() {
+            remove_if_present(&path).map_err(StoreError::backend)?;
+        } else if record.data.get(key) != before.as_ref() {
+            // The record keeps its expiry: only the key changes.
+            self.write(&path, &record)?;
+        }
+        Ok(outcome)
     }
 
     fn delete(&self, id: &SessionId) -> Result<(), StoreError> {

@@ -5,9 +5,10 @@
 //!
 //! One item per session, at the key `{SESSION_KEY_PREFIX}{id}`. Its value is a small
 //! versioned MessagePack document: the session's data, its permanent flag, and its expiry
-//! (Unix milliseconds) as of the last write. With several servers, every key goes to one
-//! of them, chosen by rendezvous hashing over the configured addresses, so sessions spread
-//! over all servers and each process sharing the pool agrees on where a session lives.
+//! (Unix milliseconds) as of the last write, followed by one touch entry for each refresh
+//! since (see the refresh below). With several servers, every key goes to one of them,
+//! chosen by rendezvous hashing over the configured addresses, so sessions spread over all
+//! servers and each process sharing the pool agrees on where a session lives.
 //!
 //! Keys never carry client input unchecked: a session id is 43 characters of base64url,
 //! validated before any store sees it, and the key prefix is checked when the store is
@@ -21,29 +22,46 @@
 //! once. The store sends relative seconds up to 30 days and an absolute Unix time beyond,
 //! capped at 2038-01-19 (the largest time memcached accepts); the value's own expiry still
 //! holds the real date. memcached's clock ticks in whole seconds, so an item given `n`
-//! seconds may be dropped up to a second early: every write asks for one second more than
-//! the session's lifetime, and the store checks the exact expiry itself on load.
+//! seconds may be dropped up to a second early: every write and every touch asks for the
+//! session's remaining lifetime rounded up to whole seconds, plus one.
 //!
-//! A refresh (the `touch` of [`SessionStore::load`]) is one `mg` command that returns the
-//! value, its CAS token and its remaining TTL, and moves the TTL forward, without
-//! rewriting the data. The expiry inside the value then goes stale, so the
-//! effective expiry of an item is computed from both:
+//! That TTL only decides when memcached frees the item. Whether a session is live is
+//! decided on every load by the expiry in its value, to the millisecond, and never by the
+//! TTL: memcached counts a TTL in whole seconds of its own clock from when the command
+//! reached it, so an expiry estimated from a reported TTL can come out a second or two
+//! after the one asked for.
+//!
+//! # Refresh
+//!
+//! A refresh (the `touch` of [`SessionStore::load`]) moves the expiry without rewriting
+//! the data, in one round trip: two commands sent together to the item's server, an
+//! append (`ms` in mode `MA`, which never creates an item) of a touch entry, then an `mg`
+//! that moves the TTL and returns the value, entries included, and the CAS token. A touch
+//! entry is a MessagePack array `[sent, expires]` of Unix milliseconds: when the touch was
+//! sent, and the expiry it asks for. Every read folds the entries, in the order the server
+//! appended them, into the expiry of the record as last written:
 //!
 //! ```text
-//! effective = max(stored expiry, now + remaining TTL - 3 s)
+//! expiry = the record's expiry
+//! for each entry [sent, expires]:  if sent < expiry { expiry = expires }
+//! the session is live while now < expiry
 //! ```
 //!
-//! memcached counts the TTL in whole seconds of its own coarse clock: `now + TTL` lands
-//! within three seconds after the time the item was last given. A write gives the item one
-//! spare second beyond the session's expiry, and a touch four. So after a write, `now +
-//! TTL - 3 s` stays below the stored expiry, which is exact and wins; after a touch, it
-//! lands within three seconds after the touched expiry and wins (a refreshed session may
-//! thus be served up to three seconds longer than its lifetime, and its next refresh
-//! may come up to three seconds later than the lifetime alone would make it). The TTL reported is the
-//! one from before the touch (memcached applies the flags of `mg` in order, and the TTL is
-//! asked for first), so the expiry check on load sees the item as it was; a touch that
-//! reached an item that had already expired is undone by deleting the item (unless it was
-//! rewritten meanwhile), so it cannot come back to life.
+//! The guarantee: a load never serves a session after its true expiry, the expiry that
+//! the latest touch asked for (or the record's, when no touch came since the last write),
+//! because that is exactly the expiry it checks, not an estimate. A touch sent once the
+//! session had already expired (`sent` not before the expiry so far) is skipped by the
+//! fold, so it cannot bring the session back, not even for a reader that comes before it
+//! deletes the item. The touch judges itself by the same fold, on the value its own `mg`
+//! returns: it finds its entry there, returns the session only if the fold took the entry
+//! and the result is live, and deletes an item that is dead as a whole (unless it changed
+//! meanwhile). Times are those of the application's clocks, as for every store.
+//!
+//! A touch entry takes at most 19 bytes, and a save writes the value afresh, without
+//! entries. So that the value of a session that is read but never changed stays small, a
+//! touch that finds 32 entries writes the folded record back (a compare-and-swap on the
+//! token its `mg` returned): a second round trip, once in 32 refreshes. A touch changes
+//! the item's CAS token.
 //!
 //! # No lost updates
 //!
@@ -56,9 +74,10 @@
 //!
 //! The common cases take one round trip. [`SessionStore::save_seen`] writes the data the
 //! request saw, on condition that the item is still at the version the request loaded
-//! (memcached keeps an item's CAS token when it is touched, so a refresh does not spoil
-//! it). [`SessionStore::save`], which the engine calls when it found no entry, first tries
-//! an `add`, which stores only when there is no item. Either falls back to the loop above.
+//! (a refresh by another request in between changes the version, and the save then takes
+//! the loop). [`SessionStore::save`], which the engine calls when it found no entry, first
+//! tries an `add`, which stores only when there is no item. Either falls back to the loop
+//! above.
 //!
 //! [`SessionStore::cycle`] writes the entry under the new id (with an `add`: the id is
 //! fresh) and deletes the old one only if it did not change since it was read; if it did,
@@ -78,14 +97,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memcache::exp::{
-    AsyncMetaClient, Delete, Get, GetResult, GetStatus, Meta, MutationStatus, Operation, Set,
+    AsyncMetaClient, Delete, Get, GetResult, GetStatus, Meta, MutationStatus, Op, OpResult,
+    Operation, Set,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::{ID_LEN, SessionId};
-use crate::record::{Changes, Data, Record};
+use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, Saved, Seen, SessionStore};
 
 /// The server used when SESSION_MEMCACHED is unset.
@@ -98,12 +118,11 @@ pub const MAX_RELATIVE_TTL: u64 = 30 * 24 * 60 * 60;
 /// The largest absolute Unix time memcached accepts (2038-01-19): it parses expiration
 /// times as signed 32-bit numbers.
 const MAX_ABSOLUTE_TTL: u64 = i32::MAX as u64;
-/// Seconds a write keeps an item beyond its expiry, for memcached's whole-second clock.
-const WRITE_GRACE: u64 = 1;
-/// Seconds a touch keeps an item beyond its new expiry; see the module documentation.
-const TOUCH_GRACE: u64 = 4;
-/// How far the expiry estimated from a reported TTL may exceed the real one.
-const TTL_SLACK: Duration = Duration::from_secs(3);
+/// Seconds a write or a touch keeps an item beyond its expiry, for memcached's
+/// whole-second clock.
+const TTL_GRACE: u64 = 1;
+/// Touch entries an item may carry before a touch writes the folded record back.
+const MAX_TOUCHES: usize = 32;
 /// Conditional writes tried before a save gives up on a session under heavy contention.
 const MAX_ATTEMPTS: u32 = 100;
 /// The version of the value format.
@@ -230,6 +249,10 @@ struct Value {
     permanent: Option<bool>,
     data: Data,
 }
+
+/// A touch entry appended to an item's value: when the touch was sent, and the expiry it
+/// asks for, both in Unix milliseconds.
+type TouchEntry = (u64, u64);
 
 /// An item found on its server: its CAS token, and its record unless it has expired or
 /// cannot be decoded.
@@ -393,41 +416,90 @@ impl MemcachedStore {
         self.within(self.inner.client.run(operation)).await
     }
 
-    /// Reads the item at `key` with its CAS token and remaining TTL, moving its TTL to
-    /// `touch` if given: `None` when there is no item.
-    async fn fetch(
-        &self,
-        key: &str,
-        touch: Option<SystemTime>,
-    ) -> Result<Option<(u64, Option<i64>, Vec<u8>)>, StoreError> {
-        // The TTL is asked for before the touch is applied (the client sends `t` before
-        // `T`), so it is the item's TTL as it was.
-        let mut get = Get::new(key).meta(Meta::NONE.cas().ttl());
-        if let Some(at) = touch {
-            get = get.touch_raw(wire_ttl(at, SystemTime::now(), TOUCH_GRACE));
-        }
-        let result: GetResult = self.run(get).await?;
-        if result.status != GetStatus::Hit {
+    /// Reads the item at `key` with its CAS token: `None` when there is no item.
+    async fn fetch(&self, key: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let result: GetResult = self.run(Get::new(key).meta(Meta::NONE.cas())).await?;
+        hit(result)
+    }
+
+    /// Refreshes the item at `key` to expire at `at`, in one round trip: appends a touch
+    /// entry (an append never creates an item), then moves the TTL and reads the value
+    /// with the entry and the CAS token. The record when the fold took the entry and the
+    /// session is live; otherwise `None`, and an item that is dead as a whole is deleted.
+    /// See the module documentation.
+    async fn touch(&self, key: &str, at: SystemTime) -> Result<Option<Record>, StoreError> {
+        let sent = SystemTime::now();
+        let entry = touch_entry(sent, at);
+        let append = Set::new(key, rmp_serde::to_vec(&entry).map_err(StoreError::encode)?).append();
+        let get = Get::new(key)
+            .meta(Meta::NONE.cas())
+            .touch_raw(wire_ttl(at, sent, TTL_GRACE));
+        let results = self
+            .within(
+                self.inner
+                    .client
+                    .run_batch([Op::from(append), Op::from(get)]),
+            )
+            .await?;
+        let mut results = results
+            .into_iter()
+            .map(|result| result.map_err(|error| StoreError::backend(Failure::from(error))));
+        let (Some(appended), Some(read)) = (results.next(), results.next()) else {
+            return Err(StoreError::backend(Failure::Protocol));
+        };
+        // Not stored means there was no item: the read below then misses too, or finds
+        // an item written since, without the entry.
+        appended?;
+        let OpResult::Get(read) = read? else {
+            return Err(StoreError::backend(Failure::Protocol));
+        };
+        let Some((cas, bytes)) = hit(read)? else {
             return Ok(None);
+        };
+        let (value, touches) = parse(&bytes)?;
+        let Some(ours) = touches.iter().rposition(|&touch| touch == entry) else {
+            return Ok(None);
+        };
+        let taken = entry.0 < fold(value.expires, &touches[..ours]);
+        let expires = fold(value.expires, &touches);
+        match live(value, expires, SystemTime::now(), cas) {
+            Some(mut record) if taken => {
+                if touches.len() >= MAX_TOUCHES {
+                    // Written back folded, unless the item changed since the read.
+                    let outcome = self
+                        .write(
+                            key,
+                            &record.data,
+                            record.permanent,
+                            record.expires_at,
+                            Condition::Cas(cas),
+                        )
+                        .await?;
+                    if let Outcome::Done(Some(written)) = outcome {
+                        record.version = Some(written);
+                    }
+                }
+                Ok(Some(record))
+            }
+            // Another touch keeps the session alive; this one came too late.
+            Some(_) => Ok(None),
+            None => {
+                // Dead, yet the touch gave the item a new TTL: delete it, unless it was
+                // rewritten meanwhile.
+                self.remove(key, Some(cas)).await?;
+                Ok(None)
+            }
         }
-        let cas = result
-            .item
-            .cas
-            .ok_or_else(|| StoreError::backend(Failure::MissingCas))?;
-        let value = result
-            .value
-            .ok_or_else(|| StoreError::decode(FormatError::NoValue))?;
-        Ok(Some((cas, result.item.ttl, value)))
     }
 
     /// The item at `key` for a read-modify-write. An expired item counts as no data, and
     /// so does one that cannot be decoded: it is replaced, as the engine would start a
     /// fresh session on load.
     async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
-        let Some((cas, ttl, bytes)) = self.fetch(key, None).await? else {
+        let Some((cas, bytes)) = self.fetch(key).await? else {
             return Ok(None);
         };
-        let record = match decode(&bytes, ttl, SystemTime::now(), cas) {
+        let record = match decode(&bytes, SystemTime::now(), cas) {
             Ok(record) => record,
             Err(error) => {
                 tracing::warn!(%error, "replacing a stored session that could not be decoded");
@@ -447,7 +519,7 @@ impl MemcachedStore {
         condition: Condition,
     ) -> Result<Outcome, StoreError> {
         let bytes = encode(data, permanent, expires_at)?;
-        let ttl = wire_ttl(expires_at, SystemTime::now(), WRITE_GRACE);
+        let ttl = wire_ttl(expires_at, SystemTime::now(), TTL_GRACE);
         let set = Set::new(key, bytes).ttl_raw(ttl).return_cas();
         let set = match condition {
             Condition::Absent => set.add(),
@@ -507,6 +579,48 @@ impl MemcachedStore {
         }
         Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
     }
+
+    /// Applies `update` to `key` of the live item at `item` under a compare-and-swap,
+    /// retrying when another writer got in between. The item keeps its expiry.
+    async fn update_item(
+        &self,
+        item: &str,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                pause(attempt).await;
+            }
+            let (Some(cas), Some(mut record)) = split(self.current(item).await?) else {
+                return Ok(Updated::Missing);
+            };
+            let before = record.data.get(key).cloned();
+            let outcome = update.apply_to(&mut record.data, key);
+            let written = if record.data.is_empty() {
+                self.remove(item, Some(cas)).await?
+            } else if record.data.get(key) == before.as_ref() {
+                return Ok(outcome);
+            } else {
+                let condition = Condition::Cas(cas);
+                self.write(
+                    item,
+                    &record.data,
+                    record.permanent,
+                    record.expires_at,
+                    condition,
+                )
+                .await?
+            };
+            match written {
+                Outcome::Conflict => {}
+                // Deleted by another request in between: the session is gone.
+                Outcome::Missing => return Ok(Updated::Missing),
+                Outcome::Done(_) => return Ok(outcome),
+            }
+        }
+        Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
+    }
 }
 
 impl SessionStore for MemcachedStore {
@@ -516,25 +630,13 @@ impl SessionStore for MemcachedStore {
         touch: Option<SystemTime>,
     ) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
-        let Some((cas, ttl, bytes)) = self.fetch(&key, touch).await? else {
+        if let Some(at) = touch {
+            return self.touch(&key, at).await;
+        }
+        let Some((cas, bytes)) = self.fetch(&key).await? else {
             return Ok(None);
         };
-        match decode(&bytes, ttl, SystemTime::now(), cas)? {
-            Some(mut record) => {
-                if let Some(at) = touch {
-                    record.expires_at = at;
-                }
-                Ok(Some(record))
-            }
-            None => {
-                if touch.is_some() {
-                    // The touch reached an item that had expired: delete it, unless it
-                    // was rewritten meanwhile, so that the new TTL cannot revive it.
-                    self.remove(&key, Some(cas)).await?;
-                }
-                Ok(None)
-            }
-        }
+        decode(&bytes, SystemTime::now(), cas)
     }
 
     async fn save(
@@ -657,6 +759,15 @@ impl SessionStore for MemcachedStore {
         Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
     }
 
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        self.update_item(&self.key(id), key, update).await
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.remove(&self.key(id), None).await.map(drop)
     }
@@ -762,18 +873,35 @@ fn wire_ttl(expires_at: SystemTime, now: SystemTime, grace: u64) -> u32 {
     u32::try_from(absolute).unwrap_or(u32::MAX)
 }
 
-/// When an item really expires: the expiry stored at its last write, or later when a
-/// touch has moved its TTL since (see the module documentation).
-fn effective_expiry(stored: SystemTime, ttl: Option<i64>, now: SystemTime) -> SystemTime {
-    let estimate = ttl
-        .and_then(|secs| u64::try_from(secs).ok())
-        .filter(|&secs| secs > 0)
-        .and_then(|secs| now.checked_add(Duration::from_secs(secs)))
-        .and_then(|at| at.checked_sub(TTL_SLACK));
-    match estimate {
-        Some(estimate) => stored.max(estimate),
-        None => stored,
+/// The CAS token and value of a read that found an item; `None` for a miss.
+fn hit(result: GetResult) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    if result.status != GetStatus::Hit {
+        return Ok(None);
     }
+    let cas = result
+        .item
+        .cas
+        .ok_or_else(|| StoreError::backend(Failure::MissingCas))?;
+    let value = result
+        .value
+        .ok_or_else(|| StoreError::decode(FormatError::NoValue))?;
+    Ok(Some((cas, value)))
+}
+
+/// The touch entry of a refresh sent at `sent` that asks for the expiry `at`.
+fn touch_entry(sent: SystemTime, at: SystemTime) -> TouchEntry {
+    (unix_millis(sent), unix_millis(at))
+}
+
+/// The expiry, in Unix milliseconds, of a record written with the expiry `stored` and
+/// refreshed by `touches` since: each entry moves it to the expiry it asks for when it
+/// was sent before the expiry so far, and is skipped otherwise (it reached a session that
+/// had already expired).
+fn fold(stored: u64, touches: &[TouchEntry]) -> u64 {
+    touches.iter().fold(
+        stored,
+        |expiry, &(sent, asked)| if sent < expiry { asked } else { expiry },
+    )
 }
 
 fn unix_secs(at: SystemTime) -> u64 {
@@ -802,31 +930,44 @@ fn encode(
     .map_err(StoreError::encode)
 }
 
-/// Decodes an item's value into its record, `None` when it has expired at `now` given
-/// the TTL the server reported.
-fn decode(
-    bytes: &[u8],
-    ttl: Option<i64>,
-    now: SystemTime,
-    cas: u64,
-) -> Result<Option<Record>, StoreError> {
-    let value: Value = rmp_serde::from_slice(bytes).map_err(StoreError::decode)?;
+/// Reads an item's value: the record as last written, then the touch entries appended
+/// since, in order.
+fn parse(bytes: &[u8]) -> Result<(Value, Vec<TouchEntry>), StoreError> {
+    let mut rest = bytes;
+    let value: Value = rmp_serde::from_read(&mut rest).map_err(StoreError::decode)?;
     if value.v != FORMAT_VERSION {
         return Err(StoreError::decode(FormatError::Version(value.v)));
     }
-    let stored = UNIX_EPOCH
-        .checked_add(Duration::from_millis(value.expires))
-        .unwrap_or(UNIX_EPOCH);
-    let expires_at = effective_expiry(stored, ttl, now);
-    if expires_at <= now {
-        return Ok(None);
+    let mut touches: Vec<TouchEntry> = Vec::new();
+    while !rest.is_empty() {
+        touches.push(rmp_serde::from_read(&mut rest).map_err(StoreError::decode)?);
     }
-    Ok(Some(Record {
+    Ok((value, touches))
+}
+
+/// The record of `value` with the expiry `expires` (Unix milliseconds), `None` when that
+/// has passed at `now`.
+fn live(value: Value, expires: u64, now: SystemTime, cas: u64) -> Option<Record> {
+    let expires_at = UNIX_EPOCH
+        .checked_add(Duration::from_millis(expires))
+        .unwrap_or(UNIX_EPOCH);
+    if expires_at <= now {
+        return None;
+    }
+    Some(Record {
         data: value.data,
         expires_at,
         permanent: value.permanent,
         version: Some(cas),
-    }))
+    })
+}
+
+/// Decodes an item's value into its record, `None` when it has expired at `now`: the
+/// expiry is the record's, moved by the touches appended since (see [`fold`]).
+fn decode(bytes: &[u8], now: SystemTime, cas: u64) -> Result<Option<Record>, StoreError> {
+    let (value, touches) = parse(bytes)?;
+    let expires = fold(value.expires, &touches);
+    Ok(live(value, expires, now, cas))
 }
 
 #[cfg(test)]
@@ -846,13 +987,13 @@ mod tests {
     fn lifetimes_up_to_thirty_days_are_sent_as_relative_seconds() {
         let now = at(NOW);
         assert_eq!(wire_ttl(at(NOW + 60), now, 0), 60);
-        assert_eq!(wire_ttl(at(NOW + 60), now, WRITE_GRACE), 61);
+        assert_eq!(wire_ttl(at(NOW + 60), now, TTL_GRACE), 61);
         // A fraction of a second rounds up, so the item never goes before its expiry.
         let soon = now + Duration::from_millis(1500);
         assert_eq!(wire_ttl(soon, now, 0), 2);
         assert_eq!(wire_ttl(at(NOW + 30 * DAY), now, 0), 2_592_000);
         assert_eq!(
-            wire_ttl(at(NOW + 30 * DAY - WRITE_GRACE), now, WRITE_GRACE),
+            wire_ttl(at(NOW + 30 * DAY - TTL_GRACE), now, TTL_GRACE),
             2_592_000
         );
     }
@@ -866,7 +1007,7 @@ mod tests {
         let wire = wire_ttl(expires, now, 0);
         assert_eq!(u64::from(wire), NOW + 31 * DAY);
         assert_eq!(
-            u64::from(wire_ttl(expires, now, WRITE_GRACE)),
+            u64::from(wire_ttl(expires, now, TTL_GRACE)),
             NOW + 31 * DAY + 1
         );
         assert_eq!(
@@ -874,8 +1015,8 @@ mod tests {
             NOW + 30 * DAY + 1
         );
         // The grace can push a 30-day lifetime over the limit: then it is absolute too.
-        let edge = wire_ttl(at(NOW + 30 * DAY), now, TOUCH_GRACE);
-        assert_eq!(u64::from(edge), NOW + 30 * DAY + TOUCH_GRACE);
+        let edge = wire_ttl(at(NOW + 30 * DAY), now, TTL_GRACE);
+        assert_eq!(u64::from(edge), NOW + 30 * DAY + TTL_GRACE);
         assert!(u64::from(edge) > MAX_RELATIVE_TTL);
     }
 
@@ -890,24 +1031,74 @@ mod tests {
     fn an_expiry_in_the_past_still_sends_a_positive_ttl() {
         let now = at(NOW);
         assert_eq!(wire_ttl(at(NOW - 10), now, 0), 1);
-        assert_eq!(wire_ttl(at(NOW - 10), now, WRITE_GRACE), 1);
-        assert_eq!(wire_ttl(at(0), now, TOUCH_GRACE), 4);
+        assert_eq!(wire_ttl(at(NOW - 10), now, TTL_GRACE), 1);
+        assert_eq!(wire_ttl(at(0), now, 4), 4);
+    }
+
+    fn ms(millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(millis)
+    }
+
+    /// `bytes` with a touch entry appended, as the server appends it.
+    fn touched(bytes: &[u8], sent: SystemTime, asked: SystemTime) -> Vec<u8> {
+        let mut bytes = bytes.to_vec();
+        bytes.extend(rmp_serde::to_vec(&touch_entry(sent, asked)).unwrap());
+        bytes
     }
 
     #[test]
-    fn the_stored_expiry_wins_until_a_touch_moves_the_ttl_past_it() {
-        let now = at(NOW);
-        let stored = at(NOW + 10);
-        // Just written: the server reports between 10 and 13 seconds left.
-        for ttl in 10..=13 {
-            assert_eq!(effective_expiry(stored, Some(ttl), now), stored, "{ttl}");
+    fn touches_fold_into_the_expiry_in_order_and_only_while_live() {
+        let stored = NOW * 1000;
+        assert_eq!(fold(stored, &[]), stored);
+        // Sent before the expiry: it moves the expiry to exactly what it asked for.
+        assert_eq!(
+            fold(stored, &[(stored - 1, stored + 1_234)]),
+            stored + 1_234
+        );
+        // The latest wins, later or earlier.
+        let both = [(stored - 10, stored + 9_000), (stored - 5, stored + 4_321)];
+        assert_eq!(fold(stored, &both), stored + 4_321);
+        // Sent once the session had expired: skipped, and so are those it would enable.
+        let late = [(stored, stored + 60_000)];
+        assert_eq!(fold(stored, &late), stored);
+        let after = [(stored + 1, stored + 60_000), (stored + 2, stored + 70_000)];
+        assert_eq!(fold(stored, &after), stored);
+        // Sent after the written expiry, but after a touch that had moved it: taken.
+        let chain = [(stored - 1, stored + 5_000), (stored + 1, stored + 6_000)];
+        assert_eq!(fold(stored, &chain), stored + 6_000);
+        // An entry takes at most 19 bytes: an array of two 64-bit integers.
+        let now = SystemTime::now();
+        let entry = touch_entry(now, now + Duration::from_secs(400 * DAY));
+        assert_eq!(rmp_serde::to_vec(&entry).unwrap().len(), 19);
+    }
+
+    #[test]
+    fn a_touched_session_expires_at_the_touched_millisecond() {
+        let data = Data::from([("a".to_owned(), json!(1))]);
+        let written = NOW * 1000 + 500;
+        let bytes = encode(&data, None, ms(written)).unwrap();
+        // Whatever the fraction of a second asked for (the TTL memcached reports has
+        // whole seconds only), the session lives until that very millisecond, and not one
+        // millisecond longer.
+        for extra in (1..3_000).step_by(7) {
+            let asked = written + extra;
+            let bytes = touched(&bytes, ms(written - 200), ms(asked));
+            let record = decode(&bytes, ms(asked - 1), 3).unwrap().unwrap();
+            assert_eq!(record.expires_at, ms(asked), "{extra}");
+            assert_eq!(record.data, data);
+            assert!(decode(&bytes, ms(asked), 3).unwrap().is_none(), "{extra}");
         }
-        // Touched to a minute from now: the TTL wins, within three seconds after it.
-        let touched = effective_expiry(stored, Some(60 + 4), now);
-        assert!(touched >= at(NOW + 60) && touched <= at(NOW + 63));
-        // No TTL (never expires) or none reported: the stored expiry.
-        assert_eq!(effective_expiry(stored, Some(-1), now), stored);
-        assert_eq!(effective_expiry(stored, None, now), stored);
+        // A touch that reached the session after its expiry does not bring it back.
+        let revived = touched(&bytes, ms(written), ms(written + 60_000));
+        assert!(decode(&revived, ms(written + 1), 3).unwrap().is_none());
+        // Many touches: the last one counts.
+        let mut many = bytes;
+        for i in 1..=40 {
+            many = touched(&many, ms(written - 100 + i), ms(written + i * 1_000));
+        }
+        let record = decode(&many, ms(written + 39_999), 3).unwrap().unwrap();
+        assert_eq!(record.expires_at, ms(written + 40_000));
+        assert!(decode(&many, ms(written + 40_000), 3).unwrap().is_none());
     }
 
     #[test]
@@ -916,23 +1107,20 @@ mod tests {
         let now = SystemTime::now();
         let expires = now + Duration::from_secs(30);
         let bytes = encode(&data, Some(false), expires).unwrap();
-        let record = decode(&bytes, Some(31), now, 7).unwrap().unwrap();
+        let record = decode(&bytes, now, 7).unwrap().unwrap();
         assert_eq!(record.data, data);
         assert_eq!(record.permanent, Some(false));
         assert_eq!(record.version, Some(7));
         assert_eq!(unix_millis(record.expires_at), unix_millis(expires));
         let later = expires + Duration::from_millis(1);
-        assert!(decode(&bytes, Some(1), later, 7).unwrap().is_none());
+        assert!(decode(&bytes, later, 7).unwrap().is_none());
     }
 
     #[test]
     fn foreign_or_corrupt_values_fail_to_decode() {
         let now = SystemTime::now();
         for bytes in [&b""[..], b"garbage", b"\x93\x01\x02\x03"] {
-            assert!(matches!(
-                decode(bytes, None, now, 1),
-                Err(StoreError::Decode(_))
-            ));
+            assert!(matches!(decode(bytes, now, 1), Err(StoreError::Decode(_))));
         }
         let future = rmp_serde::to_vec_named(&ValueRef {
             v: 9,
@@ -942,9 +1130,14 @@ mod tests {
         })
         .unwrap();
         assert!(matches!(
-            decode(&future, None, now, 1),
+            decode(&future, now, 1),
             Err(StoreError::Decode(_))
         ));
+        // A value followed by anything but touch entries.
+        let data = Data::new();
+        let mut bytes = encode(&data, None, now + Duration::from_secs(60)).unwrap();
+        bytes.extend(b"\xc1");
+        assert!(matches!(decode(&bytes, now, 1), Err(StoreError::Decode(_))));
     }
 
     #[test]

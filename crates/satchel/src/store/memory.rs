@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
 
 /// The number of independently locked shards: requests for different sessions rarely
@@ -223,6 +223,25 @@ impl SessionStore for MemoryStore {
             }
             None => Saved::Empty,
         })
+    }
+
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        let now = SystemTime::now();
+        let mut shard = self.shard_of(id);
+        let Some(record) = shard.entries.get_mut(id).filter(|r| !r.is_expired(now)) else {
+            return Ok(Updated::Missing);
+        };
+        // The expiry stays, so the expiry index needs no change.
+        let outcome = update.apply_to(&mut record.data, key);
+        if record.data.is_empty() {
+            self.take(&mut shard, id);
+        }
+        Ok(outcome)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {

@@ -36,7 +36,7 @@ use std::time::SystemTime;
 
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, KeyUpdate, Record, Updated};
 
 #[cfg(feature = "filesystem")]
 pub mod filesystem;
@@ -229,6 +229,26 @@ pub trait SessionStore: Send + Sync + 'static {
         }
     }
 
+    /// Applies `update` to `key` of the live entry for `id` at once, atomically onto the
+    /// key's latest stored value, and reports the outcome: the read and the write are
+    /// one step, so concurrent updates of one key never lose each other (see
+    /// [`KeyUpdate`]).
+    ///
+    /// The entry's expiry and its other keys stay as they are. When there is no live
+    /// entry, nothing is written and nothing is created ([`Updated::Missing`]). An
+    /// update that leaves the entry without keys deletes it, as a save does.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the backend fails; [`StoreError::Decode`] when the stored
+    /// entry is corrupt.
+    fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> impl Future<Output = Result<Updated, StoreError>> + Send;
+
     /// Deletes the entry for `id`; deleting a missing entry is not an error.
     ///
     /// # Errors
@@ -281,6 +301,12 @@ trait DynStore: Send + Sync + 'static {
         changes: &'a Changes,
         expires_at: SystemTime,
     ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        key: &'a str,
+        update: &'a KeyUpdate,
+    ) -> BoxFuture<'a, Result<Updated, StoreError>>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
     fn capabilities(&self) -> Capabilities;
     fn name(&self) -> &'static str;
@@ -319,6 +345,14 @@ impl<S: SessionStore> DynStore for S {
         expires_at: SystemTime,
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
         Box::pin(SessionStore::cycle(self, old, new, changes, expires_at))
+    }
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        key: &'a str,
+        update: &'a KeyUpdate,
+    ) -> BoxFuture<'a, Result<Updated, StoreError>> {
+        Box::pin(SessionStore::update(self, id, key, update))
     }
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(SessionStore::delete(self, id))
@@ -397,6 +431,14 @@ impl SessionStore for BoxedStore {
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
         self.0.cycle(old, new, changes, expires_at).await
+    }
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        self.0.update(id, key, update).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.0.delete(id).await

@@ -43,24 +43,37 @@
 //!    or to the stored one when the document is live (and the stored one a boolean).
 //! 2. `$unset` `data.<key>` for every key the request removed.
 //! 3. `$set` `data.<key>` to `{$literal: value}` for every key the request set.
+//! 4. When the request set no key: `$set` `expiry` to the Unix epoch if `data` came out
+//!    empty (`{$eq: ["$data", {$literal: {}}]}`), and leave it as step 1 set it otherwise.
 //!
 //! Two requests that set different keys of one session therefore both land, in whatever
 //! order they reach the server. When the request set at least one key, the update is an
 //! upsert (a new session is created in the same round trip) and the result holds data;
 //! for a session the request loaded ([`Changes::requires_existing`]) it is a plain update
 //! filtered on a live expiry, so a session deleted meanwhile stays deleted.
-//! Otherwise (only removals, `clear` or the permanent flag) the update is not an upsert
-//! and comes back with the updated `data`; when that is empty, a second round trip
-//! deletes the document with the filter `{_id, data: {}}`, so a key that another request
-//! set in between is never deleted with it.
+//!
+//! Otherwise (only removals, `clear` or the permanent flag) the update is not an upsert,
+//! and its result may hold no data. Step 4 then ends the session in the same atomic
+//! update: a document whose `expiry` is the epoch is dead to every load and to every save
+//! of a loaded session, since both filter on `expiry > now`. A request that loaded the
+//! session before it was emptied (a `clear`, or the removal of its last key) and saves
+//! its own keys afterwards therefore finds nothing and writes nothing, and the id stays
+//! gone, as on every other store; the engine has told the browser to drop the cookie. The
+//! update comes back with the updated `data`, and when that is empty a second round trip
+//! deletes the dead document with the filter `{_id, data: {}}`. That delete only tidies
+//! up (the TTL index would remove the document within a minute or so anyway); its filter
+//! leaves alone a document that an upsert for a new session filled again meanwhile.
 //!
 //! Concurrent upserts of a new session can make one of them fail with a duplicate key
 //! error (MongoDB retries most of these itself); the store retries such an update.
 //!
 //! The store keeps no version, so [`SessionStore::save_seen`] is the default: the
-//! per-key update is already a single round trip. [`SessionStore::cycle`] is the
-//! default too: a load of the old id, a save under the new one and a delete of the old
-//! one, three round trips on the rare requests that rotate the id (a log-in).
+//! per-key update is already a single round trip. [`SessionStore::cycle`] (a log-in's
+//! new id) takes the old document with one `findAndModify` that deletes it and returns
+//! it, atomically, then saves the result under the new id: two round trips. A save to
+//! the old id that lands before the take is carried to the new id; one that lands after
+//! it finds no document and writes nothing (the engine answers that request with `409`),
+//! so no acknowledged change is lost to a log-in.
 //!
 //! # Timeouts and outages
 //!
@@ -69,12 +82,67 @@
 //! every operation fail within about that time with [`StoreError::Backend`]. The driver
 //! reconnects by itself: when the server is back, the same store works again.
 //!
+//! # Atomic updates of one key
+//!
+//! [`SessionStore::update`] is one `findAndModify` that the server checks and applies
+//! atomically. Its filter is the live document, `{_id, expiry: {$gt: now}, data: {$type:
+//! "object", $ne: {}}}` (a document that a save emptied is not brought back), and an
+//! `$expr` guard on `data.<key>`:
+//!
+//! - An increment by `n` guards on the key being absent (`$type` is `"missing"`) or a BSON
+//!   integer (`$type` `"int"` or `"long"`) within `[i64::MIN - n, i64::MAX - n]`, sends
+//!   `{$inc: {"data.<key>": n}}` with `n` as an `Int64`, and projects the key as updated: the
+//!   value the update reports. An absent key so starts from 0. A double, a `Decimal128` (an
+//!   unsigned integer beyond `i64::MAX`) or any other value is no counter, and the server's
+//!   overflow error is never reached, as the guard keeps the sum in range.
+//! - A replace guards on the key holding exactly `expected` (or being absent), and sends
+//!   `{$set: {"data.<key>": new}}`; a removal sends a pipeline instead, `$unset` of the key
+//!   then `$set` of `expiry` to the Unix epoch when `data` came out empty (`{$eq: ["$data",
+//!   {$literal: {}}]}`), so that the session ends in that very update, dead to every load
+//!   and to every save of a loaded session, as a save that empties it does. The update
+//!   projects `expiry`; when it is the epoch, a second round trip deletes the document on
+//!   `{_id, data: {}}`, which leaves alone a document that an upsert filled again.
+//!
+//! "Exactly" is the equality of [`KeyUpdate::apply`] on the values as [`SessionStore::load`]
+//! reads them, which MongoDB's `$eq` is not: it takes `1` for `1.0`, the query language's
+//! `{"data.<key>": 5}` also matches an array that holds a 5, and whether `{a: 1, b: 2}`
+//! equals `{b: 2, a: 1}` depends on the server (the documents keep the order of the JSON
+//! objects, which is insertion order here, as `bson` turns on serde_json's
+//! `preserve_order`). The guard is therefore built from the expected value, level by
+//! level: a `$type` check, then `$eq`, for each number, `$eq` for strings and booleans,
+//! `$size` and `$arrayElemAt` for arrays, and for objects the field names compared as a set
+//! (`$setEquals` on `$objectToArray`) and each field through `$let`, under a `$cond` that
+//! keeps `$size` and `$objectToArray` away from values of another type.
+//!
+//! When nothing matched, one `find` of the document's `data` tells why: no live document
+//! is [`Updated::Missing`]; otherwise [`KeyUpdate::apply`] decides on the key's current
+//! value (for an increment, only a BSON integer counts), giving [`Updated::Invalid`] or
+//! [`Updated::Mismatch`] with that value. When it would have allowed the update, the key
+//! changed in between, or it holds the expected value in another encoding (an integer as a
+//! `Decimal128`, say): the update is sent again, a replace now guarded on the value as
+//! stored, five times at most before it fails with [`StoreError::Backend`]. An update is so
+//! one round trip when it applies (two when it ends the session), and two when it is
+//! refused.
+//!
+//! The guards need `$expr` (MongoDB 3.6), the removal's pipeline MongoDB 4.2; `$getField`
+//! (MongoDB 5.0) appears only for a stored field name that the store does not write itself
+//! (empty, with a `.` or a leading `$`), reached when a replace is retried on such a value.
+//! All of it was tried on SecantusDB 0.7.0b3: `findAndModify` with an `$expr` filter,
+//! `$inc` of an `Int64` (an `int` becomes a `long`), the projection of a dotted path with
+//! `_id: 0`, and the guards against every kind of stored value, concurrent increments and
+//! compare-and-set loops included. Two of its answers differ from MongoDB's, and neither
+//! matters to the guard: its `$expr` `$eq` finds objects equal whatever the order of their
+//! fields, and `$type` of a field missing from an object reached through a `$let`
+//! variable is `"null"` there (through `$getField`, `"object"`), which is why the field
+//! names are compared before any field.
+//!
 //! # Servers
 //!
 //! The pipeline update needs MongoDB 4.2 or later. The store is tested against
 //! SecantusDB 0.7.0b3 (a MongoDB-wire-compatible server) with the official Rust driver:
-//! CRUD, pipeline updates with `$cond`, `$type`, `$literal` and `$$REMOVE`,
-//! `findAndModify` with upserts, TTL indexes and `$regex` filters all work there.
+//! CRUD, pipeline updates with `$cond`, `$type`, `$literal`, `$$REMOVE` and `$eq` against
+//! an empty document, `findAndModify` with upserts, TTL indexes and `$regex` filters all
+//! work there.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -84,14 +152,14 @@ use std::time::{Duration, SystemTime};
 
 use mongodb::bson::{self, Bson, DateTime, Decimal128, Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument, UpdateModifications};
 use mongodb::{Client, Collection, IndexModel};
 use serde_json::{Map, Number, Value};
 
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
-use crate::record::{Changes, Data, Record};
+use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
 
 /// The server the store connects to when SESSION_MONGODB is unset, as Flask-Session does.
@@ -107,6 +175,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const DUPLICATE_KEY: i32 = 11000;
 /// How many times a save is sent when concurrent upserts collide on a new `_id`.
 const UPSERT_ATTEMPTS: usize = 3;
+/// The `expiry` of a document whose last save or update left no data: the Unix epoch, in
+/// the past on every clock, so that the session ends in that very write.
+const DEAD: DateTime = DateTime::from_millis(0);
 
 /// A store that keeps each session in its own MongoDB document (SESSION_TYPE=`mongodb`).
 ///
@@ -177,6 +248,16 @@ enum FormatError {
     #[error("stored session field name is not validly escaped")]
     Name,
 }
+
+/// How many times [`SessionStore::update`] sends its update when the read that follows a
+/// refusal finds that the key would have allowed it.
+const UPDATE_ATTEMPTS: usize = 5;
+
+/// Every attempt of an update was refused, though the key allowed it when read back:
+/// concurrent writes changed it each time.
+#[derive(Debug, thiserror::Error)]
+#[error("gave up after {0} updates of one session key that raced with concurrent writes")]
+struct Contended(usize);
 
 impl MongoStore {
     /// A store on `collection`, with the key prefix `"session:"` and a timeout of two
@@ -384,6 +465,35 @@ impl MongoStore {
             }
         }
     }
+
+    /// The stored value of the field `name` of `data` in the live document `document_id`:
+    /// `None` when there is no live document or it holds no data, `Some(None)` when the
+    /// field is absent.
+    async fn read_field(
+        &self,
+        document_id: &str,
+        name: &str,
+        now: DateTime,
+    ) -> Result<Option<Option<Bson>>, StoreError> {
+        let filter = doc! { "_id": document_id, "expiry": { "$gt": now } };
+        let found = self
+            .timed(
+                self.collection
+                    .find_one(filter)
+                    .projection(doc! { "data": 1 }),
+            )
+            .await?;
+        let Some(mut document) = found else {
+            return Ok(None);
+        };
+        let Some(Bson::Document(mut data)) = document.remove("data") else {
+            return Err(StoreError::decode(FormatError::Field("data")));
+        };
+        if data.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(data.remove(name)))
+    }
 }
 
 impl SessionStore for MongoStore {
@@ -454,10 +564,174 @@ impl SessionStore for MongoStore {
         match after {
             Some(document) if !has_empty_data(&document) => Ok(Saved::Stored),
             Some(_) => {
-                // Only while still empty: a key set meanwhile keeps the document.
+                // The update left the document dead (see `update_pipeline`); this only
+                // removes it, unless an upsert for a new session filled it again.
                 self.timed(self.collection.delete_one(doc! { "_id": key, "data": {} }))
                     .await?;
                 Ok(Saved::Empty)
+            }
+            None => Ok(Saved::Empty),
+        }
+    }
+
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        let now = DateTime::from_system_time(SystemTime::now());
+        let document_id = self.key(id);
+        let name = escape_key(key);
+        let path = data_path(key);
+        let field = format!("${path}");
+        let (mut guard, change, projection) = match update {
+            KeyUpdate::Increment(by) => {
+                let mut inc = Document::new();
+                inc.insert(path.clone(), *by);
+                let mut projection = doc! { "_id": 0 };
+                projection.insert(path, 1);
+                (
+                    increment_guard(&field, *by),
+                    UpdateModifications::Document(doc! { "$inc": inc }),
+                    projection,
+                )
+            }
+            KeyUpdate::Replace { expected, new } => {
+                let guard = match expected {
+                    Some(value) => same_value(Bson::String(field.clone()), &to_bson(value)?, 0),
+                    None => is_missing(&field),
+                };
+                let change = match new {
+                    Some(value) => {
+                        let mut set = Document::new();
+                        set.insert(path, to_bson(value)?);
+                        UpdateModifications::Document(doc! { "$set": set })
+                    }
+                    // A removal may leave no data: the session then ends in this update.
+                    None => UpdateModifications::Pipeline(vec![
+                        doc! { "$unset": [path] },
+                        doc! {
+                            "$set": {
+                                "expiry": {
+                                    "$cond": [
+                                        { "$eq": ["$data", { "$literal": {} }] },
+                                        DEAD,
+                                        "$expiry",
+                                    ]
+                                }
+                            }
+                        },
+                    ]),
+                };
+                (guard, change, doc! { "_id": 0, "expiry": 1 })
+            }
+        };
+        for _ in 0..UPDATE_ATTEMPTS {
+            // A live document with data: one that a save is about to delete stays deleted.
+            let filter = doc! {
+                "_id": &document_id,
+                "expiry": { "$gt": now },
+                "data": { "$type": "object", "$ne": {} },
+                "$expr": &guard,
+            };
+            let after = self
+                .timed(
+                    self.collection
+                        .find_one_and_update(filter, change.clone())
+                        .projection(projection.clone())
+                        .return_document(ReturnDocument::After),
+                )
+                .await?;
+            if let Some(document) = after {
+                return match update {
+                    KeyUpdate::Increment(_) => {
+                        let sum = document
+                            .get_document("data")
+                            .ok()
+                            .and_then(|data| data.get(&*name))
+                            .ok_or(FormatError::Field("data"))
+                            .and_then(from_bson)
+                            .map_err(StoreError::decode)?;
+                        Ok(Updated::Applied(Some(sum)))
+                    }
+                    KeyUpdate::Replace {
+                        new: Some(value), ..
+                    } => Ok(Updated::Applied(Some(value.clone()))),
+                    KeyUpdate::Replace { new: None, .. } => {
+                        if document.get("expiry") == Some(&Bson::DateTime(DEAD)) {
+                            // Dead already; this only tidies up, unless an upsert for a new
+                            // session filled the document again meanwhile.
+                            self.timed(
+                                self.collection
+                                    .delete_one(doc! { "_id": &document_id, "data": {} }),
+                            )
+                            .await?;
+                        }
+                        Ok(Updated::Applied(None))
+                    }
+                };
+            }
+            // Refused: read the key to tell why.
+            let Some(stored) = self.read_field(&document_id, &name, now).await? else {
+                return Ok(Updated::Missing);
+            };
+            let current = stored
+                .as_ref()
+                .map(from_bson)
+                .transpose()
+                .map_err(StoreError::decode)?;
+            if matches!(update, KeyUpdate::Increment(_))
+                && !matches!(stored, None | Some(Bson::Int32(_) | Bson::Int64(_)))
+            {
+                // A double, a Decimal128 or anything else is no counter.
+                return Ok(Updated::Invalid(current));
+            }
+            if let Err(refused) = update.apply(current.as_ref()) {
+                return Ok(refused);
+            }
+            // The key allows the update now: it changed after the refusal, or it holds the
+            // expected value in another encoding (a Decimal128 integer, say). A replace now
+            // guards on the value exactly as it is stored.
+            if let KeyUpdate::Replace { .. } = update {
+                guard = match &stored {
+                    Some(value) => same_value(Bson::String(field.clone()), value, 0),
+                    None => is_missing(&field),
+                };
+            }
+        }
+        Err(StoreError::backend(Contended(UPDATE_ATTEMPTS)))
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        if old == new {
+            return self.save(new, changes, expires_at).await;
+        }
+        let taken = self
+            .timed(
+                self.collection
+                    .find_one_and_delete(doc! { "_id": self.key(old) }),
+            )
+            .await?;
+        let now = SystemTime::now();
+        let base = match taken.as_ref().map(decode).transpose() {
+            Ok(record) => record.flatten().filter(|record| !record.is_expired(now)),
+            // A corrupt document goes with the old id; the session starts afresh.
+            Err(error) => {
+                tracing::warn!(%error, "replacing a stored session that could not be decoded");
+                None
+            }
+        };
+        match changes.apply_to(base, expires_at) {
+            Some(record) => {
+                self.save(new, &Changes::replacing_with(&record), expires_at)
+                    .await
             }
             None => Ok(Saved::Empty),
         }
@@ -540,6 +814,20 @@ fn update_pipeline(
             sets.insert(data_path(key), doc! { "$literal": to_bson(value)? });
         }
         stages.push(doc! { "$set": sets });
+    } else {
+        // Without sets the result may hold no data: then the session ends in this very
+        // update, so that no save of a loaded session can fill it again.
+        stages.push(doc! {
+            "$set": {
+                "expiry": {
+                    "$cond": [
+                        { "$eq": ["$data", { "$literal": {} }] },
+                        DEAD,
+                        "$expiry",
+                    ]
+                }
+            }
+        });
     }
     Ok(stages)
 }
@@ -563,6 +851,103 @@ fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
         ErrorKind::Command(command) => command.code == DUPLICATE_KEY,
         _ => false,
     }
+}
+
+/// The `$expr` under which an increment by `by` applies to `field` (`"$data.<key>"`): the
+/// key is absent, or a BSON integer whose sum with `by` stays within the 64-bit range, so
+/// the server never reaches an overflow.
+fn increment_guard(field: &str, by: i64) -> Document {
+    // Neither bound overflows: `by` is at least 0 in the first, negative in the second.
+    let in_range = if by >= 0 {
+        doc! { "$lte": [field, i64::MAX - by] }
+    } else {
+        doc! { "$gte": [field, i64::MIN - by] }
+    };
+    doc! {
+        "$or": [
+            is_missing(field),
+            { "$and": [{ "$in": [{ "$type": field }, ["int", "long"]] }, in_range] },
+        ]
+    }
+}
+
+/// An `$expr` true when `field` is absent from the document.
+fn is_missing(field: &str) -> Document {
+    doc! { "$eq": [{ "$type": field }, "missing"] }
+}
+
+/// An aggregation expression true when `expr` evaluates to a value equal to `value` as
+/// JSON values are equal once read by [`from_bson`] (the equality [`KeyUpdate::apply`]
+/// uses): numbers of the same kind (integer, double, decimal) and value, arrays element by
+/// element, objects with the same field names, in any order, and equal fields.
+///
+/// MongoDB's `$eq` alone would take `1` for `1.0`; on an object its answer depends on the
+/// order of the fields and differs between servers. So `$eq` only ever compares scalars of
+/// a type checked first, and a `$cond` keeps `$size` and `$objectToArray` away from values
+/// of another type, which they would fail on.
+fn same_value(expr: Bson, value: &Bson, depth: usize) -> Document {
+    match value {
+        Bson::Int32(_) | Bson::Int64(_) => typed_eq(expr, &["int", "long"], value),
+        Bson::Double(_) => typed_eq(expr, &["double"], value),
+        Bson::Decimal128(_) => typed_eq(expr, &["decimal"], value),
+        Bson::Null => doc! { "$eq": [{ "$type": expr }, "null"] },
+        Bson::Array(items) => {
+            let mut checks = vec![doc! { "$eq": [{ "$size": expr.clone() }, int32(items.len())] }];
+            for (index, item) in items.iter().enumerate() {
+                let element = doc! { "$arrayElemAt": [expr.clone(), int32(index)] };
+                checks.push(same_value(Bson::Document(element), item, depth));
+            }
+            doc! { "$cond": [{ "$eq": [{ "$type": expr }, "array"] }, { "$and": checks }, false] }
+        }
+        Bson::Document(fields) => {
+            // Each nesting level binds the object to its own variable.
+            let var = format!("v{depth}");
+            let object = format!("$${var}");
+            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+            let mut checks = vec![doc! {
+                "$setEquals": [
+                    { "$map": { "input": { "$objectToArray": &object }, "in": "$$this.k" } },
+                    { "$literal": names },
+                ]
+            }];
+            for (name, item) in fields {
+                // Escaped names are plain path components; `$getField` (MongoDB 5.0) is
+                // only for names written by others.
+                let member = if name.is_empty() || name.contains('.') || name.starts_with('$') {
+                    Bson::Document(doc! {
+                        "$getField": { "field": { "$literal": name }, "input": &object }
+                    })
+                } else {
+                    Bson::String(format!("{object}.{name}"))
+                };
+                checks.push(same_value(member, item, depth + 1));
+            }
+            doc! {
+                "$cond": [
+                    { "$eq": [{ "$type": expr.clone() }, "object"] },
+                    { "$let": { "vars": { var: expr }, "in": { "$and": checks } } },
+                    false,
+                ]
+            }
+        }
+        // Strings and booleans are equal only to values of their own type.
+        other => doc! { "$eq": [expr, { "$literal": other.clone() }] },
+    }
+}
+
+/// `expr` is of one of `types` (names of `$type`) and `$eq` to `value`.
+fn typed_eq(expr: Bson, types: &[&str], value: &Bson) -> Document {
+    doc! {
+        "$and": [
+            { "$in": [{ "$type": expr.clone() }, types] },
+            { "$eq": [expr, { "$literal": value.clone() }] },
+        ]
+    }
+}
+
+/// A length or an index as the `int` that `$size` and `$arrayElemAt` use.
+fn int32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// Decodes a stored document; `None` for a document without data, which a save is about
@@ -814,6 +1199,39 @@ mod tests {
         assert!(decode(&document).is_err());
         let document = doc! { "data": { "a": 1 }, "expiry": "tomorrow" };
         assert!(decode(&document).is_err());
+    }
+
+    #[test]
+    fn a_save_that_may_empty_the_session_ends_it_in_the_same_update() {
+        let now = DateTime::now();
+        let expiry = DateTime::from_millis(now.timestamp_millis() + 60_000);
+        let mut removal = Changes::default();
+        removal.remove("a");
+        let mut clear = Changes::default();
+        clear.clear();
+        clear.require_existing();
+        for changes in [&removal, &clear] {
+            let stages = update_pipeline(changes, now, expiry).unwrap();
+            let last = stages.last().unwrap().get_document("$set").unwrap();
+            let cond = last
+                .get_document("expiry")
+                .unwrap()
+                .get_array("$cond")
+                .unwrap();
+            assert_eq!(cond[1], Bson::DateTime(DEAD));
+            assert_eq!(cond[2], Bson::String("$expiry".into()));
+        }
+        // With a key set the result holds data: the expiry is the new one, unconditionally.
+        let mut set = Changes::default();
+        set.set("a", json!(1));
+        let stages = update_pipeline(&set, now, expiry).unwrap();
+        assert_eq!(stages.len(), 2);
+        assert!(
+            !stages[1]
+                .get_document("$set")
+                .unwrap()
+                .contains_key("expiry")
+        );
     }
 
     #[test]

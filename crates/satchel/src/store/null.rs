@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, Saved, SessionStore};
 
 /// The seed's default store (SESSION_TYPE=`null`): sessions are disabled.
@@ -41,6 +41,15 @@ impl SessionStore for NullStore {
         _changes: &Changes,
         _expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
+        Err(StoreError::Disabled)
+    }
+
+    async fn update(
+        &self,
+        _id: &SessionId,
+        _key: &str,
+        _update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
         Err(StoreError::Disabled)
     }
 

@@ -40,9 +40,9 @@
 //!
 //! # One round trip each, and no lost updates
 //!
-//! A plain load is one `HGETALL`; the expiry field is checked by Satchel. Refreshes and
-//! saves are Lua scripts, sent with `EVALSHA` (and loaded on the fly when the server does
-//! not know them yet). Redis runs a script atomically, so:
+//! A plain load is one `HGETALL`; the expiry field is checked by Satchel. Refreshes, saves
+//! and updates are Lua scripts, sent with `EVALSHA` (and loaded on the fly when the server
+//! does not know them yet). Redis runs a script atomically, so:
 //!
 //! - **refresh** (a load that extends the lifetime, see
 //!   [`refresh_granularity`](crate::SessionConfig::refresh_granularity)) reads the hash,
@@ -57,11 +57,28 @@
 //!   script makes into Redis costs about as much as the command itself, so the usual
 //!   save makes three: `HGET` of the expiry, one `HSET` of the changed fields together
 //!   with the expiry, and `PEXPIREAT` (5.4 µs of Redis CPU per save, measured with
-//!   `INFO commandstats`, against 9.8 µs for one call per field).
+//!   `INFO commandstats`, against 9.8 µs for one call per field);
+//! - **update** ([`SessionStore::update`]: an increment or a compare-and-set of one key)
+//!   checks that the entry is live and reads the key's field in one `HMGET`, then writes
+//!   that field alone: an increment is an `HINCRBY` (Redis adds 64-bit integers itself and
+//!   refuses an overflow; the script never does arithmetic on Lua's doubles), after the
+//!   script has checked that the field holds the JSON text of an integer; a compare-and-set
+//!   compares the field's bytes with the JSON text of the expected value and then `HSET`s
+//!   or `HDEL`s it (deleting the key when no data field is left). The expiry, the TTL and
+//!   the other fields stay as they are, and nothing is created when there is no live
+//!   entry. The script returns the field as it found it, and Satchel derives the outcome
+//!   from it: one round trip. Equal JSON values can have different texts (objects keep
+//!   their insertion order when serde_json's `preserve_order` feature is on): when the
+//!   stored text differs from the expected one but decodes to the same value, the script
+//!   is sent again expecting the stored text.
 //!
-//! [`cycle`](SessionStore::cycle) (a new id at login) uses the contract's default: load,
-//! save under the new id, delete the old one. It cannot be one script, because in a Redis
-//! Cluster the old and the new key live in different hash slots.
+//! [`cycle`](SessionStore::cycle) (a new id at login) cannot be one script, because in a
+//! Redis Cluster the old and the new key live in different hash slots. It is two: a
+//! script that takes the old entry (reads the hash and deletes it, atomically), then a
+//! save of the result under the new id. A save to the old id that lands before the take
+//! is carried to the new id; one that lands after it finds no entry and writes nothing
+//! (the engine then answers that request with `409`), so no acknowledged change is lost
+//! to a log-in. The take is not sent again after an error that may have come once it ran.
 //!
 //! Expiry times are computed by the application's clock: processes sharing a Redis should
 //! keep their clocks in sync (NTP), as for any shared session store.
@@ -73,7 +90,11 @@
 //! answer, so a request fails fast with an empty 500 while Redis is down and nothing stored
 //! is overwritten. Within that time, an operation that could not reach the server is tried
 //! again after a short pause (a save only ever applies the request's own changes, so trying
-//! it twice is harmless). When Redis comes back, the same store works again by itself:
+//! it twice is harmless). An update is not tried again after an error that may have come
+//! once it ran (a connection that broke while waiting for the reply): an increment sent
+//! twice would add twice. It is tried again only when the server refused it or could not be
+//! connected to; the Redis Cluster client itself still sends a command again after a
+//! dropped connection. When Redis comes back, the same store works again by itself:
 //!
 //! - **standalone**: a [`ConnectionManager`] (one multiplexed connection, shared by all
 //!   requests) reconnects after a dropped connection; after a timeout or a server that is
@@ -110,7 +131,7 @@ use tokio::time::Instant;
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
-use crate::record::{Changes, Data, Record};
+use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{Saved, SessionStore};
 
 /// Where the store connects when SESSION_REDIS is unset: the local server, as
@@ -229,8 +250,88 @@ redis.call('PEXPIREAT', key, ARGV[2])
 return 'stored'
 ";
 
+/// Applies one [`KeyUpdate`] to one data field. KEYS[1]: the session key. ARGV: now (Unix
+/// milliseconds), the field, the operation (`i` to increment, `r` to replace), then for
+/// `i` the amount (a decimal 64-bit integer) and an unused empty argument, for `r` the
+/// expected and the new JSON text (empty: the field is absent; JSON text is never empty).
+/// Returns `{status}` when the field was absent, `{status, field}` with the field's bytes
+/// as found otherwise; the status is `applied`, `mismatch` (`r`: the field does not hold
+/// the expected text), `invalid` (`i`: the field is not the JSON text of an integer, or
+/// the sum leaves the 64-bit range), `missing` (no live entry: nothing written) or
+/// `foreign` (the key is not a hash).
+///
+/// Lua numbers are doubles, so the script never does arithmetic: `HINCRBY` adds in Redis,
+/// and the new value is computed again by Satchel from the field as found. The usual
+/// increment costs two calls (`HMGET`, `HINCRBY`), a compare-and-set two (`HMGET`, `HSET`).
+const UPDATE_SCRIPT: &str = r"
+local key = KEYS[1]
+local field = ARGV[2]
+-- Another type than a hash is an error for HMGET, caught here.
+local got = redis.pcall('HMGET', key, '\0expires', field)
+if got['err'] then return {'foreign'} end
+local expires, raw = got[1], got[2]
+if type(expires) ~= 'string' or (tonumber(expires) or 0) <= tonumber(ARGV[1]) then
+  return {'missing'}
+end
+local function reply(status)
+  if raw then return {status, raw} end
+  return {status}
+end
+if ARGV[3] == 'i' then
+  -- JSON's integer text, which is also the integer text HINCRBY takes.
+  if raw and raw ~= '0' and not string.find(raw, '^%-?[1-9][0-9]*$') then
+    return reply('invalid')
+  end
+  local sum = redis.pcall('HINCRBY', key, field, ARGV[4])
+  if type(sum) == 'table' then
+    local err = sum['err'] or ''
+    if string.find(err, 'overflow', 1, true) or string.find(err, 'not an integer', 1, true) then
+      return reply('invalid')
+    end
+    return sum
+  end
+  return reply('applied')
+end
+if ARGV[4] == '' then
+  if raw then return reply('mismatch') end
+elseif raw ~= ARGV[4] then
+  return reply('mismatch')
+end
+if ARGV[5] ~= '' then
+  redis.call('HSET', key, field, ARGV[5])
+elseif raw then
+  redis.call('HDEL', key, field)
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    local a, b = string.byte(name, 1, 2)
+    if a ~= 0 or b == 0 then return reply('applied') end
+  end
+  redis.call('DEL', key)
+end
+return reply('applied')
+";
+
+/// How many times an update is sent when the stored text of a key keeps differing from
+/// the expected one while decoding to the same value (see the module documentation).
+const UPDATE_TRIES: usize = 8;
+
+/// Takes an entry: reads the hash and deletes it, atomically. KEYS[1]: the session key.
+/// Returns nil when there is none, the foreign marker (and deletes nothing) when the key
+/// holds another type, otherwise the hash as field/value pairs (expired or not: Satchel
+/// checks the expiry).
+const TAKE_SCRIPT: &str = r"
+local key = KEYS[1]
+local kind = redis.call('TYPE', key)['ok']
+if kind == 'none' then return false end
+if kind ~= 'hash' then return {'\0foreign', kind} end
+local fields = redis.call('HGETALL', key)
+redis.call('DEL', key)
+return fields
+";
+
+static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_SCRIPT));
 static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(LOAD_SCRIPT));
 static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_SCRIPT));
+static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_SCRIPT));
 
 /// A store that keeps sessions in Redis (SESSION_TYPE=`redis`): one server, a Redis
 /// Cluster, or the master named by Redis Sentinel.
@@ -514,7 +615,9 @@ impl RedisStore {
             let mut pause = FIRST_PAUSE;
             loop {
                 match self.attempt(&request).await {
-                    Err(error) if is_transient(&error) && Instant::now() + pause < deadline => {
+                    Err(error)
+                        if request.may_retry(&error) && Instant::now() + pause < deadline =>
+                    {
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(MAX_PAUSE);
                     }
@@ -537,7 +640,9 @@ impl RedisStore {
     {
         let mut lease = self.inner.backend.lease().await?;
         let result = match request {
-            Request::Script(invocation) => invocation.invoke_async(&mut lease.conn).await,
+            Request::Script(invocation) | Request::Once(invocation) => {
+                invocation.invoke_async(&mut lease.conn).await
+            }
             Request::Command(command) => command.query_async(&mut lease.conn).await,
         };
         lease.settle(result.as_ref().err());
@@ -567,6 +672,35 @@ impl SessionStore for RedisStore {
         invocation.key(&key).arg(millis(now)).arg(millis(touch));
         let fields: Option<Vec<Vec<u8>>> = self.execute(Request::Script(&invocation)).await?;
         fields.map(decode).transpose()
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        if old == new {
+            return self.save(new, changes, expires_at).await;
+        }
+        let mut invocation = TAKE.prepare_invoke();
+        invocation.key(self.key(old));
+        let fields: Option<Vec<Vec<u8>>> = self.execute(Request::Once(&invocation)).await?;
+        let now = SystemTime::now();
+        let base = match fields.map(decode).transpose() {
+            Ok(record) => record.filter(|record| !record.is_expired(now)),
+            // A foreign or corrupt value is left alone, as a load leaves it.
+            Err(StoreError::Decode(_)) => None,
+            Err(error) => return Err(error),
+        };
+        match changes.apply_to(base, expires_at) {
+            Some(record) => {
+                self.save(new, &Changes::replacing_with(&record), expires_at)
+                    .await
+            }
+            None => Ok(Saved::Empty),
+        }
     }
 
     async fn save(
@@ -611,6 +745,77 @@ impl SessionStore for RedisStore {
         }
     }
 
+    /// One script run (see the [module documentation](self)): Redis runs it atomically,
+    /// so the field it reads is the one it writes, whatever runs concurrently.
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        let session = self.key(id);
+        let field = field_name(key);
+        let (operation, mut expected, new) = match update {
+            KeyUpdate::Increment(by) => ("i", by.to_string().into_bytes(), Vec::new()),
+            KeyUpdate::Replace { expected, new } => {
+                ("r", json_text(expected.as_ref())?, json_text(new.as_ref())?)
+            }
+        };
+        for _ in 0..UPDATE_TRIES {
+            let mut invocation = UPDATE.prepare_invoke();
+            invocation
+                .key(&session)
+                .arg(millis(SystemTime::now()))
+                .arg(&field)
+                .arg(operation)
+                .arg(&expected)
+                .arg(&new);
+            let reply: Vec<Vec<u8>> = self.execute(Request::Once(&invocation)).await?;
+            let mut reply = reply.into_iter();
+            let status = reply.next().unwrap_or_default();
+            let raw = reply.next();
+            let current: Option<serde_json::Value> = raw
+                .as_deref()
+                .map(serde_json::from_slice)
+                .transpose()
+                .map_err(StoreError::decode)?;
+            return match status.as_slice() {
+                // The script wrote what the shared rule gives for the field it found.
+                b"applied" => update
+                    .apply(current.as_ref())
+                    .map(Updated::Applied)
+                    .map_err(|_| {
+                        StoreError::decode("the update script's reply does not fit the update")
+                    }),
+                b"invalid" => Ok(Updated::Invalid(current)),
+                b"mismatch" => match (update, raw) {
+                    // The same value in another text: expect that text.
+                    (
+                        KeyUpdate::Replace {
+                            expected: Some(value),
+                            ..
+                        },
+                        Some(raw),
+                    ) if current.as_ref() == Some(value) => {
+                        expected = raw;
+                        continue;
+                    }
+                    _ => Ok(Updated::Mismatch(current)),
+                },
+                b"missing" => Ok(Updated::Missing),
+                b"foreign" => Err(StoreError::decode(
+                    "the session key holds another Redis type, not a hash",
+                )),
+                _ => Err(StoreError::backend(
+                    "unexpected reply from the update script",
+                )),
+            };
+        }
+        Err(StoreError::backend(
+            "a session value kept changing to equal values in other texts",
+        ))
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.key(id));
@@ -622,6 +827,31 @@ impl SessionStore for RedisStore {
 enum Request<'a> {
     Script(&'a ScriptInvocation<'a>),
     Command(&'a Cmd),
+    /// A script that must not run twice (an update: an increment sent again after it ran
+    /// would add twice).
+    Once(&'a ScriptInvocation<'a>),
+}
+
+impl Request<'_> {
+    /// Whether the request may be sent again after `error`. A script that must not run
+    /// twice is sent again only when it cannot have run: the server refused it (loading,
+    /// read-only, cluster down) or the connection was refused; an I/O error may also come
+    /// after it ran, with only its reply lost.
+    fn may_retry(&self, error: &RedisError) -> bool {
+        is_transient(error)
+            && match self {
+                Self::Script(_) | Self::Command(_) => true,
+                Self::Once(_) => !error.is_io_error() || error.is_connection_refusal(),
+            }
+    }
+}
+
+/// The JSON text of `value` for the update script; empty for an absent value.
+fn json_text(value: Option<&serde_json::Value>) -> Result<Vec<u8>, StoreError> {
+    value.map_or_else(
+        || Ok(Vec::new()),
+        |value| serde_json::to_vec(value).map_err(StoreError::encode),
+    )
 }
 
 /// No answer from Redis within the store's timeout.

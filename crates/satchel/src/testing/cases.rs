@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use crate::id::SessionId;
-use crate::record::{Changes, Data, Record};
+use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{Saved, Seen, SessionStore};
 
 fn in_secs(secs: u64) -> SystemTime {
@@ -491,4 +491,232 @@ pub async fn changes_for_a_loaded_entry_never_recreate_it<S: SessionStore>(store
         Saved::Stored
     );
     assert_eq!(stored(&store, &live).await.len(), 2);
+}
+
+/// Concurrent increments of one key all land, each seeing its own sum, and leave the
+/// entry's other keys and its expiry alone.
+pub async fn concurrent_increments_all_land<S: SessionStore + Clone>(store: S) {
+    let id = SessionId::generate();
+    let changes = setting(&[("n", json!(0)), ("other", json!("kept"))]);
+    store.save(&id, &changes, in_secs(60)).await.unwrap();
+    let before = store.load(&id, None).await.unwrap().unwrap().expires_at;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .update(&id, "n", &KeyUpdate::Increment(1))
+                .await
+                .unwrap()
+        });
+    }
+    let mut sums = Vec::new();
+    while let Some(updated) = tasks.join_next().await {
+        match updated.unwrap() {
+            Updated::Applied(Some(value)) => sums.push(value.as_i64().unwrap()),
+            other => panic!("an increment was refused: {other:?}"),
+        }
+    }
+    sums.sort_unstable();
+    assert_eq!(sums, (1..=30).collect::<Vec<_>>(), "each sees its own sum");
+    let record = store.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(record.data["n"], json!(30), "no increment lost");
+    assert_eq!(record.data["other"], json!("kept"));
+    let moved = record
+        .expires_at
+        .duration_since(before)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        moved < Duration::from_secs(2),
+        "the expiry stays: moved {moved:?}"
+    );
+}
+
+/// What an update does in every case: increments from nothing, refusals that write
+/// nothing, compare-and-set, removal, and no live entry.
+pub async fn updates_apply_or_refuse_as_specified<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    let incr = |by| KeyUpdate::Increment(by);
+    let replace = |expected: Option<serde_json::Value>, new: Option<serde_json::Value>| {
+        KeyUpdate::Replace { expected, new }
+    };
+    assert_eq!(
+        store.update(&id, "n", &incr(1)).await.unwrap(),
+        Updated::Missing,
+        "no entry: nothing is created"
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+
+    let changes = setting(&[("text", json!("a")), ("big", json!(i64::MAX))]);
+    store.save(&id, &changes, in_secs(60)).await.unwrap();
+    assert_eq!(
+        store.update(&id, "n", &incr(5)).await.unwrap(),
+        Updated::Applied(Some(json!(5)))
+    );
+    assert_eq!(
+        store.update(&id, "n", &incr(-7)).await.unwrap(),
+        Updated::Applied(Some(json!(-2)))
+    );
+    assert_eq!(
+        store.update(&id, "text", &incr(1)).await.unwrap(),
+        Updated::Invalid(Some(json!("a")))
+    );
+    assert_eq!(
+        store.update(&id, "big", &incr(1)).await.unwrap(),
+        Updated::Invalid(Some(json!(i64::MAX))),
+        "an overflow is refused"
+    );
+    assert_eq!(
+        store
+            .update(&id, "text", &replace(Some(json!("b")), Some(json!("c"))))
+            .await
+            .unwrap(),
+        Updated::Mismatch(Some(json!("a")))
+    );
+    assert_eq!(
+        store
+            .update(
+                &id,
+                "text",
+                &replace(Some(json!("a")), Some(json!({"x": [1]})))
+            )
+            .await
+            .unwrap(),
+        Updated::Applied(Some(json!({"x": [1]})))
+    );
+    assert_eq!(
+        store
+            .update(&id, "fresh", &replace(None, Some(json!(true))))
+            .await
+            .unwrap(),
+        Updated::Applied(Some(json!(true)))
+    );
+    assert_eq!(
+        store
+            .update(&id, "fresh", &replace(None, Some(json!(false))))
+            .await
+            .unwrap(),
+        Updated::Mismatch(Some(json!(true)))
+    );
+    let data = stored(&store, &id).await;
+    assert_eq!(data["n"], json!(-2));
+    assert_eq!(data["text"], json!({"x": [1]}));
+    assert_eq!(data["big"], json!(i64::MAX), "a refusal writes nothing");
+    assert_eq!(data["fresh"], json!(true));
+
+    // Removing every key ends the entry.
+    for key in ["n", "text", "big", "fresh"] {
+        let current = data.get(key).cloned();
+        assert_eq!(
+            store
+                .update(&id, key, &replace(current, None))
+                .await
+                .unwrap(),
+            Updated::Applied(None)
+        );
+    }
+    assert!(store.load(&id, None).await.unwrap().is_none());
+    assert_eq!(
+        store.update(&id, "n", &incr(1)).await.unwrap(),
+        Updated::Missing,
+        "an emptied entry is gone"
+    );
+
+    // An expired entry counts as none.
+    let short = SessionId::generate();
+    store
+        .save(&short, &setting(&[("n", json!(1))]), in_secs(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        store.update(&short, "n", &incr(1)).await.unwrap(),
+        Updated::Missing
+    );
+}
+
+/// A save that empties an entry ends it at once (a `clear`, or the removal of its last
+/// key): a change set that [requires the entry](Changes::require_existing) and comes
+/// after finds nothing and writes nothing. So when a clear races saves from requests
+/// that loaded the session, the id is gone at the end, whatever order they landed in.
+pub async fn an_emptied_entry_takes_no_later_changes<S: SessionStore + Clone>(store: S) {
+    let mut clear = Changes::default();
+    clear.clear();
+    clear.require_existing();
+    let mut late = setting(&[("late", json!(true))]);
+    late.require_existing();
+
+    let id = SessionId::generate();
+    store
+        .save(
+            &id,
+            &setting(&[("a", json!(1)), ("b", json!(2))]),
+            in_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.save(&id, &clear, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+    assert_eq!(
+        store.save(&id, &late, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+
+    // The same when the request removed the last key.
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    let mut removal = Changes::default();
+    removal.remove("a");
+    removal.require_existing();
+    assert_eq!(
+        store.save(&id, &removal, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert_eq!(
+        store.save(&id, &late, in_secs(60)).await.unwrap(),
+        Saved::Empty
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+
+    // Concurrently: twenty requests that loaded the session set a key each, and one
+    // clears it, started in the middle of them.
+    for round in 0..5 {
+        let id = SessionId::generate();
+        store
+            .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..21 {
+            let store = store.clone();
+            let changes = if i == 10 {
+                clear.clone()
+            } else {
+                let mut changes = setting(&[(&format!("k{i}"), json!(i))]);
+                changes.require_existing();
+                changes
+            };
+            tasks.spawn(async move {
+                let saved = store.save(&id, &changes, in_secs(60)).await.unwrap();
+                (changes.is_clear(), saved)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (is_clear, saved) = joined.unwrap();
+            if is_clear {
+                assert_eq!(saved, Saved::Empty, "round {round}: a clear leaves nothing");
+            }
+        }
+        assert!(
+            store.load(&id, None).await.unwrap().is_none(),
+            "round {round}: a set that came after the clear brought the entry back"
+        );
+    }
 }

@@ -68,6 +68,9 @@ macro_rules! conformance {
                 a_save_from_a_stale_version_loses_nothing,
                 a_save_from_the_current_version_writes_the_request_data,
                 changes_for_a_loaded_entry_never_recreate_it,
+                concurrent_increments_all_land,
+                updates_apply_or_refuse_as_specified,
+                an_emptied_entry_takes_no_later_changes,
             );
         }
     };

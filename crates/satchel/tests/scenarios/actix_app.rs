@@ -44,6 +44,20 @@ fn routes(cfg: &mut web::ServiceConfig) {
             }),
         )
         .route(
+            "/incr",
+            web::post().to(|s: Session| async move {
+                Ok::<_, Error>(s.increment("n", 1).await?.to_string())
+            }),
+        )
+        .route(
+            "/bump/{k}",
+            web::post().to(|s: Session, k: web::Path<String>| async move {
+                let next = s.get::<i64>(&k).await?.unwrap_or(0) + 1;
+                s.insert_if_unchanged(&k, next).await?;
+                Ok::<_, Error>(next.to_string())
+            }),
+        )
+        .route(
             "/count-keys",
             web::get().to(|s: Session| async move { Ok::<_, Error>(s.len().await?.to_string()) }),
         )

@@ -44,6 +44,20 @@ pub fn router(app: &App) -> Router {
             }),
         )
         .route(
+            "/incr",
+            post(
+                |s: Session| async move { Ok::<_, Error>(s.increment("n", 1).await?.to_string()) },
+            ),
+        )
+        .route(
+            "/bump/{k}",
+            post(|s: Session, Path(k): Path<String>| async move {
+                let next = s.get::<i64>(&k).await?.unwrap_or(0) + 1;
+                s.insert_if_unchanged(&k, next).await?;
+                Ok::<_, Error>(next.to_string())
+            }),
+        )
+        .route(
             "/count-keys",
             get(|s: Session| async move { Ok::<_, Error>(s.len().await?.to_string()) }),
         )

@@ -34,13 +34,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     }
 }
 
-/// A session error answers with an empty `500` (the cause was logged where it happened);
-/// [`Error::Disabled`] too, since it is a configuration mistake, not the client's.
+/// A session error answers with an empty body and the status the engine gives it
+/// ([`Error::status_code`]): `500` for a store that failed (logged where it happened) or
+/// a mistake of the application's (logged here), `409` for a conflict.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if !matches!(self, Error::Unavailable) {
+        if self.is_fault() {
             tracing::error!(error = %self, "session operation failed");
         }
-        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        StatusCode::from_u16(self.status_code())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response()
     }
 }

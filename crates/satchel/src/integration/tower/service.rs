@@ -13,7 +13,8 @@ use crate::session::SessionManager;
 /// For each request it puts a lazy [`Session`](crate::Session) into the request's
 /// extensions, calls the inner service, then applies the engine's
 /// [`Outcome`](crate::Outcome): `Set-Cookie`, `Vary: Cookie`, or an empty `500` when the
-/// store failed.
+/// store failed (`409` when the session ended while the request ran; see
+/// [`Error::status_code`](crate::Error::status_code)).
 #[derive(Debug, Clone)]
 pub struct SessionService<S> {
     inner: S,
@@ -86,23 +87,29 @@ where
                             }
                             Err(_) => {
                                 tracing::error!("session cookie is not a valid header value");
-                                response = internal_error();
+                                response = empty(StatusCode::INTERNAL_SERVER_ERROR);
                             }
                         }
                     }
                 }
-                Err(_) => response = internal_error(),
+                Err(error) => response = empty(status_of(&error)),
             }
             Ok(response)
         })
     }
 }
 
-/// An empty `500`: the cause is logged, never shown to the client. The session was used,
-/// so the answer still varies with the cookie.
-fn internal_error<B: Default>() -> Response<B> {
+/// The status the engine gave `error`.
+fn status_of(error: &crate::Error) -> StatusCode {
+    StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// An empty answer with `status`, in the place of the handler's: a `500` whose cause was
+/// logged, never shown to the client, or a `409` for changes that were not kept. The
+/// session was used, so the answer still varies with the cookie.
+fn empty<B: Default>(status: StatusCode) -> Response<B> {
     let mut response = Response::new(B::default());
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    *response.status_mut() = status;
     response
         .headers_mut()
         .insert(VARY, HeaderValue::from_static("Cookie"));

@@ -63,11 +63,29 @@
 //! - Otherwise (someone else wrote it meanwhile, or a new session), the store applies the
 //!   request's own [`Changes`] onto the latest row inside a transaction
 //!   that locks it: `SELECT … FOR UPDATE` on PostgreSQL and MySQL, `BEGIN IMMEDIATE` (the
-//!   database's write lock) on SQLite. Concurrent requests on one session are applied one
-//!   after the other and none is lost. Two transactions racing to create the same row are
-//!   retried, as are deadlocks the server reports.
+//!   database's write lock) on SQLite. MySQL runs these transactions at `READ
+//!   COMMITTED`, where reading a missing row locks nothing: at its default isolation the
+//!   read would lock the gap where the row would go, and new sessions would deadlock on
+//!   those gaps. Concurrent requests on one session are applied one after the other and
+//!   none is lost. Two transactions racing to create the same row are retried, as are
+//!   deadlocks and lock wait timeouts the server reports, after a short random pause; a
+//!   save that still fails after five attempts says whether it lost races to concurrent
+//!   writes or the database aborted it.
 //! - **Id rotation** ([`cycle`](crate::SessionStore::cycle)): one transaction that locks
 //!   the old row, writes the new one and deletes the old one.
+//! - **Update** of one key ([`update`](crate::SessionStore::update): an increment or a
+//!   compare-and-set): one transaction that locks the row as a save does (`SELECT … FOR
+//!   UPDATE`; `BEGIN IMMEDIATE` on SQLite), applies the update onto the key as stored
+//!   ([`KeyUpdate::apply_to`], the rule every store shares), then writes the data column
+//!   alone with `UPDATE … SET data = ?, version = version + 1 WHERE id = ?`, so the expiry
+//!   stays as it is (a `DELETE` when no key is left), and commits: four round trips, or
+//!   three (`BEGIN`, `SELECT`, `COMMIT`) when the update writes nothing. Concurrent updates
+//!   and saves of one session wait for the lock and each applies onto what the one before
+//!   wrote, so none is lost. An expired or missing row is reported as
+//!   [`Updated::Missing`] and nothing is written; a row that cannot be decoded is an
+//!   error, and is left as it is. On PostgreSQL and MySQL a deadlock the server reports is
+//!   retried (the server rolled the transaction back, so nothing was applied); SQLite
+//!   takes its write lock at `BEGIN`, so it has none.
 //!
 //! # Expired rows
 //!
@@ -119,7 +137,7 @@ use serde::{Deserialize, Serialize};
 use crate::SessionConfig;
 use crate::error::{BoxError, ConfigError, StoreError};
 use crate::id::{ID_LEN, SessionId};
-use crate::record::{Changes, Data, Record};
+use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{BoxedStore, Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
 
 #[cfg(feature = "mysql")]
@@ -155,7 +173,8 @@ const MAX_KEY_LEN: usize = 255;
 const DEFAULT_KEY_PREFIX: &str = "session:";
 /// Default timeout (SESSION_STORE_TIMEOUT).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often a save retries after losing a race to create a row, or a deadlock.
+/// How many times a locked save is tried before it gives up: again after losing a race
+/// to create the row, or after the database aborted its transaction.
 const MAX_ATTEMPTS: usize = 5;
 
 /// What SESSION_SQL_URL accepts, for error messages.
@@ -977,6 +996,15 @@ impl SessionStore for SqlStore {
         each!(self, store => store.cycle(old, new, changes, expires_at).await)
     }
 
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        each!(self, store => store.update(id, key, update).await)
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         each!(self, store => store.delete(id).await)
     }
@@ -1122,6 +1150,8 @@ struct Statements {
     insert: String,
     /// `(data, expiry, key)`.
     update: String,
+    /// `(data, key)`: the row's data, with its expiry as it is.
+    rewrite: String,
     /// `(key, data, expiry, version)`: a new row, or the existing one overwritten.
     upsert: String,
     /// `(data, expiry, key, version, now)`.
@@ -1275,6 +1305,11 @@ impl Statements {
                 p(1),
                 p(2),
                 p(3)
+            ),
+            rewrite: format!(
+                "UPDATE {table} SET {data} = {}, {version} = {version} + 1 WHERE {id} = {}",
+                p(1),
+                p(2)
             ),
             upsert,
             update_seen: format!(
@@ -1449,16 +1484,65 @@ fn plan(
     })
 }
 
-/// A save gave up after losing [`MAX_ATTEMPTS`] races in a row.
+/// Applies `update` to `name` (a session key) of the row found under the lock, and says
+/// what to write: the row's new data column ([`Write::Update`], written with the row's
+/// own expiry), the row's deletion when no key is left, or nothing. An expired row counts
+/// as none ([`Updated::Missing`]); a row that cannot be decoded is an error, and is left
+/// as it is.
+fn plan_update(
+    found: Option<Row>,
+    name: &str,
+    update: &KeyUpdate,
+    now: i64,
+) -> Result<(Write, Updated), StoreError> {
+    let Some(row) = found.filter(|(_, expiry, _)| *expiry > now) else {
+        return Ok((Write::Nothing, Updated::Missing));
+    };
+    let mut stored = record(row)?;
+    let updated = update.apply_to(&mut stored.data, name);
+    let write = match updated {
+        Updated::Applied(_) if stored.data.is_empty() => Write::Delete,
+        Updated::Applied(_) => Write::Update(encode(&stored.data, stored.permanent)?),
+        _ => Write::Nothing,
+    };
+    Ok((write, updated))
+}
+
+/// A save gave up after losing [`MAX_ATTEMPTS`] races in a row: each time, a concurrent
+/// transaction created the row after the locked read found none.
 #[derive(Debug, thiserror::Error)]
 #[error("the session row kept changing under concurrent writes")]
 struct Contended;
 
+/// A save gave up after [`MAX_ATTEMPTS`] attempts, of which the database aborted at
+/// least one (the others lost a race); the source is the database's last error (a
+/// deadlock it broke, a lock it gave up waiting for).
+#[derive(Debug, thiserror::Error)]
+#[error("the database aborted the session's transaction {aborted} of {attempts} times")]
+struct Aborted {
+    aborted: usize,
+    attempts: usize,
+    #[source]
+    source: sqlx::Error,
+}
+
 /// Whether a failed attempt of a locked save should be run again: a concurrent
-/// transaction created the row first, or the database broke a deadlock.
+/// transaction created the row first, or the database aborted the transaction.
 enum Attempt<T> {
     Done(T),
+    /// A concurrent transaction created the row after the locked read found none.
     Retry,
+    /// The database rolled the transaction back to break a deadlock, or gave up waiting
+    /// for a lock, and asks for the transaction to be run again.
+    Aborted(sqlx::Error),
+}
+
+/// A database error worth another attempt of a locked save.
+enum Transient {
+    /// A concurrent transaction created the row first (a duplicate key).
+    Raced,
+    /// The database aborted the transaction: a deadlock, a lock wait timeout.
+    Aborted,
 }
 
 /// A failure inside a locked save: the database's own, or the store's.
@@ -1480,33 +1564,63 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// The outcome of one attempt of a locked save: failures the database calls transient
-/// (a deadlock it broke, a row another transaction created first) are tried again.
+/// The outcome of one attempt of a locked save: failures `transient` recognizes (a row
+/// another transaction created first, a transaction the database aborted) are tried
+/// again.
 fn settle<T>(
     result: Result<Attempt<T>, Failure>,
-    transient: impl Fn(&sqlx::Error) -> bool,
+    transient: impl Fn(&sqlx::Error) -> Option<Transient>,
 ) -> Result<Attempt<T>, StoreError> {
     match result {
         Ok(attempt) => Ok(attempt),
-        Err(Failure::Sql(error)) if transient(&error) => Ok(Attempt::Retry),
-        Err(Failure::Sql(error)) => Err(StoreError::backend(error)),
+        Err(Failure::Sql(error)) => match transient(&error) {
+            Some(Transient::Raced) => Ok(Attempt::Retry),
+            Some(Transient::Aborted) => Ok(Attempt::Aborted(error)),
+            None => Err(StoreError::backend(error)),
+        },
         Err(Failure::Store(error)) => Err(error),
     }
 }
 
-/// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times.
+/// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times, pausing briefly
+/// before each new attempt. The error after the last says why it failed: a race lost
+/// to concurrent writes, or the database's own error.
 async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Attempt<T>, StoreError>>,
 {
-    for _ in 0..MAX_ATTEMPTS {
-        if let Attempt::Done(value) = attempt().await? {
-            return Ok(value);
+    let mut aborted = 0;
+    let mut last = None;
+    for n in 0..MAX_ATTEMPTS {
+        if n > 0 {
+            pause(n).await;
         }
-        tokio::task::yield_now().await;
+        match attempt().await? {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Retry => {}
+            Attempt::Aborted(error) => {
+                aborted += 1;
+                last = Some(error);
+            }
+        }
     }
-    Err(StoreError::backend(Contended))
+    Err(match last {
+        Some(source) => StoreError::backend(Aborted {
+            aborted,
+            attempts: MAX_ATTEMPTS,
+            source,
+        }),
+        None => StoreError::backend(Contended),
+    })
+}
+
+/// A short random pause before attempt `n` (from 1) of a locked save, growing with `n`
+/// (up to 16 ms), so that transactions that collided do not meet again in step.
+async fn pause(n: usize) {
+    let cap = 1000_u32 << n.min(4);
+    let micros = getrandom::u32().unwrap_or(cap / 2) % cap;
+    tokio::time::sleep(Duration::from_micros(u64::from(micros))).await;
 }
 
 /// The parts of a server-backed store (PostgreSQL, MySQL) that are the same statements
@@ -1571,7 +1685,7 @@ macro_rules! server_store {
             changes: &Changes,
             at: SystemTime,
         ) -> Result<Attempt<Saved>, Failure> {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             let found: Option<Row> = sqlx::query_as(&self.sql.lock)
                 .bind(old)
                 .fetch_optional(&mut *tx)
@@ -1595,6 +1709,50 @@ macro_rules! server_store {
             }
             tx.commit().await?;
             Ok(Attempt::Done(saved))
+        }
+
+        async fn update(
+            &self,
+            key: &str,
+            name: &str,
+            update: &KeyUpdate,
+        ) -> Result<Updated, StoreError> {
+            retrying(|| async { settle(self.try_update(key, name, update).await, transient) }).await
+        }
+
+        /// Applies `update` to the session key `name` of the row at `key`, locked `FOR
+        /// UPDATE`; the transaction is committed whatever it wrote, so the lock goes at
+        /// once.
+        async fn try_update(
+            &self,
+            key: &str,
+            name: &str,
+            update: &KeyUpdate,
+        ) -> Result<Attempt<Updated>, Failure> {
+            let mut tx = self.pool.begin().await?;
+            let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (write, updated) = plan_update(found, name, update, now())?;
+            match write {
+                Write::Update(bytes) => {
+                    sqlx::query(&self.sql.rewrite)
+                        .bind(bytes)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Write::Delete => {
+                    sqlx::query(&self.sql.delete)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Write::Insert(_) | Write::Nothing => {}
+            }
+            tx.commit().await?;
+            Ok(Attempt::Done(updated))
         }
 
         async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -1679,6 +1837,16 @@ macro_rules! server_store {
                     self.inner.cycle(&old, &new, changes, expires_at),
                 )
                 .await
+            }
+
+            async fn update(
+                &self,
+                id: &SessionId,
+                key: &str,
+                update: &KeyUpdate,
+            ) -> Result<Updated, StoreError> {
+                let row = self.inner.key(id);
+                timed(self.inner.timeout, self.inner.update(&row, key, update)).await
             }
 
             async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -1953,6 +2121,38 @@ mod tests {
         assert!(matches!(write, Write::Delete) && saved == Saved::Empty);
         let (write, saved) = plan(None, &remove, at, now).unwrap();
         assert!(matches!(write, Write::Nothing) && saved == Saved::Empty);
+    }
+
+    #[tokio::test]
+    async fn a_save_that_gives_up_says_why() {
+        let raced = retrying(|| async { Ok::<_, StoreError>(Attempt::<()>::Retry) })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            chain(&raced),
+            "session backend failed: the session row kept changing under concurrent writes"
+        );
+        let mut attempts = 0;
+        let aborted = retrying(|| {
+            attempts += 1;
+            let attempt = if attempts % 2 == 0 {
+                Attempt::<()>::Retry
+            } else {
+                Attempt::Aborted(sqlx::Error::PoolTimedOut)
+            };
+            async move { Ok::<_, StoreError>(attempt) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(attempts, MAX_ATTEMPTS);
+        let text = chain(&aborted);
+        assert!(
+            text.starts_with(
+                "session backend failed: the database aborted the session's transaction 3 of 5 \
+                 times: "
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -14,8 +14,20 @@
 //!   `ConnectOptions::disable_statement_logging`.
 //! - The key column is `utf8mb4_bin`, so ids compare case-sensitively (the default
 //!   collations ignore case, and session ids are case-sensitive).
-//! - Saves that must read and write lock the row with `SELECT … FOR UPDATE`; deadlocks
-//!   and duplicate keys from racing inserts are retried.
+//! - Saves that must read and write lock the row with `SELECT … FOR UPDATE`, in a
+//!   transaction at `READ COMMITTED` (set in the same round trip as the `BEGIN`). At
+//!   InnoDB's default, `REPEATABLE READ`, a locking read that finds no row locks the gap
+//!   where the row would go, and that gap lock blocks inserts into it: new sessions and
+//!   id rotations, which read an absent row and then insert one, would deadlock with
+//!   each other (in a fresh table every new key falls into the same gap). At `READ
+//!   COMMITTED` a locking read locks only the rows it finds, and an insert waits only
+//!   for another insert of the same key. A row the store does find stays locked until
+//!   the commit, so no update is lost; with binary logging on, `binlog_format` must be
+//!   `ROW` or `MIXED` (the defaults), as InnoDB refuses statement-based logging at this
+//!   level.
+//! - A duplicate key from a racing insert, a deadlock the server broke and a lock wait
+//!   timeout are retried, after a short random pause; a save that still fails says
+//!   which it was.
 //! - MySQL has no `CREATE INDEX IF NOT EXISTS` (MariaDB has): [`migrate`](MySqlStore::migrate)
 //!   looks the index up first, and takes "duplicate key name" from a concurrent migration
 //!   as success.
@@ -31,21 +43,29 @@ use sqlx::{ConnectOptions as _, Row as _};
 
 use super::{
     Attempt, Backend, Dialect, Failure, Migration, OpenError, Progress, Row, SqlOptions,
-    Statements, TableMapping, Write, check_prefix, encode, fresh_version, in_batches, key, millis,
-    now, plan, record, retrying, server_pool, server_store, settle, spawn_cleanup, timed,
+    Statements, TableMapping, Transient, Write, check_prefix, encode, fresh_version, in_batches,
+    key, millis, now, plan, plan_update, record, retrying, server_pool, server_store, settle,
+    spawn_cleanup, timed,
 };
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
 
 /// MySQL's "duplicate key name" (an index that exists).
 const ER_DUP_KEYNAME: u16 = 1061;
 /// MySQL's "duplicate entry for key".
 const ER_DUP_ENTRY: u16 = 1062;
+/// MySQL's "lock wait timeout exceeded".
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 /// MySQL's "deadlock found when trying to get lock".
 const ER_LOCK_DEADLOCK: u16 = 1213;
+
+/// Begins the transaction of a locked save at `READ COMMITTED` (`SET TRANSACTION` without
+/// a scope applies to the next transaction only): no gap locks, see the
+/// [module documentation](self). One multi-statement query, one round trip.
+const BEGIN: &str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN";
 
 /// A store keeping sessions in a MySQL or MariaDB table (SESSION_TYPE=`sqlalchemy` with
 /// a `mysql://` SESSION_SQL_URL).
@@ -272,10 +292,15 @@ fn number(error: &sqlx::Error) -> Option<u16> {
         .map(MySqlDatabaseError::number)
 }
 
-/// Failures worth another attempt: a deadlock the server broke (it rolled the
-/// transaction back), or an insert that lost the race to create the row.
-fn transient(error: &sqlx::Error) -> bool {
-    matches!(number(error), Some(ER_LOCK_DEADLOCK | ER_DUP_ENTRY))
+/// Failures worth another attempt: an insert that lost the race to create the row, a
+/// deadlock the server broke (it rolled the transaction back), or a lock the server gave
+/// up waiting for (the whole transaction is run again).
+fn transient(error: &sqlx::Error) -> Option<Transient> {
+    match number(error)? {
+        ER_DUP_ENTRY => Some(Transient::Raced),
+        ER_LOCK_DEADLOCK | ER_LOCK_WAIT_TIMEOUT => Some(Transient::Aborted),
+        _ => None,
+    }
 }
 
 /// `text` as a MySQL string literal that nothing in it can end: hexadecimal digits
@@ -385,6 +410,11 @@ impl Inner {
         row.map(record).transpose()
     }
 
+    /// Begins a locked save's transaction, at `READ COMMITTED`.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>, sqlx::Error> {
+        self.pool.begin_with(BEGIN).await
+    }
+
     /// The locked read-modify-write: applies `changes` onto the row locked `FOR UPDATE`.
     async fn save(
         &self,
@@ -401,15 +431,14 @@ impl Inner {
         changes: &Changes,
         at: SystemTime,
     ) -> Result<Attempt<Saved>, Failure> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let found: Option<Row> = sqlx::query_as(&self.sql.lock)
             .bind(key)
             .fetch_optional(&mut *tx)
             .await?;
         let (write, saved) = plan(found, changes, at, now())?;
         let query = match write {
-            // A concurrent insert of the same key fails with a duplicate key (or a
-            // deadlock on the gap locks): retried.
+            // A concurrent insert of the same key fails with a duplicate key: retried.
             Write::Insert(bytes) => sqlx::query(&self.sql.insert)
                 .bind(key)
                 .bind(bytes)

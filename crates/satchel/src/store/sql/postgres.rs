@@ -20,13 +20,14 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::{
     Attempt, Backend, Dialect, Failure, Migration, OpenError, Progress, Row, SqlOptions,
-    Statements, TableMapping, Write, check_prefix, encode, fnv1a, fresh_version, in_batches, key,
-    millis, now, plan, record, retrying, server_pool, server_store, settle, spawn_cleanup, timed,
+    Statements, TableMapping, Transient, Write, check_prefix, encode, fnv1a, fresh_version,
+    in_batches, key, millis, now, plan, plan_update, record, retrying, server_pool, server_store,
+    settle, spawn_cleanup, timed,
 };
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
 
 /// A store keeping sessions in a PostgreSQL table (SESSION_TYPE=`sqlalchemy` with a
@@ -245,13 +246,16 @@ impl PostgresStore {
     }
 }
 
-/// Failures PostgreSQL asks clients to retry: deadlock_detected, serialization_failure,
-/// and unique_violation (a concurrent transaction created the row first).
-fn transient(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|error| error.code())
-        .is_some_and(|code| matches!(&*code, "40P01" | "40001" | "23505"))
+/// Failures worth another attempt: unique_violation (a concurrent transaction created
+/// the row first), and the failures PostgreSQL asks clients to retry,
+/// deadlock_detected and serialization_failure.
+fn transient(error: &sqlx::Error) -> Option<Transient> {
+    let code = error.as_database_error()?.code()?;
+    match &*code {
+        "23505" => Some(Transient::Raced),
+        "40P01" | "40001" => Some(Transient::Aborted),
+        _ => None,
+    }
 }
 
 impl Inner {
@@ -326,6 +330,12 @@ impl Inner {
         }
         .map_err(StoreError::backend)?;
         row.map(record).transpose()
+    }
+
+    /// Begins a locked save's transaction, at the server's isolation level (`READ
+    /// COMMITTED` unless configured otherwise; PostgreSQL never locks gaps between rows).
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
     }
 
     /// The locked read-modify-write: applies `changes` onto the row locked `FOR UPDATE`.

@@ -13,6 +13,12 @@
 //!   one writer at a time and a commit costs far more than the update it commits, so
 //!   the request that finds the writer free writes every save queued so far in one
 //!   transaction, each exactly as it would be written alone.
+//! - An update of one key ([`update`](SessionStore::update)) is a transaction of its own
+//!   under the write lock (`BEGIN IMMEDIATE`, the row read, the data column rewritten or
+//!   the row deleted, `COMMIT`), started while no batch of saves is being written: it
+//!   waits for the store's batch writer instead of polling in SQLite's busy handler, and
+//!   saves queued meanwhile go with the next batch. Saves and updates are thus applied one
+//!   after the other, each onto what the one before wrote.
 //! - Plain loads from concurrent requests are read together too: while two grouped
 //!   reads are in flight, new loads queue up, and the next reader reads every
 //!   queued id with one `SELECT … WHERE id IN (…)`. A statement costs a hand-off to the
@@ -35,12 +41,12 @@ use tokio::sync::{Mutex, oneshot};
 use super::{
     Attempt, Backend, Dialect, Migration, OpenError, Progress, Row, SqlOptions, Statements,
     TableMapping, Write, check_prefix, encode, fresh_version, in_batches, key, millis, now, plan,
-    record, retrying, spawn_cleanup,
+    plan_update, record, retrying, spawn_cleanup,
 };
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
 
 /// How long a statement waits for another connection's write lock.
@@ -693,6 +699,7 @@ impl Inner {
             match self.apply_on(&mut tx, &job.key, changes, at).await? {
                 Attempt::Done(saved) => results.push(saved),
                 Attempt::Retry => return Err(StoreError::backend(BatchConflict)),
+                Attempt::Aborted(error) => return Err(StoreError::backend(error)),
             }
         }
         tx.commit().await.map_err(StoreError::backend)?;
@@ -748,6 +755,51 @@ impl Inner {
         };
         let done = query.execute(executor).await.map_err(StoreError::backend)?;
         Ok((done.rows_affected() == 1).then_some(saved))
+    }
+
+    /// Applies `update` to the session key `name` of the row at `key`, in a transaction
+    /// of its own that holds the database's write lock from its first statement, taken
+    /// while no batch of saves is being written (in this process; other processes are
+    /// kept out by the write lock alone). The transaction is committed whatever it wrote,
+    /// so the lock goes at once.
+    async fn update(
+        &self,
+        key: &str,
+        name: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)?;
+        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        let (write, updated) = plan_update(found, name, update, now())?;
+        match write {
+            Write::Update(bytes) => {
+                sqlx::query(&self.sql.rewrite)
+                    .bind(bytes)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::backend)?;
+            }
+            Write::Delete => {
+                sqlx::query(&self.sql.delete)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::backend)?;
+            }
+            Write::Insert(_) | Write::Nothing => {}
+        }
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(updated)
     }
 
     async fn cycle(
@@ -890,6 +942,15 @@ impl SessionStore for SqliteStore {
         }
         let (old, new) = (self.inner.key(old), self.inner.key(new));
         self.inner.cycle(&old, &new, changes, expires_at).await
+    }
+
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        self.inner.update(&self.inner.key(id), key, update).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
