@@ -60,6 +60,52 @@ struct Shared {
     writable: bool,
     #[cfg(feature = "signed")]
     signer: Option<crate::signing::Signer>,
+    retired: Mutex<Retired>,
+}
+
+/// The ids this process rotated away from or destroyed lately. A request that still
+/// presents one of them, and loaded after it ended, finds no session: were it to start
+/// a new one, its answer would hand the browser a fresh id after the log-in or log-out
+/// had set the browser's cookie, undoing that. Such a request is refused instead
+/// ([`Error::Superseded`]).
+#[derive(Default)]
+struct Retired {
+    /// When each id was retired.
+    ids: std::collections::HashMap<SessionId, std::time::Instant>,
+    /// The same ids, oldest first.
+    order: std::collections::VecDeque<SessionId>,
+}
+
+impl Retired {
+    /// How long an id is remembered: longer than a request that began before the
+    /// browser received the answer that replaced its cookie can reasonably take to load.
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+    /// The most ids remembered at once (a few MiB): past it, the oldest go first.
+    const CAPACITY: usize = 100_000;
+
+    fn add(&mut self, id: SessionId) {
+        while let Some(oldest) = self.order.front() {
+            let stale = self
+                .ids
+                .get(oldest)
+                .is_none_or(|at| at.elapsed() >= Self::WINDOW);
+            if !stale && self.order.len() < Self::CAPACITY {
+                break;
+            }
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+        if self.ids.insert(id, std::time::Instant::now()).is_none() {
+            self.order.push_back(id);
+        }
+    }
+
+    fn contains(&self, id: &SessionId) -> bool {
+        self.ids
+            .get(id)
+            .is_some_and(|at| at.elapsed() < Self::WINDOW)
+    }
 }
 
 impl fmt::Debug for SessionManager {
@@ -99,6 +145,7 @@ impl SessionManager {
                 writable,
                 #[cfg(feature = "signed")]
                 signer,
+                retired: Mutex::default(),
             }),
         })
     }
@@ -357,6 +404,37 @@ impl Session {
         let mut value = String::with_capacity(crate::id::ID_LEN);
         id.encode_into(&mut value);
         value
+    }
+
+    fn retire(&self, id: SessionId) {
+        self.inner
+            .shared
+            .retired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .add(id);
+    }
+
+    /// Whether the request presented an id this process rotated away from or destroyed
+    /// lately (see `Retired`).
+    fn presents_retired_id(&self) -> bool {
+        if self.inner.candidates.is_empty() {
+            return false;
+        }
+        let retired = self
+            .inner
+            .shared
+            .retired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if retired.ids.is_empty() {
+            return false;
+        }
+        self.inner
+            .candidates
+            .iter()
+            .filter_map(|value| self.verify(value))
+            .any(|(id, _)| retired.contains(&id))
     }
 
     /// The cookie for the id the browser presented, which stays: the value it sent,
@@ -905,6 +983,7 @@ impl Session {
                 .delete(&old)
                 .await
                 .map_err(|e| store_failed("delete", &e))?;
+            self.retire(old);
         }
         let permanent = self.permanent(&state);
         let changed = !state.changes.is_empty();
@@ -936,12 +1015,19 @@ impl Session {
             Some(id) if state.renew => {
                 let new = SessionId::generate();
                 let saved = store.cycle(&id, &new, &state.changes, expires_at).await;
+                if saved.is_ok() {
+                    self.retire(id);
+                }
                 Some((new, saved))
             }
             Some(id) if changed => {
                 // The stored expiry moves only together with the cookie (see `resend`).
                 let expires_at = if resend { expires_at } else { kept };
-                let saved = match state.version {
+                // The version shortcut writes what this request saw; once the loaded
+                // entry's expiry has passed, the store must decide from what it holds
+                // (an expired entry takes no changes), so the shortcut is not taken.
+                let live = state.expires_at.is_some_and(|at| at > SystemTime::now());
+                let saved = match state.version.filter(|_| live) {
                     Some(version) => {
                         let seen = Seen {
                             version,
@@ -987,6 +1073,11 @@ impl Session {
                 None
             }
             None if !state.data.is_empty() => {
+                // A request that destroyed its own session may start a new one.
+                if !state.destroyed && self.presents_retired_id() {
+                    tracing::debug!("a rotated or destroyed session id came back; not replaced");
+                    return Err(Error::Superseded);
+                }
                 let new = SessionId::generate();
                 let saved = store.save(&new, &state.changes, expires_at).await;
                 Some((new, saved))
@@ -1248,6 +1339,43 @@ mod tests {
             d.increment("text", 1).await,
             Err(Error::NotAnInteger { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_request_that_comes_with_a_rotated_id_after_the_login_gets_no_new_session() {
+        let store = MemoryStore::default();
+        let manager = manager(&store);
+        let cookie = logged_in(&manager).await;
+        let login = manager.session([cookie.as_str()]);
+        login.insert("role", "admin").await.unwrap();
+        login.cycle_id().await.unwrap();
+        let _ = login.finish(200).await.unwrap();
+        assert_eq!(store.len(), 1);
+
+        // A request sent with the old cookie before the browser had the new one.
+        let late = manager.session([cookie.as_str()]);
+        assert!(late.is_empty().await.unwrap(), "the old id names nothing");
+        late.insert("cart", 3).await.unwrap();
+        let refused = late.finish(200).await.unwrap_err();
+        assert!(matches!(refused, Error::Superseded), "{refused:?}");
+        assert_eq!(
+            store.len(),
+            1,
+            "no stray session whose cookie would log the user out"
+        );
+
+        // The same after a log-out; an unknown id still starts a session.
+        let cookie = logged_in(&manager).await;
+        let logout = manager.session([cookie.as_str()]);
+        logout.destroy();
+        let _ = logout.finish(200).await.unwrap();
+        let late = manager.session([cookie.as_str()]);
+        late.insert("cart", 3).await.unwrap();
+        assert!(matches!(late.finish(200).await, Err(Error::Superseded)));
+        let unknown = format!("session={}", SessionId::generate());
+        let fresh = manager.session([unknown.as_str()]);
+        fresh.insert("cart", 3).await.unwrap();
+        assert!(fresh.finish(200).await.unwrap().set_cookie().is_some());
     }
 
     #[tokio::test]

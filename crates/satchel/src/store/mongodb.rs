@@ -69,8 +69,9 @@
 //!
 //! The store keeps no version, so [`SessionStore::save_seen`] is the default: the
 //! per-key update is already a single round trip. [`SessionStore::cycle`] (a log-in's
-//! new id) takes the old document with one `findAndModify` that deletes it and returns
-//! it, atomically, then saves the result under the new id: two round trips. A save to
+//! new id) takes the old document with one `findAndModify` that ends it (its expiry set
+//! to the epoch) and returns it as updated, atomically, deletes it, then saves the result
+//! under the new id: three round trips. A save to
 //! the old id that lands before the take is carried to the new id; one that lands after
 //! it finds no document and writes nothing (the engine answers that request with `409`),
 //! so no acknowledged change is lost to a log-in.
@@ -713,15 +714,35 @@ impl SessionStore for MongoStore {
         if old == new {
             return self.save(new, changes, expires_at).await;
         }
+        // Ends the live document in one atomic update (its expiry set to the past) and
+        // returns it as updated: a save to the old id either landed before, and is in the
+        // returned copy, or comes after and finds no live document. The copy returned
+        // as updated is the one the write produced; a findAndModify that removes, or one
+        // returning the document from before, may answer with an earlier read on some
+        // MongoDB-compatible servers (SecantusDB 0.7), missing a save that landed in
+        // between.
+        let key = self.key(old);
+        let now = DateTime::from_system_time(SystemTime::now());
         let taken = self
             .timed(
                 self.collection
-                    .find_one_and_delete(doc! { "_id": self.key(old) }),
+                    .find_one_and_update(
+                        doc! { "_id": &key, "expiry": { "$gt": now } },
+                        doc! { "$set": { "expiry": DEAD } },
+                    )
+                    .return_document(ReturnDocument::After),
             )
             .await?;
-        let now = SystemTime::now();
+        if taken.is_some() {
+            self.timed(
+                self.collection
+                    .delete_one(doc! { "_id": &key, "expiry": DEAD }),
+            )
+            .await?;
+        }
+        // Live when taken (the filter says so): its expiry is now the dead one.
         let base = match taken.as_ref().map(decode).transpose() {
-            Ok(record) => record.flatten().filter(|record| !record.is_expired(now)),
+            Ok(record) => record.flatten(),
             // A corrupt document goes with the old id; the session starts afresh.
             Err(error) => {
                 tracing::warn!(%error, "replacing a stored session that could not be decoded");
