@@ -1350,12 +1350,18 @@ impl SessionConfig {
     /// earlier than an exact refresh would make it. With the 31-day default that is one
     /// touch per session every 7 h 26 min of activity at most.
     ///
-    /// The cookie follows the stored expiry: it is re-sent with the touch that moves it.
-    /// In between, the browser's cookie already expires with the stored entry (both came
-    /// from the same save or touch), so responses carry no `Set-Cookie` that would change
-    /// nothing. A consequence: cookie settings changed by a deployment (Secure, SameSite,
-    /// the SESSION_PERMANENT default) reach a browser's existing cookie with its
-    /// session's next change or touch, not with its next request.
+    /// The same granularity applies to changes: a save (or an increment) that keeps the
+    /// id moves a permanent session's stored expiry, and re-sends the cookie with it,
+    /// only once the stored expiry lags by this much; until then both stay as they are.
+    ///
+    /// The cookie follows the stored expiry: it is re-sent with the touch or save that
+    /// moves it. In between, the browser's cookie already expires with the stored entry
+    /// (both came from the same write), so responses carry no `Set-Cookie` that would
+    /// change nothing, and a late answer cannot hand back an id that a concurrent log-in
+    /// or log-out has replaced. A consequence: cookie settings changed by a deployment
+    /// (Secure, SameSite, the SESSION_PERMANENT default) reach a browser's existing
+    /// permanent cookie with the next move of its expiry, and a browser-session cookie
+    /// (which carries no expiry) only when it is next replaced.
     ///
     /// # Examples
     ///

@@ -229,6 +229,10 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
+    /// A key was updated in the store at once ([`Session::increment`],
+    /// [`Session::insert_if_unchanged`]): the session changed, though no change set is
+    /// left to save, so its expiry follows as for a change.
+    updated: bool,
     /// The handler used the session in any way.
     touched: bool,
     /// The cookie candidates were verified (the result is in `id`).
@@ -603,7 +607,8 @@ impl Session {
     /// Adds `by` to the integer under `key` (a missing key counts as `0`) and returns
     /// the sum: the counter for "no lost increments".
     ///
-    /// For a stored session, the store applies the increment at once, atomically onto
+    /// The increment is committed when this returns, whatever the request's status or a
+    /// later error. For a stored session, the store applies the increment at once, atomically onto
     /// the key's latest value (one round trip), so concurrent requests never lose each
     /// other's increments and each sees its own sum: 30 concurrent increments by 1 end at
     /// exactly 30, and answer 1 to 30 between them. The session's expiry is left as it
@@ -747,6 +752,7 @@ impl Session {
             }
             Err(error) => return Err(store_failed("update a key", &error)),
         };
+        state.updated = true;
         // The store holds it already: the view follows, and no change is recorded (a
         // later insert of the same value is no change either).
         if !state.changes.sets().contains_key(key) && !state.changes.removals().contains(key) {
@@ -958,7 +964,12 @@ impl Session {
     /// # Errors
     ///
     /// [`Error::Unavailable`] when the store failed during the request or now; the
-    /// integration answers with an empty `500`.
+    /// integration answers with an empty `500`. [`Error::Superseded`] when keys this
+    /// request set could not be kept because its session was destroyed, rotated or
+    /// expired meanwhile (or, lately in this process, before it loaded); the integration
+    /// answers with an empty `409`. Keys updated at once ([`increment`](Self::increment),
+    /// [`insert_if_unchanged`](Self::insert_if_unchanged)) were committed when those
+    /// returned, whatever the request's end.
     pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
         let mut state = std::mem::take(&mut *self.state());
         state.settle(self.config().permanent());
@@ -979,11 +990,13 @@ impl Session {
         let store = &shared.store;
         let config = &shared.config;
         if let Some(old) = state.purge {
+            // Retired before the delete: a request that finds the entry gone must already
+            // see that it was destroyed, not that it never was.
+            self.retire(old);
             store
                 .delete(&old)
                 .await
                 .map_err(|e| store_failed("delete", &e))?;
-            self.retire(old);
         }
         let permanent = self.permanent(&state);
         let changed = !state.changes.is_empty();
@@ -1014,10 +1027,10 @@ impl Session {
         let written = match state.id.filter(|_| state.existed) {
             Some(id) if state.renew => {
                 let new = SessionId::generate();
+                // Retired before the move, as for a delete. While the move runs, the id
+                // still names its entry, which any request for it loads as usual.
+                self.retire(id);
                 let saved = store.cycle(&id, &new, &state.changes, expires_at).await;
-                if saved.is_ok() {
-                    self.retire(id);
-                }
                 Some((new, saved))
             }
             Some(id) if changed => {
@@ -1041,7 +1054,9 @@ impl Session {
                 Some((id, saved))
             }
             Some(id) => {
-                let refresh = permanent && config.refresh_each_request();
+                // A key updated at once is a change: the expiry follows it as it follows
+                // a save (once it lags), whatever SESSION_REFRESH_EACH_REQUEST says.
+                let refresh = (permanent && config.refresh_each_request()) || state.updated;
                 let mut live = true;
                 // The stored expiry, once a touch moved it.
                 let mut moved = None;
@@ -1066,15 +1081,17 @@ impl Session {
                 // were set by the same save or touch): re-sending it unchanged would
                 // change nothing, so it goes out only when the expiry moved or the value
                 // must be re-signed.
-                if live && (moved.is_some() || state.resign) {
+                // A browser-session cookie carries no expiry: a moved one changes nothing.
+                if live && ((moved.is_some() && permanent) || state.resign) {
                     let expires = moved.or(state.expires_at).filter(|_| permanent);
                     outcome.set_cookie = Some(self.same_id_cookie(&state, &id, expires));
                 }
                 None
             }
             None if !state.data.is_empty() => {
-                // A request that destroyed its own session may start a new one.
-                if !state.destroyed && self.presents_retired_id() {
+                // A request that destroyed its own session may start a new one, and so
+                // may a log-in (it replaces the cookie, as the browser wants).
+                if !state.destroyed && !state.renew && self.presents_retired_id() {
                     tracing::debug!("a rotated or destroyed session id came back; not replaced");
                     return Err(Error::Superseded);
                 }
@@ -1099,11 +1116,14 @@ impl Session {
                 }
                 Saved::Empty if state.existed && !state.data.is_empty() => {
                     // The request's view still held data: the entry was destroyed,
-                    // rotated or expired while it ran. Its changes are dropped with the
-                    // session, the request must not answer as if they were kept, and
-                    // the cookie is left to whoever replaced it.
-                    tracing::debug!("session ended by a concurrent request; changes dropped");
-                    return Err(Error::Superseded);
+                    // rotated or expired while it ran, or (with only removals) another
+                    // request's removals emptied it first. The cookie is left to whoever
+                    // replaced it. Keys it set were not kept, and the request must not
+                    // answer as if they were; removals hold either way.
+                    if !state.changes.sets().is_empty() {
+                        tracing::debug!("session ended by a concurrent request; changes dropped");
+                        return Err(Error::Superseded);
+                    }
                 }
                 Saved::Empty if presented => outcome.set_cookie = Some(shared.cookie.removal()),
                 Saved::Empty => {}
@@ -1376,6 +1396,51 @@ mod tests {
         let fresh = manager.session([unknown.as_str()]);
         fresh.insert("cart", 3).await.unwrap();
         assert!(fresh.finish(200).await.unwrap().set_cookie().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_increment_moves_the_expiry_as_a_change_does() {
+        let store = MemoryStore::default();
+        let config = SessionConfig::default()
+            .with_permanent(false)
+            .with_refresh_each_request(false)
+            .with_lifetime(Duration::from_secs(20));
+        let manager = SessionManager::new(store.clone(), config).unwrap();
+        let cookie = logged_in(&manager).await;
+        let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+        let saved_at = store.load(&id, None).await.unwrap().unwrap().expires_at;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let session = manager.session([cookie.as_str()]);
+        assert_eq!(session.increment("n", 1).await.unwrap(), 1);
+        let outcome = session.finish(200).await.unwrap();
+        assert_eq!(
+            outcome.set_cookie(),
+            None,
+            "a browser-session cookie has no expiry"
+        );
+        let moved = store.load(&id, None).await.unwrap().unwrap().expires_at;
+        assert!(
+            moved >= saved_at + Duration::from_millis(250),
+            "the lifetime restarts"
+        );
+    }
+
+    #[tokio::test]
+    async fn removals_that_another_request_emptied_first_are_no_conflict() {
+        let store = MemoryStore::default();
+        let manager = manager(&store);
+        let cookie = logged_in(&manager).await;
+        let a = manager.session([cookie.as_str()]);
+        a.len().await.unwrap();
+        let b = manager.session([cookie.as_str()]);
+        b.remove_value("user").await.unwrap();
+        let _ = b.finish(200).await.unwrap();
+        // A's removal of the same, last key finds the entry gone: what it asked for.
+        a.remove_value("user").await.unwrap();
+        a.insert("x", 1).await.unwrap();
+        a.remove_value("x").await.unwrap();
+        assert!(a.finish(200).await.is_ok());
+        assert!(store.is_empty());
     }
 
     #[tokio::test]

@@ -653,10 +653,16 @@ impl Inner {
         touch: Option<SystemTime>,
     ) -> Result<Option<Record>, StoreError> {
         let now = SystemTime::now();
-        let path = self.dir.join(self.entry(id).name);
-        // No lock: writes replace files by renaming, so this handle sees one whole
-        // version. A touch of a version replaced meanwhile is lost with it, which is
-        // right, since the newer version carries its own expiry.
+        let entry = self.entry(id);
+        let path = self.dir.join(&entry.name);
+        // A plain read takes no lock: writes replace files by renaming, so this handle
+        // sees one whole version. A touch takes the stripe's lock, so that the version
+        // it moves is the current one: not a file a log-in has just moved away (whose
+        // id must not be re-sent), nor one an update is replacing with the old expiry.
+        let _lock = match touch {
+            Some(_) => Some(self.lock(entry.stripe)?),
+            None => None,
+        };
         let Some(file) = open_if_present(&path).map_err(StoreError::backend)? else {
             return Ok(None);
         };

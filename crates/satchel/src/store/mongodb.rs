@@ -70,8 +70,8 @@
 //! The store keeps no version, so [`SessionStore::save_seen`] is the default: the
 //! per-key update is already a single round trip. [`SessionStore::cycle`] (a log-in's
 //! new id) takes the old document with one `findAndModify` that ends it (its expiry set
-//! to the epoch) and returns it as updated, atomically, deletes it, then saves the result
-//! under the new id: three round trips. A save to
+//! to the epoch) and returns it as updated, atomically, saves the result under the new
+//! id, then deletes the dead document: three round trips. A save to
 //! the old id that lands before the take is carried to the new id; one that lands after
 //! it finds no document and writes nothing (the engine answers that request with `409`),
 //! so no acknowledged change is lost to a log-in.
@@ -733,13 +733,6 @@ impl SessionStore for MongoStore {
                     .return_document(ReturnDocument::After),
             )
             .await?;
-        if taken.is_some() {
-            self.timed(
-                self.collection
-                    .delete_one(doc! { "_id": &key, "expiry": DEAD }),
-            )
-            .await?;
-        }
         // Live when taken (the filter says so): its expiry is now the dead one.
         let base = match taken.as_ref().map(decode).transpose() {
             Ok(record) => record.flatten(),
@@ -749,13 +742,20 @@ impl SessionStore for MongoStore {
                 None
             }
         };
-        match changes.apply_to(base, expires_at) {
+        let saved = match changes.apply_to(base, expires_at) {
             Some(record) => {
                 self.save(new, &Changes::replacing_with(&record), expires_at)
-                    .await
+                    .await?
             }
-            None => Ok(Saved::Empty),
+            None => Saved::Empty,
+        };
+        // The dead document goes once the new one is written (were the save to fail, the
+        // TTL index would remove it; it is dead either way).
+        if taken.is_some() {
+            let dead = doc! { "_id": &key, "expiry": DEAD };
+            self.timed(self.collection.delete_one(dead)).await?;
         }
+        Ok(saved)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {

@@ -1729,7 +1729,7 @@ macro_rules! server_store {
             name: &str,
             update: &KeyUpdate,
         ) -> Result<Attempt<Updated>, Failure> {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             let found: Option<Row> = sqlx::query_as(&self.sql.lock)
                 .bind(key)
                 .fetch_optional(&mut *tx)
