@@ -217,13 +217,7 @@ pub trait SessionStore: Send + Sync + 'static {
                 Err(StoreError::Decode(_)) => None,
                 Err(error) => return Err(error),
             };
-            let saved = match changes.apply_to(base, expires_at) {
-                Some(record) => {
-                    self.save(new, &Changes::replacing_with(&record), expires_at)
-                        .await?
-                }
-                None => Saved::Empty,
-            };
+            let saved = save_moved(self, new, base, changes, expires_at).await?;
             self.delete(old).await?;
             Ok(saved)
         }
@@ -259,6 +253,25 @@ pub trait SessionStore: Send + Sync + 'static {
     /// What the store can do.
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
+    }
+}
+
+/// The second half of an id rotation, once the old entry (`base`) is taken: applies
+/// `changes` onto it and writes the result under `new`, replacing whatever is there.
+pub(crate) async fn save_moved<S: SessionStore + ?Sized>(
+    store: &S,
+    new: &SessionId,
+    base: Option<Record>,
+    changes: &Changes,
+    expires_at: SystemTime,
+) -> Result<Saved, StoreError> {
+    match changes.apply_to(base, expires_at) {
+        Some(record) => {
+            store
+                .save(new, &Changes::replacing_with(&record), expires_at)
+                .await
+        }
+        None => Ok(Saved::Empty),
     }
 }
 

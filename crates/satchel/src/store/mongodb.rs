@@ -742,13 +742,7 @@ impl SessionStore for MongoStore {
                 None
             }
         };
-        let saved = match changes.apply_to(base, expires_at) {
-            Some(record) => {
-                self.save(new, &Changes::replacing_with(&record), expires_at)
-                    .await?
-            }
-            None => Saved::Empty,
-        };
+        let saved = super::save_moved(self, new, base, changes, expires_at).await?;
         // The dead document goes once the new one is written (were the save to fail, the
         // TTL index would remove it; it is dead either way).
         if taken.is_some() {

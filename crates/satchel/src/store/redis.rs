@@ -694,13 +694,7 @@ impl SessionStore for RedisStore {
             Err(StoreError::Decode(_)) => None,
             Err(error) => return Err(error),
         };
-        match changes.apply_to(base, expires_at) {
-            Some(record) => {
-                self.save(new, &Changes::replacing_with(&record), expires_at)
-                    .await
-            }
-            None => Ok(Saved::Empty),
-        }
+        super::save_moved(self, new, base, changes, expires_at).await
     }
 
     async fn save(
