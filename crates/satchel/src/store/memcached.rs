@@ -57,6 +57,11 @@
 //! and the result is live, and deletes an item that is dead as a whole (unless it changed
 //! meanwhile). Times are those of the application's clocks, as for every store.
 //!
+//! Upgrading from a Satchel that refreshed by moving the TTL alone: a session that such
+//! a process refreshed carries no touch entry, so it ends at the expiry of its last
+//! write, once, earlier than that process would have kept it; a touch or a save from
+//! this version gives it an exact expiry again.
+//!
 //! A touch entry takes at most 19 bytes, and a save writes the value afresh, without
 //! entries. So that the value of a session that is read but never changed stays small, a
 //! touch that finds 32 entries writes the folded record back (a compare-and-swap on the
