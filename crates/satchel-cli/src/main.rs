@@ -4,11 +4,47 @@ mod cli;
 mod commands;
 
 use std::io::IsTerminal;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command. A failure is printed as `error: …` with its causes, never as a Rust
+/// backtrace (whatever RUST_BACKTRACE says: it is the user's mistake or the
+/// environment's, not a bug), and ends with status 2 for bad settings, 1 for the rest.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let mut message = format!("error: {error}");
+            for cause in error.chain().skip(1) {
+                message.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{message}");
+            ExitCode::from(exit_status(&error))
+        }
+    }
+}
+
+/// Settings the user must change.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct BadSetting(pub(crate) String);
+
+/// 2 when the settings are wrong (a bad value, an unknown key, a contradiction, a file
+/// that cannot be read as settings), 1 for any other failure (a store that cannot be
+/// reached, a directory that cannot be used, …).
+fn exit_status(error: &anyhow::Error) -> u8 {
+    let bad_settings = error.chain().any(|cause| {
+        cause.is::<BadSetting>()
+            || cause
+                .downcast_ref::<satchel::ConfigError>()
+                .is_some_and(|e| !matches!(e, satchel::ConfigError::Io { .. }))
+    });
+    if bad_settings { 2 } else { 1 }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -43,10 +79,11 @@ fn worker_threads(value: Option<std::ffi::OsString>) -> anyhow::Result<usize> {
     let text = value.to_string_lossy();
     match text.trim().parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => anyhow::bail!(
+        _ => Err(BadSetting(format!(
             "TOKIO_WORKER_THREADS={text:?} is not valid: expected a whole number of threads, \
              1 or more (unset: one per CPU core)"
-        ),
+        ))
+        .into()),
     }
 }
 

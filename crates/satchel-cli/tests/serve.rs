@@ -238,14 +238,50 @@ fn a_bad_setting_stops_startup_with_a_clear_message() {
         .args(["serve", "--bind", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env("SESSION_COOKIE_SAMESITE", "sometimes")
+        // A developer's usual setting: it must not turn a user's mistake into a trace.
+        .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap();
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(2), "bad settings exit with 2");
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(
         stderr.contains("SESSION_COOKIE_SAMESITE") && stderr.contains("sometimes"),
         "{stderr}"
     );
+    assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn failures_that_are_not_bad_settings_exit_with_1_and_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the session directory should be: the setting is well formed, the
+    // machine cannot honour it.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("SESSION_TYPE", "filesystem")
+        .env("SESSION_FILE_DIR", blocked.join("sessions"))
+        .env("RUST_BACKTRACE", "full")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("SESSION_FILE_DIR"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+
+    // A missing settings file is a bad setting.
+    let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .args(["config", "--config", "missing.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing.toml"), "{stderr}");
 }
 
 #[test]
@@ -323,7 +359,7 @@ fn a_bad_worker_count_stops_startup_with_a_clear_message() {
             .env("TOKIO_WORKER_THREADS", bad)
             .output()
             .unwrap();
-        assert!(!output.status.success());
+        assert_eq!(output.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             stderr.contains("TOKIO_WORKER_THREADS") && stderr.contains(bad),

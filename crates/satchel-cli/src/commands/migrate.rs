@@ -53,10 +53,12 @@ pub(crate) async fn open(file: Option<&Path>) -> anyhow::Result<SqlStore> {
         .with_sql_auto_migrate(false)
         .with_sql_cleanup_interval(None);
     if config.sql_url().is_none() {
-        anyhow::bail!(
+        return Err(crate::BadSetting(
             "SESSION_SQL_URL is not set: give the database URL, e.g. \
              sqlite://sessions.db, postgres://user@host/db or mysql://user@host/db"
-        );
+                .into(),
+        )
+        .into());
     }
     Ok(SqlStore::from_config(&config).await?)
 }
