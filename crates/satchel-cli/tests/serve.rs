@@ -253,6 +253,43 @@ fn a_bad_setting_stops_startup_with_a_clear_message() {
 }
 
 #[test]
+fn misspelt_settings_are_named_with_the_key_they_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .arg("config")
+        .current_dir(dir.path())
+        .env("SESION_TYPE", "redis")
+        .env("SESSION_COOKIE_SECURED", "true")
+        .env("SESSION_ID_LENGTH", "16")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "SESION_TYPE is not a Satchel setting: did you mean SESSION_TYPE?",
+        "SESSION_COOKIE_SECURED is not a Satchel setting: did you mean SESSION_COOKIE_SECURE?",
+        "SESSION_ID_LENGTH is not a Satchel setting: Flask-Session's key is not offered",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in {stderr}");
+    }
+
+    // In a file, an unknown key is an error, with the same hint.
+    std::fs::write(dir.path().join("s.toml"), "SESSION_COOKIE_NAEM = \"sid\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .args(["config", "--config", "s.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SESSION_COOKIE_NAEM")
+            && stderr.contains("did you mean SESSION_COOKIE_NAME?"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn failures_that_are_not_bad_settings_exit_with_1_and_no_trace() {
     let dir = tempfile::tempdir().unwrap();
     // A file where the session directory should be: the setting is well formed, the

@@ -70,6 +70,9 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
+mod unknown;
+pub use unknown::{UnknownSetting, unknown_in_environment, unknown_setting};
+
 /// Every configuration key Satchel knows, in the order of the table in the
 /// [module documentation](self).
 ///
@@ -114,6 +117,14 @@ pub const KEYS: &[&str] = &[
 /// SQLAlchemy engine in Flask; here it names the same database as a URL. When both are
 /// set, the key itself wins.
 pub const ALIASES: &[(&str, &str)] = &[("SESSION_SQLALCHEMY", "SESSION_SQL_URL")];
+
+/// Logs a warning for each environment variable that looks like a setting but is not
+/// one (see [`unknown_setting`]): a misspelt key would otherwise be ignored in silence.
+fn warn_of_unknown_variables() {
+    for unknown in unknown_in_environment() {
+        tracing::warn!("ignored: {unknown}");
+    }
+}
 
 /// Default of `PERMANENT_SESSION_LIFETIME`: 31 days, as in Flask.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 60 * 60);
@@ -579,6 +590,7 @@ impl SessionConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let config = Self::default().overlay_env(|key| std::env::var_os(key))?;
         config.validate()?;
+        warn_of_unknown_variables();
         Ok(config)
     }
 
@@ -674,7 +686,9 @@ impl SessionConfig {
     /// # Ok::<(), satchel::ConfigError>(())
     /// ```
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_with(file, |key| std::env::var_os(key))
+        let config = Self::load_with(file, |key| std::env::var_os(key))?;
+        warn_of_unknown_variables();
+        Ok(config)
     }
 
     /// [`load`](Self::load) with the environment read through `lookup`.

@@ -180,7 +180,11 @@ impl fmt::Display for ConfigError {
                 expected,
             } => write!(f, "invalid {key} value {value:?}: expected {expected}"),
             Self::UnknownKey { key, source } => {
-                write!(f, "unknown configuration key {key} in {source}")
+                write!(f, "unknown configuration key {key} in {source}")?;
+                match crate::config::unknown_setting(key) {
+                    Some(unknown) => write!(f, ": {}", unknown.hint),
+                    None => Ok(()),
+                }
             }
             Self::Conflict(message) => f.write_str(message),
             Self::Io { key, path, message } => write!(f, "{key} {path:?}: {message}"),
