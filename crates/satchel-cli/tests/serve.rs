@@ -290,6 +290,58 @@ fn misspelt_settings_are_named_with_the_key_they_meant() {
 }
 
 #[test]
+fn satchel_config_prints_toml_that_config_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .arg("config")
+        .current_dir(dir.path())
+        .env("SESSION_TYPE", "memory")
+        .env("SESSION_KEY_PREFIX", "shop\"eu's:")
+        .env("PERMANENT_SESSION_LIFETIME", "12h")
+        .env("SECRET_KEY", "a long, random and secret application key")
+        .env("SESSION_REDIS", "redis://app:hunter2@127.0.0.1:6379/0")
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let text = String::from_utf8(first.stdout).unwrap();
+    assert!(text.parse::<toml::Table>().is_ok(), "not TOML:\n{text}");
+    assert!(
+        text.contains("SESSION_TYPE = \"memory\"  # environment"),
+        "{text}"
+    );
+    assert!(text.contains("# default"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("secret application"),
+        "{text}"
+    );
+    std::fs::write(dir.path().join("s.toml"), &text).unwrap();
+
+    // Read back with nothing in the environment: the same values, now from the file.
+    let second = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .args(["config", "--config", "s.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let again = String::from_utf8(second.stdout).unwrap();
+    let values = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split("  #").next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(values(&text), values(&again));
+    assert!(
+        again.contains("SESSION_TYPE = \"memory\"  # file"),
+        "{again}"
+    );
+}
+
+#[test]
 fn failures_that_are_not_bad_settings_exit_with_1_and_no_trace() {
     let dir = tempfile::tempdir().unwrap();
     // A file where the session directory should be: the setting is well formed, the
