@@ -671,6 +671,35 @@ fn two_processes_sharing_postgresql_lose_no_update() {
 }
 
 #[test]
+fn the_start_up_line_names_the_store_at_its_masked_address() {
+    let Some(url) = service("SATCHEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    // The test server trusts local connections, so any password gets in.
+    let with_password = url.replacen("://postgres@", "://postgres:s3cret-pw@", 1);
+    assert_ne!(with_password, url, "the URL names user postgres: {url}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_on(
+        "axum",
+        &[
+            ("SESSION_TYPE", "sqlalchemy"),
+            ("SESSION_SQL_URL", &with_password),
+            ("SESSION_SQLALCHEMY_TABLE", "satchel_scale_out"),
+        ],
+        dir.path(),
+    );
+    let stderr = server.child.stderr.take().unwrap();
+    let line = BufReader::new(stderr)
+        .lines()
+        .map(Result::unwrap)
+        .find(|line| line.contains("listening on"))
+        .unwrap();
+    assert!(line.contains(" at postgres://postgres:"), "{line}");
+    assert!(line.contains("@127.0.0.1:5432/test"), "{line}");
+    assert!(!line.contains("s3cret-pw"), "{line}");
+}
+
+#[test]
 fn two_processes_sharing_mariadb_lose_no_update() {
     let Some(url) = service("SATCHEL_TEST_MYSQL_URL") else {
         return;

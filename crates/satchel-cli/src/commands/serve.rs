@@ -31,7 +31,10 @@ pub(crate) async fn run(args: ServeArgs, workers: usize) -> anyhow::Result<()> {
 fn announce(addr: SocketAddr, framework: &str, workers: usize, config: &SessionConfig) {
     let store = match config.session_type() {
         SessionType::Filesystem => format!("filesystem in {}", config.file_dir().display()),
-        other => other.to_string(),
+        other => match store_address(config) {
+            Some(address) => format!("{other} at {address}"),
+            None => other.to_string(),
+        },
     };
     let plural = if workers == 1 { "" } else { "s" };
     tracing::info!(
@@ -40,6 +43,27 @@ fn announce(addr: SocketAddr, framework: &str, workers: usize, config: &SessionC
         config.cookie_name(),
         config.use_signer(),
     );
+}
+
+/// Where the networked store connects, with any password masked (as `satchel config`
+/// shows it; an unset key shows the address it defaults to).
+fn store_address(config: &SessionConfig) -> Option<String> {
+    let key = match config.session_type() {
+        SessionType::Redis => "SESSION_REDIS",
+        SessionType::Memcached => "SESSION_MEMCACHED",
+        SessionType::MongoDb => "SESSION_MONGODB",
+        SessionType::Sql => "SESSION_SQL_URL",
+        _ => return None,
+    };
+    let (_, shown) = config
+        .entries()
+        .into_iter()
+        .find(|(name, _)| *name == key)?;
+    let address = shown
+        .strip_prefix("<unset: ")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .map_or(shown.clone(), str::to_owned);
+    Some(address)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
