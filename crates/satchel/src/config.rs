@@ -893,7 +893,9 @@ impl SessionConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.use_signer && self.secret_key.is_none() {
             return Err(ConfigError::Conflict(
-                "SESSION_USE_SIGNER is true but SECRET_KEY is not set".to_owned(),
+                "SESSION_USE_SIGNER is true but SECRET_KEY is not set: generate one with \
+                 `satchel keygen`"
+                    .to_owned(),
             ));
         }
         if self.use_signer && !cfg!(feature = "signed") {
@@ -2670,7 +2672,9 @@ mod tests {
         assert_eq!(
             error,
             ConfigError::Conflict(
-                "SESSION_USE_SIGNER is true but SECRET_KEY is not set".to_owned()
+                "SESSION_USE_SIGNER is true but SECRET_KEY is not set: generate one with \
+                 `satchel keygen`"
+                    .to_owned()
             )
         );
     }

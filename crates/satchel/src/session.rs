@@ -128,6 +128,17 @@ impl SessionManager {
         config.validate()?;
         let store = BoxedStore::new(store);
         let writable = store.capabilities().writable;
+        if config.use_signer() {
+            let short = |secret: &crate::Secret| secret.as_bytes().len() < 32;
+            if config.secret_key().is_some_and(short)
+                || config.secret_key_fallbacks().iter().any(short)
+            {
+                tracing::warn!(
+                    "SECRET_KEY (or a key of SECRET_KEY_FALLBACKS) is shorter than 32 bytes: \
+                     a short secret is easier to guess; generate one with `satchel keygen`"
+                );
+            }
+        }
         #[cfg(feature = "signed")]
         let signer = config.use_signer().then(|| {
             use crate::signing::{Key, Signer};
