@@ -689,6 +689,30 @@ async fn a_server_that_stops_fails_fast_and_is_used_again_when_it_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_down_at_start_up_stops_the_start() {
+    let Some(mut server) = PrivateMemcached::start().await else {
+        return;
+    };
+    let address = server.addr();
+    server.stop().await;
+    let config = SessionConfig::default()
+        .with_memcached_servers(address.clone())
+        .with_store_timeout(Duration::from_secs(1));
+    let started = Instant::now();
+    let error = MemcachedStore::from_config(&config).await.unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::Io { key, .. } if key == "SESSION_MEMCACHED"),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&address), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_leaves_the_sessions_on_the_others_alone() {
     let (Some(servers), Some(mut server)) = (servers(), PrivateMemcached::start().await) else {
         return;

@@ -291,35 +291,47 @@ impl MemcachedStore {
     /// `host:port`, separated by commas; default `127.0.0.1:11211`), SESSION_KEY_PREFIX and
     /// SESSION_STORE_TIMEOUT.
     ///
-    /// Host names are resolved here, once. Connections are made when first needed, so the
-    /// store can start while a server is down (a warning is logged); requests fail until it
-    /// is up.
+    /// Host names are resolved here, once, and every server is asked for a no-op: as with
+    /// every networked store, a server that cannot be reached stops the start (a wrong
+    /// address shows at once, not as a share of requests answering 500). Once started,
+    /// a server that goes down fails the requests whose sessions live on it until it is
+    /// back, and the store uses it again by itself.
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```no_run
     /// use satchel::{MemcachedStore, SessionConfig};
     ///
     /// # tokio_test::block_on(async {
-    /// // A server that is down does not stop the store from starting: it is logged.
     /// let config = SessionConfig::default()
     ///     .with_memcached_servers("127.0.0.1:11211, 127.0.0.1:11212")
     ///     .with_key_prefix("shop:");
     /// let store = MemcachedStore::from_config(&config).await?;
     /// assert_eq!(store.servers(), ["127.0.0.1:11211", "127.0.0.1:11212"]);
     /// assert_eq!(store.key_prefix(), "shop:");
-    ///
-    /// let bad = SessionConfig::default().with_memcached_servers("127.0.0.1");
-    /// assert!(MemcachedStore::from_config(&bad).await.is_err());
     /// # Ok::<_, satchel::ConfigError>(())
     /// # }).unwrap();
+    /// ```
+    ///
+    /// A malformed list is refused before anything connects:
+    ///
+    /// ```
+    /// use satchel::{ConfigError, MemcachedStore, SessionConfig};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let bad = SessionConfig::default().with_memcached_servers("127.0.0.1");
+    /// let error = MemcachedStore::from_config(&bad).await.unwrap_err();
+    /// assert!(matches!(error, ConfigError::Invalid { ref key, .. } if key == "SESSION_MEMCACHED"));
+    /// # });
     /// ```
     ///
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming SESSION_MEMCACHED when the server list is malformed
     /// or a host name does not resolve, and naming SESSION_KEY_PREFIX when the prefix
-    /// cannot start a memcached key (too long, or with spaces or control characters).
+    /// cannot start a memcached key (too long, or with spaces or control characters);
+    /// [`ConfigError::Io`] naming SESSION_MEMCACHED when a server cannot be reached within
+    /// SESSION_STORE_TIMEOUT.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         let text = config.memcached_servers().unwrap_or(DEFAULT_SERVERS);
         let invalid_servers = |expected: String| ConfigError::Invalid {
@@ -367,14 +379,18 @@ impl MemcachedStore {
             Ok(Err(error)) => Some(Failure::from(error)),
             Err(_) => Some(Failure::Timeout),
         };
+        // As every networked store does: a server that cannot be reached at start-up
+        // stops the start, so a wrong address or a server that is down shows at once
+        // rather than as a share of requests answering 500.
         if let Some(failure) = failure {
             let cause = std::error::Error::source(&failure)
                 .map(|source| format!(": {source}"))
                 .unwrap_or_default();
-            tracing::warn!(
-                error = %format_args!("{failure}{cause}"),
-                "a memcached server is not reachable yet; sessions on it fail until it is"
-            );
+            return Err(ConfigError::Io {
+                key: "SESSION_MEMCACHED".to_owned(),
+                path: text.to_owned(),
+                message: format!("a memcached server is not reachable: {failure}{cause}"),
+            });
         }
         Ok(store)
     }
