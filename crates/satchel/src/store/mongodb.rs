@@ -337,9 +337,12 @@ impl MongoStore {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming SESSION_MONGODB when the connection string cannot
-    /// be parsed (the password, if any, is masked); [`ConfigError::Io`] naming
-    /// SESSION_MONGODB when the server cannot be reached or refuses to create the index.
+    /// be parsed (the password, if any, is masked), and naming SESSION_MONGODB_DB or
+    /// SESSION_MONGODB_COLLECT for a name MongoDB does not accept; [`ConfigError::Io`]
+    /// naming SESSION_MONGODB when the server cannot be reached or refuses to create the
+    /// index.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        check_names(config.mongodb_db(), config.mongodb_collection())?;
         let uri = config.mongodb_uri().unwrap_or(DEFAULT_URI);
         let timeout = config.store_timeout();
         let invalid = |message: String| ConfigError::Invalid {
@@ -847,6 +850,40 @@ fn update_pipeline(
     Ok(stages)
 }
 
+/// Checks the database and collection names against MongoDB's rules, so that a bad name
+/// is reported with the key that gives it, before anything connects.
+fn check_names(db: &str, collection: &str) -> Result<(), ConfigError> {
+    const DB_FORBIDDEN: &[char] = &[
+        '/', '\\', '.', ' ', '"', '$', '*', '<', '>', ':', '|', '?', '\0',
+    ];
+    let invalid = |key: &str, value: &str, expected: &str| ConfigError::Invalid {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        expected: expected.to_owned(),
+    };
+    if db.is_empty() || db.len() >= 64 || db.contains(DB_FORBIDDEN) {
+        return Err(invalid(
+            "SESSION_MONGODB_DB",
+            db,
+            "a database name of 1 to 63 bytes without / \\ . space \" $ * < > : | ? or NUL",
+        ));
+    }
+    if collection.is_empty()
+        || collection.contains(['$', '\0'])
+        || collection.starts_with("system.")
+        || collection.starts_with('.')
+        || collection.ends_with('.')
+    {
+        return Err(invalid(
+            "SESSION_MONGODB_COLLECT",
+            collection,
+            "a collection name without $ or NUL, not starting with `system.` nor starting or \
+             ending with a dot",
+        ));
+    }
+    Ok(())
+}
+
 /// The update path of a session key: `data.<escaped key>`.
 fn data_path(key: &str) -> String {
     format!("data.{}", escape_key(key))
@@ -1161,6 +1198,25 @@ impl fmt::Display for Chain<'_> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn bad_database_and_collection_names_name_their_key() {
+        assert!(check_names("flask_session", "sessions").is_ok());
+        assert!(check_names("app", "shop.sessions").is_ok());
+        for (db, collection, key) in [
+            ("", "sessions", "SESSION_MONGODB_DB"),
+            ("my.db", "sessions", "SESSION_MONGODB_DB"),
+            ("a b", "sessions", "SESSION_MONGODB_DB"),
+            ("app", "", "SESSION_MONGODB_COLLECT"),
+            ("app", "bad$name", "SESSION_MONGODB_COLLECT"),
+            ("app", "system.sessions", "SESSION_MONGODB_COLLECT"),
+        ] {
+            match check_names(db, collection) {
+                Err(ConfigError::Invalid { key: named, .. }) => assert_eq!(named, key),
+                other => panic!("{db:?}/{collection:?}: {other:?}"),
+            }
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
