@@ -276,6 +276,32 @@ struct State {
 }
 
 impl State {
+    /// Records that this request sets `key` to `value` (`None`: removes it), in its view
+    /// and its change set. Writing the value the key already has changes nothing.
+    fn write(&mut self, key: &str, value: Option<Value>) {
+        if self.data.get(key) == value.as_ref() {
+            return;
+        }
+        self.remember(key);
+        match value {
+            Some(value) => {
+                self.changes.set(key, value.clone());
+                self.data.insert(key.to_owned(), value);
+            }
+            None => {
+                self.changes.remove(key);
+                self.data.remove(key);
+            }
+        }
+    }
+
+    /// Whether this request's change set names `key`, or drops every key.
+    fn changes_key(&self, key: &str) -> bool {
+        self.changes.is_clear()
+            || self.changes.sets().contains_key(key)
+            || self.changes.removals().contains(key)
+    }
+
     /// Remembers `key`'s loaded value before its first change.
     fn remember(&mut self, key: &str) {
         if !self.original.contains_key(key) {
@@ -421,13 +447,17 @@ impl Session {
         value
     }
 
-    fn retire(&self, id: SessionId) {
+    fn retired(&self) -> MutexGuard<'_, Retired> {
+        // Only ids are kept there: a panic elsewhere cannot leave it half-updated.
         self.inner
             .shared
             .retired
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .add(id);
+    }
+
+    fn retire(&self, id: SessionId) {
+        self.retired().add(id);
     }
 
     /// Whether the request presented an id this process rotated away from or destroyed
@@ -436,12 +466,7 @@ impl Session {
         if self.inner.candidates.is_empty() {
             return false;
         }
-        let retired = self
-            .inner
-            .shared
-            .retired
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let retired = self.retired();
         if retired.ids.is_empty() {
             return false;
         }
@@ -606,12 +631,7 @@ impl Session {
         if !self.inner.shared.writable {
             return Err(Error::Disabled);
         }
-        let mut state = self.load().await?;
-        if state.data.get(key) != Some(&value) {
-            state.remember(key);
-            state.changes.set(key, value.clone());
-            state.data.insert(key.to_owned(), value);
-        }
+        self.load().await?.write(key, Some(value));
         Ok(())
     }
 
@@ -723,28 +743,14 @@ impl Session {
         }
         let id = {
             let mut state = self.load().await?;
-            let own = !state.existed
-                || state.changes.is_clear()
-                || state.changes.sets().contains_key(key)
-                || state.changes.removals().contains(key);
+            let own = !state.existed || state.changes_key(key);
             match state.id.filter(|_| !own) {
                 Some(id) => id,
                 None => {
-                    let current = state.data.get(key).cloned();
                     let value = update
-                        .apply(current.as_ref())
+                        .apply(state.data.get(key))
                         .map_err(|refused| refusal(key, &refused))?;
-                    state.remember(key);
-                    match &value {
-                        Some(value) => {
-                            state.changes.set(key, value.clone());
-                            state.data.insert(key.to_owned(), value.clone());
-                        }
-                        None => {
-                            state.changes.remove(key);
-                            state.data.remove(key);
-                        }
-                    }
+                    state.write(key, value.clone());
                     return Ok(value);
                 }
             }
@@ -754,19 +760,20 @@ impl Session {
         let value = match outcome {
             Ok(Updated::Applied(value)) => value,
             Ok(Updated::Missing) => return Err(Error::Superseded),
-            Ok(refused @ (Updated::Mismatch(_) | Updated::Invalid(_))) => {
-                if let Updated::Mismatch(current) = &refused {
-                    // The view follows the store, so the handler can decide again.
-                    set_view(&mut state.data, key, current.clone());
-                }
-                return Err(refusal(key, &refused));
+            Ok(Updated::Mismatch(current)) => {
+                // The view follows the store, so the handler can decide again.
+                set_view(&mut state.data, key, current);
+                return Err(Error::Conflict {
+                    key: key.to_owned(),
+                });
             }
+            Ok(refused) => return Err(refusal(key, &refused)),
             Err(error) => return Err(store_failed("update a key", &error)),
         };
         state.updated = true;
         // The store holds it already: the view follows, and no change is recorded (a
         // later insert of the same value is no change either).
-        if !state.changes.sets().contains_key(key) && !state.changes.removals().contains(key) {
+        if !state.changes_key(key) {
             set_view(&mut state.data, key, value.clone());
         }
         Ok(value)
@@ -797,11 +804,9 @@ impl Session {
     /// [`Error::Unavailable`] when the store failed.
     pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
         let mut state = self.load().await?;
-        if state.data.contains_key(key) {
-            state.remember(key);
-            state.changes.remove(key);
-        }
-        Ok(state.data.remove(key))
+        let removed = state.data.get(key).cloned();
+        state.write(key, None);
+        Ok(removed)
     }
 
     /// Removes every key. The session keeps its id; if nothing is added afterwards, its
@@ -1011,7 +1016,8 @@ impl Session {
         }
         let permanent = self.permanent(&state);
         let changed = !state.changes.is_empty();
-        let expires_at = SystemTime::now() + config.lifetime();
+        let now = SystemTime::now();
+        let expires_at = now + config.lifetime();
         // A stored permanent session is due for a later expiry once the one it has lags a
         // full lifetime from now by more than the granularity.
         let due = expires_at
@@ -1050,7 +1056,7 @@ impl Session {
                 // The version shortcut writes what this request saw; once the loaded
                 // entry's expiry has passed, the store must decide from what it holds
                 // (an expired entry takes no changes), so the shortcut is not taken.
-                let live = state.expires_at.is_some_and(|at| at > SystemTime::now());
+                let live = state.expires_at.is_some_and(|at| at > now);
                 let saved = match state.version.filter(|_| live) {
                     Some(version) => {
                         let seen = Seen {

@@ -425,11 +425,7 @@ impl Inner {
     }
 
     async fn migrate(&self) -> Result<Migration, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::backend)?;
+        let mut tx = self.begin_write().await?;
         let catalog = match &self.mapping.schema {
             Some(schema) => format!("{}.sqlite_master", Dialect::Sqlite.quote(schema)),
             None => "sqlite_master".to_owned(),
@@ -571,16 +567,33 @@ impl Inner {
         changes: &Changes,
         at: SystemTime,
     ) -> Result<Attempt<Saved>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::backend)?;
+        let mut tx = self.begin_write().await?;
         let attempt = self.apply_on(&mut tx, key, changes, at).await?;
         if let Attempt::Done(_) = attempt {
             tx.commit().await.map_err(StoreError::backend)?;
         }
         Ok(attempt)
+    }
+
+    /// A transaction that holds the database's write lock from its first statement.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    /// The row at `key`, read on a connection that holds the write lock.
+    async fn locked_row(
+        &self,
+        conn: &mut SqliteConnection,
+        key: &str,
+    ) -> Result<Option<Row>, StoreError> {
+        sqlx::query_as(&self.sql.lock)
+            .bind(key)
+            .fetch_optional(conn)
+            .await
+            .map_err(StoreError::backend)
     }
 
     /// Applies `changes` onto the row at `key` on a connection that holds the write
@@ -592,11 +605,7 @@ impl Inner {
         changes: &Changes,
         at: SystemTime,
     ) -> Result<Attempt<Saved>, StoreError> {
-        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(StoreError::backend)?;
+        let found = self.locked_row(conn, key).await?;
         let (write, saved) = plan(found, changes, at, now())?;
         let query = match write {
             Write::Insert(bytes) => sqlx::query(&self.sql.insert)
@@ -671,11 +680,7 @@ impl Inner {
     }
 
     async fn try_batch(&self, jobs: &[Job]) -> Result<Vec<Saved>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::backend)?;
+        let mut tx = self.begin_write().await?;
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let (changes, at) = match &job.kind {
@@ -769,16 +774,8 @@ impl Inner {
         update: &KeyUpdate,
     ) -> Result<Updated, StoreError> {
         let _writer = self.writer.lock().await;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::backend)?;
-        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?;
+        let mut tx = self.begin_write().await?;
+        let found = self.locked_row(&mut tx, key).await?;
         let (write, updated) = plan_update(found, name, update, now())?;
         match write {
             Write::Update(bytes) => {
@@ -809,16 +806,8 @@ impl Inner {
         changes: &Changes,
         at: SystemTime,
     ) -> Result<Saved, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::backend)?;
-        let found: Option<Row> = sqlx::query_as(&self.sql.lock)
-            .bind(old)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?;
+        let mut tx = self.begin_write().await?;
+        let found = self.locked_row(&mut tx, old).await?;
         let (write, saved) = plan(found, changes, at, now())?;
         let (bytes, old_exists) = write.into_move();
         if let Some(bytes) = bytes {
