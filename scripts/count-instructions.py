@@ -2,6 +2,8 @@
 """Instructions per request of bench-contract servers, counted by callgrind.
 
     scripts/count-instructions.py [N]          # default: 2000 requests per scenario
+    ONLY=satchel scripts/count-instructions.py # only the servers whose label contains "satchel"
+    SATCHEL=/path/to/satchel scripts/...       # count another build of satchel
 
 Runs each server under `valgrind --tool=callgrind`, logs one user in, sends 300 requests
 of the scenario, zeroes the counters (`callgrind_control -z`), sends N more on one
@@ -25,7 +27,7 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 PORT = 18998
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(os.environ.get("CARGO_TARGET_DIR", "/tmp/benchtarget"), "release")
-SATCHEL = os.path.join(ROOT, "target", "release", "satchel")
+SATCHEL = os.environ.get("SATCHEL", os.path.join(ROOT, "target", "release", "satchel"))
 WORK = tempfile.mkdtemp(prefix="satchel-callgrind.")
 REDIS = "redis://127.0.0.1:6379/3"
 SERVE = [SATCHEL, "serve", "--bind", f"127.0.0.1:{PORT}"]
@@ -121,7 +123,10 @@ def count(label, env, command, scenario):
 def main():
     print("| server | " + " | ".join(SCENARIOS) + " |")
     print("| --- |" + " ---: |" * len(SCENARIOS))
+    only = os.environ.get("ONLY", "")
     for label, env, command in SERVERS:
+        if only not in label:
+            continue
         cells = [f"{count(label, env, command, s):,}" for s in SCENARIOS]
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
