@@ -13,6 +13,7 @@ pub mod session;
 #[cfg_attr(docsrs, doc(cfg(feature = "signed")))]
 pub mod signing;
 pub mod store;
+mod support;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

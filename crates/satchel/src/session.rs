@@ -8,9 +8,9 @@
 //! so it is written and tested once.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
-use std::{error::Error as StdError, fmt};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -23,6 +23,7 @@ use crate::error::{ConfigError, Error, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, Data, KeyUpdate, Updated};
 use crate::store::{BoxedStore, Saved, Seen, SessionStore};
+use crate::support::Chain;
 
 /// Builds a [`Session`] for each request and holds what they share: the store, the
 /// configuration and the signing keys. Cloning is cheap.
@@ -358,21 +359,6 @@ impl Outcome {
     #[must_use]
     pub fn vary_cookie(&self) -> bool {
         self.vary_cookie
-    }
-}
-
-/// Shows an error and its sources, `outer: inner: root`, for logs.
-struct Chain<'a>(&'a (dyn StdError + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(error) = source {
-            write!(f, ": {error}")?;
-            source = error.source();
-        }
-        Ok(())
     }
 }
 

@@ -1,0 +1,863 @@
+//! The getters and `with_*` setters of [`SessionConfig`], one pair a key, each saying
+//! why its default is what it is.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{SameSite, Secret, SessionConfig, SessionType};
+
+impl SessionConfig {
+    // ---- SESSION_TYPE ----
+
+    /// Which store keeps the sessions (`SESSION_TYPE`).
+    ///
+    /// Defaults to [`SessionType::Null`]: sessions are disabled until a store is chosen,
+    /// so nothing is kept anywhere by accident.
+    pub fn session_type(&self) -> SessionType {
+        self.session_type
+    }
+
+    /// Sets which store keeps the sessions (`SESSION_TYPE`).
+    ///
+    /// Defaults to [`SessionType::Null`], as in Flask-Session: nothing is stored until you
+    /// decide where sessions live, and a deployment that forgot the setting refuses to
+    /// change sessions loudly instead of keeping them in a process memory that is lost on
+    /// restart and not shared between instances.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{SessionConfig, SessionType};
+    ///
+    /// let config = SessionConfig::default().with_session_type(SessionType::Memory);
+    /// assert_eq!(config.session_type(), SessionType::Memory);
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_session_type(mut self, session_type: SessionType) -> Self {
+        self.session_type = session_type;
+        self
+    }
+
+    // ---- Cookie ----
+
+    /// Name of the session cookie (`SESSION_COOKIE_NAME`).
+    ///
+    /// Defaults to `session`, the name Flask uses, so a migrated application keeps its
+    /// cookie; the name reveals nothing about the session's content.
+    #[must_use]
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// Sets the name of the session cookie (`SESSION_COOKIE_NAME`).
+    ///
+    /// Defaults to `session`, Flask's name, so a migrated application keeps its cookie.
+    /// Choose another name when several applications share a domain, so they do not
+    /// overwrite each other's cookies. It must be an RFC 6265 token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_cookie_name("sid");
+    /// assert_eq!(config.cookie_name(), "sid");
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// The cookie's `Domain` attribute (`SESSION_COOKIE_DOMAIN`), if set.
+    ///
+    /// Defaults to `None`: the cookie is host-only, the narrowest scope a cookie can have,
+    /// so subdomains never receive the session.
+    #[must_use]
+    pub fn cookie_domain(&self) -> Option<&str> {
+        self.cookie_domain.as_deref()
+    }
+
+    /// Sets the cookie's `Domain` attribute (`SESSION_COOKIE_DOMAIN`).
+    ///
+    /// Defaults to unset: the browser returns the cookie only to the host that set it, the
+    /// narrowest scope possible, so a compromised or untrusted subdomain never sees the
+    /// session id. Set a domain only to share the session with its subdomains.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_cookie_domain("example.com");
+    /// assert_eq!(config.cookie_domain(), Some("example.com"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie_domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie's `Path` attribute (`SESSION_COOKIE_PATH`); `/` when unset.
+    ///
+    /// Defaults to unset, which means `/`: the session covers the whole site, which is what
+    /// a login session needs (paths are not a security boundary between pages anyway).
+    #[must_use]
+    pub fn cookie_path(&self) -> &str {
+        self.cookie_path.as_deref().unwrap_or("/")
+    }
+
+    /// Sets the cookie's `Path` attribute (`SESSION_COOKIE_PATH`).
+    ///
+    /// Defaults to unset, meaning `/`, so the session is available on every page of the
+    /// site; narrowing the path does not isolate pages from each other, so there is
+    /// little to gain from it. Set it when the application is mounted under a prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default();
+    /// assert_eq!(config.cookie_path(), "/");
+    /// assert_eq!(config.with_cookie_path("/app").cookie_path(), "/app");
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie_path = Some(path.into());
+        self
+    }
+
+    /// Whether the cookie carries the `HttpOnly` flag (`SESSION_COOKIE_HTTPONLY`).
+    ///
+    /// Defaults to `true`: page scripts cannot read the cookie, so a cross-site scripting
+    /// flaw cannot steal the session id.
+    #[must_use]
+    pub fn http_only(&self) -> bool {
+        self.http_only
+    }
+
+    /// Sets whether the cookie carries the `HttpOnly` flag (`SESSION_COOKIE_HTTPONLY`).
+    ///
+    /// Defaults to `true`, and there is rarely a reason to change it: scripts never need
+    /// the session id, and hiding it from them means a cross-site scripting flaw cannot
+    /// send it to an attacker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default();
+    /// assert!(config.http_only());
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// Whether the cookie carries the `Secure` flag (`SESSION_COOKIE_SECURE`).
+    ///
+    /// Defaults to `false`, as in Flask, so sessions work on plain-HTTP development
+    /// servers; set it to `true` in production behind HTTPS.
+    #[must_use]
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// Sets whether the cookie carries the `Secure` flag (`SESSION_COOKIE_SECURE`).
+    ///
+    /// Defaults to `false`, as in Flask: a `Secure` cookie is never sent over plain HTTP,
+    /// so the default keeps sessions working on `http://localhost` during development.
+    /// Set it to `true` whenever the site is served over HTTPS, so the id never crosses
+    /// the network unencrypted. `SameSite=None` requires it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_secure(true);
+    /// assert!(config.secure());
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`), if set.
+    ///
+    /// Defaults to `None` (attribute left out), as in Flask: current browsers then treat
+    /// the cookie as `Lax`; set [`SameSite::Lax`] to get that everywhere.
+    #[must_use]
+    pub fn same_site(&self) -> Option<SameSite> {
+        self.same_site
+    }
+
+    /// Sets the cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`); `None` leaves
+    /// the attribute out.
+    ///
+    /// Defaults to `None`, as in Flask, which keeps cross-site flows that older setups
+    /// rely on working; current browsers then apply `Lax` themselves. Setting
+    /// `Some(SameSite::Lax)` is recommended: it makes that protection against cross-site
+    /// request forgery explicit for every browser. `SameSite::None` requires
+    /// [`with_secure(true)`](Self::with_secure).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{SameSite, SessionConfig};
+    ///
+    /// let config = SessionConfig::default().with_same_site(Some(SameSite::Lax));
+    /// assert_eq!(config.same_site(), Some(SameSite::Lax));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_same_site(mut self, same_site: Option<SameSite>) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    // ---- Lifetime ----
+
+    /// How long a permanent session lives (`PERMANENT_SESSION_LIFETIME`).
+    ///
+    /// Defaults to 31 days, as in Flask: long enough that regular users stay logged in,
+    /// short enough that a forgotten or stolen id stops working.
+    #[must_use]
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// Sets how long a permanent session lives (`PERMANENT_SESSION_LIFETIME`).
+    ///
+    /// Defaults to 31 days, as in Flask: it bounds how long an abandoned or stolen session
+    /// id stays usable, while regular users (whose sessions are refreshed on each request,
+    /// see [`with_refresh_each_request`](Self::with_refresh_each_request)) are not logged
+    /// out. It must be between one second and 100 years.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = satchel::SessionConfig::default().with_lifetime(Duration::from_secs(3600));
+    /// assert_eq!(config.lifetime(), Duration::from_secs(3600));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Whether a permanent session's expiry moves forward on every request
+    /// (`SESSION_REFRESH_EACH_REQUEST`).
+    ///
+    /// Defaults to `true`, as in Flask: active users stay logged in and only idle
+    /// sessions expire.
+    #[must_use]
+    pub fn refresh_each_request(&self) -> bool {
+        self.refresh_each_request
+    }
+
+    /// How far a stored expiry may lag behind "now + lifetime" before a request that
+    /// only reads the session extends it: one hundredth of the lifetime (7 h 26 min for
+    /// the 31-day default, 36 s for one hour).
+    ///
+    /// With SESSION_REFRESH_EACH_REQUEST on, the seed asks for the lifetime to restart
+    /// at every request. Writing the new expiry on every read would turn each read into
+    /// a store write; Satchel writes it only once it has fallen this far behind (a
+    /// touch of the expiry alone, sent when the request ends in the place of a save), so
+    /// reads cost a read, and a session still expires at most 1% of its lifetime
+    /// earlier than an exact refresh would make it. With the 31-day default that is one
+    /// touch per session every 7 h 26 min of activity at most.
+    ///
+    /// The same granularity applies to changes: a save (or an increment) that keeps the
+    /// id moves a permanent session's stored expiry, and re-sends the cookie with it,
+    /// only once the stored expiry lags by this much; until then both stay as they are.
+    ///
+    /// The cookie follows the stored expiry: it is re-sent with the touch or save that
+    /// moves it. In between, the browser's cookie already expires with the stored entry
+    /// (both came from the same write), so responses carry no `Set-Cookie` that would
+    /// change nothing, and a late answer cannot hand back an id that a concurrent log-in
+    /// or log-out has replaced. A consequence: cookie settings changed by a deployment
+    /// (Secure, SameSite, the SESSION_PERMANENT default) reach a browser's existing
+    /// permanent cookie with the next move of its expiry, and a browser-session cookie
+    /// (which carries no expiry) only when it is next replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = satchel::SessionConfig::default().with_lifetime(Duration::from_secs(3600));
+    /// assert_eq!(config.refresh_granularity(), Duration::from_secs(36));
+    /// ```
+    #[must_use]
+    pub fn refresh_granularity(&self) -> Duration {
+        self.lifetime / 100
+    }
+
+    /// Sets whether a permanent session's expiry moves forward on every request, or only
+    /// when the session changes (`SESSION_REFRESH_EACH_REQUEST`).
+    ///
+    /// Defaults to `true`, as in Flask: the lifetime then measures idleness, so active
+    /// users are never logged out in the middle of their work while abandoned sessions
+    /// still expire. Set `false` for a lifetime counted from the last change instead;
+    /// requests that do not change the session then never write (with `true` they do
+    /// once the expiry lags by [`refresh_granularity`](Self::refresh_granularity)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_refresh_each_request(false);
+    /// assert!(!config.refresh_each_request());
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_refresh_each_request(mut self, refresh: bool) -> Self {
+        self.refresh_each_request = refresh;
+        self
+    }
+
+    /// Whether sessions are permanent (`SESSION_PERMANENT`).
+    ///
+    /// Defaults to `true`, as in Flask-Session: the cookie and the stored record expire
+    /// together after the lifetime.
+    #[must_use]
+    pub fn permanent(&self) -> bool {
+        self.permanent
+    }
+
+    /// Sets whether sessions are permanent (`SESSION_PERMANENT`).
+    ///
+    /// Defaults to `true`, as in Flask-Session: the cookie gets an expiry of
+    /// [`lifetime`](Self::lifetime), so browser and store agree on when the session ends
+    /// and it survives a browser restart. With `false` the cookie is a browser-session
+    /// cookie that disappears when the browser closes (the stored record still expires
+    /// after the lifetime).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_permanent(false);
+    /// assert!(!config.permanent());
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_permanent(mut self, permanent: bool) -> Self {
+        self.permanent = permanent;
+        self
+    }
+
+    // ---- Signing ----
+
+    /// Whether the session id in the cookie is signed with `SECRET_KEY`
+    /// (`SESSION_USE_SIGNER`).
+    ///
+    /// Defaults to `false`, as in Flask-Session: the id is 256 random bits and cannot be
+    /// guessed, so the default setup works without a secret.
+    #[must_use]
+    pub fn use_signer(&self) -> bool {
+        self.use_signer
+    }
+
+    /// Sets whether the session id in the cookie is signed with `SECRET_KEY`
+    /// (`SESSION_USE_SIGNER`).
+    ///
+    /// Defaults to `false`, as in Flask-Session: session ids carry 256 bits from the
+    /// operating system's random generator, so they cannot be guessed or forged even
+    /// unsigned, and the default setup needs no secret. Signing adds defence in depth
+    /// (forged ids are rejected before the store is asked) and key rotation; it needs
+    /// [`with_secret_key`](Self::with_secret_key) and the `signed` feature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_use_signer(true)
+    ///     .with_secret_key("a long random secret");
+    /// assert!(config.use_signer());
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_use_signer(mut self, use_signer: bool) -> Self {
+        self.use_signer = use_signer;
+        self
+    }
+
+    /// The secret that signs session ids (`SECRET_KEY`), if set.
+    ///
+    /// Defaults to `None`: a secret built into the defaults would be public, so none is.
+    #[must_use]
+    pub fn secret_key(&self) -> Option<&Secret> {
+        self.secret_key.as_ref()
+    }
+
+    /// Sets the secret that signs session ids (`SECRET_KEY`).
+    ///
+    /// Defaults to unset: any built-in secret would be published with this library and
+    /// protect nothing, so a secret must come from your deployment. Use 32 or more random
+    /// bytes, e.g. from `satchel keygen`, and keep it out of version control.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_secret_key("a long random secret");
+    /// assert!(config.secret_key().is_some());
+    /// assert!(!format!("{config:?}").contains("a long random secret"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_secret_key(mut self, secret: impl Into<Secret>) -> Self {
+        self.secret_key = Some(secret.into());
+        self
+    }
+
+    /// Older secrets still accepted when verifying signatures (`SECRET_KEY_FALLBACKS`).
+    ///
+    /// Defaults to none: only the current `SECRET_KEY` is trusted unless you are in the
+    /// middle of rotating it.
+    #[must_use]
+    pub fn secret_key_fallbacks(&self) -> &[Secret] {
+        &self.secret_key_fallbacks
+    }
+
+    /// Sets the older secrets still accepted when verifying signatures
+    /// (`SECRET_KEY_FALLBACKS`), replacing any set before.
+    ///
+    /// Defaults to none, so only the current `SECRET_KEY` is trusted. To rotate keys, make
+    /// the new secret `SECRET_KEY` and the old one a fallback: existing sessions stay
+    /// valid and are re-signed with the new key (by the first request that uses its
+    /// session: a handler that never touches it loads nothing and sends no cookie);
+    /// remove the fallback once the old sessions have expired. In the string form the
+    /// secrets are separated by commas.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_secret_key("new secret")
+    ///     .with_secret_key_fallbacks(["old secret", "older secret"]);
+    /// assert_eq!(config.secret_key_fallbacks().len(), 2);
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_secret_key_fallbacks(
+        mut self,
+        secrets: impl IntoIterator<Item = impl Into<Secret>>,
+    ) -> Self {
+        self.secret_key_fallbacks = secrets.into_iter().map(Into::into).collect();
+        self
+    }
+
+    // ---- Stores ----
+
+    /// Prefix of every key written to the store (`SESSION_KEY_PREFIX`).
+    ///
+    /// Defaults to `session:`, as in Flask-Session, which keeps session keys apart from
+    /// other data in a shared backend.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// Sets the prefix of every key written to the store (`SESSION_KEY_PREFIX`).
+    ///
+    /// Defaults to `session:`, as in Flask-Session: session keys stay apart from other
+    /// data in a shared Redis or Memcached, and are easy to find. Give each application
+    /// its own prefix when several share one backend, so they never read each other's
+    /// sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_key_prefix("shop:");
+    /// assert_eq!(config.key_prefix(), "shop:");
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Directory of the `filesystem` store (`SESSION_FILE_DIR`).
+    ///
+    /// Defaults to `flask_sessions`, relative to the working directory, as in
+    /// Flask-Session, so a migrated application finds its directory where it was.
+    #[must_use]
+    pub fn file_dir(&self) -> &Path {
+        &self.file_dir
+    }
+
+    /// Sets the directory of the `filesystem` store (`SESSION_FILE_DIR`).
+    ///
+    /// Defaults to `flask_sessions`, resolved against the working directory, as in
+    /// Flask-Session, so a migrated application keeps its directory and a first run needs
+    /// no setup. In production prefer an absolute path outside anything the web server
+    /// serves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    ///
+    /// let config = satchel::SessionConfig::default().with_file_dir("/var/lib/app/sessions");
+    /// assert_eq!(config.file_dir(), Path::new("/var/lib/app/sessions"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_file_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.file_dir = dir.into();
+        self
+    }
+
+    /// Most sessions the `filesystem` store keeps before it removes some
+    /// (`SESSION_FILE_THRESHOLD`).
+    ///
+    /// Defaults to 500, as in Flask-Session, which bounds the disk space sessions take.
+    #[must_use]
+    pub fn file_threshold(&self) -> usize {
+        self.file_threshold
+    }
+
+    /// Sets how many sessions the `filesystem` store keeps before it removes some
+    /// (`SESSION_FILE_THRESHOLD`).
+    ///
+    /// Defaults to 500, as in Flask-Session: a bound means a flood of new sessions cannot
+    /// fill the disk. Raise it for sites with more concurrent users. It must be positive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_file_threshold(10_000);
+    /// assert_eq!(config.file_threshold(), 10_000);
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_file_threshold(mut self, threshold: usize) -> Self {
+        self.file_threshold = threshold;
+        self
+    }
+
+    /// Permissions of the `filesystem` store's files (`SESSION_FILE_MODE`).
+    ///
+    /// Defaults to `0o600`: only the owning user can read or write session data.
+    #[must_use]
+    pub fn file_mode(&self) -> u32 {
+        self.file_mode
+    }
+
+    /// Sets the permissions of the `filesystem` store's files (`SESSION_FILE_MODE`).
+    ///
+    /// Defaults to `0o600`, as in Flask-Session: session files hold user data, so only the
+    /// user running the application may read or write them. The mode must keep the
+    /// owner's read and write bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_file_mode(0o640);
+    /// assert_eq!(config.file_mode(), 0o640);
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Most sessions the `memory` store keeps (`SESSION_MEMORY_CAPACITY`).
+    ///
+    /// Defaults to 100 000, which bounds the memory sessions take under any load.
+    #[must_use]
+    pub fn memory_capacity(&self) -> usize {
+        self.memory_capacity
+    }
+
+    /// Sets how many sessions the `memory` store keeps (`SESSION_MEMORY_CAPACITY`).
+    ///
+    /// Defaults to 100 000: enough for a busy single process, while a flood of new
+    /// sessions (each request without a cookie can create one) cannot exhaust memory;
+    /// beyond the capacity the sessions closest to expiry are dropped first. It must be
+    /// positive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_memory_capacity(1_000);
+    /// assert_eq!(config.memory_capacity(), 1_000);
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_memory_capacity(mut self, capacity: usize) -> Self {
+        self.memory_capacity = capacity;
+        self
+    }
+
+    /// URL of the Redis server (`SESSION_REDIS`), if set.
+    ///
+    /// Defaults to `None`: the `redis` store then connects to `redis://127.0.0.1:6379`,
+    /// as Flask-Session does, so nothing outside the machine is contacted by default.
+    #[must_use]
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url.as_deref()
+    }
+
+    /// Sets the URL of the Redis server (`SESSION_REDIS`), e.g. `redis://127.0.0.1:6379`.
+    ///
+    /// Defaults to unset, meaning the local server, as in Flask-Session: nothing outside
+    /// the machine is contacted unless configured. A password in the URL is masked in
+    /// `Debug` output and [`entries`](Self::entries).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_redis_url("redis://cache:6379/1");
+    /// assert_eq!(config.redis_url(), Some("redis://cache:6379/1"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+
+    /// Memcached servers (`SESSION_MEMCACHED`), if set.
+    ///
+    /// Defaults to `None`: the `memcached` store then uses `127.0.0.1:11211`, as
+    /// Flask-Session does, so nothing outside the machine is contacted by default.
+    #[must_use]
+    pub fn memcached_servers(&self) -> Option<&str> {
+        self.memcached_servers.as_deref()
+    }
+
+    /// Sets the Memcached servers (`SESSION_MEMCACHED`), e.g. `127.0.0.1:11211`.
+    ///
+    /// Defaults to unset, meaning the local server, as in Flask-Session: nothing outside
+    /// the machine is contacted unless configured.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_memcached_servers("cache:11211");
+    /// assert_eq!(config.memcached_servers(), Some("cache:11211"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_memcached_servers(mut self, servers: impl Into<String>) -> Self {
+        self.memcached_servers = Some(servers.into());
+        self
+    }
+
+    /// MongoDB connection URI (`SESSION_MONGODB`), if set.
+    ///
+    /// Defaults to `None`: the `mongodb` store then connects to
+    /// `mongodb://127.0.0.1:27017`, as Flask-Session does, so nothing outside the machine
+    /// is contacted by default.
+    #[must_use]
+    pub fn mongodb_uri(&self) -> Option<&str> {
+        self.mongodb_uri.as_deref()
+    }
+
+    /// Sets the MongoDB connection URI (`SESSION_MONGODB`).
+    ///
+    /// Defaults to unset, meaning the local server, as in Flask-Session: nothing outside
+    /// the machine is contacted unless configured. A password in the URI is masked in
+    /// `Debug` output and [`entries`](Self::entries).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_mongodb_uri("mongodb://db:27017");
+    /// assert_eq!(config.mongodb_uri(), Some("mongodb://db:27017"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_mongodb_uri(mut self, uri: impl Into<String>) -> Self {
+        self.mongodb_uri = Some(uri.into());
+        self
+    }
+
+    /// MongoDB database (`SESSION_MONGODB_DB`).
+    ///
+    /// Defaults to `flask_session`, Flask-Session's name, so a migrated application finds
+    /// its sessions; a database of its own keeps them apart from application data.
+    #[must_use]
+    pub fn mongodb_db(&self) -> &str {
+        &self.mongodb_db
+    }
+
+    /// Sets the MongoDB database (`SESSION_MONGODB_DB`).
+    ///
+    /// Defaults to `flask_session`, Flask-Session's name, so a migrated application finds
+    /// its existing sessions, and sessions stay apart from application data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_mongodb_db("app");
+    /// assert_eq!(config.mongodb_db(), "app");
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_mongodb_db(mut self, db: impl Into<String>) -> Self {
+        self.mongodb_db = db.into();
+        self
+    }
+
+    /// MongoDB collection (`SESSION_MONGODB_COLLECT`).
+    ///
+    /// Defaults to `sessions`, Flask-Session's name, so a migrated application finds its
+    /// sessions.
+    #[must_use]
+    pub fn mongodb_collection(&self) -> &str {
+        &self.mongodb_collection
+    }
+
+    /// Sets the MongoDB collection (`SESSION_MONGODB_COLLECT`).
+    ///
+    /// Defaults to `sessions`, Flask-Session's name, so a migrated application finds its
+    /// existing sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_mongodb_collection("web_sessions");
+    /// assert_eq!(config.mongodb_collection(), "web_sessions");
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_mongodb_collection(mut self, collection: impl Into<String>) -> Self {
+        self.mongodb_collection = collection.into();
+        self
+    }
+
+    /// Whether the SQL store creates its table and expiry index when it starts
+    /// (`SESSION_SQL_AUTO_MIGRATE`). Default `true`: the seed's hook registers the table
+    /// for the application; turn it off where the schema is managed elsewhere and run
+    /// `satchel migrate` instead.
+    #[must_use]
+    pub fn sql_auto_migrate(&self) -> bool {
+        self.sql_auto_migrate
+    }
+
+    /// Sets `SESSION_SQL_AUTO_MIGRATE`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_sql_auto_migrate(false);
+    /// assert!(!config.sql_auto_migrate());
+    /// ```
+    pub fn with_sql_auto_migrate(mut self, migrate: bool) -> Self {
+        self.sql_auto_migrate = migrate;
+        self
+    }
+
+    /// How often a background task deletes expired rows from the SQL table
+    /// (`SESSION_SQL_CLEANUP_INTERVAL`). Default unset: no task; expired rows are never
+    /// served (expiry is checked on load) and `satchel cleanup` removes them.
+    #[must_use]
+    pub fn sql_cleanup_interval(&self) -> Option<Duration> {
+        self.sql_cleanup_interval
+    }
+
+    /// Sets `SESSION_SQL_CLEANUP_INTERVAL`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_sql_cleanup_interval(Some(Duration::from_secs(300)));
+    /// assert_eq!(config.sql_cleanup_interval(), Some(Duration::from_secs(300)));
+    /// ```
+    pub fn with_sql_cleanup_interval(mut self, interval: Option<Duration>) -> Self {
+        self.sql_cleanup_interval = interval;
+        self
+    }
+
+    /// How long a networked store may take to connect or answer before the request fails
+    /// (`SESSION_STORE_TIMEOUT`). Default 2 seconds: a store that is down gives a quick
+    /// `500` instead of requests piling up behind it.
+    #[must_use]
+    pub fn store_timeout(&self) -> Duration {
+        self.store_timeout
+    }
+
+    /// Sets `SESSION_STORE_TIMEOUT`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = satchel::SessionConfig::default().with_store_timeout(Duration::from_secs(5));
+    /// assert_eq!(config.store_timeout(), Duration::from_secs(5));
+    /// ```
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// SQL database URL (`SESSION_SQL_URL`), if set.
+    ///
+    /// Defaults to `None`: there is no sensible database to assume, so the SQL store
+    /// requires it rather than guessing.
+    #[must_use]
+    pub fn sql_url(&self) -> Option<&str> {
+        self.sql_url.as_deref()
+    }
+
+    /// Sets the SQL database URL (`SESSION_SQL_URL`), e.g. `sqlite://sessions.db`.
+    ///
+    /// Defaults to unset: no database can be assumed, so the SQL store asks for one
+    /// instead of creating files or connecting somewhere by surprise. A password in the
+    /// URL is masked in `Debug` output and [`entries`](Self::entries).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_sql_url("sqlite://sessions.db");
+    /// assert_eq!(config.sql_url(), Some("sqlite://sessions.db"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_sql_url(mut self, url: impl Into<String>) -> Self {
+        self.sql_url = Some(url.into());
+        self
+    }
+
+    /// SQL table (`SESSION_SQLALCHEMY_TABLE`).
+    ///
+    /// Defaults to `flask_sessions`, Flask-Session's name, so a migrated application finds
+    /// its table.
+    #[must_use]
+    pub fn sql_table(&self) -> &str {
+        &self.sql_table
+    }
+
+    /// Sets the SQL table (`SESSION_SQLALCHEMY_TABLE`).
+    ///
+    /// Defaults to `flask_sessions`, Flask-Session's name, so a migrated application finds
+    /// its existing table, and the name says what the table holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_sql_table("web_sessions");
+    /// assert_eq!(config.sql_table(), "web_sessions");
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_sql_table(mut self, table: impl Into<String>) -> Self {
+        self.sql_table = table.into();
+        self
+    }
+
+    /// The table mapping (`SESSION_SQLALCHEMY_MODEL`), as written, if set: where an
+    /// existing table keeps the id, data and expiry, as comma-separated `field=name`
+    /// pairs. The SQL store parses and validates it when it opens.
+    ///
+    /// Defaults to `None`: the built-in layout, in the table SESSION_SQLALCHEMY_TABLE
+    /// names.
+    #[must_use]
+    pub fn sql_model(&self) -> Option<&str> {
+        self.sql_model.as_deref()
+    }
+
+    /// Sets the table mapping (`SESSION_SQLALCHEMY_MODEL`): the seed's custom session
+    /// model becomes the description of an existing table, as comma-separated
+    /// `field=name` pairs (fields `schema`, `table`, `id`, `data`, `expiry`, `version`,
+    /// `index`; each optional).
+    ///
+    /// Defaults to unset: the built-in layout, whose names are safe and known.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_sql_model("table=web_sessions,id=session_id,expiry=expires_at");
+    /// assert_eq!(config.sql_model(), Some("table=web_sessions,id=session_id,expiry=expires_at"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_sql_model(mut self, model: impl Into<String>) -> Self {
+        self.sql_model = Some(model.into());
+        self
+    }
+}

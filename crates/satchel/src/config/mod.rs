@@ -1,0 +1,198 @@
+//! Session configuration: [`SessionConfig`] and the settings it mirrors.
+//!
+//! Satchel reads the settings of Flask-Session (as bundled by Flask Unchained) under the
+//! same names, so an application moving from Flask keeps its configuration. A
+//! configuration is built in code with the `with_*` setters, or read from the process
+//! environment ([`SessionConfig::from_env`]), a TOML file
+//! ([`SessionConfig::from_toml_file`]) or both ([`SessionConfig::load`]: defaults, then
+//! the file, then the environment).
+//!
+//! Every key is one entry of [`SETTINGS`]: the table below, the README's, [`KEYS`],
+//! parsing, [`SessionConfig::entries`] and the redaction in `Debug` all come from it (a
+//! test keeps both tables in step with it).
+//!
+//! | Key | Default | Meaning |
+//! | --- | --- | --- |
+//! | `SESSION_TYPE` | `null` | Where sessions live: `null` (sessions disabled), `memory`, `filesystem`, `redis`, `memcached`, `mongodb` or `sqlalchemy` (alias `sql`). |
+//! | `SESSION_COOKIE_NAME` | `session` | Name of the cookie that carries the session id. |
+//! | `SESSION_COOKIE_DOMAIN` | unset | `Domain` attribute of the cookie. Unset, the cookie is host-only: it goes back only to the host that set it, not to its subdomains. |
+//! | `SESSION_COOKIE_PATH` | unset → `/` | `Path` attribute of the cookie; unset means the whole site. |
+//! | `SESSION_COOKIE_HTTPONLY` | `true` | Set the `HttpOnly` flag, so page scripts cannot read the cookie. |
+//! | `SESSION_COOKIE_SECURE` | `false` | Set the `Secure` flag, so the cookie is only sent over HTTPS. Turn it on in production. |
+//! | `SESSION_COOKIE_SAMESITE` | unset | `SameSite` attribute: `Lax` (recommended), `Strict` or `None` (which requires `SESSION_COOKIE_SECURE`). Unset, the attribute is left out and browsers apply their own default. |
+//! | `PERMANENT_SESSION_LIFETIME` | `31d` (31 days) | How long a permanent session lives: seconds (`2678400`) or a duration such as `31d`, `12h`, `90m`, `45s`, `1d12h`, `2w`. |
+//! | `SESSION_REFRESH_EACH_REQUEST` | `true` | Extend a permanent session's lifetime on every request, not only when it changes: once the stored expiry lags by 1% of the lifetime it is moved and the cookie re-sent with it (so reads stay reads). |
+//! | `SESSION_PERMANENT` | `true` | Give sessions an expiry of `PERMANENT_SESSION_LIFETIME`; if `false`, the cookie lasts until the browser closes. |
+//! | `SESSION_USE_SIGNER` | `false` | Sign the session id in the cookie with HMAC-SHA256 and `SECRET_KEY` (needs the `signed` feature). |
+//! | `SECRET_KEY` | unset | Secret used to sign session ids (`satchel keygen` makes one). Never printed. |
+//! | `SECRET_KEY_FALLBACKS` | unset | Older secrets still accepted when verifying, for key rotation; comma-separated (or a TOML array). Never printed. |
+//! | `SESSION_KEY_PREFIX` | `session:` | Prefix of every key written to the store, so several applications can share one backend. |
+//! | `SESSION_FILE_DIR` | `flask_sessions` | Directory of the `filesystem` store; a relative path is taken from the working directory. |
+//! | `SESSION_FILE_THRESHOLD` | `500` | Most sessions the `filesystem` store keeps; beyond it, expired then soonest-expiring sessions go. |
+//! | `SESSION_FILE_MODE` | `0o600` | Permissions of session files, in octal (`600`, `0600` or `0o600`). |
+//! | `SESSION_MEMORY_CAPACITY` | `100000` | Most sessions the `memory` store keeps (Satchel's own setting). |
+//! | `SESSION_REDIS` | unset → `redis://127.0.0.1:6379` | URL of the Redis server (standalone, `redis+cluster://`, `redis+sentinel://`). |
+//! | `SESSION_MEMCACHED` | unset → `127.0.0.1:11211` | Memcached servers, comma-separated. |
+//! | `SESSION_MONGODB` | unset → `mongodb://127.0.0.1:27017` | MongoDB connection URI. |
+//! | `SESSION_MONGODB_DB` | `flask_session` | MongoDB database. |
+//! | `SESSION_MONGODB_COLLECT` | `sessions` | MongoDB collection. |
+//! | `SESSION_SQL_URL` | unset | SQL database URL, e.g. `sqlite://sessions.db` or `postgres://…`; the seed's `SESSION_SQLALCHEMY` is accepted as another name. |
+//! | `SESSION_SQLALCHEMY_TABLE` | `flask_sessions` | SQL table. |
+//! | `SESSION_SQLALCHEMY_MODEL` | unset | A table mapping, to use an existing table: `schema=public,table=web_sessions,id=session_id,data=payload,expiry=expires_at` (see `store::sql::TableMapping`). Unset: the built-in layout in `SESSION_SQLALCHEMY_TABLE`. |
+//! | `SESSION_SQL_AUTO_MIGRATE` | `true` | The SQL store creates its table and expiry index at start (`satchel migrate` does it by hand; Satchel's own). |
+//! | `SESSION_SQL_CLEANUP_INTERVAL` | unset | Interval of a background task deleting expired SQL rows in batches; unset: none (`satchel cleanup` does it by hand; Satchel's own). |
+//! | `SESSION_STORE_TIMEOUT` | `2s` | Connect and response timeout of networked stores: a store that is down gives a quick empty 500, and one that cannot be reached at start-up stops the start (Satchel's own). |
+//!
+//! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no` and `on`/`off` in any case. In the
+//! string form (environment, [`SessionConfig::apply`]) an empty value leaves an optional
+//! key unset. Passwords inside the store URLs are masked in `Debug` output and in
+//! [`SessionConfig::entries`]; secrets are never shown at all.
+//!
+//! # Examples
+//!
+//! ```
+//! use satchel::{SameSite, SessionConfig, SessionType};
+//! use std::time::Duration;
+//!
+//! let config = SessionConfig::default()
+//!     .with_session_type(SessionType::Memory)
+//!     .with_cookie_name("sid")
+//!     .with_secure(true)
+//!     .with_same_site(Some(SameSite::Lax))
+//!     .with_lifetime(Duration::from_secs(12 * 60 * 60));
+//! config.validate()?;
+//! assert_eq!(config.cookie_path(), "/");
+//! # Ok::<(), satchel::ConfigError>(())
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod accessors;
+mod parse;
+mod settings;
+mod sources;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+mod types;
+mod unknown;
+mod validate;
+
+pub use settings::{ALIASES, Exposure, KEYS, SETTINGS, Setting, setting};
+pub use types::{SameSite, Secret, SessionType};
+pub use unknown::{UnknownSetting, unknown_in_environment, unknown_setting};
+
+/// Default of `PERMANENT_SESSION_LIFETIME`: 31 days, as in Flask.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 60 * 60);
+/// Longest accepted `PERMANENT_SESSION_LIFETIME`: 100 years. Anything longer is a mistake,
+/// and far-future expiry times overflow time arithmetic.
+pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+/// Default of `SESSION_FILE_MODE`: read and write for the owner only.
+const DEFAULT_FILE_MODE: u32 = 0o600;
+/// Default of `SESSION_STORE_TIMEOUT`: long enough for a loaded server, short enough
+/// that a request fails fast instead of hanging when the store is unreachable.
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Default of `SESSION_MEMORY_CAPACITY`.
+const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
+
+/// Where the `redis` store connects when SESSION_REDIS is unset (as Flask-Session does).
+pub(crate) const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// The server the `memcached` store uses when SESSION_MEMCACHED is unset.
+pub(crate) const DEFAULT_MEMCACHED_SERVERS: &str = "127.0.0.1:11211";
+/// Where the `mongodb` store connects when SESSION_MONGODB is unset.
+pub(crate) const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
+
+/// The session settings: cookie attributes, lifetime, signing secrets and the store.
+///
+/// Start from [`SessionConfig::default()`] (every default is the secure or conventional
+/// choice, explained on each setter) and change what you need with the `with_*` setters,
+/// or read the settings from the environment or a TOML file. Setters do not check
+/// anything; [`validate`](SessionConfig::validate) does, and the session engine calls it
+/// when it is built. See the [module documentation](self) for the table of keys.
+///
+/// `Debug` never shows `SECRET_KEY` or `SECRET_KEY_FALLBACKS`, and masks passwords in the
+/// store URLs.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{SameSite, SessionConfig};
+///
+/// let config = SessionConfig::default()
+///     .with_cookie_name("sid")
+///     .with_same_site(Some(SameSite::Lax));
+/// assert_eq!(config.cookie_name(), "sid");
+/// assert!(config.http_only());
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct SessionConfig {
+    session_type: SessionType,
+    cookie_name: String,
+    cookie_domain: Option<String>,
+    cookie_path: Option<String>,
+    http_only: bool,
+    secure: bool,
+    same_site: Option<SameSite>,
+    lifetime: Duration,
+    refresh_each_request: bool,
+    permanent: bool,
+    use_signer: bool,
+    secret_key: Option<Secret>,
+    secret_key_fallbacks: Vec<Secret>,
+    key_prefix: String,
+    file_dir: PathBuf,
+    file_threshold: usize,
+    file_mode: u32,
+    memory_capacity: usize,
+    sql_auto_migrate: bool,
+    sql_cleanup_interval: Option<Duration>,
+    store_timeout: Duration,
+    redis_url: Option<String>,
+    memcached_servers: Option<String>,
+    mongodb_uri: Option<String>,
+    mongodb_db: String,
+    mongodb_collection: String,
+    sql_url: Option<String>,
+    sql_table: String,
+    sql_model: Option<String>,
+}
+
+impl Default for SessionConfig {
+    /// The defaults of Flask-Session (see the table in the [module documentation](self)).
+    fn default() -> Self {
+        Self {
+            session_type: SessionType::Null,
+            cookie_name: "session".to_owned(),
+            cookie_domain: None,
+            cookie_path: None,
+            http_only: true,
+            secure: false,
+            same_site: None,
+            lifetime: DEFAULT_LIFETIME,
+            refresh_each_request: true,
+            permanent: true,
+            use_signer: false,
+            secret_key: None,
+            secret_key_fallbacks: Vec::new(),
+            key_prefix: "session:".to_owned(),
+            file_dir: PathBuf::from("flask_sessions"),
+            file_threshold: 500,
+            file_mode: DEFAULT_FILE_MODE,
+            memory_capacity: DEFAULT_MEMORY_CAPACITY,
+            sql_auto_migrate: true,
+            sql_cleanup_interval: None,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            redis_url: None,
+            memcached_servers: None,
+            mongodb_uri: None,
+            mongodb_db: "flask_session".to_owned(),
+            mongodb_collection: "sessions".to_owned(),
+            sql_url: None,
+            sql_table: "flask_sessions".to_owned(),
+            sql_model: None,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The typed values of settings: [`SessionType`], [`SameSite`] and [`Secret`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::parse::{EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE};
+use crate::error::ConfigError;
+
+/// Which store keeps the sessions (`SESSION_TYPE`).
+///
+/// Parses from the Flask-Session names in any case, plus `sql` as an alias of
+/// `sqlalchemy`; `Display` gives the Flask-Session name.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::SessionType;
+///
+/// let kind: SessionType = "Redis".parse()?;
+/// assert_eq!(kind, SessionType::Redis);
+/// assert_eq!("sql".parse::<SessionType>()?.to_string(), "sqlalchemy");
+/// assert!("cookie".parse::<SessionType>().is_err());
+/// # Ok::<(), satchel::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SessionType {
+    /// `null`: sessions are disabled. Reading gives an empty session; changing it is an
+    /// error. The default, so nothing is stored until a store is chosen.
+    #[default]
+    Null,
+    /// `memory`: kept in this process, bounded by `SESSION_MEMORY_CAPACITY`.
+    Memory,
+    /// `filesystem`: one file per session under `SESSION_FILE_DIR`.
+    Filesystem,
+    /// `redis`: a Redis server at `SESSION_REDIS`.
+    Redis,
+    /// `memcached`: Memcached servers at `SESSION_MEMCACHED`.
+    Memcached,
+    /// `mongodb`: a MongoDB server at `SESSION_MONGODB`.
+    MongoDb,
+    /// `sqlalchemy` (alias `sql`): an SQL database at `SESSION_SQL_URL`.
+    Sql,
+}
+
+impl SessionType {
+    /// The Flask-Session name of this session type, as `Display` writes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(satchel::SessionType::MongoDb.as_str(), "mongodb");
+    /// ```
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Memory => "memory",
+            Self::Filesystem => "filesystem",
+            Self::Redis => "redis",
+            Self::Memcached => "memcached",
+            Self::MongoDb => "mongodb",
+            Self::Sql => "sqlalchemy",
+        }
+    }
+}
+
+impl fmt::Display for SessionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SessionType {
+    type Err = ConfigError;
+
+    /// Parses a Flask-Session name in any case; `sql` is an alias of `sqlalchemy`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for `SESSION_TYPE` when the name is not known.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let kind = match text.trim().to_ascii_lowercase().as_str() {
+            "null" => Self::Null,
+            "memory" => Self::Memory,
+            "filesystem" => Self::Filesystem,
+            "redis" => Self::Redis,
+            "memcached" => Self::Memcached,
+            "mongodb" => Self::MongoDb,
+            "sqlalchemy" | "sql" => Self::Sql,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "SESSION_TYPE".to_owned(),
+                    value: text.to_owned(),
+                    expected: EXPECTED_SESSION_TYPE.to_owned(),
+                });
+            }
+        };
+        Ok(kind)
+    }
+}
+
+/// The cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`).
+///
+/// # Examples
+///
+/// ```
+/// use satchel::SameSite;
+///
+/// assert_eq!("lax".parse::<SameSite>()?, SameSite::Lax);
+/// assert_eq!(SameSite::Strict.as_str(), "Strict");
+/// # Ok::<(), satchel::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// `Lax`: the cookie goes with same-site requests and with top-level navigations from
+    /// other sites. The recommended setting: it blocks most cross-site request forgery
+    /// while links into the site still arrive logged in.
+    Lax,
+    /// `Strict`: the cookie goes with same-site requests only; a link from another site
+    /// arrives without the session.
+    Strict,
+    /// `None`: the cookie goes with cross-site requests too. Browsers accept it only on a
+    /// `Secure` cookie, so it requires `SESSION_COOKIE_SECURE`.
+    None,
+}
+
+impl SameSite {
+    /// The attribute value as written in `Set-Cookie`: `Lax`, `Strict` or `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(satchel::SameSite::None.as_str(), "None");
+    /// ```
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Lax => "Lax",
+            Self::Strict => "Strict",
+            Self::None => "None",
+        }
+    }
+}
+
+impl fmt::Display for SameSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SameSite {
+    type Err = ConfigError;
+
+    /// Parses `Lax`, `Strict` or `None` in any case.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for `SESSION_COOKIE_SAMESITE` on any other text.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let trimmed = text.trim();
+        if trimmed.eq_ignore_ascii_case("lax") {
+            Ok(Self::Lax)
+        } else if trimmed.eq_ignore_ascii_case("strict") {
+            Ok(Self::Strict)
+        } else if trimmed.eq_ignore_ascii_case("none") {
+            Ok(Self::None)
+        } else {
+            Err(ConfigError::Invalid {
+                key: "SESSION_COOKIE_SAMESITE".to_owned(),
+                value: text.to_owned(),
+                expected: EXPECTED_SAME_SITE.to_owned(),
+            })
+        }
+    }
+}
+
+/// A secret: `SECRET_KEY` or one of `SECRET_KEY_FALLBACKS`, as the bytes of the
+/// configured string.
+///
+/// `Debug` prints `Secret(..)` and nothing else, and there is no `Display`, so a secret
+/// cannot end up in logs by accident.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::Secret;
+///
+/// let secret = Secret::from("correct horse battery staple");
+/// assert_eq!(secret.as_bytes(), b"correct horse battery staple");
+/// assert_eq!(format!("{secret:?}"), "Secret(..)");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps the bytes of a secret.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let secret = satchel::Secret::new(vec![7_u8; 32]);
+    /// assert_eq!(secret.as_bytes().len(), 32);
+    /// ```
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// The secret's bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(satchel::Secret::from("s3cret").as_bytes(), b"s3cret");
+    /// ```
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Self {
+        Self(text.as_bytes().to_vec())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Self {
+        Self(text.into_bytes())
+    }
+}

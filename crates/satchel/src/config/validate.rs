@@ -1,0 +1,178 @@
+//! The checks of a whole configuration: values that cannot work and settings that
+//! contradict each other.
+
+use std::time::Duration;
+
+use super::parse::{
+    EXPECTED_COUNT, EXPECTED_FILE_MODE, EXPECTED_LIFETIME, EXPECTED_SECRETS, REDACTED,
+    format_lifetime, invalid_value, is_token_byte,
+};
+use super::{MAX_LIFETIME, SameSite, SessionConfig};
+use crate::error::ConfigError;
+
+impl SessionConfig {
+    /// Checks the configuration for values that cannot work and settings that contradict
+    /// each other.
+    ///
+    /// [`from_env`](Self::from_env), the `from_toml_*` functions and [`load`](Self::load)
+    /// call it; the setters do not, and the session engine calls it when it is built. It
+    /// rejects:
+    ///
+    /// - `SESSION_USE_SIGNER` without `SECRET_KEY`, or in a build without the `signed`
+    ///   feature;
+    /// - an empty `SECRET_KEY` or an empty entry in `SECRET_KEY_FALLBACKS`;
+    /// - `SESSION_COOKIE_SAMESITE=None` without `SESSION_COOKIE_SECURE` (browsers drop
+    ///   such cookies);
+    /// - a `PERMANENT_SESSION_LIFETIME` under one second or over 100 years;
+    /// - a `SESSION_FILE_THRESHOLD` or `SESSION_MEMORY_CAPACITY` of 0;
+    /// - a `SESSION_FILE_MODE` above `0o777` or without owner read and write (`0o600`);
+    /// - a `SESSION_COOKIE_NAME` that is empty or not an RFC 6265 token;
+    /// - a `SESSION_COOKIE_PATH` not starting with `/`, or containing `;`, control or
+    ///   non-ASCII characters;
+    /// - a `SESSION_COOKIE_DOMAIN` that is empty or contains `;`, whitespace, control or
+    ///   non-ASCII characters;
+    /// - a `SESSION_KEY_PREFIX` containing whitespace or control characters (it becomes
+    ///   part of every store key).
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, as [`ConfigError::Conflict`] for contradicting settings and
+    /// [`ConfigError::Invalid`] for a bad value. The message names the key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{SameSite, SessionConfig};
+    ///
+    /// assert!(SessionConfig::default().validate().is_ok());
+    ///
+    /// let config = SessionConfig::default().with_same_site(Some(SameSite::None));
+    /// let error = config.validate().unwrap_err();
+    /// assert!(error.to_string().contains("SESSION_COOKIE_SECURE"));
+    /// assert!(config.with_secure(true).validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.use_signer && self.secret_key.is_none() {
+            return Err(ConfigError::Conflict(
+                "SESSION_USE_SIGNER is true but SECRET_KEY is not set: generate one with \
+                 `satchel keygen`"
+                    .to_owned(),
+            ));
+        }
+        if self.use_signer && !cfg!(feature = "signed") {
+            return Err(ConfigError::Conflict(
+                "SESSION_USE_SIGNER is true but satchel was built without its `signed` \
+                 feature: enable the feature or set SESSION_USE_SIGNER to false"
+                    .to_owned(),
+            ));
+        }
+        if self
+            .secret_key
+            .as_ref()
+            .is_some_and(|secret| secret.as_bytes().is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                key: "SECRET_KEY".to_owned(),
+                value: REDACTED.to_owned(),
+                expected: "a non-empty secret (32 or more random bytes are recommended)".to_owned(),
+            });
+        }
+        if self
+            .secret_key_fallbacks
+            .iter()
+            .any(|secret| secret.as_bytes().is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                key: "SECRET_KEY_FALLBACKS".to_owned(),
+                value: REDACTED.to_owned(),
+                expected: EXPECTED_SECRETS.to_owned(),
+            });
+        }
+        if self.same_site == Some(SameSite::None) && !self.secure {
+            return Err(ConfigError::Conflict(
+                "SESSION_COOKIE_SAMESITE is None but SESSION_COOKIE_SECURE is false: browsers \
+                 reject SameSite=None cookies that are not Secure; set SESSION_COOKIE_SECURE \
+                 to true or choose Lax"
+                    .to_owned(),
+            ));
+        }
+        if self.lifetime < Duration::from_secs(1) || self.lifetime > MAX_LIFETIME {
+            return Err(ConfigError::Invalid {
+                key: "PERMANENT_SESSION_LIFETIME".to_owned(),
+                value: format_lifetime(self.lifetime),
+                expected: EXPECTED_LIFETIME.to_owned(),
+            });
+        }
+        if self.file_threshold == 0 {
+            return Err(invalid_value("SESSION_FILE_THRESHOLD", "0", EXPECTED_COUNT));
+        }
+        if self.memory_capacity == 0 {
+            return Err(invalid_value(
+                "SESSION_MEMORY_CAPACITY",
+                "0",
+                EXPECTED_COUNT,
+            ));
+        }
+        if self.file_mode > 0o777 {
+            return Err(invalid_value(
+                "SESSION_FILE_MODE",
+                &format!("0o{:o}", self.file_mode),
+                EXPECTED_FILE_MODE,
+            ));
+        }
+        if self.file_mode & 0o600 != 0o600 {
+            return Err(invalid_value(
+                "SESSION_FILE_MODE",
+                &format!("0o{:o}", self.file_mode),
+                "a mode that lets the owner read and write (the 0o600 bits), e.g. 0o600",
+            ));
+        }
+        if self.cookie_name.is_empty() || !self.cookie_name.bytes().all(is_token_byte) {
+            return Err(invalid_value(
+                "SESSION_COOKIE_NAME",
+                &self.cookie_name,
+                "a non-empty RFC 6265 token: visible ASCII characters except \
+                 ( ) < > @ , ; : \\ \" / [ ] ? = { }",
+            ));
+        }
+        if let Some(path) = &self.cookie_path {
+            let fine = path.starts_with('/')
+                && path
+                    .bytes()
+                    .all(|byte| (0x20..0x7f).contains(&byte) && byte != b';');
+            if !fine {
+                return Err(invalid_value(
+                    "SESSION_COOKIE_PATH",
+                    path,
+                    "a path starting with / without ';', control or non-ASCII characters",
+                ));
+            }
+        }
+        if let Some(domain) = &self.cookie_domain {
+            let fine = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|byte| byte.is_ascii_graphic() && byte != b';');
+            if !fine {
+                return Err(invalid_value(
+                    "SESSION_COOKIE_DOMAIN",
+                    domain,
+                    "a domain name (e.g. example.com) without ';', whitespace, control or \
+                     non-ASCII characters",
+                ));
+            }
+        }
+        if self
+            .key_prefix
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid_value(
+                "SESSION_KEY_PREFIX",
+                &self.key_prefix,
+                "a prefix without whitespace or control characters, e.g. session:",
+            ));
+        }
+        Ok(())
+    }
+}
