@@ -18,12 +18,13 @@ use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{
-    Attempt, Backend, Dialect, Failure, Migration, OpenError, Progress, Row, SqlOptions,
-    Statements, TableMapping, Transient, Write, check_prefix, encode, fnv1a, fresh_version,
-    in_batches, key, millis, now, plan, plan_update, record, retrying, server_pool, server_store,
-    settle, spawn_cleanup, timed,
-};
+use super::cleanup::{in_batches, spawn_cleanup};
+use super::codec::{Row, check_prefix, encode, fresh_version, key, millis, now, record};
+use super::mapping::fnv1a;
+use super::server::{server_pool, server_store, timed};
+use super::statements::{Dialect, Statements};
+use super::write::{Attempt, Failure, Transient, Write, plan, plan_update, retrying, settle};
+use super::{Backend, Migration, OpenError, Progress, SqlOptions, TableMapping};
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;

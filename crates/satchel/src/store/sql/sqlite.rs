@@ -38,11 +38,11 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{Mutex, oneshot};
 
-use super::{
-    Attempt, Backend, Dialect, Migration, OpenError, Progress, Row, SqlOptions, Statements,
-    TableMapping, Write, check_prefix, encode, fresh_version, in_batches, key, millis, now, plan,
-    plan_update, record, retrying, spawn_cleanup,
-};
+use super::cleanup::{in_batches, spawn_cleanup};
+use super::codec::{Row, check_prefix, encode, fresh_version, key, millis, now, record};
+use super::statements::{Dialect, Statements};
+use super::write::{Attempt, Write, plan, plan_update, retrying};
+use super::{Backend, Migration, OpenError, Progress, SqlOptions, TableMapping};
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;

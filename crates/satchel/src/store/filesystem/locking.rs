@@ -1,0 +1,162 @@
+//! Stripe locks: 64 lock files, chosen by the session id, each held with an exclusive
+//! advisory lock (`flock`) around every read-modify-write of the sessions it covers.
+
+use std::fs::{File, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use crate::error::StoreError;
+
+use super::Inner;
+
+/// Number of lock files. The first character of an id carries six random bits, so 64
+/// stripes are chosen evenly by that character alone.
+pub(super) const STRIPES: usize = 64;
+/// The subdirectory holding the lock files.
+pub(super) const LOCK_DIR: &str = ".locks";
+
+/// Holds one stripe's lock; dropping it closes the file, which releases the lock.
+pub(super) struct StripeLock {
+    _file: File,
+}
+
+impl Inner {
+    pub(super) fn lock(&self, stripe: usize) -> Result<StripeLock, StoreError> {
+        let file = open_lock_file(&self.lock_dir.join(lock_name(stripe)), self.mode)
+            .map_err(StoreError::backend)?;
+        file.lock().map_err(StoreError::backend)?;
+        Ok(StripeLock { _file: file })
+    }
+
+    /// Locks two stripes in a fixed order (once when they are the same), so that two
+    /// operations locking the same pair cannot wait on each other.
+    pub(super) fn lock_pair(
+        &self,
+        a: usize,
+        b: usize,
+    ) -> Result<(StripeLock, Option<StripeLock>), StoreError> {
+        let (first, second) = if a <= b { (a, b) } else { (b, a) };
+        let first_lock = self.lock(first)?;
+        let second_lock = if second == first {
+            None
+        } else {
+            Some(self.lock(second)?)
+        };
+        Ok((first_lock, second_lock))
+    }
+}
+
+/// The stripe of an id, from its text: the first character, as a base64url digit.
+pub(super) fn stripe_of(id: &str) -> usize {
+    let digit = match id.as_bytes().first() {
+        Some(&c @ b'A'..=b'Z') => c - b'A',
+        Some(&c @ b'a'..=b'z') => c - b'a' + 26,
+        Some(&c @ b'0'..=b'9') => c - b'0' + 52,
+        Some(b'-') => 62,
+        _ => 63,
+    };
+    usize::from(digit) % STRIPES
+}
+
+pub(super) fn lock_name(stripe: usize) -> String {
+    format!("{stripe:02}")
+}
+
+/// Opens a lock file, creating it when it has gone missing. Locking needs no write
+/// access, so a lock file is opened for reading.
+fn open_lock_file(path: &Path, mode: u32) -> io::Result<File> {
+    match File::open(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            create_lock_file(path, mode)?;
+            File::open(path)
+        }
+        opened => opened,
+    }
+}
+
+/// Creates a lock file with `mode` unless it exists.
+pub(super) fn create_lock_file(path: &Path, mode: u32) -> io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(file) => file.set_permissions(Permissions::from_mode(mode)),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tokio::task::JoinSet;
+
+    use crate::id::SessionId;
+    use crate::store::filesystem::FilesystemStore;
+    use crate::store::filesystem::tests::{in_a_minute, setting};
+    use crate::store::{Saved, SessionStore};
+
+    #[test]
+    fn every_stripe_is_used_and_stays_in_range() {
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let stripes: std::collections::BTreeSet<usize> = alphabet
+            .chars()
+            .map(|c| stripe_of(&c.to_string()))
+            .collect();
+        assert_eq!(stripes.len(), STRIPES);
+        assert!(stripes.iter().all(|s| *s < STRIPES));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn fifty_concurrent_saves_on_one_session_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::open(dir.path()).unwrap();
+        let id = SessionId::generate();
+        let mut tasks = JoinSet::new();
+        for n in 0..50 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                store
+                    .save(&id, &setting(&format!("key{n}"), json!(n)), in_a_minute())
+                    .await
+            });
+        }
+        while let Some(saved) = tasks.join_next().await {
+            assert_eq!(saved.unwrap().unwrap(), Saved::Stored);
+        }
+        let record = store.load(&id, None).await.unwrap().unwrap();
+        assert_eq!(record.data.len(), 50);
+        assert_eq!(record.data["key49"], json!(49));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_stores_sharing_a_directory_lose_no_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = [
+            FilesystemStore::open(dir.path()).unwrap(),
+            FilesystemStore::open(dir.path()).unwrap(),
+        ];
+        let id = SessionId::generate();
+        let mut tasks = JoinSet::new();
+        for n in 0..50_usize {
+            let store = stores[n % 2].clone();
+            tasks.spawn(async move {
+                store
+                    .save(&id, &setting(&format!("key{n}"), json!(n)), in_a_minute())
+                    .await
+            });
+        }
+        while let Some(saved) = tasks.join_next().await {
+            saved.unwrap().unwrap();
+        }
+        for store in &stores {
+            let record = store.load(&id, None).await.unwrap().unwrap();
+            assert_eq!(record.data.len(), 50);
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The `redis` store: sessions in Redis, standalone, in a Redis Cluster or behind Redis
+//! Sentinel.
+//!
+//! # Where the store connects (`SESSION_REDIS`)
+//!
+//! | form | topology |
+//! | --- | --- |
+//! | `redis://[user:password@]host[:port][/db]` | one server (the default is `redis://127.0.0.1:6379`) |
+//! | `rediss://[user:password@]host[:port][/db]` | one server over TLS |
+//! | `redis+cluster://[user:password@]host:port,host:port,…` | a Redis Cluster, from one or more seed nodes |
+//! | `redis+sentinel://[user:password@]host[:port],host[:port],…/master-name[/db]` | the master that the sentinels name |
+//!
+//! `rediss+cluster://` and `rediss+sentinel://` are the TLS forms of the last two (the
+//! sentinels are then reached over TLS as well). Server certificates are checked against
+//! the system's trusted roots; a URL ending in `#insecure` turns the check off, for
+//! self-signed test servers only. Credentials in a cluster URL apply to every node; in a
+//! Sentinel URL they apply to the master (the sentinels are reached without
+//! authentication). A port left out means 6379 for servers and 26379 for sentinels; `db`
+//! defaults to 0, and a Redis Cluster has database 0 only. `?protocol=resp3` may follow a
+//! standalone or cluster URL. `unix:///path/to/redis.sock[?db=N]` reaches a server on a
+//! Unix socket. Any other form is a [`ConfigError::Invalid`] naming `SESSION_REDIS`, with
+//! the password masked.
+//!
+//! # Layout
+//!
+//! One Redis hash per session, at the key `{SESSION_KEY_PREFIX}{id}` (`session:` and the
+//! 43-character id by default):
+//!
+//! ```text
+//! HGETALL session:3J8x…   "user"        → "\"ada\""        one field per session key,
+//!                         "cart"        → "[1,2]"          its value as JSON
+//!                         "\0expires"   → "1767225600000"  expiry, Unix milliseconds
+//!                         "\0permanent" → "0"              the per-session flag, when set
+//! ```
+//!
+//! Field names that start with a NUL byte are the store's own; a session key that itself
+//! starts with a NUL byte is stored with one more NUL in front, so it can never collide with
+//! them. The key also carries a native TTL (`PEXPIREAT` at the expiry), so Redis drops
+//! abandoned sessions by itself; the expiry field is checked on every load all the same.
+//!
+//! # One round trip each, and no lost updates
+//!
+//! A plain load is one `HGETALL`; the expiry field is checked by Satchel. Refreshes, saves
+//! and updates are Lua scripts, sent with `EVALSHA` (and loaded on the fly when the server
+//! does not know them yet). Redis runs a script atomically, so:
+//!
+//! - **refresh** (a load that extends the lifetime, see
+//!   [`refresh_granularity`](crate::SessionConfig::refresh_granularity)) reads the hash,
+//!   checks the stored expiry against the time of the request, and moves only the expiry
+//!   field and the TTL forward: the data fields are never rewritten by a read, so a
+//!   refresh can never undo a concurrent write;
+//! - **save** applies the request's [`Changes`] onto whatever is stored at that moment
+//!   (starting from nothing when the stored entry has expired): `clear` drops the data
+//!   fields, removed keys are `HDEL`ed, set keys are `HSET`, the permanent flag is updated;
+//!   then the key is deleted when no data is left, or its expiry and TTL are set. Two
+//!   requests that set different keys of one session therefore both land. Each call a
+//!   script makes into Redis costs about as much as the command itself, so the usual
+//!   save makes three: `HGET` of the expiry, one `HSET` of the changed fields together
+//!   with the expiry, and `PEXPIREAT` (5.4 µs of Redis CPU per save, measured with
+//!   `INFO commandstats`, against 9.8 µs for one call per field);
+//! - **update** ([`SessionStore::update`]: an increment or a compare-and-set of one key)
+//!   checks that the entry is live and reads the key's field in one `HMGET`, then writes
+//!   that field alone: an increment is an `HINCRBY` (Redis adds 64-bit integers itself and
+//!   refuses an overflow; the script never does arithmetic on Lua's doubles), after the
+//!   script has checked that the field holds the JSON text of an integer; a compare-and-set
+//!   compares the field's bytes with the JSON text of the expected value and then `HSET`s
+//!   or `HDEL`s it (deleting the key when no data field is left). The expiry, the TTL and
+//!   the other fields stay as they are, and nothing is created when there is no live
+//!   entry. The script returns the field as it found it, and Satchel derives the outcome
+//!   from it: one round trip. Equal JSON values can have different texts (objects keep
+//!   their insertion order when serde_json's `preserve_order` feature is on): when the
+//!   stored text differs from the expected one but decodes to the same value, the script
+//!   is sent again expecting the stored text.
+//!
+//! [`cycle`](SessionStore::cycle) (a new id at login) cannot be one script, because in a
+//! Redis Cluster the old and the new key live in different hash slots. It is two: a
+//! script that takes the old entry (reads the hash and deletes it, atomically), then a
+//! save of the result under the new id. A save to the old id that lands before the take
+//! is carried to the new id; one that lands after it finds no entry and writes nothing
+//! (the engine then answers that request with `409`), so no acknowledged change is lost
+//! to a log-in. The take is not sent again after an error that may have come once it ran.
+//!
+//! Expiry times are computed by the application's clock: processes sharing a Redis should
+//! keep their clocks in sync (NTP), as for any shared session store.
+//!
+//! # Failures and reconnection
+//!
+//! Every operation (retries included) ends within the store's timeout (`store_timeout`,
+//! SESSION_STORE_TIMEOUT, 2 s by default) with [`StoreError::Backend`] when Redis does not
+//! answer, so a request fails fast with an empty 500 while Redis is down and nothing stored
+//! is overwritten. Within that time, an operation that could not reach the server is tried
+//! again after a short pause (a save only ever applies the request's own changes, so trying
+//! it twice is harmless). An update is not tried again after an error that may have come
+//! once it ran (a connection that broke while waiting for the reply): an increment sent
+//! twice would add twice. It is tried again only when the server refused it or could not be
+//! connected to; the Redis Cluster client itself still sends a command again after a
+//! dropped connection. When Redis comes back, the same store works again by itself:
+//!
+//! - **standalone**: a [`ConnectionManager`] (one multiplexed connection, shared by all
+//!   requests) reconnects after a dropped connection; after a timeout or a server that is
+//!   still loading its data, the store opens a fresh connection;
+//! - **cluster**: the cluster client follows slot moves and reconnects to nodes itself;
+//! - **sentinel**: the store asks the sentinels for the master and keeps one multiplexed
+//!   connection to it; after any connection error (or a `READONLY` reply from a demoted
+//!   master) that connection is dropped and the next operation asks the sentinels again,
+//!   so a failover or a restart of the master is followed. (When a failover demotes a
+//!   master that is still running, Sentinel disconnects its clients, which sends the store
+//!   to the new master. As with any Redis client, writes the old master had not yet
+//!   replicated are lost in a failover: replication is asynchronous.)
+//!
+//! Building the store ([`RedisStore::connect`], [`RedisStore::from_config`]) connects once,
+//! so a wrong address or password is reported at startup.
+//!
+//! [`ConnectionManager`]: redis::aio::ConnectionManager
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::SessionConfig;
+use crate::error::{ConfigError, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, KeyUpdate, Record, Updated};
+use crate::store::{Saved, SessionStore};
+
+mod builder;
+mod codec;
+mod connection;
+mod scripts;
+
+pub use builder::{RedisStoreBuilder, Topology};
+use codec::{EXPIRES_FIELD, PERMANENT_FIELD, decode, field_name, json_text, millis};
+use connection::{Backend, Request};
+use scripts::{LOAD, SAVE, TAKE, UPDATE};
+
+/// Where the store connects when SESSION_REDIS is unset: the local server, as
+/// Flask-Session does.
+pub const DEFAULT_URL: &str = crate::config::DEFAULT_REDIS_URL;
+
+/// Default key prefix (SESSION_KEY_PREFIX).
+const DEFAULT_KEY_PREFIX: &str = "session:";
+/// Default time limit of one operation (SESSION_STORE_TIMEOUT).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many times an update is sent when the stored text of a key keeps differing from
+/// the expected one while decoding to the same value (see the module documentation).
+const UPDATE_TRIES: usize = 8;
+
+/// A store that keeps sessions in Redis (SESSION_TYPE=`redis`): one server, a Redis
+/// Cluster, or the master named by Redis Sentinel.
+///
+/// Each session is one Redis hash with a native TTL; a load is one `HGETALL` and a save
+/// one Lua script, so a save applies the request's changes atomically onto the latest entry and
+/// concurrent requests never lose each other's updates. See the [module
+/// documentation](self) for the URL forms, the layout and the reconnection behaviour.
+///
+/// Cloning is cheap and shares the connection. Every operation needs a tokio runtime.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::{Duration, SystemTime};
+/// use satchel::{Changes, RedisStore, SessionId, SessionStore};
+///
+/// # tokio_test::block_on(async {
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/0")
+///     .with_key_prefix("shop:")
+///     .connect()
+///     .await?;
+///
+/// let id = SessionId::generate();
+/// let mut changes = Changes::default();
+/// changes.set("user", serde_json::json!("ada"));
+/// store.save(&id, &changes, SystemTime::now() + Duration::from_secs(60)).await?;
+/// let record = store.load(&id, None).await?.expect("stored");
+/// assert_eq!(record.data["user"], "ada");
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    key_prefix: String,
+    timeout: Duration,
+    /// The URL with its password masked, for `Debug`.
+    url: String,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("topology", &self.topology())
+            .field("url", &self.inner.url)
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("timeout", &self.inner.timeout)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Settings for a store at `url` (see the [module documentation](self) for the forms),
+    /// with the default key prefix and timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = satchel::RedisStore::builder("redis://:secret@cache:6379/2");
+    /// assert!(!format!("{builder:?}").contains("secret"));
+    /// ```
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Connects to the Redis at `url` with the default key prefix (`session:`) and timeout
+    /// (2 s).
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::connect`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio_test::block_on(async {
+    /// // A malformed URL is refused before anything is contacted.
+    /// let error = satchel::RedisStore::connect("redis+sentinel://:pw@10.0.0.5:26379")
+    ///     .await
+    ///     .unwrap_err();
+    /// let message = error.to_string();
+    /// assert!(message.contains("SESSION_REDIS") && message.contains("master"));
+    /// assert!(!message.contains("pw@"));
+    /// # });
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, ConfigError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Connects as SESSION_REDIS says (default [`DEFAULT_URL`]), with SESSION_KEY_PREFIX and
+    /// SESSION_STORE_TIMEOUT.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::connect`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use satchel::{RedisStore, SessionConfig, SessionType};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let config = SessionConfig::default()
+    ///     .with_session_type(SessionType::Redis)
+    ///     .with_redis_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000");
+    /// let store = RedisStore::from_config(&config).await?;
+    /// # let _ = store;
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        Self::builder(config.redis_url().unwrap_or(DEFAULT_URL))
+            .with_key_prefix(config.key_prefix())
+            .with_timeout(config.store_timeout())
+            .connect()
+            .await
+    }
+
+    /// The prefix of every session key.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.key_prefix
+    }
+
+    /// The time limit of every operation.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// How the Redis behind the store is deployed.
+    #[must_use]
+    pub fn topology(&self) -> Topology {
+        match self.inner.backend {
+            Backend::Standalone(_) => Topology::Standalone,
+            Backend::Cluster(_) => Topology::Cluster,
+            Backend::Sentinel(_) => Topology::Sentinel,
+        }
+    }
+
+    /// The Redis key of a session.
+    fn key(&self, id: &SessionId) -> String {
+        format!("{}{id}", self.inner.key_prefix)
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let now = SystemTime::now();
+        let Some(touch) = touch else {
+            // A plain read is a plain HGETALL: cheaper for Redis than running a script.
+            let mut command = redis::cmd("HGETALL");
+            command.arg(&key);
+            let fields: Vec<Vec<u8>> = self.execute(Request::Command(&command)).await?;
+            if fields.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(decode(fields)?).filter(|record| !record.is_expired(now)));
+        };
+        let mut invocation = LOAD.prepare_invoke();
+        invocation.key(&key).arg(millis(now)).arg(millis(touch));
+        let fields: Option<Vec<Vec<u8>>> = self.execute(Request::Script(&invocation)).await?;
+        fields.map(decode).transpose()
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        if old == new {
+            return self.save(new, changes, expires_at).await;
+        }
+        let mut invocation = TAKE.prepare_invoke();
+        invocation.key(self.key(old));
+        let fields: Option<Vec<Vec<u8>>> = self.execute(Request::Once(&invocation)).await?;
+        let now = SystemTime::now();
+        let base = match fields.map(decode).transpose() {
+            Ok(record) => record.filter(|record| !record.is_expired(now)),
+            // A foreign or corrupt value is left alone, as a load leaves it.
+            Err(StoreError::Decode(_)) => None,
+            Err(error) => return Err(error),
+        };
+        super::save_moved(self, new, base, changes, expires_at).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.key(id);
+        let expires = millis(expires_at);
+        let mut invocation = SAVE.prepare_invoke();
+        invocation
+            .key(&key)
+            .arg(millis(SystemTime::now()))
+            .arg(expires)
+            .arg(match (changes.is_clear(), changes.requires_existing()) {
+                (false, false) => "",
+                (true, false) => "c",
+                (false, true) => "e",
+                (true, true) => "ce",
+            })
+            .arg(changes.removals().len())
+            .arg(changes.sets().len());
+        for key in changes.removals() {
+            invocation.arg(field_name(key));
+        }
+        for (key, value) in changes.sets() {
+            let json = serde_json::to_vec(value).map_err(StoreError::encode)?;
+            invocation.arg(field_name(key)).arg(json);
+        }
+        invocation.arg(EXPIRES_FIELD).arg(expires);
+        match changes.permanent() {
+            Some(true) => invocation.arg(PERMANENT_FIELD).arg("1"),
+            Some(false) => invocation.arg(PERMANENT_FIELD).arg("0"),
+            None => &mut invocation,
+        };
+        let outcome: String = self.execute(Request::Script(&invocation)).await?;
+        match outcome.as_str() {
+            "stored" => Ok(Saved::Stored),
+            "empty" => Ok(Saved::Empty),
+            _ => Err(StoreError::backend("unexpected reply from the save script")),
+        }
+    }
+
+    /// One script run (see the [module documentation](self)): Redis runs it atomically,
+    /// so the field it reads is the one it writes, whatever runs concurrently.
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        let session = self.key(id);
+        let field = field_name(key);
+        let (operation, mut expected, new) = match update {
+            KeyUpdate::Increment(by) => ("i", by.to_string().into_bytes(), Vec::new()),
+            KeyUpdate::Replace { expected, new } => {
+                ("r", json_text(expected.as_ref())?, json_text(new.as_ref())?)
+            }
+        };
+        for _ in 0..UPDATE_TRIES {
+            let mut invocation = UPDATE.prepare_invoke();
+            invocation
+                .key(&session)
+                .arg(millis(SystemTime::now()))
+                .arg(&field)
+                .arg(operation)
+                .arg(&expected)
+                .arg(&new);
+            let reply: Vec<Vec<u8>> = self.execute(Request::Once(&invocation)).await?;
+            let mut reply = reply.into_iter();
+            let status = reply.next().unwrap_or_default();
+            let raw = reply.next();
+            let current: Option<serde_json::Value> = raw
+                .as_deref()
+                .map(serde_json::from_slice)
+                .transpose()
+                .map_err(StoreError::decode)?;
+            return match status.as_slice() {
+                // The script wrote what the shared rule gives for the field it found.
+                b"applied" => update
+                    .apply(current.as_ref())
+                    .map(Updated::Applied)
+                    .map_err(|_| {
+                        StoreError::decode("the update script's reply does not fit the update")
+                    }),
+                b"invalid" => Ok(Updated::Invalid(current)),
+                b"mismatch" => match (update, raw) {
+                    // The same value in another text: expect that text.
+                    (
+                        KeyUpdate::Replace {
+                            expected: Some(value),
+                            ..
+                        },
+                        Some(raw),
+                    ) if current.as_ref() == Some(value) => {
+                        expected = raw;
+                        continue;
+                    }
+                    _ => Ok(Updated::Mismatch(current)),
+                },
+                b"missing" => Ok(Updated::Missing),
+                b"foreign" => Err(StoreError::decode(
+                    "the session key holds another Redis type, not a hash",
+                )),
+                _ => Err(StoreError::backend(
+                    "unexpected reply from the update script",
+                )),
+            };
+        }
+        Err(StoreError::backend(
+            "a session value kept changing to equal values in other texts",
+        ))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let mut command = redis::cmd("DEL");
+        command.arg(self.key(id));
+        self.execute::<()>(Request::Command(&command)).await
+    }
+}

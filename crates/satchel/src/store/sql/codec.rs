@@ -1,0 +1,117 @@
+//! How a session is held in its row: the key (prefix and id), the data column (MessagePack
+//! of the data and the permanent flag), times as Unix milliseconds, and versions.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::OpenError;
+use crate::error::StoreError;
+use crate::id::{ID_LEN, SessionId};
+use crate::record::{Data, Record};
+
+/// Length of the `id` column: the key prefix and the id must fit.
+const MAX_KEY_LEN: usize = 255;
+
+/// A session row as read: `(data, expiry, version)`.
+pub(super) type Row = (Vec<u8>, i64, i64);
+
+/// What a session row's data column holds, as written.
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    data: &'a Data,
+    permanent: Option<bool>,
+}
+
+/// What a session row's data column holds, as read.
+#[derive(Deserialize)]
+struct Body {
+    data: Data,
+    permanent: Option<bool>,
+}
+
+pub(super) fn encode(data: &Data, permanent: Option<bool>) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec_named(&BodyRef { data, permanent }).map_err(StoreError::encode)
+}
+
+/// The record a row holds.
+pub(super) fn record((bytes, expiry, version): Row) -> Result<Record, StoreError> {
+    let body: Body = rmp_serde::from_slice(&bytes).map_err(StoreError::decode)?;
+    Ok(Record {
+        data: body.data,
+        expires_at: time(expiry),
+        permanent: body.permanent,
+        version: Some(version.cast_unsigned()),
+    })
+}
+
+/// Unix milliseconds, saturating.
+pub(super) fn millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn time(millis: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+pub(super) fn now() -> i64 {
+    millis(SystemTime::now())
+}
+
+/// The version of a new row: random, so that a row deleted and created again never
+/// repeats a version a slow request may still hold.
+pub(super) fn fresh_version() -> i64 {
+    let random = getrandom::u64().unwrap_or_else(|_| {
+        u64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+                & u128::from(u64::MAX),
+        )
+        .unwrap_or_default()
+    });
+    // Far from overflowing, whatever the number of writes.
+    (random >> 2).cast_signed() + 1
+}
+
+/// The key of a session: the prefix and the id.
+pub(super) fn key(prefix: &str, id: &SessionId) -> String {
+    let mut key = String::with_capacity(prefix.len() + ID_LEN);
+    key.push_str(prefix);
+    id.encode_into(&mut key);
+    key
+}
+
+/// Refuses a key prefix that leaves no room for the id.
+pub(super) fn check_prefix(prefix: &str) -> Result<(), OpenError> {
+    let max = MAX_KEY_LEN - ID_LEN;
+    if prefix.len() > max {
+        return Err(OpenError::KeyPrefixTooLong {
+            len: prefix.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_versions_convert() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(time(millis(at)), at);
+        assert_eq!(millis(UNIX_EPOCH - Duration::from_secs(1)), 0);
+        assert_eq!(time(-5), UNIX_EPOCH);
+        for _ in 0..100 {
+            let version = fresh_version();
+            assert!(version > 0 && version < i64::MAX / 2);
+        }
+        assert!(check_prefix(&"p".repeat(212)).is_ok());
+        assert!(check_prefix(&"p".repeat(213)).is_err());
+        assert_eq!(key("s:", &SessionId::generate()).len(), 45);
+    }
+}
