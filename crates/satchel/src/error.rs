@@ -120,6 +120,7 @@ impl Error {
     /// Whether the error is one to log at `error` level where it is answered: a
     /// mistake of the application's or its configuration. A store failure was logged
     /// where it happened, and a conflict is the client's race, not a fault.
+    #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
     pub(crate) fn is_fault(&self) -> bool {
         matches!(
             self,

@@ -47,8 +47,17 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// An error and its sources, `outer: inner: root`, as one string.
+#[cfg_attr(not(feature = "_sql"), allow(dead_code))]
+pub(crate) fn chain(error: &(dyn StdError + 'static)) -> String {
+    Chain(error).to_string()
+}
+
 /// Milliseconds since the Unix epoch; 0 for a time before it, `u64::MAX` past the range.
-#[cfg_attr(not(any(feature = "redis", feature = "memcached")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "redis", feature = "memcached", feature = "_sql")),
+    allow(dead_code)
+)]
 pub(crate) fn unix_millis(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map_or(0, |since| {
         u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
@@ -56,7 +65,10 @@ pub(crate) fn unix_millis(at: SystemTime) -> u64 {
 }
 
 /// The time `millis` milliseconds after the Unix epoch.
-#[cfg_attr(not(any(feature = "redis", feature = "memcached")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "redis", feature = "memcached", feature = "_sql")),
+    allow(dead_code)
+)]
 pub(crate) fn from_unix_millis(millis: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(millis)
 }
@@ -82,6 +94,14 @@ mod tests {
         assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
         assert_eq!(redact_url("redis://user@cache"), "redis://user@cache");
         assert_eq!(redact_url("cache:11211"), "cache:11211");
+        assert_eq!(redact_url("garbage"), "garbage");
+        assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
+        assert_eq!(redact_url("sqlite://a@b.db"), "sqlite://a@b.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            redact_url("redis+sentinel://user:pw@a:1,b:2/m"),
+            "redis+sentinel://user:<redacted>@a:1,b:2/m"
+        );
         assert_eq!(redact_url("redis://h/0?x=a@b:c"), "redis://h/0?x=a@b:c");
     }
 

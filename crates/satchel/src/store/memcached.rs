@@ -112,6 +112,7 @@ use crate::error::{ConfigError, StoreError};
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, Saved, Seen, SessionStore};
+use crate::support::unix_millis;
 
 /// The server used when SESSION_MEMCACHED is unset.
 pub const DEFAULT_SERVERS: &str = crate::config::DEFAULT_MEMCACHED_SERVERS;
@@ -927,14 +928,6 @@ fn fold(stored: u64, touches: &[TouchEntry]) -> u64 {
 
 fn unix_secs(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
-}
-
-fn unix_millis(at: SystemTime) -> u64 {
-    let millis = at
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
 fn encode(

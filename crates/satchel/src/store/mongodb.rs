@@ -162,6 +162,7 @@ use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
+use crate::support::{Chain, redact_url};
 
 /// The server the store connects to when SESSION_MONGODB is unset, as Flask-Session does.
 pub const DEFAULT_URI: &str = crate::config::DEFAULT_MONGODB_URI;
@@ -347,7 +348,7 @@ impl MongoStore {
         let timeout = config.store_timeout();
         let invalid = |message: String| ConfigError::Invalid {
             key: "SESSION_MONGODB".into(),
-            value: mask_password(uri).into_owned(),
+            value: redact_url(uri).into_owned(),
             expected: format!("a mongodb:// or mongodb+srv:// connection string ({message})"),
         };
         let mut options = ClientOptions::parse(uri)
@@ -1158,43 +1159,6 @@ fn escape_regex(text: &str) -> String {
     pattern
 }
 
-/// A connection string with the password, if any, replaced by `***`.
-fn mask_password(uri: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = uri.find("://").map(|at| at + 3) else {
-        return Cow::Borrowed(uri);
-    };
-    let authority_end = uri[scheme_end..]
-        .find(['/', '?'])
-        .map_or(uri.len(), |at| scheme_end + at);
-    let authority = &uri[scheme_end..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return Cow::Borrowed(uri);
-    };
-    match authority[..at].find(':') {
-        Some(colon) => Cow::Owned(format!(
-            "{}***{}",
-            &uri[..scheme_end + colon + 1],
-            &uri[scheme_end + at..]
-        )),
-        None => Cow::Borrowed(uri),
-    }
-}
-
-/// Displays an error and its sources, `: `-separated.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(error) = source {
-            write!(f, ": {error}")?;
-            source = error.source();
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1303,17 +1267,6 @@ mod tests {
                 .unwrap()
                 .contains_key("expiry")
         );
-    }
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            mask_password("mongodb://app:s3cret@db:27017/x?authSource=admin"),
-            "mongodb://app:***@db:27017/x?authSource=admin"
-        );
-        assert_eq!(mask_password("mongodb://db:27017"), "mongodb://db:27017");
-        assert_eq!(mask_password("mongodb://user@db"), "mongodb://user@db");
-        assert_eq!(mask_password("garbage"), "garbage");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use redis::sentinel::SentinelNodeConnectionInfo;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError, TlsMode};
 
 use crate::error::ConfigError;
+use crate::support::redact_url;
 
 use super::connection::Backend;
 use super::{Inner, RedisStore};
@@ -76,7 +77,7 @@ pub struct RedisStoreBuilder {
 impl fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStoreBuilder")
-            .field("url", &mask(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .finish()
@@ -112,7 +113,7 @@ impl RedisStoreBuilder {
     pub async fn connect(self) -> Result<RedisStore, ConfigError> {
         let target = parse(&self.url).map_err(|reason| ConfigError::Invalid {
             key: URL_KEY.to_owned(),
-            value: mask(&self.url),
+            value: redact_url(&self.url).into_owned(),
             expected: format!("{URL_FORMS} ({reason})"),
         })?;
         if target.uses_tls() {
@@ -122,7 +123,7 @@ impl RedisStoreBuilder {
         }
         let unreachable = |message: String| ConfigError::Io {
             key: URL_KEY.to_owned(),
-            path: mask(&self.url),
+            path: redact_url(&self.url).into_owned(),
             message,
         };
         let backend = tokio::time::timeout(self.timeout, Backend::open(target, self.timeout))
@@ -134,7 +135,7 @@ impl RedisStoreBuilder {
                 backend,
                 key_prefix: self.key_prefix,
                 timeout: self.timeout,
-                url: mask(&self.url),
+                url: redact_url(&self.url).into_owned(),
             }),
         })
     }
@@ -279,28 +280,6 @@ fn describe(error: &RedisError) -> String {
     error.to_string()
 }
 
-/// `url` with the password (if any) replaced by `<redacted>`.
-fn mask(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let start = scheme_end + 3;
-    let rest = &url[start..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let Some(colon) = authority[..at].find(':') else {
-        return url.to_owned();
-    };
-    format!(
-        "{}{}<redacted>{}",
-        &url[..start],
-        &authority[..=colon],
-        &url[start + at..]
-    )
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -372,15 +351,5 @@ mod tests {
         assert!(reason("redis+cluster://a:1,,b:2").contains("empty host"));
         assert!(reason("redis+cluster://a:1,b:2/4").contains("database 0"));
         assert!(!reason("redis://cache/notanumber").is_empty());
-    }
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            mask("redis+sentinel://user:s3cret@a:1,b:2/m"),
-            "redis+sentinel://user:<redacted>@a:1,b:2/m"
-        );
-        assert_eq!(mask("redis://cache:6379/0"), "redis://cache:6379/0");
-        assert_eq!(mask("redis://name@cache"), "redis://name@cache");
     }
 }

@@ -1,10 +1,11 @@
 //! The layout of a session hash: the store's own fields, the field name of a session key,
 //! times as Unix milliseconds, and the decoding of a hash into a record.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::error::StoreError;
 use crate::record::{Data, Record};
+use crate::support::{from_unix_millis, unix_millis};
 
 /// The hash field holding the expiry, in Unix milliseconds.
 pub(super) const EXPIRES_FIELD: &[u8] = b"\0expires";
@@ -26,11 +27,7 @@ pub(super) fn json_text(value: Option<&serde_json::Value>) -> Result<Vec<u8>, St
 
 /// Unix milliseconds of `at` (0 before 1970), clamped to what the scripts compare exactly.
 pub(super) fn millis(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
-        .min(MAX_MILLIS)
+    unix_millis(at).min(MAX_MILLIS)
 }
 
 /// The hash field of a session key: the key itself, with one more NUL in front when it
@@ -66,7 +63,7 @@ pub(super) fn decode(fields: Vec<Vec<u8>>) -> Result<Record, StoreError> {
                     .ok()
                     .and_then(|text| text.parse::<u64>().ok())
                     .ok_or_else(|| StoreError::decode("malformed expiry in a session hash"))?;
-                expires = Some(UNIX_EPOCH + Duration::from_millis(at));
+                expires = Some(from_unix_millis(at));
             }
             PERMANENT_FIELD => {
                 permanent = Some(match value.as_slice() {
@@ -105,6 +102,8 @@ fn insert(data: &mut Data, name: &[u8], value: &[u8]) -> Result<(), StoreError> 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
     use super::*;
 
     #[test]

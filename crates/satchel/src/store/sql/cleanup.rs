@@ -5,9 +5,9 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::chain;
 use super::codec::now;
 use crate::error::StoreError;
+use crate::support::chain;
 
 /// Progress of a batched cleanup, reported after every batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! How a session is held in its row: the key (prefix and id), the data column (MessagePack
 //! of the data and the permanent flag), times as Unix milliseconds, and versions.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +9,7 @@ use super::OpenError;
 use crate::error::StoreError;
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Data, Record};
+use crate::support::{from_unix_millis, unix_millis};
 
 /// Length of the `id` column: the key prefix and the id must fit.
 const MAX_KEY_LEN: usize = 255;
@@ -47,12 +48,12 @@ pub(super) fn record((bytes, expiry, version): Row) -> Result<Record, StoreError
 
 /// Unix milliseconds, saturating.
 pub(super) fn millis(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    i64::try_from(unix_millis(at)).unwrap_or(i64::MAX)
 }
 
+/// The time of a stored millisecond count; a negative count is the epoch.
 fn time(millis: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+    from_unix_millis(u64::try_from(millis).unwrap_or(0))
 }
 
 pub(super) fn now() -> i64 {
@@ -98,6 +99,8 @@ pub(super) fn check_prefix(prefix: &str) -> Result<(), OpenError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -133,6 +133,7 @@ use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{BoxedStore, Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
+use crate::support::{chain, redact_url};
 
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
@@ -456,7 +457,7 @@ fn config_error(config: &SessionConfig, url: &str, error: &OpenError) -> ConfigE
     match error {
         OpenError::InvalidUrl(source) => ConfigError::Invalid {
             key: "SESSION_SQL_URL".into(),
-            value: redact(url),
+            value: redact_url(url).into_owned(),
             expected: format!("{EXPECTED_URL} ({source})"),
         },
         OpenError::KeyPrefixTooLong { max, .. } => ConfigError::Invalid {
@@ -468,52 +469,8 @@ fn config_error(config: &SessionConfig, url: &str, error: &OpenError) -> ConfigE
             "SESSION_SQL_URL={}: the session table could not be created or checked: {}; \
              check that the database is up and the table mapping matches, or set \
              SESSION_SQL_AUTO_MIGRATE=false to start without it and run `satchel migrate` later",
-            redact(url),
+            redact_url(url).into_owned(),
             chain(source)
         )),
-    }
-}
-
-/// An error and its sources, joined by `: `.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// `url` with the password of its user info masked.
-fn redact(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    match rest[..at].find(':') {
-        Some(colon) => format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..]),
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            redact("postgres://user:secret@db:5432/x?sslmode=require"),
-            "postgres://user:***@db:5432/x?sslmode=require"
-        );
-        assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
-        assert_eq!(redact("sqlite://a@b.db"), "sqlite://a@b.db");
-        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
     }
 }

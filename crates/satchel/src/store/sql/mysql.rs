@@ -52,6 +52,7 @@ use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
+use crate::support::redact_url;
 
 /// MySQL's "duplicate key name" (an index that exists).
 const ER_DUP_KEYNAME: u16 = 1061;
@@ -166,7 +167,7 @@ impl MySqlStore {
             #[allow(unreachable_patterns)]
             _ => Err(ConfigError::Invalid {
                 key: "SESSION_SQL_URL".into(),
-                value: super::redact(config.sql_url().unwrap_or_default()),
+                value: redact_url(config.sql_url().unwrap_or_default()).into_owned(),
                 expected: "a mysql:// URL".into(),
             }),
         }

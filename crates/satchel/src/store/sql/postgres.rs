@@ -30,6 +30,7 @@ use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
+use crate::support::redact_url;
 
 /// A store keeping sessions in a PostgreSQL table (SESSION_TYPE=`sqlalchemy` with a
 /// `postgres://` SESSION_SQL_URL).
@@ -130,7 +131,7 @@ impl PostgresStore {
             #[allow(unreachable_patterns)]
             _ => Err(ConfigError::Invalid {
                 key: "SESSION_SQL_URL".into(),
-                value: super::redact(config.sql_url().unwrap_or_default()),
+                value: redact_url(config.sql_url().unwrap_or_default()).into_owned(),
                 expected: "a postgres:// URL".into(),
             }),
         }

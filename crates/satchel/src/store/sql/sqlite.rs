@@ -48,6 +48,7 @@ use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
+use crate::support::{chain, redact_url};
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -244,7 +245,7 @@ impl SqliteStore {
             #[allow(unreachable_patterns)]
             _ => Err(ConfigError::Invalid {
                 key: "SESSION_SQL_URL".into(),
-                value: super::redact(config.sql_url().unwrap_or_default()),
+                value: redact_url(config.sql_url().unwrap_or_default()).into_owned(),
                 expected: "a sqlite: URL".into(),
             }),
         }
@@ -668,7 +669,7 @@ impl Inner {
                     return;
                 }
                 Err(error) => tracing::debug!(
-                    error = %super::chain(&error),
+                    error = %chain(&error),
                     "a batch of session saves failed; writing them one by one"
                 ),
             }

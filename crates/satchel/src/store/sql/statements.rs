@@ -41,10 +41,10 @@ impl Dialect {
 pub(super) struct Statements {
     /// Quoted names, for statements built per call.
     pub(super) table: String,
-    id: String,
-    data: String,
-    expiry: String,
-    version: String,
+    pub(super) id: String,
+    pub(super) data: String,
+    pub(super) expiry: String,
+    pub(super) version: String,
     /// `(key, now)`: the live row.
     pub(super) select: String,
     /// `(touch, key, now)`: extend and return the live row (SQLite, PostgreSQL).

@@ -218,8 +218,8 @@ async fn pause(n: usize) {
 mod tests {
     use super::*;
     use crate::record::Data;
-    use crate::store::sql::chain;
     use crate::store::sql::codec::now;
+    use crate::support::chain;
     use serde_json::json;
 
     #[test]
