@@ -25,6 +25,9 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Print the session settings in force, after the file and the environment.
     Config(ConfigArgs),
+    /// Check that the settings are valid and the store works: open it and read from it
+    /// (exit status 0: usable, 2: bad settings, 1: the store fails).
+    Check(crate::commands::check::CheckArgs),
     /// Create the SQL session table and its expiry index, if missing (SESSION_SQL_URL).
     Migrate(crate::commands::migrate::MigrateArgs),
     /// Delete expired sessions from the SQL table, in batches, showing progress.

@@ -64,6 +64,7 @@ fn run() -> anyhow::Result<()> {
         match cli.command {
             cli::Command::Serve(args) => commands::serve::run(args, workers).await,
             cli::Command::Config(args) => commands::config::run(&args),
+            cli::Command::Check(args) => commands::check::run(&args).await,
             cli::Command::Migrate(args) => commands::migrate::run(args).await,
             cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
             cli::Command::Keygen => commands::keygen::run(),

@@ -843,3 +843,89 @@ fn migrate_and_cleanup_on_postgresql() {
 fn migrate_and_cleanup_on_mariadb() {
     migrate_then_cleanup_on("SATCHEL_TEST_MYSQL_URL");
 }
+
+/// `satchel check` with `envs`: its exit status, stdout and stderr.
+fn check(envs: &[(&str, &str)], dir: &std::path::Path) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        .arg("check")
+        .current_dir(dir)
+        .env_remove("SESSION_TYPE")
+        .env("RUST_BACKTRACE", "1")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn satchel_check_says_whether_the_settings_and_the_store_work() {
+    let dir = tempfile::tempdir().unwrap();
+    // The demo's default, the filesystem store: usable.
+    let (status, stdout, stderr) = check(&[], dir.path());
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines.iter().all(|line| line.starts_with("ok ")), "{stdout}");
+    assert!(
+        lines[1].contains("filesystem in flask_sessions"),
+        "{stdout}"
+    );
+
+    // A bad value: exit 2, the key named, no backtrace.
+    let (status, stdout, stderr) = check(&[("SESSION_COOKIE_SECURE", "maybe")], dir.path());
+    assert_eq!(status, Some(2), "{stdout}{stderr}");
+    assert!(stdout.starts_with("FAIL  settings"), "{stdout}");
+    assert!(stderr.contains("SESSION_COOKIE_SECURE"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+
+    // A store that is down: exit 1, the store and its key named.
+    let closed = format!("redis://127.0.0.1:{}/0", free_port());
+    let (status, stdout, stderr) = check(
+        &[
+            ("SESSION_TYPE", "redis"),
+            ("SESSION_REDIS", &closed),
+            ("SESSION_STORE_TIMEOUT", "1s"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.lines().next().unwrap().starts_with("ok "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("FAIL  store     redis at {closed}")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("SESSION_REDIS"), "{stderr}");
+}
+
+#[test]
+fn satchel_check_reads_from_a_live_redis_and_finds_a_missing_sql_table() {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(url) = service("SATCHEL_TEST_REDIS_URL") {
+        let (status, stdout, stderr) = check(
+            &[("SESSION_TYPE", "redis"), ("SESSION_REDIS", &url)],
+            dir.path(),
+        );
+        assert_eq!(status, Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains(&format!("redis at {url}")), "{stdout}");
+        assert!(stdout.contains("ok    read"), "{stdout}");
+    }
+    // A database without the table: the check does not create it, and says what to do.
+    let database = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("empty.db").display()
+    );
+    let (status, stdout, stderr) = check(
+        &[("SESSION_TYPE", "sql"), ("SESSION_SQL_URL", &database)],
+        dir.path(),
+    );
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL  read"), "{stdout}");
+    assert!(stdout.contains("satchel migrate"), "{stdout}");
+}

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use satchel::{Error, Session, SessionConfig, SessionManager, SessionType};
+use satchel::{Error, Session, SessionConfig, SessionManager};
 use serde::Deserialize;
 
 use crate::cli::{Framework, ServeArgs};
@@ -29,13 +29,7 @@ pub(crate) async fn run(args: ServeArgs, workers: usize) -> anyhow::Result<()> {
 
 /// The start-up line: where, which store, which cookie.
 fn announce(addr: SocketAddr, framework: &str, workers: usize, config: &SessionConfig) {
-    let store = match config.session_type() {
-        SessionType::Filesystem => format!("filesystem in {}", config.file_dir().display()),
-        other => match store_address(config) {
-            Some(address) => format!("{other} at {address}"),
-            None => other.to_string(),
-        },
-    };
+    let store = super::describe_store(config);
     let plural = if workers == 1 { "" } else { "s" };
     tracing::info!(
         "satchel serve: listening on http://{addr} ({framework}, {workers} worker thread{}; store: {store}; cookie: {}; signed ids: {})",
@@ -43,27 +37,6 @@ fn announce(addr: SocketAddr, framework: &str, workers: usize, config: &SessionC
         config.cookie_name(),
         config.use_signer(),
     );
-}
-
-/// Where the networked store connects, with any password masked (as `satchel config`
-/// shows it; an unset key shows the address it defaults to).
-fn store_address(config: &SessionConfig) -> Option<String> {
-    let key = match config.session_type() {
-        SessionType::Redis => "SESSION_REDIS",
-        SessionType::Memcached => "SESSION_MEMCACHED",
-        SessionType::MongoDb => "SESSION_MONGODB",
-        SessionType::Sql => "SESSION_SQL_URL",
-        _ => return None,
-    };
-    let (_, shown) = config
-        .entries()
-        .into_iter()
-        .find(|(name, _)| *name == key)?;
-    let address = shown
-        .strip_prefix("<unset: ")
-        .and_then(|rest| rest.strip_suffix('>'))
-        .map_or(shown.clone(), str::to_owned);
-    Some(address)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
