@@ -1,0 +1,200 @@
+//! The end of a request: gathers the facts, runs the [plan](super::plan) and turns the
+//! store's answers into the [`Outcome`].
+
+use std::time::SystemTime;
+
+use super::plan::{self, Answer, Cookie, Ending, Fate, Plan, Policy, Superseded, Write};
+use super::{Outcome, Session, State, store_failed};
+use crate::error::{Error, StoreError};
+use crate::id::SessionId;
+use crate::store::{Saved, Seen, SessionStore};
+use crate::support::Chain;
+
+impl Session {
+    /// Ends the request: saves what changed and says what to put on the response.
+    ///
+    /// - A session the handler never used: nothing, not even `Vary`.
+    /// - A `5xx` status: nothing is saved; `Vary: Cookie` only.
+    /// - Changes are applied as one change set onto the latest stored entry; an entry
+    ///   left empty is deleted and its cookie removed; a new session that ends empty is
+    ///   never stored.
+    /// - Without changes, when SESSION_REFRESH_EACH_REQUEST is on, a stored permanent
+    ///   session's expiry is moved to a full lifetime from now once it lags by more than
+    ///   [`refresh_granularity`](SessionConfig::refresh_granularity): a touch, which is
+    ///   then the request's one write, and the cookie is re-sent with the new expiry.
+    ///   Between touches the browser's cookie already expires with the stored entry, so
+    ///   it is not re-sent. Non-permanent sessions are neither re-sent nor extended. A
+    ///   cookie verified by a fallback key is re-signed.
+    /// - A cookie that names no live session is left alone (a concurrent request may be
+    ///   replacing it); it is removed only when this request destroyed or emptied the
+    ///   session.
+    /// - A session that another request destroyed (or that expired) while this one ran
+    ///   stays destroyed: this request's changes are dropped, not written into a new
+    ///   entry under the old id (see [`Changes::require_existing`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed during the request or now; the
+    /// integration answers with an empty `500`. [`Error::Superseded`] when keys this
+    /// request set could not be kept because its session was destroyed, rotated or
+    /// expired meanwhile (or, lately in this process, before it loaded); the integration
+    /// answers with an empty `409`. Keys updated at once ([`increment`](Self::increment),
+    /// [`insert_if_unchanged`](Self::insert_if_unchanged)) were committed when those
+    /// returned, whatever the request's end.
+    pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
+        let mut state = std::mem::take(&mut *self.state());
+        state.settle(self.config().permanent());
+        let config = self.config();
+        let policy = Policy {
+            now: SystemTime::now(),
+            lifetime: config.lifetime(),
+            granularity: config.refresh_granularity(),
+            refresh_each_request: config.refresh_each_request(),
+        };
+        let ending = self.ending(&state, status);
+        let (delete, write) = match plan::plan(&ending, &policy) {
+            Plan::Untouched => return Ok(Outcome::default()),
+            Plan::Failed => return Err(Error::Unavailable),
+            Plan::VaryOnly => return Ok(Outcome::vary_only()),
+            Plan::Act { delete, write } => (delete, write),
+        };
+        let store = &self.inner.shared.store;
+        if let (true, Fate::Destroy { purge: Some(old) }) = (delete, state.fate) {
+            // Retired before the delete: a request that finds the entry gone must already
+            // see that it was destroyed, not that it never was.
+            self.retire(old);
+            store
+                .delete(&old)
+                .await
+                .map_err(|e| store_failed("delete", &e))?;
+        }
+        if ending.existed {
+            // Never bring back an entry that a concurrent request destroyed meanwhile.
+            state.changes.require_existing();
+        }
+        let (id, answer) = self.write(&state, &write).await?;
+        let cookie = plan::cookie(&ending, &write, answer).map_err(|Superseded| {
+            tracing::debug!("session ended by a concurrent request; changes dropped");
+            Error::Superseded
+        })?;
+        let shared = &self.inner.shared;
+        let set_cookie = match (cookie, id) {
+            (Cookie::Leave, _) => None,
+            (Cookie::Remove, _) => Some(shared.cookie.removal()),
+            (Cookie::Same(expires), Some(id)) => Some(self.same_id_cookie(&state, &id, expires)),
+            (Cookie::New(expires), Some(id)) => {
+                Some(shared.cookie.set(&self.cookie_value(&id), expires))
+            }
+            // A cookie for an id is planned only for a write that names one.
+            (Cookie::Same(_) | Cookie::New(_), None) => None,
+        };
+        Ok(Outcome {
+            set_cookie,
+            vary_cookie: true,
+        })
+    }
+
+    /// The facts of `state` the end of the request decides on.
+    fn ending(&self, state: &State, status: u16) -> Ending {
+        Ending {
+            status,
+            touched: state.touched,
+            failed: state.failed,
+            fate: state.fate,
+            existed: state.existed && state.id.is_some(),
+            changed: !state.changes.is_empty(),
+            sets_keys: !state.changes.sets().is_empty(),
+            has_data: !state.data.is_empty(),
+            updated: state.updated,
+            permanent: self.permanent(state),
+            flag_changed: state.changes.permanent().is_some(),
+            resign: state.resign,
+            stored_expires: state.expires_at,
+            has_version: state.version.is_some(),
+            presented: !self.inner.candidates.is_empty(),
+        }
+    }
+
+    /// Runs the plan's one write: the id it concerns (the new one for a cycle or a new
+    /// session) and what the store answered.
+    async fn write(
+        &self,
+        state: &State,
+        write: &Write,
+    ) -> Result<(Option<SessionId>, Answer), Error> {
+        let store = &self.inner.shared.store;
+        let saved = |result: Result<Saved, StoreError>| {
+            result
+                .map(Answer::Saved)
+                .map_err(|e| store_failed("save", &e))
+        };
+        let id = state.id.filter(|_| state.existed);
+        match (*write, id) {
+            (Write::Nothing, _) => Ok((id, Answer::Nothing)),
+            (Write::Cycle { expires_at }, Some(old)) => {
+                let new = SessionId::generate();
+                // Retired before the move, as for a delete. While the move runs, the id
+                // still names its entry, which any request for it loads as usual.
+                self.retire(old);
+                let answer = saved(store.cycle(&old, &new, &state.changes, expires_at).await)?;
+                Ok((Some(new), answer))
+            }
+            (
+                Write::Save {
+                    expires_at, seen, ..
+                },
+                Some(id),
+            ) => {
+                let result = match state.version.filter(|_| seen) {
+                    Some(version) => {
+                        let seen = Seen {
+                            version,
+                            data: &state.data,
+                            permanent: state.changes.permanent().or(state.stored_permanent),
+                        };
+                        store.save_seen(&id, seen, &state.changes, expires_at).await
+                    }
+                    None => store.save(&id, &state.changes, expires_at).await,
+                };
+                Ok((Some(id), saved(result)?))
+            }
+            (Write::Touch { expires_at }, Some(id)) => {
+                // The refresh is this request's one write: a touch that moves the expiry
+                // and leaves the data alone.
+                let answer = match store.load(&id, Some(expires_at)).await {
+                    Ok(Some(record)) => Answer::Touched(record.expires_at),
+                    Ok(None) => Answer::Gone,
+                    Err(error) => {
+                        // Nothing the request did is lost: the entry keeps its expiry,
+                        // and so does the browser's cookie.
+                        tracing::warn!(
+                            error = %Chain(&error),
+                            "session store failed to refresh an expiry; left as it was"
+                        );
+                        Answer::TouchFailed
+                    }
+                };
+                Ok((Some(id), answer))
+            }
+            (
+                Write::Create {
+                    expires_at,
+                    check_retired,
+                },
+                _,
+            ) => {
+                if check_retired && self.presents_retired_id() {
+                    tracing::debug!("a rotated or destroyed session id came back; not replaced");
+                    return Err(Error::Superseded);
+                }
+                let new = SessionId::generate();
+                let answer = saved(store.save(&new, &state.changes, expires_at).await)?;
+                Ok((Some(new), answer))
+            }
+            // The plan writes under the loaded id only when one was loaded.
+            (Write::Cycle { .. } | Write::Save { .. } | Write::Touch { .. }, None) => {
+                Ok((None, Answer::Nothing))
+            }
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! The session engine: one [`Session`] per request, loaded lazily, saved as a change set.
+//!
+//! The engine is framework-neutral. An integration asks the [`SessionManager`] for a
+//! [`Session`] built from the request's `Cookie` headers, hands it to the handler, then
+//! calls [`Session::finish`] with the response status and applies the [`Outcome`] it
+//! returns (a `Set-Cookie` value and `Vary: Cookie`) — or, when `finish` fails, answers
+//! with an empty `500`. Every policy (what to save, when to send the cookie) lives here,
+//! so it is written and tested once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::config::SessionConfig;
+use crate::cookie::{self, CookieWriter};
+use crate::error::{ConfigError, Error, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, Data, Updated};
+use crate::store::{BoxedStore, SessionStore};
+use crate::support::Chain;
+
+mod data;
+mod finish;
+mod plan;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+use plan::Fate;
+
+/// Builds a [`Session`] for each request and holds what they share: the store, the
+/// configuration and the signing keys. Cloning is cheap.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{MemoryStore, SessionConfig, SessionManager};
+///
+/// # tokio_test::block_on(async {
+/// let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
+///
+/// // First request: no Cookie header. The handler logs a user in.
+/// let session = manager.session(None::<&str>);
+/// session.insert("user", "ada").await?;
+/// let outcome = session.finish(200).await?;
+/// let set_cookie = outcome.set_cookie().expect("a new session sets its cookie");
+///
+/// // Second request: the browser sends the cookie back.
+/// let cookie = set_cookie.split(';').next().unwrap();
+/// let session = manager.session([cookie]);
+/// assert_eq!(session.get::<String>("user").await?.as_deref(), Some("ada"));
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SessionManager {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: BoxedStore,
+    config: SessionConfig,
+    cookie: CookieWriter,
+    writable: bool,
+    #[cfg(feature = "signed")]
+    signer: Option<crate::signing::Signer>,
+    retired: Mutex<Retired>,
+}
+
+/// The ids this process rotated away from or destroyed lately. A request that still
+/// presents one of them, and loaded after it ended, finds no session: were it to start
+/// a new one, its answer would hand the browser a fresh id after the log-in or log-out
+/// had set the browser's cookie, undoing that. Such a request is refused instead
+/// ([`Error::Superseded`]).
+#[derive(Default)]
+struct Retired {
+    /// When each id was retired.
+    ids: std::collections::HashMap<SessionId, std::time::Instant>,
+    /// The same ids, oldest first.
+    order: std::collections::VecDeque<SessionId>,
+}
+
+impl Retired {
+    /// How long an id is remembered: longer than a request that began before the
+    /// browser received the answer that replaced its cookie can reasonably take to load.
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+    /// The most ids remembered at once (a few MiB): past it, the oldest go first.
+    const CAPACITY: usize = 100_000;
+
+    fn add(&mut self, id: SessionId) {
+        while let Some(oldest) = self.order.front() {
+            let stale = self
+                .ids
+                .get(oldest)
+                .is_none_or(|at| at.elapsed() >= Self::WINDOW);
+            if !stale && self.order.len() < Self::CAPACITY {
+                break;
+            }
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+        if self.ids.insert(id, std::time::Instant::now()).is_none() {
+            self.order.push_back(id);
+        }
+    }
+
+    fn contains(&self, id: &SessionId) -> bool {
+        self.ids
+            .get(id)
+            .is_some_and(|at| at.elapsed() < Self::WINDOW)
+    }
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("store", &self.shared.store)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl SessionManager {
+    /// A manager for `store` with `config`, after checking the configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration contradicts itself (see
+    /// [`SessionConfig::validate`]).
+    pub fn new(store: impl SessionStore, config: SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let store = BoxedStore::new(store);
+        let writable = store.capabilities().writable;
+        if config.use_signer() {
+            let short = |secret: &crate::Secret| secret.as_bytes().len() < 32;
+            if config.secret_key().is_some_and(short)
+                || config.secret_key_fallbacks().iter().any(short)
+            {
+                tracing::warn!(
+                    "SECRET_KEY (or a key of SECRET_KEY_FALLBACKS) is shorter than 32 bytes: \
+                     a short secret is easier to guess; generate one with `satchel keygen`"
+                );
+            }
+        }
+        #[cfg(feature = "signed")]
+        let signer = config.use_signer().then(|| {
+            use crate::signing::{Key, Signer};
+            let key = |secret: &crate::Secret| Key::derive(secret.as_bytes());
+            let current = config.secret_key().map(key);
+            let fallbacks = config.secret_key_fallbacks().iter().map(key);
+            // validate() guarantees SECRET_KEY is set when the signer is on.
+            Signer::new(current.unwrap_or_else(Key::generate), fallbacks)
+        });
+        Ok(Self {
+            shared: Arc::new(Shared {
+                cookie: CookieWriter::new(&config),
+                store,
+                config,
+                writable,
+                #[cfg(feature = "signed")]
+                signer,
+                retired: Mutex::default(),
+            }),
+        })
+    }
+
+    /// A manager whose store is built from the configuration's SESSION_TYPE and its
+    /// store settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration is invalid or the store cannot be opened
+    /// (for instance, a SESSION_FILE_DIR that cannot be created).
+    pub async fn from_config(config: SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let store = crate::store::from_config(&config).await?;
+        Self::new(store, config)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &SessionConfig {
+        &self.shared.config
+    }
+
+    /// The store sessions live in.
+    #[must_use]
+    pub fn store(&self) -> &BoxedStore {
+        &self.shared.store
+    }
+
+    /// The session of one request, from the values of its `Cookie` headers. Nothing is
+    /// read from the store until the handler first uses the session.
+    ///
+    /// Give it every `Cookie` header value as it came (as `&str` or raw bytes): cookies
+    /// holding non-ASCII bytes do not hide the session cookie.
+    pub fn session<I>(&self, cookie_headers: I) -> Session
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let name = self.shared.cookie.name();
+        let mut candidates = Vec::new();
+        for header in cookie_headers {
+            candidates.extend(
+                cookie::values(header.as_ref(), name)
+                    .filter(|value| !value.is_empty())
+                    .map(Box::<str>::from),
+            );
+        }
+        Session {
+            inner: Arc::new(Inner {
+                shared: Arc::clone(&self.shared),
+                candidates,
+                loaded: OnceCell::new(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+}
+
+/// The session of one request.
+///
+/// Cheap to clone; clones share the same state. Every accessor is `async` because the
+/// session is loaded from the store on first use: a request whose handler never touches
+/// its session costs no store access at all.
+///
+/// Changes are recorded as a [`Changes`] set and saved once, after the handler, when
+/// something really changed (inserting a value equal to the stored one is no change).
+/// See [`Session::finish`] for what happens then.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// Values of every cookie with the session cookie's name, not yet verified.
+    candidates: Vec<Box<str>>,
+    /// Set once the load from the store ran: `true` when it succeeded.
+    loaded: OnceCell<bool>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// A key was updated in the store at once ([`Session::increment`],
+    /// [`Session::insert_if_unchanged`]): the session changed, though no change set is
+    /// left to save, so its expiry follows as for a change.
+    updated: bool,
+    /// The handler used the session in any way.
+    touched: bool,
+    /// The cookie candidates were verified (the result is in `id`).
+    identified: bool,
+    /// The id from the cookie, once verified.
+    id: Option<SessionId>,
+    /// The cookie was verified by a fallback key: re-sign it.
+    resign: bool,
+    /// Which of the presented cookie values gave `id`: re-sent as it is when the id stays.
+    presented: Option<usize>,
+    /// The store held an entry for `id`.
+    existed: bool,
+    data: Data,
+    expires_at: Option<SystemTime>,
+    stored_permanent: Option<bool>,
+    /// The store's version of the loaded entry, if it keeps versions.
+    version: Option<u64>,
+    changes: Changes,
+    /// Whether the id stays, moves (`cycle_id`) or goes (`destroy`).
+    fate: Fate,
+    /// The store failed; the response becomes a 500.
+    failed: bool,
+    /// The value each changed key had when loaded (`None`: absent), so that a key
+    /// changed and changed back counts as untouched.
+    original: BTreeMap<String, Option<Value>>,
+}
+
+impl State {
+    /// Records that this request sets `key` to `value` (`None`: removes it), in its view
+    /// and its change set. Writing the value the key already has changes nothing.
+    fn write(&mut self, key: &str, value: Option<Value>) {
+        if self.data.get(key) == value.as_ref() {
+            return;
+        }
+        self.remember(key);
+        match value {
+            Some(value) => {
+                self.changes.set(key, value.clone());
+                self.data.insert(key.to_owned(), value);
+            }
+            None => {
+                self.changes.remove(key);
+                self.data.remove(key);
+            }
+        }
+    }
+
+    /// Whether this request's change set names `key`, or drops every key.
+    fn changes_key(&self, key: &str) -> bool {
+        self.changes.is_clear()
+            || self.changes.sets().contains_key(key)
+            || self.changes.removals().contains(key)
+    }
+
+    /// Remembers `key`'s loaded value before its first change.
+    fn remember(&mut self, key: &str) {
+        if !self.original.contains_key(key) {
+            let value = self.data.get(key).cloned();
+            self.original.insert(key.to_owned(), value);
+        }
+    }
+
+    /// Drops from the change set what ends as it was loaded: a key set back to its value,
+    /// a key added then removed, a permanent flag set back. What remains is what the
+    /// request really changed, and all that is applied onto a concurrent writer's entry.
+    fn settle(&mut self, default_permanent: bool) {
+        if self.changes.is_clear() {
+            return;
+        }
+        let original = &self.original;
+        self.changes
+            .retain(|key, value| original.get(key).is_none_or(|was| was.as_ref() != value));
+        let loaded = self.stored_permanent.unwrap_or(default_permanent);
+        if self.changes.permanent() == Some(loaded) {
+            self.changes.forget_permanent();
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Session")
+            .field("id", &state.id)
+            .field("existed", &state.existed)
+            .field("keys", &state.data.len())
+            .field("changed", &!state.changes.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an integration applies to the response once the handler has run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Outcome {
+    set_cookie: Option<String>,
+    vary_cookie: bool,
+}
+
+impl Outcome {
+    /// `Vary: Cookie` and no cookie: the response depended on the session.
+    fn vary_only() -> Self {
+        Self {
+            set_cookie: None,
+            vary_cookie: true,
+        }
+    }
+
+    /// The `Set-Cookie` header value to add, if any.
+    #[must_use]
+    pub fn set_cookie(&self) -> Option<&str> {
+        self.set_cookie.as_deref()
+    }
+
+    /// Whether to add `Vary: Cookie`: the response depended on the session.
+    #[must_use]
+    pub fn vary_cookie(&self) -> bool {
+        self.vary_cookie
+    }
+}
+
+/// The error for an update the store (or the request's own view) refused.
+fn refusal(key: &str, refused: &Updated) -> Error {
+    let key = key.to_owned();
+    match refused {
+        Updated::Mismatch(_) => Error::Conflict { key },
+        _ => Error::NotAnInteger { key },
+    }
+}
+
+/// Sets or removes `key` in a request's view of its data.
+fn set_view(data: &mut Data, key: &str, value: Option<Value>) {
+    match value {
+        Some(value) => data.insert(key.to_owned(), value),
+        None => data.remove(key),
+    };
+}
+
+fn store_failed(what: &str, error: &StoreError) -> Error {
+    tracing::error!(error = %Chain(error), "session store failed to {what}");
+    Error::Unavailable
+}
+
+impl Session {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // State stays consistent at every await point; a panic in another clone's
+        // critical section leaves nothing half-done worth refusing service for.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn config(&self) -> &SessionConfig {
+        &self.inner.shared.config
+    }
+
+    /// Verifies the cookie candidates once, giving the id to load.
+    fn identify(&self, state: &mut State) -> Option<SessionId> {
+        if !state.identified {
+            state.identified = true;
+            for (index, value) in self.inner.candidates.iter().enumerate() {
+                if let Some((id, resign)) = self.verify(value) {
+                    state.id = Some(id);
+                    state.resign = resign;
+                    state.presented = Some(index);
+                    break;
+                }
+            }
+        }
+        state.id
+    }
+
+    fn verify(&self, value: &str) -> Option<(SessionId, bool)> {
+        #[cfg(feature = "signed")]
+        if let Some(signer) = &self.inner.shared.signer {
+            let (id, by) = signer.verify(self.inner.shared.cookie.name(), value)?;
+            return Some((id, by == crate::signing::Verified::Fallback));
+        }
+        value.parse().ok().map(|id| (id, false))
+    }
+
+    fn cookie_value(&self, id: &SessionId) -> String {
+        #[cfg(feature = "signed")]
+        if let Some(signer) = &self.inner.shared.signer {
+            return signer.sign(self.inner.shared.cookie.name(), id);
+        }
+        let mut value = String::with_capacity(crate::id::ID_LEN);
+        id.encode_into(&mut value);
+        value
+    }
+
+    fn retired(&self) -> MutexGuard<'_, Retired> {
+        // Only ids are kept there: a panic elsewhere cannot leave it half-updated.
+        self.inner
+            .shared
+            .retired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn retire(&self, id: SessionId) {
+        self.retired().add(id);
+    }
+
+    /// Whether the request presented an id this process rotated away from or destroyed
+    /// lately (see `Retired`).
+    fn presents_retired_id(&self) -> bool {
+        if self.inner.candidates.is_empty() {
+            return false;
+        }
+        let retired = self.retired();
+        if retired.ids.is_empty() {
+            return false;
+        }
+        self.inner
+            .candidates
+            .iter()
+            .filter_map(|value| self.verify(value))
+            .any(|(id, _)| retired.contains(&id))
+    }
+
+    /// The cookie for the id the browser presented, which stays: the value it sent,
+    /// as it is, when that verified with the current key (no encoding, no signing),
+    /// else the id signed anew.
+    fn same_id_cookie(&self, state: &State, id: &SessionId, expires: Option<SystemTime>) -> String {
+        let cookie = &self.inner.shared.cookie;
+        let presented = state
+            .presented
+            .filter(|_| !state.resign)
+            .and_then(|index| self.inner.candidates.get(index));
+        match presented {
+            Some(value) => cookie.set(value, expires),
+            None => cookie.set(&self.cookie_value(id), expires),
+        }
+    }
+
+    async fn load(&self) -> Result<MutexGuard<'_, State>, Error> {
+        let ok = *self
+            .inner
+            .loaded
+            .get_or_init(|| self.load_from_store())
+            .await;
+        let mut state = self.state();
+        state.touched = true;
+        if ok && !state.failed {
+            Ok(state)
+        } else {
+            Err(Error::Unavailable)
+        }
+    }
+
+    async fn load_from_store(&self) -> bool {
+        // Every cookie of our name that verifies, in the order the browser sent them: a
+        // stale cookie (another path or domain) must not hide the live one.
+        let ids: Vec<(SessionId, bool, Option<usize>)> = {
+            let mut state = self.state();
+            state.touched = true;
+            if state.identified {
+                let id = state.id;
+                id.map(|id| (id, state.resign, state.presented))
+                    .into_iter()
+                    .collect()
+            } else {
+                state.identified = true;
+                let verified = self.inner.candidates.iter().enumerate();
+                verified
+                    .filter_map(|(index, value)| {
+                        self.verify(value)
+                            .map(|(id, resign)| (id, resign, Some(index)))
+                    })
+                    .collect()
+            }
+        };
+        let store = &self.inner.shared.store;
+        let now = SystemTime::now();
+        for (id, resign, presented) in ids {
+            // A plain read: a refresh that falls due is applied when the request ends,
+            // in the place of a save (see `finish`).
+            let loaded = store.load(&id, None).await;
+            match loaded {
+                Ok(Some(record)) if !record.is_expired(now) => {
+                    let mut state = self.state();
+                    state.id = Some(id);
+                    state.resign = resign;
+                    state.presented = presented;
+                    state.existed = true;
+                    state.data = record.data;
+                    state.expires_at = Some(record.expires_at);
+                    state.stored_permanent = record.permanent;
+                    state.version = record.version;
+                    return true;
+                }
+                Ok(_) => {}
+                Err(StoreError::Decode(error)) => {
+                    tracing::warn!(
+                        error = %Chain(&*error),
+                        "stored session could not be decoded; starting a fresh session"
+                    );
+                }
+                Err(error) => {
+                    store_failed("load", &error);
+                    self.state().failed = true;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}

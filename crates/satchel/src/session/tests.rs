@@ -1,0 +1,387 @@
+//! Tests of the engine through a memory store: refreshes, races with log-in and log-out,
+//! atomic updates.
+
+use super::*;
+use crate::store::{MemoryStore, SessionStore};
+use serde_json::json;
+use std::time::Duration;
+
+async fn logged_in(manager: &SessionManager) -> String {
+    let session = manager.session(None::<&str>);
+    session.insert("user", "ada").await.unwrap();
+    let outcome = session.finish(200).await.unwrap();
+    outcome
+        .set_cookie()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn manager(store: &MemoryStore) -> SessionManager {
+    let config = SessionConfig::default().with_refresh_each_request(false);
+    SessionManager::new(store.clone(), config).unwrap()
+}
+
+#[tokio::test]
+async fn a_read_extends_the_stored_expiry_only_once_it_lags_by_the_granularity() {
+    let store = MemoryStore::default();
+    let config = SessionConfig::default().with_lifetime(Duration::from_secs(20));
+    assert_eq!(config.refresh_granularity(), Duration::from_millis(200));
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let cookie = logged_in(&manager).await;
+    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let stored = || async { store.load(&id, None).await.unwrap().unwrap().expires_at };
+    let saved_at = stored().await;
+
+    let read = || async {
+        let session = manager.session([cookie.as_str()]);
+        assert_eq!(session.get::<String>("user").await.unwrap().unwrap(), "ada");
+        session.finish(200).await.unwrap()
+    };
+    let outcome = read().await;
+    assert_eq!(
+        outcome.set_cookie(),
+        None,
+        "the browser's cookie already carries the stored expiry"
+    );
+    assert_eq!(stored().await, saved_at, "a fresh entry is not rewritten");
+
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let resent = read().await;
+    let refreshed = stored().await;
+    assert!(
+        refreshed >= saved_at + Duration::from_millis(250),
+        "an entry lagging by more than the granularity is extended"
+    );
+    let cookie = resent.set_cookie().expect("the moved expiry is re-sent");
+    assert!(
+        cookie.contains(&httpdate::fmt_http_date(refreshed)),
+        "the cookie carries the stored expiry: {cookie}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_destroyed_during_a_request_is_not_brought_back_by_its_save() {
+    let store = MemoryStore::default();
+    let manager = manager(&store);
+    let cookie = logged_in(&manager).await;
+    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+
+    // A slow request loads the session…
+    let slow = manager.session([cookie.as_str()]);
+    assert_eq!(slow.get::<String>("user").await.unwrap().unwrap(), "ada");
+    // …while a logout completes.
+    let logout = manager.session([cookie.as_str()]);
+    logout.destroy();
+    let removal = logout.finish(200).await.unwrap();
+    assert!(removal.set_cookie().unwrap().contains("Max-Age=0"));
+
+    slow.insert("cart", 3).await.unwrap();
+    let refused = slow.finish(200).await.unwrap_err();
+    assert!(matches!(refused, Error::Superseded), "{refused:?}");
+    assert_eq!(refused.status_code(), 409);
+    assert!(store.load(&id, None).await.unwrap().is_none(), "still gone");
+
+    // The same holds for an id rotation racing the logout.
+    let cookie = logged_in(&manager).await;
+    let login = manager.session([cookie.as_str()]);
+    login.get_value("user").await.unwrap();
+    let logout = manager.session([cookie.as_str()]);
+    logout.destroy();
+    assert!(logout.finish(200).await.unwrap().set_cookie().is_some());
+    login.cycle_id().await.unwrap();
+    login.insert("role", "admin").await.unwrap();
+    assert!(matches!(login.finish(200).await, Err(Error::Superseded)));
+    assert!(store.is_empty(), "nothing stored under any id");
+    // An increment finds no live entry either: refused, nothing created.
+    let cookie = logged_in(&manager).await;
+    let late = manager.session([cookie.as_str()]);
+    late.len().await.unwrap();
+    let logout = manager.session([cookie.as_str()]);
+    logout.destroy();
+    let _ = logout.finish(200).await.unwrap();
+    assert!(matches!(
+        late.increment("n", 1).await,
+        Err(Error::Superseded)
+    ));
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn a_change_resends_the_cookie_only_when_its_expiry_is_due() {
+    let store = MemoryStore::default();
+    let config = SessionConfig::default()
+        .with_lifetime(Duration::from_secs(20))
+        .with_refresh_each_request(false);
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let cookie = logged_in(&manager).await;
+    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let stored = || async { store.load(&id, None).await.unwrap().unwrap() };
+    let saved_at = stored().await.expires_at;
+
+    let change = |value: u32| {
+        let session = manager.session([cookie.as_str()]);
+        async move {
+            session.insert("k", value).await.unwrap();
+            session.finish(200).await.unwrap()
+        }
+    };
+    assert_eq!(
+        change(1).await.set_cookie(),
+        None,
+        "the browser's copy is current"
+    );
+    let entry = stored().await;
+    assert_eq!(entry.data["k"], 1, "the change is saved");
+    assert_eq!(
+        entry.expires_at, saved_at,
+        "and the expiry stays with the cookie's"
+    );
+
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let outcome = change(2).await;
+    let moved = stored().await.expires_at;
+    assert!(moved >= saved_at + Duration::from_millis(250));
+    let resent = outcome
+        .set_cookie()
+        .expect("a due expiry goes with the cookie");
+    assert!(resent.contains(&httpdate::fmt_http_date(moved)), "{resent}");
+
+    // Making the session a browser session changes the cookie: it is re-sent.
+    let session = manager.session([cookie.as_str()]);
+    session.set_permanent(false).await.unwrap();
+    let outcome = session.finish(200).await.unwrap();
+    let resent = outcome.set_cookie().expect("the cookie's kind changed");
+    assert!(!resent.contains("Expires"), "{resent}");
+}
+
+#[tokio::test]
+async fn increments_and_conditional_sets_see_each_other() {
+    let store = MemoryStore::default();
+    let manager = manager(&store);
+    let cookie = logged_in(&manager).await;
+    let a = manager.session([cookie.as_str()]);
+    let b = manager.session([cookie.as_str()]);
+    assert_eq!(a.get::<i64>("seats").await.unwrap(), None);
+    assert_eq!(b.get::<i64>("seats").await.unwrap(), None);
+    assert_eq!(a.increment("n", 2).await.unwrap(), 2);
+    assert_eq!(
+        b.increment("n", 3).await.unwrap(),
+        5,
+        "b adds onto a's increment"
+    );
+    assert_eq!(
+        a.get::<i64>("n").await.unwrap(),
+        Some(2),
+        "a's view: its own sum"
+    );
+
+    a.insert_if_unchanged("seats", 9).await.unwrap();
+    let conflict = b.insert_if_unchanged("seats", 8).await.unwrap_err();
+    assert!(
+        matches!(&conflict, Error::Conflict { key } if key == "seats"),
+        "{conflict:?}"
+    );
+    assert_eq!(conflict.status_code(), 409);
+    assert_eq!(
+        b.get::<i64>("seats").await.unwrap(),
+        Some(9),
+        "b now sees a's value"
+    );
+    b.insert_if_unchanged("seats", 8).await.unwrap();
+
+    // Written at once: finishing either request writes nothing more.
+    assert_eq!(
+        a.finish(200).await.unwrap(),
+        Outcome {
+            set_cookie: None,
+            vary_cookie: true
+        }
+    );
+    let _ = b.finish(200).await.unwrap();
+    let c = manager.session([cookie.as_str()]);
+    assert_eq!(c.get::<i64>("n").await.unwrap(), Some(5));
+    assert_eq!(c.get::<i64>("seats").await.unwrap(), Some(8));
+
+    // A key this request set is its own: no store round trip, no condition.
+    c.insert("n", 100).await.unwrap();
+    assert_eq!(c.increment("n", 1).await.unwrap(), 101);
+    c.insert("text", "x").await.unwrap();
+    assert!(matches!(
+        c.increment("text", 1).await,
+        Err(Error::NotAnInteger { .. })
+    ));
+    let _ = c.finish(200).await.unwrap();
+    let d = manager.session([cookie.as_str()]);
+    assert_eq!(d.get::<i64>("n").await.unwrap(), Some(101));
+    assert!(matches!(
+        d.increment("text", 1).await,
+        Err(Error::NotAnInteger { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_request_that_comes_with_a_rotated_id_after_the_login_gets_no_new_session() {
+    let store = MemoryStore::default();
+    let manager = manager(&store);
+    let cookie = logged_in(&manager).await;
+    let login = manager.session([cookie.as_str()]);
+    login.insert("role", "admin").await.unwrap();
+    login.cycle_id().await.unwrap();
+    let _ = login.finish(200).await.unwrap();
+    assert_eq!(store.len(), 1);
+
+    // A request sent with the old cookie before the browser had the new one.
+    let late = manager.session([cookie.as_str()]);
+    assert!(late.is_empty().await.unwrap(), "the old id names nothing");
+    late.insert("cart", 3).await.unwrap();
+    let refused = late.finish(200).await.unwrap_err();
+    assert!(matches!(refused, Error::Superseded), "{refused:?}");
+    assert_eq!(
+        store.len(),
+        1,
+        "no stray session whose cookie would log the user out"
+    );
+
+    // The same after a log-out; an unknown id still starts a session.
+    let cookie = logged_in(&manager).await;
+    let logout = manager.session([cookie.as_str()]);
+    logout.destroy();
+    let _ = logout.finish(200).await.unwrap();
+    let late = manager.session([cookie.as_str()]);
+    late.insert("cart", 3).await.unwrap();
+    assert!(matches!(late.finish(200).await, Err(Error::Superseded)));
+    let unknown = format!("session={}", SessionId::generate());
+    let fresh = manager.session([unknown.as_str()]);
+    fresh.insert("cart", 3).await.unwrap();
+    assert!(fresh.finish(200).await.unwrap().set_cookie().is_some());
+}
+
+#[tokio::test]
+async fn an_increment_moves_the_expiry_as_a_change_does() {
+    let store = MemoryStore::default();
+    let config = SessionConfig::default()
+        .with_permanent(false)
+        .with_refresh_each_request(false)
+        .with_lifetime(Duration::from_secs(20));
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let cookie = logged_in(&manager).await;
+    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let saved_at = store.load(&id, None).await.unwrap().unwrap().expires_at;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let session = manager.session([cookie.as_str()]);
+    assert_eq!(session.increment("n", 1).await.unwrap(), 1);
+    let outcome = session.finish(200).await.unwrap();
+    assert_eq!(
+        outcome.set_cookie(),
+        None,
+        "a browser-session cookie has no expiry"
+    );
+    let moved = store.load(&id, None).await.unwrap().unwrap().expires_at;
+    assert!(
+        moved >= saved_at + Duration::from_millis(250),
+        "the lifetime restarts"
+    );
+}
+
+#[tokio::test]
+async fn removals_that_another_request_emptied_first_are_no_conflict() {
+    let store = MemoryStore::default();
+    let manager = manager(&store);
+    let cookie = logged_in(&manager).await;
+    let a = manager.session([cookie.as_str()]);
+    a.len().await.unwrap();
+    let b = manager.session([cookie.as_str()]);
+    b.remove_value("user").await.unwrap();
+    let _ = b.finish(200).await.unwrap();
+    // A's removal of the same, last key finds the entry gone: what it asked for.
+    a.remove_value("user").await.unwrap();
+    a.insert("x", 1).await.unwrap();
+    a.remove_value("x").await.unwrap();
+    assert!(a.finish(200).await.is_ok());
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn a_key_changed_and_changed_back_is_no_change() {
+    let store = MemoryStore::default();
+    let manager = manager(&store);
+    let cookie = logged_in(&manager).await;
+    let session = manager.session([cookie.as_str()]);
+    session.insert("tmp", 1).await.unwrap();
+    session.remove_value("tmp").await.unwrap();
+    session.insert("user", "grace").await.unwrap();
+    session.insert("user", "ada").await.unwrap();
+    session.set_permanent(false).await.unwrap();
+    session.set_permanent(true).await.unwrap();
+    let outcome = session.finish(200).await.unwrap();
+    assert_eq!(outcome.set_cookie(), None, "nothing changed, nothing sent");
+}
+
+#[tokio::test]
+async fn an_undone_change_does_not_clobber_a_concurrent_writer() {
+    let store = MemoryStore::default();
+    let manager = manager(&store);
+    let cookie = logged_in(&manager).await;
+    let a = manager.session([cookie.as_str()]);
+    a.len().await.unwrap();
+    // B sets `tmp` after A loaded.
+    let b = manager.session([cookie.as_str()]);
+    b.insert("tmp", "from b").await.unwrap();
+    let _ = b.finish(200).await.unwrap();
+    // A adds and removes `tmp`: it never really touched it.
+    a.insert("tmp", "from a").await.unwrap();
+    a.remove_value("tmp").await.unwrap();
+    a.insert("mine", true).await.unwrap();
+    let _ = a.finish(200).await.unwrap();
+    let c = manager.session([cookie.as_str()]);
+    assert_eq!(
+        c.get::<String>("tmp").await.unwrap().as_deref(),
+        Some("from b")
+    );
+    assert_eq!(c.get::<bool>("mine").await.unwrap(), Some(true));
+}
+
+#[tokio::test]
+async fn destroy_then_read_sees_an_empty_session() {
+    let store = MemoryStore::default();
+    let manager = manager(&store);
+    let cookie = logged_in(&manager).await;
+    let session = manager.session([cookie.as_str()]);
+    assert_eq!(session.len().await.unwrap(), 1);
+    session.destroy();
+    assert!(session.is_empty().await.unwrap());
+    assert_eq!(session.id().await.unwrap(), None);
+    let outcome = session.finish(200).await.unwrap();
+    assert!(outcome.set_cookie().unwrap().contains("Max-Age=0"));
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn cycle_id_and_set_permanent_on_a_new_session_just_create_it() {
+    let store = MemoryStore::default();
+    let manager = manager(&store);
+    let session = manager.session(None::<&str>);
+    session.cycle_id().await.unwrap();
+    session.set_permanent(false).await.unwrap();
+    session.insert("k", json!(1)).await.unwrap();
+    let outcome = session.finish(200).await.unwrap();
+    let cookie = outcome.set_cookie().unwrap();
+    assert!(
+        !cookie.contains("Expires"),
+        "a browser-session cookie: {cookie}"
+    );
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn the_null_store_reads_empty_and_names_the_key_that_enables_sessions() {
+    let manager = SessionManager::new(crate::store::NullStore, SessionConfig::default()).unwrap();
+    let session = manager.session(None::<&str>);
+    assert!(session.is_empty().await.unwrap());
+    let error = session.insert("k", 1).await.unwrap_err();
+    assert!(matches!(error, Error::Disabled));
+    assert!(error.to_string().contains("SESSION_TYPE"), "{error}");
+}
