@@ -120,12 +120,22 @@ impl Error {
     /// Whether the error is one to log at `error` level where it is answered: a
     /// mistake of the application's or its configuration. A store failure was logged
     /// where it happened, and a conflict is the client's race, not a fault.
-    #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
-    pub(crate) fn is_fault(&self) -> bool {
+    fn is_fault(&self) -> bool {
         matches!(
             self,
             Self::Disabled | Self::NotAnInteger { .. } | Self::Value { .. }
         )
+    }
+
+    /// The status an integration answers with when a handler returns this error, logged
+    /// at `error` level when it is [a fault](Self::is_fault): the one rule both
+    /// integrations apply.
+    #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+    pub(crate) fn answered(&self) -> u16 {
+        if self.is_fault() {
+            tracing::error!(error = %self, "session operation failed");
+        }
+        self.status_code()
     }
 }
 

@@ -41,10 +41,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, HeaderValue, SET_COOKIE, VARY};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
-use crate::config::SessionConfig;
-use crate::error::{ConfigError, Error};
-use crate::session::{Session, SessionManager};
-use crate::store::SessionStore;
+use crate::error::Error;
+use crate::session::{Finished, Session, SessionManager};
 
 /// The actix-web middleware that gives every request a [`Session`].
 ///
@@ -54,51 +52,7 @@ pub struct SessionMiddleware {
     manager: SessionManager,
 }
 
-impl SessionMiddleware {
-    /// A middleware over `store` with `config`.
-    ///
-    /// # Panics
-    ///
-    /// Panics when the configuration is invalid; [`SessionMiddleware::try_new`] returns
-    /// the error instead.
-    #[must_use]
-    pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
-        match Self::try_new(store, config) {
-            Ok(middleware) => middleware,
-            Err(error) => panic!("invalid session configuration: {error}"),
-        }
-    }
-
-    /// A middleware over `store` with `config`, or why the configuration is invalid.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] when the configuration contradicts itself.
-    pub fn try_new(store: impl SessionStore, config: SessionConfig) -> Result<Self, ConfigError> {
-        SessionManager::new(store, config).map(Self::from)
-    }
-
-    /// A middleware whose store is built from SESSION_TYPE and the store settings.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] when the configuration is invalid or the store cannot be opened.
-    pub async fn from_config(config: SessionConfig) -> Result<Self, ConfigError> {
-        SessionManager::from_config(config).await.map(Self::from)
-    }
-
-    /// The manager behind the middleware.
-    #[must_use]
-    pub fn manager(&self) -> &SessionManager {
-        &self.manager
-    }
-}
-
-impl From<SessionManager> for SessionMiddleware {
-    fn from(manager: SessionManager) -> Self {
-        Self { manager }
-    }
-}
+entry_point!(SessionMiddleware, "middleware");
 
 impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
 where
@@ -146,20 +100,20 @@ where
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             let mut response = service.call(request).await?;
-            let outcome = session.finish(response.status().as_u16()).await;
-            let cookie = match &outcome {
-                Ok(outcome) => match outcome.set_cookie().map(HeaderValue::from_str) {
-                    Some(Ok(value)) => Some(value),
-                    Some(Err(_)) => {
-                        tracing::error!("session cookie is not a valid header value");
-                        return Ok(empty(response, StatusCode::INTERNAL_SERVER_ERROR));
-                    }
-                    None => None,
+            let outcome = match session.conclude(response.status().as_u16()).await {
+                Finished::Respond(outcome) => outcome,
+                Finished::Replace(status) => return Ok(empty(response, status)),
+            };
+            let cookie = match outcome.set_cookie().map(HeaderValue::from_str) {
+                Some(Ok(value)) => Some(value),
+                Some(Err(_)) => match Finished::cookie_unsendable() {
+                    Finished::Replace(status) => return Ok(empty(response, status)),
+                    Finished::Respond(_) => None,
                 },
-                Err(error) => return Ok(empty(response, status_of(error))),
+                None => None,
             };
             let headers = response.headers_mut();
-            if outcome.as_ref().is_ok_and(crate::Outcome::vary_cookie) {
+            if outcome.vary_cookie() {
                 headers.append(VARY, HeaderValue::from_static("Cookie"));
             }
             if let Some(cookie) = cookie {
@@ -170,17 +124,17 @@ where
     }
 }
 
-/// The status the engine gave `error`.
-fn status_of(error: &Error) -> StatusCode {
-    StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+/// The status the engine chose, as actix-web's type.
+fn status_of(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// An empty answer with `status`, in the place of the handler's: a `500` whose cause was
 /// logged, never shown to the client, or a `409` for changes that were not kept. The
 /// session was used, so the answer still varies with the cookie.
-fn empty<B>(response: ServiceResponse<B>, status: StatusCode) -> ServiceResponse<EitherBody<B>> {
+fn empty<B>(response: ServiceResponse<B>, status: u16) -> ServiceResponse<EitherBody<B>> {
     let (request, _) = response.into_parts();
-    let mut empty = HttpResponse::new(status);
+    let mut empty = HttpResponse::new(status_of(status));
     empty
         .headers_mut()
         .insert(VARY, HeaderValue::from_static("Cookie"));
@@ -217,14 +171,11 @@ impl FromRequest for Session {
 /// a mistake of the application's (logged here), `409` for a conflict.
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
-        status_of(self)
+        status_of(Error::status_code(self))
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.is_fault() {
-            tracing::error!(error = %self, "session operation failed");
-        }
-        HttpResponse::new(status_of(self))
+        HttpResponse::new(status_of(self.answered()))
     }
 }
 

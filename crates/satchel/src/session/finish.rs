@@ -4,13 +4,39 @@
 use std::time::SystemTime;
 
 use super::plan::{self, Answer, Cookie, Ending, Fate, Plan, Policy, Superseded, Write};
-use super::{Outcome, Session, State, store_failed};
+use super::{Finished, Outcome, Session, State, store_failed};
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::store::{Saved, Seen, SessionStore};
 use crate::support::Chain;
 
 impl Session {
+    /// Ends the request as [`finish`](Self::finish) does, and says how to answer: the
+    /// one call an integration makes once the handler has run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{Finished, MemoryStore, SessionConfig, SessionManager};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
+    /// let session = manager.session(None::<&str>);
+    /// session.insert("user", "ada").await?;
+    /// match session.conclude(200).await {
+    ///     Finished::Respond(outcome) => assert!(outcome.set_cookie().is_some()),
+    ///     Finished::Replace(status) => panic!("answered {status}"),
+    /// }
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn conclude(&self, status: u16) -> Finished {
+        match self.finish(status).await {
+            Ok(outcome) => Finished::Respond(outcome),
+            Err(error) => Finished::Replace(error.status_code()),
+        }
+    }
+
     /// Ends the request: saves what changed and says what to put on the response.
     ///
     /// - A session the handler never used: nothing, not even `Vary`.
@@ -20,7 +46,7 @@ impl Session {
     ///   never stored.
     /// - Without changes, when SESSION_REFRESH_EACH_REQUEST is on, a stored permanent
     ///   session's expiry is moved to a full lifetime from now once it lags by more than
-    ///   [`refresh_granularity`](SessionConfig::refresh_granularity): a touch, which is
+    ///   [`refresh_granularity`](crate::SessionConfig::refresh_granularity): a touch, which is
     ///   then the request's one write, and the cookie is re-sent with the new expiry.
     ///   Between touches the browser's cookie already expires with the stored entry, so
     ///   it is not re-sent. Non-permanent sessions are neither re-sent nor extended. A
@@ -30,7 +56,7 @@ impl Session {
     ///   session.
     /// - A session that another request destroyed (or that expired) while this one ran
     ///   stays destroyed: this request's changes are dropped, not written into a new
-    ///   entry under the old id (see [`Changes::require_existing`]).
+    ///   entry under the old id (see [`Changes::require_existing`](crate::record::Changes::require_existing)).
     ///
     /// # Errors
     ///

@@ -373,6 +373,29 @@ impl Outcome {
     }
 }
 
+/// How an integration answers once the handler has run: the engine's whole decision, which
+/// the integration only copies onto its framework's response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Finished {
+    /// Keep the handler's response, with the headers of this [`Outcome`].
+    Respond(Outcome),
+    /// Answer with an empty response of this status and `Vary: Cookie` instead of the
+    /// handler's: a `500` whose cause was logged (never shown to the client), or a `409`
+    /// for changes that were not kept (see [`Error::status_code`]).
+    Replace(u16),
+}
+
+impl Finished {
+    /// What to answer when the engine's `Set-Cookie` value cannot be sent as a header by
+    /// the framework (it never happens with a validated configuration): logged, then an
+    /// empty `500`, as for any other failure.
+    pub fn cookie_unsendable() -> Self {
+        tracing::error!("session cookie is not a valid header value");
+        Self::Replace(500)
+    }
+}
+
 /// The error for an update the store (or the request's own view) refused.
 fn refusal(key: &str, refused: &Updated) -> Error {
     let key = key.to_owned();

@@ -39,10 +39,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 /// a mistake of the application's (logged here), `409` for a conflict.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if self.is_fault() {
-            tracing::error!(error = %self, "session operation failed");
-        }
-        StatusCode::from_u16(self.status_code())
+        StatusCode::from_u16(self.answered())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             .into_response()
     }

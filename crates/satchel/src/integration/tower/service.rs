@@ -6,7 +6,7 @@ use http::header::{COOKIE, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower_service::Service;
 
-use crate::session::SessionManager;
+use crate::session::{Finished, SessionManager};
 
 /// The service [`SessionLayer`](super::SessionLayer) wraps around an inner service.
 ///
@@ -74,42 +74,37 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let mut response = inner.call(request).await?;
-            match session.finish(response.status().as_u16()).await {
-                Ok(outcome) => {
-                    let headers = response.headers_mut();
-                    if outcome.vary_cookie() {
-                        headers.append(VARY, HeaderValue::from_static("Cookie"));
-                    }
-                    if let Some(cookie) = outcome.set_cookie() {
-                        match HeaderValue::try_from(cookie) {
-                            Ok(value) => {
-                                headers.append(SET_COOKIE, value);
-                            }
-                            Err(_) => {
-                                tracing::error!("session cookie is not a valid header value");
-                                response = empty(StatusCode::INTERNAL_SERVER_ERROR);
-                            }
-                        }
-                    }
-                }
-                Err(error) => response = empty(status_of(&error)),
+            let outcome = match session.conclude(response.status().as_u16()).await {
+                Finished::Respond(outcome) => outcome,
+                Finished::Replace(status) => return Ok(empty(status)),
+            };
+            let cookie = match outcome.set_cookie().map(HeaderValue::try_from) {
+                Some(Ok(value)) => Some(value),
+                Some(Err(_)) => match Finished::cookie_unsendable() {
+                    Finished::Replace(status) => return Ok(empty(status)),
+                    Finished::Respond(_) => None,
+                },
+                None => None,
+            };
+            let headers = response.headers_mut();
+            if outcome.vary_cookie() {
+                headers.append(VARY, HeaderValue::from_static("Cookie"));
+            }
+            if let Some(cookie) = cookie {
+                headers.append(SET_COOKIE, cookie);
             }
             Ok(response)
         })
     }
 }
 
-/// The status the engine gave `error`.
-fn status_of(error: &crate::Error) -> StatusCode {
-    StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
 /// An empty answer with `status`, in the place of the handler's: a `500` whose cause was
 /// logged, never shown to the client, or a `409` for changes that were not kept. The
 /// session was used, so the answer still varies with the cookie.
-fn empty<B: Default>(status: StatusCode) -> Response<B> {
+fn empty<B: Default>(status: u16) -> Response<B> {
     let mut response = Response::new(B::default());
-    *response.status_mut() = status;
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response
         .headers_mut()
         .insert(VARY, HeaderValue::from_static("Cookie"));
