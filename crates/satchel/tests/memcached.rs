@@ -15,11 +15,13 @@
 ))]
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod scenarios;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::{Process, free_port};
 use memcache::exp::{AsyncMetaClient, Meta, Ttl};
 use satchel::store::{Saved, Seen};
 use satchel::{
@@ -508,54 +510,43 @@ async fn a_cycle_keeps_a_write_that_raced_it() {
 
 /// A memcached process of this test's own, on a free port.
 struct PrivateMemcached {
-    port: u16,
-    child: Option<tokio::process::Child>,
+    process: Process,
 }
 
 impl PrivateMemcached {
     async fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = Self { port, child: None };
-        match server.spawn().await {
-            Ok(()) => Some(server),
-            Err(error) => satchel::testing::service_unavailable(
-                "a private memcached",
-                &format!("cannot start `memcached`: {error}"),
-            ),
+        let port = free_port();
+        let args = [
+            "-p",
+            &port.to_string(),
+            "-l",
+            "127.0.0.1",
+            "-U",
+            "0",
+            "-u",
+            "root",
+        ]
+        .iter()
+        .chain(&["-m", "16"])
+        .map(|arg| (*arg).to_owned())
+        .collect();
+        match Process::start("memcached", args, port, Duration::from_secs(5)) {
+            Ok(process) => Some(Self { process }),
+            Err(error) => satchel::testing::service_unavailable("a private memcached", &error),
         }
     }
 
     fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.process.port())
     }
 
-    async fn spawn(&mut self) -> std::io::Result<()> {
-        let port = self.port.to_string();
-        let child = tokio::process::Command::new("memcached")
-            .args(["-p", &port, "-l", "127.0.0.1", "-U", "0", "-u", "root"])
-            .args(["-m", "16"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(self.addr()).await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(std::io::Error::other("it did not start listening"))
+    /// Starts the server again on its port.
+    async fn spawn(&mut self) -> Result<(), String> {
+        self.process.restart(Duration::from_secs(5))
     }
 
     async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.unwrap();
-        }
+        self.process.stop();
     }
 
     /// The number of commands the server has run, from its `stats`.

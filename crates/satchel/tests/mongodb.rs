@@ -14,12 +14,12 @@
 ))]
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod scenarios;
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::{Process, free_port};
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use satchel::store::Saved;
 use satchel::{
@@ -546,64 +546,23 @@ async fn an_unreachable_server_fails_fast_at_startup_without_showing_the_passwor
 
 // --- a private server, stopped and restarted ------------------------------------------------
 
-/// A SecantusDB process of this test's own, in its own process group; dropping it kills
-/// the whole group, so nothing outlives the test.
-struct PrivateServer {
-    child: Child,
-}
-
-impl PrivateServer {
-    fn start(port: u16) -> Self {
-        use std::os::unix::process::CommandExt as _;
-        let child = Command::new("secantusd-py")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--storage-path", ":memory:"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("secantusd-py starts (pip install SecantusDB==0.7.0b3)");
-        let server = Self { child };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the private server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn stop(mut self) {
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        // The child leads its own process group: kill the group, then reap the child.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A SecantusDB of the test's own on `port`, in memory.
+fn private_server(port: u16) -> Process {
+    let args = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--storage-path",
+        ":memory:",
+    ];
+    Process::start(
+        "secantusd-py",
+        args.iter().map(|arg| (*arg).to_owned()).collect(),
+        port,
+        Duration::from_secs(15),
+    )
+    .expect("secantusd-py starts (pip install SecantusDB==0.7.0b3)")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -612,7 +571,7 @@ async fn the_store_fails_fast_while_the_server_is_down_and_recovers_by_itself() 
         return;
     }
     let port = free_port();
-    let server = PrivateServer::start(port);
+    let mut server = private_server(port);
     let timeout = Duration::from_secs(1);
     let config = SessionConfig::default()
         .with_session_type(SessionType::MongoDb)
@@ -655,7 +614,7 @@ async fn the_store_fails_fast_while_the_server_is_down_and_recovers_by_itself() 
     }
 
     // The same port again: the same store value works, no restart of the application.
-    let server = PrivateServer::start(port);
+    let mut server = private_server(port);
     let restarted = Instant::now();
     let mut saved = store.save(&id2, &one, in_secs(60)).await;
     while saved.is_err() && restarted.elapsed() < Duration::from_secs(15) {

@@ -12,15 +12,15 @@
 ))]
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod scenarios;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{Process, free_port};
 use satchel::store::redis::Topology;
 use satchel::store::{BoxedStore, Saved};
 use satchel::{
@@ -492,10 +492,8 @@ async fn an_unreachable_server_fails_at_startup_within_the_timeout() {
 
 /// A `redis-server` of the test's own on a free loopback port, killed when dropped.
 struct Private {
-    child: Option<Child>,
+    process: Process,
     port: u16,
-    /// The whole command line after `redis-server`.
-    args: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -535,74 +533,33 @@ impl Private {
     }
 
     fn run(port: u16, args: Vec<String>, dir: tempfile::TempDir) -> Option<Self> {
-        let mut server = Self {
-            child: None,
-            port,
-            args,
-            _dir: dir,
-        };
-        if let Err(error) = server.spawn() {
-            return satchel::testing::service_unavailable("redis-server", &error);
+        match Process::start("redis-server", args, port, Duration::from_secs(10)) {
+            Ok(process) => Some(Self {
+                process,
+                port,
+                _dir: dir,
+            }),
+            Err(error) => satchel::testing::service_unavailable("redis-server", &error),
         }
-        Some(server)
     }
 
-    /// Starts the server (again) on its port and waits until it accepts connections.
+    /// Starts the server again on its port and waits until it accepts connections.
     fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new("redis-server")
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("cannot start redis-server: {error}"))?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!("redis-server did not listen on {}", self.port));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+        self.process.restart(Duration::from_secs(10))
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
+        let pid = self.process.pid().unwrap().to_string();
         let status = Command::new("kill").args([signal, &pid]).status().unwrap();
         assert!(status.success());
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
-    }
-}
-
-impl Drop for Private {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A free loopback port for a private server, below the ephemeral range, so that a port
-/// left free while its server restarts is not handed to another socket meanwhile; each
-/// port is handed out once per test process.
-fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + u16::try_from(std::process::id() % 1_000).unwrap() * 10;
-    loop {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(offset < 2_000, "no free port for a private server");
-        let port = base + offset;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
     }
 }
 

@@ -13,15 +13,16 @@
 ))]
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod scenarios;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::free_port;
 use satchel::store::sql::{SqlOptions, SqlStore, TableMapping};
 use satchel::store::{BoxedStore, Saved};
 use satchel::{
@@ -977,15 +978,6 @@ async fn an_unreachable_database_fails_at_start_or_per_request_within_the_timeou
         assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
         assert!(started.elapsed() < Duration::from_secs(3));
     }
-}
-
-/// A free port on the loopback interface.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An SQL configuration on `url` with a short timeout.
