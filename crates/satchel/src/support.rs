@@ -64,13 +64,16 @@ pub(crate) fn unix_millis(at: SystemTime) -> u64 {
     })
 }
 
-/// The time `millis` milliseconds after the Unix epoch.
+/// The time `millis` milliseconds after the Unix epoch (the epoch itself, long past, for
+/// a count beyond what the platform's clock holds).
 #[cfg_attr(
     not(any(feature = "redis", feature = "memcached", feature = "_sql")),
     allow(dead_code)
 )]
 pub(crate) fn from_unix_millis(millis: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(millis)
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(millis))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 #[cfg(test)]

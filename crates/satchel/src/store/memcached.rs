@@ -105,14 +105,14 @@ use memcache::exp::{
     AsyncMetaClient, Delete, Get, GetResult, GetStatus, Meta, MutationStatus, Op, OpResult,
     Operation, Set,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
+use crate::store::envelope::{Envelope, EnvelopeRef};
 use crate::store::{Capabilities, Saved, Seen, SessionStore};
-use crate::support::unix_millis;
+use crate::support::{from_unix_millis, unix_millis};
 
 /// The server used when SESSION_MEMCACHED is unset.
 pub const DEFAULT_SERVERS: &str = crate::config::DEFAULT_MEMCACHED_SERVERS;
@@ -131,8 +131,6 @@ const TTL_GRACE: u64 = 1;
 const MAX_TOUCHES: usize = 32;
 /// Conditional writes tried before a save gives up on a session under heavy contention.
 const MAX_ATTEMPTS: u32 = 100;
-/// The version of the value format.
-const FORMAT_VERSION: u8 = 1;
 
 /// A store that keeps sessions in memcached (SESSION_TYPE=`memcached`).
 ///
@@ -231,26 +229,15 @@ impl From<memcache::exp::Error> for Failure {
 /// Why a stored value is not a session of this store.
 #[derive(Debug, thiserror::Error)]
 enum FormatError {
-    #[error("unsupported session value version {0}")]
-    Version(u8),
+    #[error("session value without its expiry")]
+    NoExpiry,
     #[error("memcached reported a hit without a value")]
     NoValue,
 }
 
-/// The value of a session item, as written.
-#[derive(Serialize)]
-struct ValueRef<'a> {
-    v: u8,
-    /// The expiry as of this write, in Unix milliseconds.
-    expires: u64,
-    permanent: Option<bool>,
-    data: &'a Data,
-}
-
-/// The value of a session item, as read.
-#[derive(Deserialize)]
+/// The value of a session item, as read: the [envelope](crate::store::envelope) with
+/// its expiry as of the last write (Unix milliseconds).
 struct Value {
-    v: u8,
     expires: u64,
     permanent: Option<bool>,
     data: Data,
@@ -935,23 +922,25 @@ fn encode(
     permanent: Option<bool>,
     expires_at: SystemTime,
 ) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec_named(&ValueRef {
-        v: FORMAT_VERSION,
-        expires: unix_millis(expires_at),
-        permanent,
-        data,
-    })
-    .map_err(StoreError::encode)
+    EnvelopeRef {
+        expires: Some(unix_millis(expires_at)),
+        ..EnvelopeRef::new(data, permanent)
+    }
+    .encode()
 }
 
 /// Reads an item's value: the record as last written, then the touch entries appended
 /// since, in order.
 fn parse(bytes: &[u8]) -> Result<(Value, Vec<TouchEntry>), StoreError> {
     let mut rest = bytes;
-    let value: Value = rmp_serde::from_read(&mut rest).map_err(StoreError::decode)?;
-    if value.v != FORMAT_VERSION {
-        return Err(StoreError::decode(FormatError::Version(value.v)));
-    }
+    let envelope = Envelope::read(&mut rest)?;
+    let value = Value {
+        expires: envelope
+            .expires
+            .ok_or_else(|| StoreError::decode(FormatError::NoExpiry))?,
+        permanent: envelope.permanent,
+        data: envelope.data,
+    };
     let mut touches: Vec<TouchEntry> = Vec::new();
     while !rest.is_empty() {
         touches.push(rmp_serde::from_read(&mut rest).map_err(StoreError::decode)?);
@@ -962,9 +951,7 @@ fn parse(bytes: &[u8]) -> Result<(Value, Vec<TouchEntry>), StoreError> {
 /// The record of `value` with the expiry `expires` (Unix milliseconds), `None` when that
 /// has passed at `now`.
 fn live(value: Value, expires: u64, now: SystemTime, cas: u64) -> Option<Record> {
-    let expires_at = UNIX_EPOCH
-        .checked_add(Duration::from_millis(expires))
-        .unwrap_or(UNIX_EPOCH);
+    let expires_at = from_unix_millis(expires);
     if expires_at <= now {
         return None;
     }
@@ -1136,12 +1123,13 @@ mod tests {
         for bytes in [&b""[..], b"garbage", b"\x93\x01\x02\x03"] {
             assert!(matches!(decode(bytes, now, 1), Err(StoreError::Decode(_))));
         }
-        let future = rmp_serde::to_vec_named(&ValueRef {
+        let data = Data::new();
+        let future = crate::store::envelope::EnvelopeRef {
             v: 9,
-            expires: u64::MAX,
-            permanent: None,
-            data: &Data::new(),
-        })
+            expires: Some(u64::MAX),
+            ..crate::store::envelope::EnvelopeRef::new(&data, None)
+        }
+        .encode()
         .unwrap();
         assert!(matches!(
             decode(&future, now, 1),

@@ -38,6 +38,8 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 
+#[cfg(any(feature = "filesystem", feature = "memcached", feature = "_sql"))]
+mod envelope;
 #[cfg(feature = "filesystem")]
 pub mod filesystem;
 #[cfg(feature = "memcached")]

@@ -1,45 +1,22 @@
-//! The on-disk format of a session file: a small versioned MessagePack document with the
-//! session's data and its permanent flag (the expiry is the file's modification time).
+//! The on-disk format of a session file: the shared versioned envelope with the session's
+//! data, its permanent flag and a magic string (the expiry is the file's modification
+//! time).
 
 use std::fs::File;
 use std::io::Read;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::StoreError;
-use crate::record::{Data, Record};
+use crate::record::Record;
+use crate::store::envelope::{Envelope, EnvelopeRef};
 
 /// The first field of every session file.
 pub(super) const MAGIC: &str = "satchel-session";
-/// The version of the session file format.
-const FORMAT_VERSION: u32 = 1;
-
-/// What a session file holds, as written.
-#[derive(Serialize)]
-struct BodyRef<'a> {
-    magic: &'a str,
-    version: u32,
-    permanent: Option<bool>,
-    data: &'a Data,
-}
-
-/// What a session file holds, as read.
-#[derive(Deserialize)]
-struct Body {
-    magic: String,
-    version: u32,
-    permanent: Option<bool>,
-    data: Data,
-}
-
 /// Why a file's content is not a session.
 #[derive(Debug, thiserror::Error)]
 enum FormatError {
     #[error("not a session file")]
     Foreign,
-    #[error("unsupported session file version {0}")]
-    Version(u32),
     #[error("session entry is not a regular file")]
     NotAFile,
 }
@@ -63,27 +40,22 @@ pub(super) fn read_live(file: &File, now: SystemTime) -> Result<Option<Record>, 
 }
 
 pub(super) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec_named(&BodyRef {
-        magic: MAGIC,
-        version: FORMAT_VERSION,
-        permanent: record.permanent,
-        data: &record.data,
-    })
-    .map_err(StoreError::encode)
+    EnvelopeRef {
+        magic: Some(MAGIC),
+        ..EnvelopeRef::new(&record.data, record.permanent)
+    }
+    .encode()
 }
 
 fn decode(bytes: &[u8], expires_at: SystemTime) -> Result<Record, StoreError> {
-    let body: Body = rmp_serde::from_slice(bytes).map_err(StoreError::decode)?;
-    if body.magic != MAGIC {
+    let envelope = Envelope::decode(bytes)?;
+    if envelope.magic.as_deref() != Some(MAGIC) {
         return Err(StoreError::decode(FormatError::Foreign));
     }
-    if body.version != FORMAT_VERSION {
-        return Err(StoreError::decode(FormatError::Version(body.version)));
-    }
     Ok(Record {
-        data: body.data,
+        data: envelope.data,
         expires_at,
-        permanent: body.permanent,
+        permanent: envelope.permanent,
         version: None,
     })
 }
@@ -92,6 +64,7 @@ fn decode(bytes: &[u8], expires_at: SystemTime) -> Result<Record, StoreError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::record::Data;
     use serde_json::json;
 
     use crate::store::filesystem::tests::in_a_minute;

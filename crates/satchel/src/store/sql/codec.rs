@@ -1,14 +1,13 @@
-//! How a session is held in its row: the key (prefix and id), the data column (MessagePack
-//! of the data and the permanent flag), times as Unix milliseconds, and versions.
+//! How a session is held in its row: the key (prefix and id), the data column (the shared
+//! versioned envelope of the data and the permanent flag), times as Unix milliseconds, and versions.
 
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use serde::{Deserialize, Serialize};
 
 use super::OpenError;
 use crate::error::StoreError;
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Data, Record};
+use crate::store::envelope::{Envelope, EnvelopeRef};
 use crate::support::{from_unix_millis, unix_millis};
 
 /// Length of the `id` column: the key prefix and the id must fit.
@@ -17,31 +16,19 @@ const MAX_KEY_LEN: usize = 255;
 /// A session row as read: `(data, expiry, version)`.
 pub(super) type Row = (Vec<u8>, i64, i64);
 
-/// What a session row's data column holds, as written.
-#[derive(Serialize)]
-struct BodyRef<'a> {
-    data: &'a Data,
-    permanent: Option<bool>,
-}
-
-/// What a session row's data column holds, as read.
-#[derive(Deserialize)]
-struct Body {
-    data: Data,
-    permanent: Option<bool>,
-}
-
+/// The data column: the [envelope](crate::store::envelope) of the data and the
+/// permanent flag.
 pub(super) fn encode(data: &Data, permanent: Option<bool>) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec_named(&BodyRef { data, permanent }).map_err(StoreError::encode)
+    EnvelopeRef::new(data, permanent).encode()
 }
 
 /// The record a row holds.
 pub(super) fn record((bytes, expiry, version): Row) -> Result<Record, StoreError> {
-    let body: Body = rmp_serde::from_slice(&bytes).map_err(StoreError::decode)?;
+    let envelope = Envelope::decode(&bytes)?;
     Ok(Record {
-        data: body.data,
+        data: envelope.data,
         expires_at: time(expiry),
-        permanent: body.permanent,
+        permanent: envelope.permanent,
         version: Some(version.cast_unsigned()),
     })
 }
