@@ -115,7 +115,7 @@ use crate::store::{Capabilities, Saved, Seen, SessionStore};
 use crate::support::unix_millis;
 
 /// The server used when SESSION_MEMCACHED is unset.
-pub const DEFAULT_SERVERS: &str = crate::config::DEFAULT_MEMCACHED_SERVERS;
+pub const DEFAULT_SERVERS: &str = super::defaults::MEMCACHED_SERVERS;
 /// The longest key memcached accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 250;
 /// The longest relative expiration time memcached accepts: 30 days, in seconds. Larger

@@ -32,7 +32,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -65,6 +65,51 @@ pub use null::NullStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
+
+/// The prefix every store puts before a session id when it names the entry, unless told
+/// otherwise (SESSION_KEY_PREFIX).
+///
+/// It is Flask-Session's, so an application moving from Flask finds its sessions where it
+/// left them. Give each application its own prefix to let several share one backend
+/// without seeing each other's sessions.
+pub const DEFAULT_KEY_PREFIX: &str = "session:";
+
+/// How long a networked store may take to connect, and to carry out one operation,
+/// unless told otherwise (SESSION_STORE_TIMEOUT).
+///
+/// Long enough for a loaded server, short enough that a request fails fast (an empty
+/// 500) instead of hanging while the store is unreachable, and that a store which cannot
+/// be reached at start-up stops the start at once.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The stores' own defaults that the configuration repeats.
+///
+/// They are defined here, where they are built whatever the features, because the
+/// configuration is built without the stores' features; each store module publishes its
+/// own under its own name (e.g. `redis::DEFAULT_URL`).
+pub(crate) mod defaults {
+    /// Where the `redis` store connects by default: the local server, as Flask-Session
+    /// does.
+    pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379";
+    /// The server the `memcached` store uses by default.
+    pub(crate) const MEMCACHED_SERVERS: &str = "127.0.0.1:11211";
+    /// Where the `mongodb` store connects by default.
+    pub(crate) const MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
+    /// The `mongodb` store's database: Flask-Session's name, so a migrated application
+    /// finds its sessions.
+    pub(crate) const MONGODB_DATABASE: &str = "flask_session";
+    /// The `mongodb` store's collection: Flask-Session's name.
+    pub(crate) const MONGODB_COLLECTION: &str = "sessions";
+    /// Most session files the `filesystem` store keeps before it prunes: Flask-Session's
+    /// number, which keeps a flood of new sessions from filling the disk.
+    pub(crate) const FILE_THRESHOLD: usize = 500;
+    /// Permission bits of the `filesystem` store's files: read and write for the owner
+    /// only, as they hold session data and their names are session ids.
+    pub(crate) const FILE_MODE: u32 = 0o600;
+    /// The SQL stores' table: Flask-Session's name, so a migrated application finds its
+    /// sessions.
+    pub(crate) const SQL_TABLE: &str = "flask_sessions";
+}
 
 /// What a store reports after applying a change set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -161,18 +161,21 @@ use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
-use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
+use crate::store::{
+    Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, ExpiredDeletion, Saved, SessionStore,
+};
 use crate::support::{Chain, redact_url};
 
 /// The server the store connects to when SESSION_MONGODB is unset, as Flask-Session does.
-pub const DEFAULT_URI: &str = crate::config::DEFAULT_MONGODB_URI;
+pub const DEFAULT_URI: &str = super::defaults::MONGODB_URI;
+/// The database the store uses unless told otherwise: Flask-Session's name, so that an
+/// application moving from Flask finds its sessions.
+pub const DEFAULT_DATABASE: &str = super::defaults::MONGODB_DATABASE;
+/// The collection the store uses unless told otherwise: Flask-Session's name.
+pub const DEFAULT_COLLECTION: &str = super::defaults::MONGODB_COLLECTION;
 /// The name of the TTL index the store creates on `expiry`.
 pub const TTL_INDEX_NAME: &str = "expiry_ttl";
 
-/// Default key prefix of the documents' `_id` (SESSION_KEY_PREFIX).
-const DEFAULT_KEY_PREFIX: &str = "session:";
-/// Default limit on each operation (SESSION_STORE_TIMEOUT).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// MongoDB's error code for a duplicate key.
 const DUPLICATE_KEY: i32 = 11000;
 /// How many times a save is sent when concurrent upserts collide on a new `_id`.

@@ -53,7 +53,7 @@ use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
+use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, ExpiredDeletion, Saved, SessionStore};
 
 mod format;
 mod locking;
@@ -64,13 +64,12 @@ mod prune;
 use locking::{LOCK_DIR, STRIPES, create_lock_file, lock_name};
 use paths::{create_dir, dir_mode_for, escape_prefix, probe, warn_if_listable};
 
-/// Default key prefix of the files (SESSION_KEY_PREFIX).
-const DEFAULT_KEY_PREFIX: &str = "session:";
-/// Default number of session files before the oldest are pruned (SESSION_FILE_THRESHOLD).
-pub const DEFAULT_THRESHOLD: usize = 500;
+/// Default number of session files before the oldest are pruned (SESSION_FILE_THRESHOLD):
+/// Flask-Session's, a bound that keeps a flood of new sessions from filling the disk.
+pub const DEFAULT_THRESHOLD: usize = super::defaults::FILE_THRESHOLD;
 /// Default permission bits of session files (SESSION_FILE_MODE): readable and writable
-/// by the owner only.
-pub const DEFAULT_MODE: u32 = 0o600;
+/// by the owner only, as the files hold session data and their names are session ids.
+pub const DEFAULT_MODE: u32 = super::defaults::FILE_MODE;
 
 /// Writes one process runs at once (see [`FilesystemStore::write_blocking`]).
 const WRITERS: usize = 2;

@@ -121,7 +121,7 @@ use crate::SessionConfig;
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{Saved, SessionStore};
+use crate::store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Saved, SessionStore};
 
 mod builder;
 mod codec;
@@ -135,12 +135,7 @@ use scripts::{LOAD, SAVE, TAKE, UPDATE};
 
 /// Where the store connects when SESSION_REDIS is unset: the local server, as
 /// Flask-Session does.
-pub const DEFAULT_URL: &str = crate::config::DEFAULT_REDIS_URL;
-
-/// Default key prefix (SESSION_KEY_PREFIX).
-const DEFAULT_KEY_PREFIX: &str = "session:";
-/// Default time limit of one operation (SESSION_STORE_TIMEOUT).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_URL: &str = super::defaults::REDIS_URL;
 
 /// How many times an update is sent when the stored text of a key keeps differing from
 /// the expected one while decoding to the same value (see the module documentation).

@@ -168,7 +168,7 @@ pub use mapping::{MappingError, TableMapping};
 pub use options::{Migration, OpenError, SqlOptions};
 
 /// Default table (SESSION_SQLALCHEMY_TABLE): Flask-Session's name.
-pub const DEFAULT_TABLE: &str = "flask_sessions";
+pub const DEFAULT_TABLE: &str = super::defaults::SQL_TABLE;
 /// Default number of expired rows one cleanup statement deletes.
 pub const DEFAULT_BATCH_SIZE: u64 = 1000;
 /// Longest table, schema, column or index name accepted (PostgreSQL's limit; MySQL's is

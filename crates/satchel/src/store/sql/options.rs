@@ -6,11 +6,7 @@ use std::time::Duration;
 use super::TableMapping;
 use crate::SessionConfig;
 use crate::error::{BoxError, ConfigError, StoreError};
-
-/// Default key prefix (SESSION_KEY_PREFIX).
-const DEFAULT_KEY_PREFIX: &str = "session:";
-/// Default timeout (SESSION_STORE_TIMEOUT).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
 
 /// How a SQL store is set up, apart from its connection: what [`from_pool`]
 /// (e.g. [`SqliteStore::from_pool`]) and `connect` take.
