@@ -40,6 +40,7 @@ use crate::record::{Changes, KeyUpdate, Record, Updated};
 
 #[cfg(feature = "filesystem")]
 pub mod filesystem;
+mod from_config;
 #[cfg(feature = "memcached")]
 pub mod memcached;
 pub mod memory;
@@ -54,6 +55,7 @@ pub mod sql;
 #[cfg(feature = "filesystem")]
 #[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]
 pub use filesystem::FilesystemStore;
+pub use from_config::from_config;
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub use memcached::MemcachedStore;
@@ -505,67 +507,3 @@ impl SessionStore for BoxedStore {
         self.0.capabilities()
     }
 }
-
-/// Builds the store SESSION_TYPE names, with its settings from `config`.
-///
-/// # Errors
-///
-/// [`ConfigError`](crate::ConfigError) when the store cannot be opened (a SESSION_FILE_DIR that cannot be
-/// created or written) or is not available in this build.
-///
-/// # Examples
-///
-/// ```
-/// use satchel::{SessionConfig, SessionType, store};
-///
-/// let config = SessionConfig::default().with_session_type(SessionType::Memory);
-/// # tokio_test::block_on(async {
-/// let store = store::from_config(&config).await?;
-/// # let _ = store;
-/// # Ok::<_, satchel::ConfigError>(())
-/// # }).unwrap();
-/// ```
-pub async fn from_config(config: &crate::SessionConfig) -> Result<BoxedStore, crate::ConfigError> {
-    use crate::SessionType;
-    match config.session_type() {
-        SessionType::Null => Ok(BoxedStore::new(NullStore)),
-        SessionType::Memory => Ok(BoxedStore::new(MemoryStore::with_capacity(
-            config.memory_capacity(),
-        ))),
-        #[cfg(feature = "filesystem")]
-        SessionType::Filesystem => FilesystemStore::from_config(config).map(BoxedStore::new),
-        #[cfg(feature = "redis")]
-        SessionType::Redis => RedisStore::from_config(config).await.map(BoxedStore::new),
-        #[cfg(feature = "memcached")]
-        SessionType::Memcached => MemcachedStore::from_config(config)
-            .await
-            .map(BoxedStore::new),
-        #[cfg(feature = "mongodb")]
-        SessionType::MongoDb => MongoStore::from_config(config).await.map(BoxedStore::new),
-        #[cfg(feature = "_sql")]
-        SessionType::Sql => sql::from_config(config).await,
-        // Reached only in builds that leave a store's feature out.
-        #[allow(unreachable_patterns)]
-        other => Err(crate::ConfigError::Conflict(format!(
-            "SESSION_TYPE={other} is not available in this build of satchel \
-             (available: {})",
-            AVAILABLE.join(", ")
-        ))),
-    }
-}
-
-/// The SESSION_TYPE values this build can serve.
-const AVAILABLE: &[&str] = &[
-    "null",
-    "memory",
-    #[cfg(feature = "filesystem")]
-    "filesystem",
-    #[cfg(feature = "redis")]
-    "redis",
-    #[cfg(feature = "memcached")]
-    "memcached",
-    #[cfg(feature = "mongodb")]
-    "mongodb",
-    #[cfg(feature = "_sql")]
-    "sqlalchemy",
-];

@@ -1,0 +1,143 @@
+//! Where the settings meet the stores: every `from_config`, and the only code under
+//! `store/` that knows [`SessionConfig`].
+//!
+//! Each store is built from code by its own builder (`RedisStore::builder(url)…open()`),
+//! which knows nothing of the `SESSION_*` keys and reports a store-specific `OpenError`.
+//! This module maps the keys onto those builders, and maps each `OpenError` back onto
+//! the [`ConfigError`] that names the key the user has to change: the key names in error
+//! messages live here and nowhere else.
+
+use crate::config::{SessionConfig, SessionType};
+use crate::error::ConfigError;
+
+use super::{BoxedStore, MemoryStore, NullStore};
+
+#[cfg(feature = "filesystem")]
+use super::filesystem::{self, FilesystemStore};
+
+/// Builds the store SESSION_TYPE names, with its settings from `config`.
+///
+/// # Errors
+///
+/// [`ConfigError`] when the store cannot be opened (a SESSION_FILE_DIR that cannot be
+/// created or written, a server that cannot be reached) or is not available in this
+/// build; it names the key at fault.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{SessionConfig, SessionType, store};
+///
+/// let config = SessionConfig::default().with_session_type(SessionType::Memory);
+/// # tokio_test::block_on(async {
+/// let store = store::from_config(&config).await?;
+/// # let _ = store;
+/// # Ok::<_, satchel::ConfigError>(())
+/// # }).unwrap();
+/// ```
+pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigError> {
+    match config.session_type() {
+        SessionType::Null => Ok(BoxedStore::new(NullStore)),
+        SessionType::Memory => Ok(BoxedStore::new(MemoryStore::with_capacity(
+            config.memory_capacity(),
+        ))),
+        #[cfg(feature = "filesystem")]
+        SessionType::Filesystem => FilesystemStore::from_config(config).map(BoxedStore::new),
+        #[cfg(feature = "redis")]
+        SessionType::Redis => super::RedisStore::from_config(config)
+            .await
+            .map(BoxedStore::new),
+        #[cfg(feature = "memcached")]
+        SessionType::Memcached => super::MemcachedStore::from_config(config)
+            .await
+            .map(BoxedStore::new),
+        #[cfg(feature = "mongodb")]
+        SessionType::MongoDb => super::MongoStore::from_config(config)
+            .await
+            .map(BoxedStore::new),
+        #[cfg(feature = "_sql")]
+        SessionType::Sql => super::sql::from_config(config).await,
+        // Reached only in builds that leave a store's feature out.
+        #[allow(unreachable_patterns)]
+        other => Err(ConfigError::Conflict(format!(
+            "SESSION_TYPE={other} is not available in this build of satchel \
+             (available: {})",
+            AVAILABLE.join(", ")
+        ))),
+    }
+}
+
+/// The SESSION_TYPE values this build can serve.
+const AVAILABLE: &[&str] = &[
+    "null",
+    "memory",
+    #[cfg(feature = "filesystem")]
+    "filesystem",
+    #[cfg(feature = "redis")]
+    "redis",
+    #[cfg(feature = "memcached")]
+    "memcached",
+    #[cfg(feature = "mongodb")]
+    "mongodb",
+    #[cfg(feature = "_sql")]
+    "sqlalchemy",
+];
+
+#[cfg(feature = "filesystem")]
+impl FilesystemStore {
+    /// Opens the store the configuration describes: SESSION_FILE_DIR,
+    /// SESSION_FILE_THRESHOLD, SESSION_FILE_MODE and SESSION_KEY_PREFIX, through
+    /// [`FilesystemStore::builder`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Not run: the default SESSION_FILE_DIR is relative to the working directory.
+    /// use satchel::{FilesystemStore, SessionConfig};
+    ///
+    /// let store = FilesystemStore::from_config(&SessionConfig::default())?;
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Io`] naming SESSION_FILE_DIR when the directory cannot be created
+    /// or is not writable; [`ConfigError::Invalid`] when the mode or the key prefix
+    /// cannot be used for files.
+    pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        Self::builder(config.file_dir())
+            .with_key_prefix(config.key_prefix())
+            .with_threshold(config.file_threshold())
+            .with_mode(config.file_mode())
+            .open()
+            .map_err(|error| filesystem_error(config, error))
+    }
+}
+
+/// The key to change when a filesystem store cannot be opened.
+#[cfg(feature = "filesystem")]
+fn filesystem_error(config: &SessionConfig, error: filesystem::OpenError) -> ConfigError {
+    use filesystem::OpenError;
+    match error {
+        OpenError::CannotCreate { path, source } => ConfigError::Io {
+            key: "SESSION_FILE_DIR".into(),
+            path: path.display().to_string(),
+            message: format!("cannot be created: {source}"),
+        },
+        OpenError::NotWritable { path, source } => ConfigError::Io {
+            key: "SESSION_FILE_DIR".into(),
+            path: path.display().to_string(),
+            message: format!("is not writable: {source}"),
+        },
+        OpenError::InvalidMode { mode } => ConfigError::Invalid {
+            key: "SESSION_FILE_MODE".into(),
+            value: format!("{mode:o}"),
+            expected: "an octal mode within 777 that includes 600".into(),
+        },
+        OpenError::KeyPrefixTooLong { max, .. } => ConfigError::Invalid {
+            key: "SESSION_KEY_PREFIX".into(),
+            value: config.key_prefix().to_owned(),
+            expected: format!("a prefix of at most {max} bytes once escaped for file names"),
+        },
+    }
+}
