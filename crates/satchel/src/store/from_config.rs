@@ -141,3 +141,100 @@ fn filesystem_error(config: &SessionConfig, error: filesystem::OpenError) -> Con
         },
     }
 }
+
+#[cfg(feature = "memcached")]
+impl super::MemcachedStore {
+    /// Builds the store the configuration describes, through
+    /// [`MemcachedStore::builder`](super::MemcachedStore::builder): SESSION_MEMCACHED (one
+    /// or more `host:port`, separated by commas; default
+    /// [`DEFAULT_SERVERS`](super::memcached::DEFAULT_SERVERS)), SESSION_KEY_PREFIX and
+    /// SESSION_STORE_TIMEOUT.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use satchel::{MemcachedStore, SessionConfig};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let config = SessionConfig::default()
+    ///     .with_memcached_servers("127.0.0.1:11211, 127.0.0.1:11212")
+    ///     .with_key_prefix("shop:");
+    /// let store = MemcachedStore::from_config(&config).await?;
+    /// assert_eq!(store.servers(), ["127.0.0.1:11211", "127.0.0.1:11212"]);
+    /// assert_eq!(store.key_prefix(), "shop:");
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// A malformed list is refused before anything connects:
+    ///
+    /// ```
+    /// use satchel::{ConfigError, MemcachedStore, SessionConfig};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let bad = SessionConfig::default().with_memcached_servers("127.0.0.1");
+    /// let error = MemcachedStore::from_config(&bad).await.unwrap_err();
+    /// assert!(matches!(error, ConfigError::Invalid { ref key, .. } if key == "SESSION_MEMCACHED"));
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming SESSION_MEMCACHED when the server list is malformed
+    /// or a host name does not resolve, and naming SESSION_KEY_PREFIX when the prefix
+    /// cannot start a memcached key (too long, or with spaces or control characters);
+    /// [`ConfigError::Io`] naming SESSION_MEMCACHED when a server cannot be reached within
+    /// SESSION_STORE_TIMEOUT.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        let servers = config
+            .memcached_servers()
+            .unwrap_or(super::memcached::DEFAULT_SERVERS);
+        Self::builder(servers)
+            .with_key_prefix(config.key_prefix())
+            .with_timeout(config.store_timeout())
+            .open()
+            .await
+            .map_err(memcached_error)
+    }
+}
+
+/// The key to change when a memcached store cannot be opened.
+#[cfg(feature = "memcached")]
+fn memcached_error(error: super::memcached::OpenError) -> ConfigError {
+    use super::memcached::OpenError;
+    const KEY: &str = "SESSION_MEMCACHED";
+    let invalid_servers = |servers: String, expected: String| ConfigError::Invalid {
+        key: KEY.to_owned(),
+        value: servers,
+        expected,
+    };
+    match error {
+        OpenError::InvalidServers { servers, expected } => {
+            invalid_servers(servers, expected.to_owned())
+        }
+        OpenError::Unresolved { servers, source } => invalid_servers(
+            servers,
+            format!("host:port addresses that resolve ({source})"),
+        ),
+        OpenError::ResolveTimeout { servers, .. } => invalid_servers(
+            servers,
+            "host:port addresses that resolve (resolving timed out)".to_owned(),
+        ),
+        OpenError::InvalidKeyPrefix { prefix, expected } => ConfigError::Invalid {
+            key: "SESSION_KEY_PREFIX".to_owned(),
+            value: prefix,
+            expected,
+        },
+        OpenError::Unreachable { servers, source } => {
+            let cause = source
+                .source()
+                .map(|cause| format!(": {cause}"))
+                .unwrap_or_default();
+            ConfigError::Io {
+                key: KEY.to_owned(),
+                path: servers,
+                message: format!("a memcached server is not reachable: {source}{cause}"),
+            }
+        }
+    }
+}
