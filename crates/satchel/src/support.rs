@@ -65,10 +65,7 @@ pub(crate) fn unix_millis(at: SystemTime) -> u64 {
 }
 
 /// The time `millis` milliseconds after the Unix epoch.
-#[cfg_attr(
-    not(any(feature = "redis", feature = "memcached", feature = "_sql")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(any(feature = "redis", feature = "_sql")), allow(dead_code))]
 pub(crate) fn from_unix_millis(millis: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(millis)
 }
