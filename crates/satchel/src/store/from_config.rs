@@ -238,3 +238,114 @@ fn memcached_error(error: super::memcached::OpenError) -> ConfigError {
         }
     }
 }
+
+#[cfg(feature = "mongodb")]
+impl super::MongoStore {
+    /// Opens the store the configuration describes, through
+    /// [`MongoStore::builder`](super::MongoStore::builder): SESSION_MONGODB (default
+    /// [`DEFAULT_URI`](super::mongodb::DEFAULT_URI)), SESSION_MONGODB_DB,
+    /// SESSION_MONGODB_COLLECT, SESSION_KEY_PREFIX, with SESSION_STORE_TIMEOUT as the
+    /// driver's connect and server-selection timeouts and as the limit on each operation.
+    /// Creates the TTL index on `expiry` when it is missing.
+    ///
+    /// The server must be reachable: it is pinged and the index is created here, so a
+    /// wrong address or wrong credentials show up at startup, not on the first request.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Not run: it needs a MongoDB server.
+    /// use satchel::{MongoStore, SessionConfig};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let config = SessionConfig::default()
+    ///     .with_mongodb_uri("mongodb://app:secret@db.internal:27017/?authSource=admin");
+    /// let store = MongoStore::from_config(&config).await?;
+    /// # let _ = store;
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming SESSION_MONGODB when the connection string cannot
+    /// be parsed (the password, if any, is masked), and naming SESSION_MONGODB_DB or
+    /// SESSION_MONGODB_COLLECT for a name MongoDB does not accept; [`ConfigError::Io`]
+    /// naming SESSION_MONGODB when the server cannot be reached or refuses to create the
+    /// index.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        Self::builder(config.mongodb_uri().unwrap_or(super::mongodb::DEFAULT_URI))
+            .with_database(config.mongodb_db())
+            .with_collection(config.mongodb_collection())
+            .with_key_prefix(config.key_prefix())
+            .with_timeout(config.store_timeout())
+            .open()
+            .await
+            .map_err(mongodb_error)
+    }
+}
+
+/// The key to change when a MongoDB store cannot be opened.
+#[cfg(feature = "mongodb")]
+fn mongodb_error(error: super::mongodb::OpenError) -> ConfigError {
+    use super::mongodb::OpenError;
+    use crate::support::Chain;
+    const KEY: &str = "SESSION_MONGODB";
+    match error {
+        OpenError::InvalidDatabase { name, expected } => ConfigError::Invalid {
+            key: "SESSION_MONGODB_DB".to_owned(),
+            value: name,
+            expected: expected.to_owned(),
+        },
+        OpenError::InvalidCollection { name, expected } => ConfigError::Invalid {
+            key: "SESSION_MONGODB_COLLECT".to_owned(),
+            value: name,
+            expected: expected.to_owned(),
+        },
+        OpenError::InvalidUri { uri, source } => ConfigError::Invalid {
+            key: KEY.to_owned(),
+            value: uri,
+            expected: format!("a mongodb:// or mongodb+srv:// connection string ({source})"),
+        },
+        OpenError::Unreachable { namespace, source } => ConfigError::Io {
+            key: KEY.to_owned(),
+            path: namespace,
+            message: format!("the server does not answer: {}", Chain(&source)),
+        },
+        OpenError::Index { namespace, source } => ConfigError::Io {
+            key: KEY.to_owned(),
+            path: namespace,
+            message: format!(
+                "the TTL index on `expiry` cannot be created: {}",
+                Chain(&source)
+            ),
+        },
+    }
+}
+
+#[cfg(all(test, feature = "mongodb"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_database_and_collection_names_name_their_key() {
+        let check_names = |db: &str, collection: &str| {
+            super::super::mongodb::check_names(db, collection).map_err(mongodb_error)
+        };
+        assert!(check_names("flask_session", "sessions").is_ok());
+        assert!(check_names("app", "shop.sessions").is_ok());
+        for (db, collection, key) in [
+            ("", "sessions", "SESSION_MONGODB_DB"),
+            ("my.db", "sessions", "SESSION_MONGODB_DB"),
+            ("a b", "sessions", "SESSION_MONGODB_DB"),
+            ("app", "", "SESSION_MONGODB_COLLECT"),
+            ("app", "bad$name", "SESSION_MONGODB_COLLECT"),
+            ("app", "system.sessions", "SESSION_MONGODB_COLLECT"),
+        ] {
+            match check_names(db, collection) {
+                Err(ConfigError::Invalid { key: named, .. }) => assert_eq!(named, key),
+                other => panic!("{db:?}/{collection:?}: {other:?}"),
+            }
+        }
+    }
+}
