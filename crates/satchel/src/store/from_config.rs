@@ -323,6 +323,71 @@ fn mongodb_error(error: super::mongodb::OpenError) -> ConfigError {
     }
 }
 
+#[cfg(feature = "redis")]
+impl super::RedisStore {
+    /// Connects as SESSION_REDIS says (default
+    /// [`DEFAULT_URL`](super::redis::DEFAULT_URL)), with SESSION_KEY_PREFIX and
+    /// SESSION_STORE_TIMEOUT, through [`RedisStore::builder`](super::RedisStore::builder).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use satchel::{RedisStore, SessionConfig, SessionType};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let config = SessionConfig::default()
+    ///     .with_session_type(SessionType::Redis)
+    ///     .with_redis_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000");
+    /// let store = RedisStore::from_config(&config).await?;
+    /// # let _ = store;
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when the URL is not one of the accepted forms, and
+    /// [`ConfigError::Io`] when Redis cannot be reached or refuses the connection (a wrong
+    /// password, an unknown Sentinel master name) within the timeout. Both name
+    /// `SESSION_REDIS` and mask the password.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        Self::builder(config.redis_url().unwrap_or(super::redis::DEFAULT_URL))
+            .with_key_prefix(config.key_prefix())
+            .with_timeout(config.store_timeout())
+            .open()
+            .await
+            .map_err(redis_error)
+    }
+}
+
+/// The key to change when a Redis store cannot be opened.
+#[cfg(feature = "redis")]
+fn redis_error(error: super::redis::OpenError) -> ConfigError {
+    use super::redis::OpenError;
+    const KEY: &str = "SESSION_REDIS";
+    match error {
+        OpenError::InvalidUrl {
+            url,
+            expected,
+            reason,
+        } => ConfigError::Invalid {
+            key: KEY.to_owned(),
+            value: url,
+            expected: format!("{expected} ({reason})"),
+        },
+        OpenError::Timeout { url, timeout } => ConfigError::Io {
+            key: KEY.to_owned(),
+            path: url,
+            message: format!("Redis did not answer within {timeout:?}"),
+        },
+        OpenError::Connect { url, source } => ConfigError::Io {
+            key: KEY.to_owned(),
+            path: url,
+            message: format!("cannot connect to Redis: {source}"),
+        },
+    }
+}
+
 #[cfg(all(test, feature = "mongodb"))]
 mod tests {
     use super::*;
