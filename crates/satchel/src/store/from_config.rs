@@ -388,8 +388,286 @@ fn redis_error(error: super::redis::OpenError) -> ConfigError {
     }
 }
 
+#[cfg(feature = "_sql")]
+impl super::sql::TableMapping {
+    /// The mapping the configuration describes: SESSION_SQLALCHEMY_TABLE, overridden by
+    /// SESSION_SQLALCHEMY_MODEL where that names a table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::SessionConfig;
+    /// use satchel::store::sql::TableMapping;
+    ///
+    /// let config = SessionConfig::default().with_sql_model("data=payload");
+    /// let mapping = TableMapping::from_config(&config)?;
+    /// assert_eq!((mapping.table(), mapping.data_column()), ("flask_sessions", "payload"));
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming SESSION_SQLALCHEMY_TABLE or SESSION_SQLALCHEMY_MODEL.
+    pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        use super::sql::MappingError;
+        let table = config.sql_table();
+        let model = config.sql_model().unwrap_or_default();
+        Self::parse_with_table(model, table).map_err(|error| match error {
+            MappingError::InvalidName {
+                field: "table",
+                name,
+            } if name == table => ConfigError::Invalid {
+                key: "SESSION_SQLALCHEMY_TABLE".into(),
+                value: name,
+                expected: "1 to 63 ASCII letters, digits and underscores, not starting \
+                               with a digit"
+                    .into(),
+            },
+            error => ConfigError::Invalid {
+                key: "SESSION_SQLALCHEMY_MODEL".into(),
+                value: model.to_owned(),
+                expected: format!(
+                    "a table mapping such as `schema=public,table=web_sessions,\
+                     id=session_id,data=payload,expiry=expires_at` ({error})"
+                ),
+            },
+        })
+    }
+}
+
+#[cfg(feature = "_sql")]
+impl super::sql::SqlOptions {
+    /// The options the configuration describes: SESSION_SQLALCHEMY_TABLE,
+    /// SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX, SESSION_STORE_TIMEOUT,
+    /// SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::SessionConfig;
+    /// use satchel::store::sql::SqlOptions;
+    ///
+    /// let config = SessionConfig::default().with_key_prefix("shop:").with_sql_auto_migrate(false);
+    /// let options = SqlOptions::from_config(&config)?;
+    /// assert_eq!(options.key_prefix(), "shop:");
+    /// assert!(!options.auto_migrate());
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when the table mapping is not valid.
+    pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        Ok(Self::default()
+            .with_mapping(super::sql::TableMapping::from_config(config)?)
+            .with_key_prefix(config.key_prefix())
+            .with_timeout(config.store_timeout())
+            .with_auto_migrate(config.sql_auto_migrate())
+            .with_cleanup_interval(config.sql_cleanup_interval()))
+    }
+}
+
+#[cfg(feature = "_sql")]
+impl super::sql::SqlStore {
+    /// Opens the store SESSION_SQL_URL names, with the settings of `config`, through
+    /// [`SqlStore::builder`](super::sql::SqlStore::builder).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::SessionConfig;
+    /// use satchel::store::sql::SqlStore;
+    ///
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio_test::block_on(async {
+    /// let config = SessionConfig::default().with_sql_url("sqlite::memory:");
+    /// let store = SqlStore::from_config(&config).await?;
+    /// assert!(matches!(store, SqlStore::Sqlite(_)));
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the key at fault: SESSION_SQL_URL missing or not usable,
+    /// an invalid table mapping or key prefix, or a database that cannot be prepared at
+    /// start (see the [module documentation](super::sql)).
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        let url = config.sql_url().ok_or_else(|| {
+            ConfigError::Conflict(format!(
+                "SESSION_TYPE={} needs SESSION_SQL_URL: {}",
+                config.session_type(),
+                super::sql::EXPECTED_URL
+            ))
+        })?;
+        let options = super::sql::SqlOptions::from_config(config)?;
+        Self::builder(url)
+            .with_options(options)
+            .open()
+            .await
+            .map_err(|error| sql_error(config, url, &error))
+    }
+}
+
+/// Opens the SQL store SESSION_SQL_URL names (SESSION_TYPE=`sqlalchemy`), as
+/// [`SqlStore::from_config`](super::sql::SqlStore::from_config) does, type-erased.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{SessionConfig, SessionType};
+///
+/// # #[cfg(feature = "sqlite")]
+/// # tokio_test::block_on(async {
+/// let config = SessionConfig::default()
+///     .with_session_type(SessionType::Sql)
+///     .with_sql_url("sqlite::memory:");
+/// let store = satchel::store::sql::from_config(&config).await?;
+/// # let _ = store;
+/// # Ok::<_, satchel::ConfigError>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// As [`SqlStore::from_config`](super::sql::SqlStore::from_config).
+#[cfg(feature = "_sql")]
+pub async fn sql_from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigError> {
+    super::sql::SqlStore::from_config(config)
+        .await
+        .map(super::sql::SqlStore::into_boxed)
+}
+
+/// The key to change when a SQL store cannot be opened.
+#[cfg(feature = "_sql")]
+fn sql_error(config: &SessionConfig, url: &str, error: &super::sql::OpenError) -> ConfigError {
+    use super::sql::{EXPECTED_URL, OpenError};
+    use crate::support::{chain, redact_url};
+    match error {
+        OpenError::InvalidUrl(source) => ConfigError::Invalid {
+            key: "SESSION_SQL_URL".into(),
+            value: redact_url(url).into_owned(),
+            expected: format!("{EXPECTED_URL} ({source})"),
+        },
+        OpenError::KeyPrefixTooLong { max, .. } => ConfigError::Invalid {
+            key: "SESSION_KEY_PREFIX".into(),
+            value: config.key_prefix().to_owned(),
+            expected: format!("a prefix of at most {max} bytes, to fit the id column"),
+        },
+        OpenError::Migrate(source) => ConfigError::Conflict(format!(
+            "SESSION_SQL_URL={}: the session table could not be created or checked: {}; \
+             check that the database is up and the table mapping matches, or set \
+             SESSION_SQL_AUTO_MIGRATE=false to start without it and run `satchel migrate` later",
+            redact_url(url).into_owned(),
+            chain(source)
+        )),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl super::sql::SqliteStore {
+    /// Opens the store the configuration describes: SESSION_SQL_URL,
+    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
+    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{SessionConfig, SqliteStore};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let config = SessionConfig::default()
+    ///     .with_sql_url("sqlite::memory:")
+    ///     .with_sql_table("web_sessions");
+    /// let store = SqliteStore::from_config(&config).await?;
+    /// assert_eq!(store.mapping().table(), "web_sessions");
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the key at fault.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        match super::sql::SqlStore::from_config(config).await? {
+            super::sql::SqlStore::Sqlite(store) => Ok(store),
+            #[allow(unreachable_patterns)]
+            _ => Err(other_sql_backend(config, "a sqlite: URL")),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl super::sql::PostgresStore {
+    /// Opens the store the configuration describes: SESSION_SQL_URL,
+    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
+    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the key at fault.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        match super::sql::SqlStore::from_config(config).await? {
+            super::sql::SqlStore::Postgres(store) => Ok(store),
+            #[allow(unreachable_patterns)]
+            _ => Err(other_sql_backend(config, "a postgres:// URL")),
+        }
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl super::sql::MySqlStore {
+    /// Opens the store the configuration describes: SESSION_SQL_URL,
+    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
+    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the key at fault.
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        match super::sql::SqlStore::from_config(config).await? {
+            super::sql::SqlStore::MySql(store) => Ok(store),
+            #[allow(unreachable_patterns)]
+            _ => Err(other_sql_backend(config, "a mysql:// URL")),
+        }
+    }
+}
+
+/// The error of a backend's `from_config` when SESSION_SQL_URL names another backend.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn other_sql_backend(config: &SessionConfig, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: "SESSION_SQL_URL".into(),
+        value: crate::support::redact_url(config.sql_url().unwrap_or_default()).into_owned(),
+        expected: expected.into(),
+    }
+}
+
+#[cfg(all(test, feature = "_sql"))]
+#[allow(clippy::unwrap_used)]
+mod sql_tests {
+    use super::*;
+    use crate::store::sql::TableMapping;
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let config = SessionConfig::default().with_sql_model("table=x;y");
+        let error = TableMapping::from_config(&config).unwrap_err();
+        assert!(
+            error.to_string().contains("SESSION_SQLALCHEMY_MODEL"),
+            "{error}"
+        );
+        let config = SessionConfig::default().with_sql_table("bad name");
+        let error = TableMapping::from_config(&config).unwrap_err();
+        assert!(
+            error.to_string().contains("SESSION_SQLALCHEMY_TABLE"),
+            "{error}"
+        );
+    }
+}
+
 #[cfg(all(test, feature = "mongodb"))]
-mod tests {
+mod mongodb_tests {
     use super::*;
 
     #[test]
