@@ -113,7 +113,8 @@ use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Saved, Seen, SessionStore};
 use crate::support::unix_millis;
 
-/// The server used when SESSION_MEMCACHED is unset.
+/// The server the store uses unless told otherwise (SESSION_MEMCACHED unset): the local
+/// one.
 pub const DEFAULT_SERVERS: &str = super::defaults::MEMCACHED_SERVERS;
 /// The longest key memcached accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 250;

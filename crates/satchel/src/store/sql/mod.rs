@@ -105,9 +105,10 @@
 //! fail with [`StoreError::Backend`] until it is back; then the pool reconnects by itself.
 //! Waiting for a connection, and every PostgreSQL and MySQL operation as a whole, is
 //! bounded by SESSION_STORE_TIMEOUT. With SESSION_SQL_AUTO_MIGRATE on (the default) the
-//! store runs [`migrate`](SqliteStore::migrate) when it starts, which needs the database:
-//! startup then fails with a clear [`ConfigError`] when it is unreachable. Turn it off to
-//! start without the database and run `satchel migrate` once instead.
+//! store runs [`migrate`](SqliteStore::migrate) when it opens, which needs the database:
+//! opening then fails with [`OpenError::Migrate`] (from `from_config`, a clear
+//! [`ConfigError`](crate::ConfigError)) when it is unreachable. Turn it off to start
+//! without the database and run `satchel migrate` once instead.
 //!
 //! SQLite file databases are opened in WAL mode with `synchronous = NORMAL` (readers never
 //! wait for the writer; a commit does not wait for the disk, and a crash of the machine

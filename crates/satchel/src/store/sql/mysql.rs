@@ -77,10 +77,9 @@ const BEGIN: &str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN";
 /// ```no_run
 /// // Not run: needs a MySQL or MariaDB server.
 /// use satchel::MySqlStore;
-/// use satchel::store::sql::SqlOptions;
 ///
 /// # tokio_test::block_on(async {
-/// let store = MySqlStore::connect("mysql://app@127.0.0.1/app", SqlOptions::default()).await?;
+/// let store = MySqlStore::builder("mysql://app@127.0.0.1/app").open().await?;
 /// # let _ = store;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();

@@ -41,11 +41,13 @@ use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
 /// ```no_run
 /// // Not run: needs a PostgreSQL server.
 /// use satchel::PostgresStore;
-/// use satchel::store::sql::{SqlOptions, TableMapping};
+/// use satchel::store::sql::TableMapping;
 ///
 /// # tokio_test::block_on(async {
-/// let options = SqlOptions::default().with_mapping(TableMapping::new("web_sessions")?);
-/// let store = PostgresStore::connect("postgres://app@127.0.0.1/app", options).await?;
+/// let store = PostgresStore::builder("postgres://app@127.0.0.1/app")
+///     .with_mapping(TableMapping::new("web_sessions")?)
+///     .open()
+///     .await?;
 /// # let _ = store;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();

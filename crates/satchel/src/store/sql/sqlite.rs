@@ -68,11 +68,10 @@ const MAX_GROUP: usize = 32;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use satchel::store::sql::SqlOptions;
 /// use satchel::{Changes, SessionId, SessionStore, SqliteStore};
 ///
 /// # tokio_test::block_on(async {
-/// let store = SqliteStore::connect("sqlite::memory:", SqlOptions::default()).await?;
+/// let store = SqliteStore::builder("sqlite::memory:").open().await?;
 /// let id = SessionId::generate();
 /// let mut changes = Changes::default();
 /// changes.set("user", serde_json::json!("ada"));
