@@ -4,8 +4,8 @@
 //! Each store is built from code by its own builder (`RedisStore::builder(url)…open()`),
 //! which knows nothing of the `SESSION_*` keys and reports a store-specific `OpenError`.
 //! This module maps the keys onto those builders, and maps each `OpenError` back onto
-//! the [`ConfigError`] that names the key the user has to change: the key names in error
-//! messages live here and nowhere else.
+//! the [`ConfigError`] that names the key the user has to change: the stores' error
+//! messages name no key, and this module owns the key names in them.
 
 use crate::config::{SessionConfig, SessionType};
 use crate::error::ConfigError;
@@ -13,7 +13,21 @@ use crate::error::ConfigError;
 use super::{BoxedStore, MemoryStore, NullStore};
 
 #[cfg(feature = "filesystem")]
-use super::filesystem::{self, FilesystemStore};
+use super::FilesystemStore;
+#[cfg(feature = "memcached")]
+use super::MemcachedStore;
+#[cfg(feature = "mongodb")]
+use super::MongoStore;
+#[cfg(feature = "redis")]
+use super::RedisStore;
+#[cfg(feature = "mysql")]
+use super::sql::MySqlStore;
+#[cfg(feature = "postgres")]
+use super::sql::PostgresStore;
+#[cfg(feature = "sqlite")]
+use super::sql::SqliteStore;
+#[cfg(feature = "_sql")]
+use super::sql::{SqlOptions, SqlStore, TableMapping};
 
 /// Builds the store SESSION_TYPE names, with its settings from `config`.
 ///
@@ -44,19 +58,15 @@ pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigErr
         #[cfg(feature = "filesystem")]
         SessionType::Filesystem => FilesystemStore::from_config(config).map(BoxedStore::new),
         #[cfg(feature = "redis")]
-        SessionType::Redis => super::RedisStore::from_config(config)
-            .await
-            .map(BoxedStore::new),
+        SessionType::Redis => RedisStore::from_config(config).await.map(BoxedStore::new),
         #[cfg(feature = "memcached")]
-        SessionType::Memcached => super::MemcachedStore::from_config(config)
+        SessionType::Memcached => MemcachedStore::from_config(config)
             .await
             .map(BoxedStore::new),
         #[cfg(feature = "mongodb")]
-        SessionType::MongoDb => super::MongoStore::from_config(config)
-            .await
-            .map(BoxedStore::new),
+        SessionType::MongoDb => MongoStore::from_config(config).await.map(BoxedStore::new),
         #[cfg(feature = "_sql")]
-        SessionType::Sql => super::sql::from_config(config).await,
+        SessionType::Sql => sql_from_config(config).await,
         // Reached only in builds that leave a store's feature out.
         #[allow(unreachable_patterns)]
         other => Err(ConfigError::Conflict(format!(
@@ -116,8 +126,8 @@ impl FilesystemStore {
 
 /// The key to change when a filesystem store cannot be opened.
 #[cfg(feature = "filesystem")]
-fn filesystem_error(config: &SessionConfig, error: filesystem::OpenError) -> ConfigError {
-    use filesystem::OpenError;
+fn filesystem_error(config: &SessionConfig, error: super::filesystem::OpenError) -> ConfigError {
+    use super::filesystem::OpenError;
     match error {
         OpenError::CannotCreate { path, source } => ConfigError::Io {
             key: "SESSION_FILE_DIR".into(),
@@ -143,9 +153,9 @@ fn filesystem_error(config: &SessionConfig, error: filesystem::OpenError) -> Con
 }
 
 #[cfg(feature = "memcached")]
-impl super::MemcachedStore {
+impl MemcachedStore {
     /// Builds the store the configuration describes, through
-    /// [`MemcachedStore::builder`](super::MemcachedStore::builder): SESSION_MEMCACHED (one
+    /// [`MemcachedStore::builder`]: SESSION_MEMCACHED (one
     /// or more `host:port`, separated by commas; default
     /// [`DEFAULT_SERVERS`](super::memcached::DEFAULT_SERVERS)), SESSION_KEY_PREFIX and
     /// SESSION_STORE_TIMEOUT.
@@ -240,9 +250,9 @@ fn memcached_error(error: super::memcached::OpenError) -> ConfigError {
 }
 
 #[cfg(feature = "mongodb")]
-impl super::MongoStore {
+impl MongoStore {
     /// Opens the store the configuration describes, through
-    /// [`MongoStore::builder`](super::MongoStore::builder): SESSION_MONGODB (default
+    /// [`MongoStore::builder`]: SESSION_MONGODB (default
     /// [`DEFAULT_URI`](super::mongodb::DEFAULT_URI)), SESSION_MONGODB_DB,
     /// SESSION_MONGODB_COLLECT, SESSION_KEY_PREFIX, with SESSION_STORE_TIMEOUT as the
     /// driver's connect and server-selection timeouts and as the limit on each operation.
@@ -324,10 +334,10 @@ fn mongodb_error(error: super::mongodb::OpenError) -> ConfigError {
 }
 
 #[cfg(feature = "redis")]
-impl super::RedisStore {
+impl RedisStore {
     /// Connects as SESSION_REDIS says (default
     /// [`DEFAULT_URL`](super::redis::DEFAULT_URL)), with SESSION_KEY_PREFIX and
-    /// SESSION_STORE_TIMEOUT, through [`RedisStore::builder`](super::RedisStore::builder).
+    /// SESSION_STORE_TIMEOUT, through [`RedisStore::builder`].
     ///
     /// # Examples
     ///
@@ -389,7 +399,7 @@ fn redis_error(error: super::redis::OpenError) -> ConfigError {
 }
 
 #[cfg(feature = "_sql")]
-impl super::sql::TableMapping {
+impl TableMapping {
     /// The mapping the configuration describes: SESSION_SQLALCHEMY_TABLE, overridden by
     /// SESSION_SQLALCHEMY_MODEL where that names a table.
     ///
@@ -436,7 +446,7 @@ impl super::sql::TableMapping {
 }
 
 #[cfg(feature = "_sql")]
-impl super::sql::SqlOptions {
+impl SqlOptions {
     /// The options the configuration describes: SESSION_SQLALCHEMY_TABLE,
     /// SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX, SESSION_STORE_TIMEOUT,
     /// SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
@@ -459,7 +469,7 @@ impl super::sql::SqlOptions {
     /// [`ConfigError::Invalid`] when the table mapping is not valid.
     pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         Ok(Self::default()
-            .with_mapping(super::sql::TableMapping::from_config(config)?)
+            .with_mapping(TableMapping::from_config(config)?)
             .with_key_prefix(config.key_prefix())
             .with_timeout(config.store_timeout())
             .with_auto_migrate(config.sql_auto_migrate())
@@ -468,9 +478,9 @@ impl super::sql::SqlOptions {
 }
 
 #[cfg(feature = "_sql")]
-impl super::sql::SqlStore {
+impl SqlStore {
     /// Opens the store SESSION_SQL_URL names, with the settings of `config`, through
-    /// [`SqlStore::builder`](super::sql::SqlStore::builder).
+    /// [`SqlStore::builder`].
     ///
     /// # Examples
     ///
@@ -491,7 +501,7 @@ impl super::sql::SqlStore {
     ///
     /// [`ConfigError`] naming the key at fault: SESSION_SQL_URL missing or not usable,
     /// an invalid table mapping or key prefix, or a database that cannot be prepared at
-    /// start (see the [module documentation](super::sql)).
+    /// start (see the [module documentation](sql)).
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         let url = config.sql_url().ok_or_else(|| {
             ConfigError::Conflict(format!(
@@ -500,7 +510,7 @@ impl super::sql::SqlStore {
                 super::sql::EXPECTED_URL
             ))
         })?;
-        let options = super::sql::SqlOptions::from_config(config)?;
+        let options = SqlOptions::from_config(config)?;
         Self::builder(url)
             .with_options(options)
             .open()
@@ -510,7 +520,7 @@ impl super::sql::SqlStore {
 }
 
 /// Opens the SQL store SESSION_SQL_URL names (SESSION_TYPE=`sqlalchemy`), as
-/// [`SqlStore::from_config`](super::sql::SqlStore::from_config) does, type-erased.
+/// [`SqlStore::from_config`] does, type-erased.
 ///
 /// # Examples
 ///
@@ -530,12 +540,12 @@ impl super::sql::SqlStore {
 ///
 /// # Errors
 ///
-/// As [`SqlStore::from_config`](super::sql::SqlStore::from_config).
+/// As [`SqlStore::from_config`].
 #[cfg(feature = "_sql")]
 pub async fn sql_from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigError> {
-    super::sql::SqlStore::from_config(config)
+    SqlStore::from_config(config)
         .await
-        .map(super::sql::SqlStore::into_boxed)
+        .map(SqlStore::into_boxed)
 }
 
 /// The key to change when a SQL store cannot be opened.
@@ -565,7 +575,7 @@ fn sql_error(config: &SessionConfig, url: &str, error: &super::sql::OpenError) -
 }
 
 #[cfg(feature = "sqlite")]
-impl super::sql::SqliteStore {
+impl SqliteStore {
     /// Opens the store the configuration describes: SESSION_SQL_URL,
     /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
     /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
@@ -589,8 +599,8 @@ impl super::sql::SqliteStore {
     ///
     /// [`ConfigError`] naming the key at fault.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        match super::sql::SqlStore::from_config(config).await? {
-            super::sql::SqlStore::Sqlite(store) => Ok(store),
+        match SqlStore::from_config(config).await? {
+            SqlStore::Sqlite(store) => Ok(store),
             #[allow(unreachable_patterns)]
             _ => Err(other_sql_backend(config, "a sqlite: URL")),
         }
@@ -598,7 +608,7 @@ impl super::sql::SqliteStore {
 }
 
 #[cfg(feature = "postgres")]
-impl super::sql::PostgresStore {
+impl PostgresStore {
     /// Opens the store the configuration describes: SESSION_SQL_URL,
     /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
     /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
@@ -607,8 +617,8 @@ impl super::sql::PostgresStore {
     ///
     /// [`ConfigError`] naming the key at fault.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        match super::sql::SqlStore::from_config(config).await? {
-            super::sql::SqlStore::Postgres(store) => Ok(store),
+        match SqlStore::from_config(config).await? {
+            SqlStore::Postgres(store) => Ok(store),
             #[allow(unreachable_patterns)]
             _ => Err(other_sql_backend(config, "a postgres:// URL")),
         }
@@ -616,7 +626,7 @@ impl super::sql::PostgresStore {
 }
 
 #[cfg(feature = "mysql")]
-impl super::sql::MySqlStore {
+impl MySqlStore {
     /// Opens the store the configuration describes: SESSION_SQL_URL,
     /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
     /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
@@ -625,8 +635,8 @@ impl super::sql::MySqlStore {
     ///
     /// [`ConfigError`] naming the key at fault.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        match super::sql::SqlStore::from_config(config).await? {
-            super::sql::SqlStore::MySql(store) => Ok(store),
+        match SqlStore::from_config(config).await? {
+            SqlStore::MySql(store) => Ok(store),
             #[allow(unreachable_patterns)]
             _ => Err(other_sql_backend(config, "a mysql:// URL")),
         }
@@ -647,7 +657,6 @@ fn other_sql_backend(config: &SessionConfig, expected: &str) -> ConfigError {
 #[allow(clippy::unwrap_used)]
 mod sql_tests {
     use super::*;
-    use crate::store::sql::TableMapping;
 
     #[test]
     fn config_errors_name_the_key() {
@@ -673,7 +682,7 @@ mod mongodb_tests {
     #[test]
     fn bad_database_and_collection_names_name_their_key() {
         let check_names = |db: &str, collection: &str| {
-            super::super::mongodb::check_names(db, collection).map_err(mongodb_error)
+            crate::store::mongodb::check_names(db, collection).map_err(mongodb_error)
         };
         assert!(check_names("flask_session", "sessions").is_ok());
         assert!(check_names("app", "shop.sessions").is_ok());

@@ -187,6 +187,96 @@ impl fmt::Debug for MemcachedStore {
     }
 }
 
+/// Settings for a [`MemcachedStore`], made by [`MemcachedStore::builder`] and turned into
+/// a store by [`open`](Self::open).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use satchel::MemcachedStore;
+///
+/// # tokio_test::block_on(async {
+/// let store = MemcachedStore::builder("cache-1.internal:11211,cache-2.internal:11211")
+///     .with_key_prefix("shop:")
+///     .with_timeout(Duration::from_secs(1))
+///     .open()
+///     .await?;
+/// # let _ = store;
+/// # Ok::<_, satchel::store::memcached::OpenError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MemcachedStoreBuilder {
+    servers: String,
+    key_prefix: String,
+    timeout: Duration,
+}
+
+/// Why a [`MemcachedStore`] cannot be opened.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::MemcachedStore;
+/// use satchel::store::memcached::OpenError;
+///
+/// # tokio_test::block_on(async {
+/// // A malformed list is refused before anything connects.
+/// let error = MemcachedStore::connect("127.0.0.1").await.unwrap_err();
+/// assert!(matches!(error, OpenError::InvalidServers { .. }));
+/// # });
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The server list is not one or more `host:port` separated by commas, or names a
+    /// server twice.
+    #[error("invalid memcached server list {servers:?}: expected {expected}")]
+    InvalidServers {
+        /// The server list as given.
+        servers: String,
+        /// What the list must look like.
+        expected: &'static str,
+    },
+    /// A host name of the list does not resolve.
+    #[error("the memcached server list {servers:?} does not resolve")]
+    Unresolved {
+        /// The server list as given.
+        servers: String,
+        /// What the resolver said.
+        #[source]
+        source: BoxError,
+    },
+    /// Resolving the host names took longer than the timeout.
+    #[error("the memcached server list {servers:?} did not resolve within {timeout:?}")]
+    ResolveTimeout {
+        /// The server list as given.
+        servers: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The key prefix cannot start a memcached key: too long, or with spaces or control
+    /// characters.
+    #[error("invalid memcached key prefix {prefix:?}: expected {expected}")]
+    InvalidKeyPrefix {
+        /// The prefix as given.
+        prefix: String,
+        /// What the prefix must look like.
+        expected: String,
+    },
+    /// A server did not answer a no-op within the timeout.
+    #[error("a memcached server of {servers:?} is not reachable")]
+    Unreachable {
+        /// The server list as given.
+        servers: String,
+        /// What failed.
+        #[source]
+        source: BoxError,
+    },
+}
+
 /// A memcached failure, without the key the client attaches to some of its errors: keys
 /// hold session ids, which must never reach a log.
 #[derive(Debug, thiserror::Error)]
@@ -285,96 +375,6 @@ enum Outcome {
     Missing,
     /// The condition did not hold: another writer got there first.
     Conflict,
-}
-
-/// Settings for a [`MemcachedStore`], made by [`MemcachedStore::builder`] and turned into
-/// a store by [`open`](Self::open).
-///
-/// # Examples
-///
-/// ```no_run
-/// use std::time::Duration;
-/// use satchel::MemcachedStore;
-///
-/// # tokio_test::block_on(async {
-/// let store = MemcachedStore::builder("cache-1.internal:11211,cache-2.internal:11211")
-///     .with_key_prefix("shop:")
-///     .with_timeout(Duration::from_secs(1))
-///     .open()
-///     .await?;
-/// # let _ = store;
-/// # Ok::<_, satchel::store::memcached::OpenError>(())
-/// # }).unwrap();
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct MemcachedStoreBuilder {
-    servers: String,
-    key_prefix: String,
-    timeout: Duration,
-}
-
-/// Why a [`MemcachedStore`] cannot be opened.
-///
-/// # Examples
-///
-/// ```
-/// use satchel::MemcachedStore;
-/// use satchel::store::memcached::OpenError;
-///
-/// # tokio_test::block_on(async {
-/// // A malformed list is refused before anything connects.
-/// let error = MemcachedStore::connect("127.0.0.1").await.unwrap_err();
-/// assert!(matches!(error, OpenError::InvalidServers { .. }));
-/// # });
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OpenError {
-    /// The server list is not one or more `host:port` separated by commas, or names a
-    /// server twice.
-    #[error("invalid memcached server list {servers:?}: expected {expected}")]
-    InvalidServers {
-        /// The server list as given.
-        servers: String,
-        /// What the list must look like.
-        expected: &'static str,
-    },
-    /// A host name of the list does not resolve.
-    #[error("the memcached server list {servers:?} does not resolve")]
-    Unresolved {
-        /// The server list as given.
-        servers: String,
-        /// What the resolver said.
-        #[source]
-        source: BoxError,
-    },
-    /// Resolving the host names took longer than the timeout.
-    #[error("the memcached server list {servers:?} did not resolve within {timeout:?}")]
-    ResolveTimeout {
-        /// The server list as given.
-        servers: String,
-        /// The timeout.
-        timeout: Duration,
-    },
-    /// The key prefix cannot start a memcached key: too long, or with spaces or control
-    /// characters.
-    #[error("invalid memcached key prefix {prefix:?}: expected {expected}")]
-    InvalidKeyPrefix {
-        /// The prefix as given.
-        prefix: String,
-        /// What the prefix must look like.
-        expected: String,
-    },
-    /// A server did not answer a no-op within the timeout.
-    #[error("a memcached server of {servers:?} is not reachable")]
-    Unreachable {
-        /// The server list as given.
-        servers: String,
-        /// What failed.
-        #[source]
-        source: BoxError,
-    },
 }
 
 impl MemcachedStore {
