@@ -501,7 +501,7 @@ impl SqlStore {
     ///
     /// [`ConfigError`] naming the key at fault: SESSION_SQL_URL missing or not usable,
     /// an invalid table mapping or key prefix, or a database that cannot be prepared at
-    /// start (see the [module documentation](sql)).
+    /// start (see the [module documentation](super::sql)).
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         let url = config.sql_url().ok_or_else(|| {
             ConfigError::Conflict(format!(
