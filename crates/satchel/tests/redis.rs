@@ -77,7 +77,7 @@ async fn store_with_prefix(kind: Kind, prefix: &str) -> Option<RedisStore> {
     let url = kind.url()?;
     let store = RedisStore::builder(url)
         .with_key_prefix(prefix)
-        .connect()
+        .open()
         .await
         .unwrap_or_else(|error| panic!("{kind:?}: {error}"));
     assert_eq!(store.topology(), kind.topology());
@@ -459,7 +459,8 @@ async fn malformed_urls_are_refused_naming_the_key_and_masking_the_password() {
         "redis+cluster://user:hunter2@a:1,b:2/3",
         "redis://user:hunter2@cache/not-a-db",
     ] {
-        let error = RedisStore::connect(url).await.unwrap_err();
+        let config = SessionConfig::default().with_redis_url(url);
+        let error = RedisStore::from_config(&config).await.unwrap_err();
         let message = error.to_string();
         assert!(
             matches!(error, ConfigError::Invalid { ref key, .. } if key == "SESSION_REDIS"),
@@ -473,11 +474,10 @@ async fn malformed_urls_are_refused_naming_the_key_and_masking_the_password() {
 async fn an_unreachable_server_fails_at_startup_within_the_timeout() {
     let port = free_port();
     let started = Instant::now();
-    let error = RedisStore::builder(format!("redis://:hunter2@127.0.0.1:{port}"))
-        .with_timeout(Duration::from_millis(500))
-        .connect()
-        .await
-        .unwrap_err();
+    let config = SessionConfig::default()
+        .with_redis_url(format!("redis://:hunter2@127.0.0.1:{port}"))
+        .with_store_timeout(Duration::from_millis(500));
+    let error = RedisStore::from_config(&config).await.unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -681,7 +681,8 @@ async fn credentials_in_the_url_are_used_and_never_shown() {
     assert!(store.load(&id, None).await.unwrap().is_some());
 
     let wrong = format!("redis://:wrong-hunter2@127.0.0.1:{}/1", server.port);
-    let error = RedisStore::connect(&wrong).await.unwrap_err();
+    let config = SessionConfig::default().with_redis_url(wrong);
+    let error = RedisStore::from_config(&config).await.unwrap_err();
     assert!(matches!(error, ConfigError::Io { .. }), "{error:?}");
     assert!(!error.to_string().contains("hunter2"), "{error}");
 }

@@ -68,6 +68,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::store::memory::DEFAULT_CAPACITY;
+use crate::store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, defaults};
+
 mod accessors;
 mod parse;
 mod settings;
@@ -88,21 +91,8 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 60 * 60);
 /// Longest accepted `PERMANENT_SESSION_LIFETIME`: 100 years. Anything longer is a mistake,
 /// and far-future expiry times overflow time arithmetic.
 pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-/// Default of `SESSION_FILE_MODE`: read and write for the owner only.
-const DEFAULT_FILE_MODE: u32 = 0o600;
-/// Default of `SESSION_STORE_TIMEOUT`: long enough for a loaded server, short enough
-/// that a request fails fast instead of hanging when the store is unreachable.
-const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Default of `SESSION_MEMORY_CAPACITY`.
-const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
-
-/// Where the `redis` store connects when SESSION_REDIS is unset (as Flask-Session does).
-pub(crate) const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// The server the `memcached` store uses when SESSION_MEMCACHED is unset.
-pub(crate) const DEFAULT_MEMCACHED_SERVERS: &str = "127.0.0.1:11211";
-/// Where the `mongodb` store connects when SESSION_MONGODB is unset.
-pub(crate) const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
+/// Default of `SESSION_FILE_DIR`: Flask-Session's, relative to the working directory.
+const DEFAULT_FILE_DIR: &str = "flask_sessions";
 
 /// The session settings: cookie attributes, lifetime, signing secrets and the store.
 ///
@@ -177,21 +167,21 @@ impl Default for SessionConfig {
             use_signer: false,
             secret_key: None,
             secret_key_fallbacks: Vec::new(),
-            key_prefix: "session:".to_owned(),
-            file_dir: PathBuf::from("flask_sessions"),
-            file_threshold: 500,
-            file_mode: DEFAULT_FILE_MODE,
-            memory_capacity: DEFAULT_MEMORY_CAPACITY,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            file_dir: PathBuf::from(DEFAULT_FILE_DIR),
+            file_threshold: defaults::FILE_THRESHOLD,
+            file_mode: defaults::FILE_MODE,
+            memory_capacity: DEFAULT_CAPACITY,
             sql_auto_migrate: true,
             sql_cleanup_interval: None,
-            store_timeout: DEFAULT_STORE_TIMEOUT,
+            store_timeout: DEFAULT_TIMEOUT,
             redis_url: None,
             memcached_servers: None,
             mongodb_uri: None,
-            mongodb_db: "flask_session".to_owned(),
-            mongodb_collection: "sessions".to_owned(),
+            mongodb_db: defaults::MONGODB_DATABASE.to_owned(),
+            mongodb_collection: defaults::MONGODB_COLLECTION.to_owned(),
             sql_url: None,
-            sql_table: "flask_sessions".to_owned(),
+            sql_table: defaults::SQL_TABLE.to_owned(),
             sql_model: None,
         }
     }

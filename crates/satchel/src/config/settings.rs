@@ -13,10 +13,9 @@ use super::parse::{
     EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE, Raw, boolean, count, file_mode, format_lifetime,
     invalid, lifetime, optional_text, secrets, text,
 };
-use super::{
-    DEFAULT_MEMCACHED_SERVERS, DEFAULT_MONGODB_URI, DEFAULT_REDIS_URL, Secret, SessionConfig,
-};
+use super::{Secret, SessionConfig};
 use crate::error::ConfigError;
+use crate::store::defaults::{MEMCACHED_SERVERS, MONGODB_URI, REDIS_URL};
 use crate::support::redact_url;
 
 /// Shown by [`SessionConfig::entries`] for an unset optional key.
@@ -360,7 +359,7 @@ pub const SETTINGS: &[Setting] = &[
             config.redis_url = optional_text(key, raw)?;
             Ok(())
         },
-        show: |config| server(config.redis_url(), DEFAULT_REDIS_URL),
+        show: |config| server(config.redis_url(), REDIS_URL),
     },
     Setting {
         key: "SESSION_MEMCACHED",
@@ -371,7 +370,7 @@ pub const SETTINGS: &[Setting] = &[
             config.memcached_servers = optional_text(key, raw)?;
             Ok(())
         },
-        show: |config| server(config.memcached_servers(), DEFAULT_MEMCACHED_SERVERS),
+        show: |config| server(config.memcached_servers(), MEMCACHED_SERVERS),
     },
     Setting {
         key: "SESSION_MONGODB",
@@ -382,7 +381,7 @@ pub const SETTINGS: &[Setting] = &[
             config.mongodb_uri = optional_text(key, raw)?;
             Ok(())
         },
-        show: |config| server(config.mongodb_uri(), DEFAULT_MONGODB_URI),
+        show: |config| server(config.mongodb_uri(), MONGODB_URI),
     },
     Setting {
         key: "SESSION_MONGODB_DB",

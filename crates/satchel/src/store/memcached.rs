@@ -106,16 +106,16 @@ use memcache::exp::{
     Operation, Set,
 };
 
-use crate::SessionConfig;
-use crate::error::{ConfigError, StoreError};
+use crate::error::{BoxError, StoreError};
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::envelope::{Envelope, EnvelopeRef};
-use crate::store::{Capabilities, Saved, Seen, SessionStore};
+use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Saved, Seen, SessionStore};
 use crate::support::{from_unix_millis, unix_millis};
 
-/// The server used when SESSION_MEMCACHED is unset.
-pub const DEFAULT_SERVERS: &str = crate::config::DEFAULT_MEMCACHED_SERVERS;
+/// The server the store uses unless told otherwise (SESSION_MEMCACHED unset): the local
+/// one.
+pub const DEFAULT_SERVERS: &str = super::defaults::MEMCACHED_SERVERS;
 /// The longest key memcached accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 250;
 /// The longest relative expiration time memcached accepts: 30 days, in seconds. Larger
@@ -146,13 +146,13 @@ const MAX_ATTEMPTS: u32 = 100;
 ///
 /// ```no_run
 /// use std::time::{Duration, SystemTime};
-/// use satchel::{Changes, MemcachedStore, SessionConfig, SessionId, SessionStore};
+/// use satchel::{Changes, MemcachedStore, SessionId, SessionStore};
 ///
 /// # tokio_test::block_on(async {
-/// let config = SessionConfig::default()
-///     .with_memcached_servers("127.0.0.1:11211,127.0.0.1:11212")
-///     .with_key_prefix("shop:");
-/// let store = MemcachedStore::from_config(&config).await?;
+/// let store = MemcachedStore::builder("127.0.0.1:11211,127.0.0.1:11212")
+///     .with_key_prefix("shop:")
+///     .open()
+///     .await?;
 ///
 /// let id = SessionId::generate();
 /// let mut changes = Changes::default();
@@ -183,6 +183,96 @@ impl fmt::Debug for MemcachedStore {
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// Settings for a [`MemcachedStore`], made by [`MemcachedStore::builder`] and turned into
+/// a store by [`open`](Self::open).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use satchel::MemcachedStore;
+///
+/// # tokio_test::block_on(async {
+/// let store = MemcachedStore::builder("cache-1.internal:11211,cache-2.internal:11211")
+///     .with_key_prefix("shop:")
+///     .with_timeout(Duration::from_secs(1))
+///     .open()
+///     .await?;
+/// # let _ = store;
+/// # Ok::<_, satchel::store::memcached::OpenError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MemcachedStoreBuilder {
+    servers: String,
+    key_prefix: String,
+    timeout: Duration,
+}
+
+/// Why a [`MemcachedStore`] cannot be opened.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::MemcachedStore;
+/// use satchel::store::memcached::OpenError;
+///
+/// # tokio_test::block_on(async {
+/// // A malformed list is refused before anything connects.
+/// let error = MemcachedStore::connect("127.0.0.1").await.unwrap_err();
+/// assert!(matches!(error, OpenError::InvalidServers { .. }));
+/// # });
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The server list is not one or more `host:port` separated by commas, or names a
+    /// server twice.
+    #[error("invalid memcached server list {servers:?}: expected {expected}")]
+    InvalidServers {
+        /// The server list as given.
+        servers: String,
+        /// What the list must look like.
+        expected: &'static str,
+    },
+    /// A host name of the list does not resolve.
+    #[error("the memcached server list {servers:?} does not resolve")]
+    Unresolved {
+        /// The server list as given.
+        servers: String,
+        /// What the resolver said.
+        #[source]
+        source: BoxError,
+    },
+    /// Resolving the host names took longer than the timeout.
+    #[error("the memcached server list {servers:?} did not resolve within {timeout:?}")]
+    ResolveTimeout {
+        /// The server list as given.
+        servers: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The key prefix cannot start a memcached key: too long, or with spaces or control
+    /// characters.
+    #[error("invalid memcached key prefix {prefix:?}: expected {expected}")]
+    InvalidKeyPrefix {
+        /// The prefix as given.
+        prefix: String,
+        /// What the prefix must look like.
+        expected: String,
+    },
+    /// A server did not answer a no-op within the timeout.
+    #[error("a memcached server of {servers:?} is not reachable")]
+    Unreachable {
+        /// The server list as given.
+        servers: String,
+        /// What failed.
+        #[source]
+        source: BoxError,
+    },
 }
 
 /// A memcached failure, without the key the client attaches to some of its errors: keys
@@ -275,112 +365,45 @@ enum Outcome {
 }
 
 impl MemcachedStore {
-    /// Builds the store the configuration describes: SESSION_MEMCACHED (one or more
-    /// `host:port`, separated by commas; default `127.0.0.1:11211`), SESSION_KEY_PREFIX and
-    /// SESSION_STORE_TIMEOUT.
+    /// Starts configuring a store on `servers`: one or more `host:port`, separated by
+    /// commas (e.g. `127.0.0.1:11211,127.0.0.1:11212`; [`DEFAULT_SERVERS`] is the local
+    /// server), with the defaults: key prefix [`DEFAULT_KEY_PREFIX`], timeout
+    /// [`DEFAULT_TIMEOUT`].
     ///
-    /// Host names are resolved here, once, and every server is asked for a no-op: as with
-    /// every networked store, a server that cannot be reached stops the start (a wrong
-    /// address shows at once, not as a share of requests answering 500). Once started,
-    /// a server that goes down fails the requests whose sessions live on it until it is
-    /// back, and the store uses it again by itself.
+    /// Nothing is checked or contacted until [`open`](MemcachedStoreBuilder::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = satchel::MemcachedStore::builder("127.0.0.1:11211").with_key_prefix("shop:");
+    /// # let _ = builder;
+    /// ```
+    pub fn builder(servers: impl Into<String>) -> MemcachedStoreBuilder {
+        MemcachedStoreBuilder {
+            servers: servers.into(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Opens a store on `servers` with the default key prefix and timeout; see
+    /// [`MemcachedStoreBuilder::open`].
     ///
     /// # Examples
     ///
     /// ```no_run
-    /// use satchel::{MemcachedStore, SessionConfig};
-    ///
     /// # tokio_test::block_on(async {
-    /// let config = SessionConfig::default()
-    ///     .with_memcached_servers("127.0.0.1:11211, 127.0.0.1:11212")
-    ///     .with_key_prefix("shop:");
-    /// let store = MemcachedStore::from_config(&config).await?;
-    /// assert_eq!(store.servers(), ["127.0.0.1:11211", "127.0.0.1:11212"]);
-    /// assert_eq!(store.key_prefix(), "shop:");
-    /// # Ok::<_, satchel::ConfigError>(())
+    /// let store = satchel::MemcachedStore::connect("127.0.0.1:11211").await?;
+    /// assert_eq!(store.servers(), ["127.0.0.1:11211"]);
+    /// # Ok::<_, satchel::store::memcached::OpenError>(())
     /// # }).unwrap();
-    /// ```
-    ///
-    /// A malformed list is refused before anything connects:
-    ///
-    /// ```
-    /// use satchel::{ConfigError, MemcachedStore, SessionConfig};
-    ///
-    /// # tokio_test::block_on(async {
-    /// let bad = SessionConfig::default().with_memcached_servers("127.0.0.1");
-    /// let error = MemcachedStore::from_config(&bad).await.unwrap_err();
-    /// assert!(matches!(error, ConfigError::Invalid { ref key, .. } if key == "SESSION_MEMCACHED"));
-    /// # });
     /// ```
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] naming SESSION_MEMCACHED when the server list is malformed
-    /// or a host name does not resolve, and naming SESSION_KEY_PREFIX when the prefix
-    /// cannot start a memcached key (too long, or with spaces or control characters);
-    /// [`ConfigError::Io`] naming SESSION_MEMCACHED when a server cannot be reached within
-    /// SESSION_STORE_TIMEOUT.
-    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        let text = config.memcached_servers().unwrap_or(DEFAULT_SERVERS);
-        let invalid_servers = |expected: String| ConfigError::Invalid {
-            key: "SESSION_MEMCACHED".to_owned(),
-            value: text.to_owned(),
-            expected,
-        };
-        let servers =
-            parse_servers(text).map_err(|expected| invalid_servers(expected.to_owned()))?;
-        let key_prefix = config.key_prefix();
-        check_prefix(key_prefix).map_err(|expected| ConfigError::Invalid {
-            key: "SESSION_KEY_PREFIX".to_owned(),
-            value: key_prefix.to_owned(),
-            expected,
-        })?;
-        let timeout = config.store_timeout();
-        let connect = AsyncMetaClient::builder()
-            .connect_timeout(Some(timeout))
-            .io_timeout(Some(timeout))
-            .connect_multiple_async(servers.iter().cloned());
-        let client = match tokio::time::timeout(timeout, connect).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(error)) => {
-                // Resolving involves no key, so the client's message can be shown.
-                return Err(invalid_servers(format!(
-                    "host:port addresses that resolve ({error})"
-                )));
-            }
-            Err(_) => {
-                return Err(invalid_servers(
-                    "host:port addresses that resolve (resolving timed out)".to_owned(),
-                ));
-            }
-        };
-        let store = Self {
-            inner: Arc::new(Inner {
-                client,
-                servers,
-                key_prefix: key_prefix.to_owned(),
-                timeout,
-            }),
-        };
-        let failure = match tokio::time::timeout(timeout, store.inner.client.noop()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(Failure::from(error)),
-            Err(_) => Some(Failure::Timeout),
-        };
-        // As every networked store does: a server that cannot be reached at start-up
-        // stops the start, so a wrong address or a server that is down shows at once
-        // rather than as a share of requests answering 500.
-        if let Some(failure) = failure {
-            let cause = std::error::Error::source(&failure)
-                .map(|source| format!(": {source}"))
-                .unwrap_or_default();
-            return Err(ConfigError::Io {
-                key: "SESSION_MEMCACHED".to_owned(),
-                path: text.to_owned(),
-                message: format!("a memcached server is not reachable: {failure}{cause}"),
-            });
-        }
-        Ok(store)
+    /// As [`MemcachedStoreBuilder::open`].
+    pub async fn connect(servers: &str) -> Result<Self, OpenError> {
+        Self::builder(servers).open().await
     }
 
     /// The servers, as configured, in order.
@@ -389,7 +412,7 @@ impl MemcachedStore {
         &self.inner.servers
     }
 
-    /// The prefix of every key (SESSION_KEY_PREFIX).
+    /// The prefix of every key.
     #[must_use]
     pub fn key_prefix(&self) -> &str {
         &self.inner.key_prefix
@@ -629,6 +652,121 @@ impl MemcachedStore {
             }
         }
         Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
+    }
+}
+
+impl MemcachedStoreBuilder {
+    /// Sets the prefix of every key (default [`DEFAULT_KEY_PREFIX`]), so that several
+    /// applications can share the servers without seeing each other's sessions. A key is
+    /// the prefix followed by the 43 characters of the id, and memcached keys are at most
+    /// [`MAX_KEY_LEN`] bytes, without spaces or control characters.
+    pub fn with_key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
+        self.key_prefix = key_prefix.into();
+        self
+    }
+
+    /// Sets the time limit of connecting and of every exchange (default
+    /// [`DEFAULT_TIMEOUT`]): past it an operation fails with [`StoreError::Backend`], so a
+    /// request fails fast while a server is unreachable.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Opens the store: checks the server list and the key prefix, resolves the host
+    /// names, once, and asks every server for a no-op.
+    ///
+    /// As with every networked store, a server that cannot be reached stops the start (a
+    /// wrong address shows at once, not as a share of requests answering 500). Once
+    /// started, a server that goes down fails the requests whose sessions live on it
+    /// until it is back, and the store uses it again by itself.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use satchel::MemcachedStore;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemcachedStore::builder("127.0.0.1:11211, 127.0.0.1:11212")
+    ///     .with_key_prefix("shop:")
+    ///     .open()
+    ///     .await?;
+    /// assert_eq!(store.servers(), ["127.0.0.1:11211", "127.0.0.1:11212"]);
+    /// assert_eq!(store.key_prefix(), "shop:");
+    /// # Ok::<_, satchel::store::memcached::OpenError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidServers`] and [`OpenError::InvalidKeyPrefix`] before anything
+    /// connects; [`OpenError::Unresolved`] or [`OpenError::ResolveTimeout`] when a host
+    /// name does not resolve; [`OpenError::Unreachable`] when a server does not answer
+    /// within the timeout.
+    pub async fn open(self) -> Result<MemcachedStore, OpenError> {
+        let Self {
+            servers: text,
+            key_prefix,
+            timeout,
+        } = self;
+        let servers = match parse_servers(&text) {
+            Ok(servers) => servers,
+            Err(expected) => {
+                return Err(OpenError::InvalidServers {
+                    servers: text,
+                    expected,
+                });
+            }
+        };
+        if let Err(expected) = check_prefix(&key_prefix) {
+            return Err(OpenError::InvalidKeyPrefix {
+                prefix: key_prefix,
+                expected,
+            });
+        }
+        let connect = AsyncMetaClient::builder()
+            .connect_timeout(Some(timeout))
+            .io_timeout(Some(timeout))
+            .connect_multiple_async(servers.iter().cloned());
+        let client = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => {
+                // Resolving involves no key, so the client's message can be shown.
+                return Err(OpenError::Unresolved {
+                    servers: text,
+                    source: error.into(),
+                });
+            }
+            Err(_) => {
+                return Err(OpenError::ResolveTimeout {
+                    servers: text,
+                    timeout,
+                });
+            }
+        };
+        let store = MemcachedStore {
+            inner: Arc::new(Inner {
+                client,
+                servers,
+                key_prefix,
+                timeout,
+            }),
+        };
+        let failure = match tokio::time::timeout(timeout, store.inner.client.noop()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(Failure::from(error)),
+            Err(_) => Some(Failure::Timeout),
+        };
+        // As every networked store does: a server that cannot be reached at start-up
+        // stops the start, so a wrong address or a server that is down shows at once
+        // rather than as a share of requests answering 500.
+        if let Some(failure) = failure {
+            return Err(OpenError::Unreachable {
+                servers: text,
+                source: Box::new(failure),
+            });
+        }
+        Ok(store)
     }
 }
 

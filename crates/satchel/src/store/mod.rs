@@ -32,7 +32,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -42,6 +42,7 @@ use crate::record::{Changes, KeyUpdate, Record, Updated};
 mod envelope;
 #[cfg(feature = "filesystem")]
 pub mod filesystem;
+mod from_config;
 #[cfg(feature = "memcached")]
 pub mod memcached;
 pub mod memory;
@@ -56,6 +57,7 @@ pub mod sql;
 #[cfg(feature = "filesystem")]
 #[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]
 pub use filesystem::FilesystemStore;
+pub use from_config::from_config;
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub use memcached::MemcachedStore;
@@ -67,6 +69,51 @@ pub use null::NullStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
+
+/// The prefix every store puts before a session id when it names the entry, unless told
+/// otherwise (SESSION_KEY_PREFIX).
+///
+/// It is Flask-Session's, so an application moving from Flask finds its sessions where it
+/// left them. Give each application its own prefix to let several share one backend
+/// without seeing each other's sessions.
+pub const DEFAULT_KEY_PREFIX: &str = "session:";
+
+/// How long a networked store may take to connect, and to carry out one operation,
+/// unless told otherwise (SESSION_STORE_TIMEOUT).
+///
+/// Long enough for a loaded server, short enough that a request fails fast (an empty
+/// 500) instead of hanging while the store is unreachable, and that a store which cannot
+/// be reached at start-up stops the start at once.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The stores' own defaults that the configuration repeats.
+///
+/// They are defined here, where they are built whatever the features, because the
+/// configuration is built without the stores' features; each store module publishes its
+/// own under its own name (e.g. `redis::DEFAULT_URL`).
+pub(crate) mod defaults {
+    /// Where the `redis` store connects by default: the local server, as Flask-Session
+    /// does.
+    pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379";
+    /// The server the `memcached` store uses by default.
+    pub(crate) const MEMCACHED_SERVERS: &str = "127.0.0.1:11211";
+    /// Where the `mongodb` store connects by default.
+    pub(crate) const MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
+    /// The `mongodb` store's database: Flask-Session's name, so a migrated application
+    /// finds its sessions.
+    pub(crate) const MONGODB_DATABASE: &str = "flask_session";
+    /// The `mongodb` store's collection: Flask-Session's name.
+    pub(crate) const MONGODB_COLLECTION: &str = "sessions";
+    /// Most session files the `filesystem` store keeps before it prunes: Flask-Session's
+    /// number, which keeps a flood of new sessions from filling the disk.
+    pub(crate) const FILE_THRESHOLD: usize = 500;
+    /// Permission bits of the `filesystem` store's files: read and write for the owner
+    /// only, as they hold session data and their names are session ids.
+    pub(crate) const FILE_MODE: u32 = 0o600;
+    /// The SQL stores' table: Flask-Session's name, so a migrated application finds its
+    /// sessions.
+    pub(crate) const SQL_TABLE: &str = "flask_sessions";
+}
 
 /// What a store reports after applying a change set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -462,67 +509,3 @@ impl SessionStore for BoxedStore {
         self.0.capabilities()
     }
 }
-
-/// Builds the store SESSION_TYPE names, with its settings from `config`.
-///
-/// # Errors
-///
-/// [`ConfigError`](crate::ConfigError) when the store cannot be opened (a SESSION_FILE_DIR that cannot be
-/// created or written) or is not available in this build.
-///
-/// # Examples
-///
-/// ```
-/// use satchel::{SessionConfig, SessionType, store};
-///
-/// let config = SessionConfig::default().with_session_type(SessionType::Memory);
-/// # tokio_test::block_on(async {
-/// let store = store::from_config(&config).await?;
-/// # let _ = store;
-/// # Ok::<_, satchel::ConfigError>(())
-/// # }).unwrap();
-/// ```
-pub async fn from_config(config: &crate::SessionConfig) -> Result<BoxedStore, crate::ConfigError> {
-    use crate::SessionType;
-    match config.session_type() {
-        SessionType::Null => Ok(BoxedStore::new(NullStore)),
-        SessionType::Memory => Ok(BoxedStore::new(MemoryStore::with_capacity(
-            config.memory_capacity(),
-        ))),
-        #[cfg(feature = "filesystem")]
-        SessionType::Filesystem => FilesystemStore::from_config(config).map(BoxedStore::new),
-        #[cfg(feature = "redis")]
-        SessionType::Redis => RedisStore::from_config(config).await.map(BoxedStore::new),
-        #[cfg(feature = "memcached")]
-        SessionType::Memcached => MemcachedStore::from_config(config)
-            .await
-            .map(BoxedStore::new),
-        #[cfg(feature = "mongodb")]
-        SessionType::MongoDb => MongoStore::from_config(config).await.map(BoxedStore::new),
-        #[cfg(feature = "_sql")]
-        SessionType::Sql => sql::from_config(config).await,
-        // Reached only in builds that leave a store's feature out.
-        #[allow(unreachable_patterns)]
-        other => Err(crate::ConfigError::Conflict(format!(
-            "SESSION_TYPE={other} is not available in this build of satchel \
-             (available: {})",
-            AVAILABLE.join(", ")
-        ))),
-    }
-}
-
-/// The SESSION_TYPE values this build can serve.
-const AVAILABLE: &[&str] = &[
-    "null",
-    "memory",
-    #[cfg(feature = "filesystem")]
-    "filesystem",
-    #[cfg(feature = "redis")]
-    "redis",
-    #[cfg(feature = "memcached")]
-    "memcached",
-    #[cfg(feature = "mongodb")]
-    "mongodb",
-    #[cfg(feature = "_sql")]
-    "sqlalchemy",
-];

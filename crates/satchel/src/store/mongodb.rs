@@ -20,7 +20,7 @@
 //! is, so the documents stay readable in the MongoDB shell.
 //!
 //! A TTL index on `expiry` (`expireAfterSeconds: 0`, named `expiry_ttl`) lets the server
-//! delete expired documents itself; [`MongoStore::from_config`] creates it (idempotently)
+//! delete expired documents itself; [`MongoStoreBuilder::open`] creates it (idempotently)
 //! when the store starts. The server's TTL monitor runs only about once a minute, so an
 //! expired document can still be there when it is asked for: every read filters on
 //! `expiry > now` as well, and a save treats an expired document as if it were missing.
@@ -157,22 +157,25 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument, UpdateModifi
 use mongodb::{Client, Collection, IndexModel};
 use serde_json::{Map, Number, Value};
 
-use crate::SessionConfig;
-use crate::error::{ConfigError, StoreError};
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
-use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
-use crate::support::{Chain, redact_url};
+use crate::store::{
+    Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, ExpiredDeletion, Saved, SessionStore,
+};
+use crate::support::redact_url;
 
-/// The server the store connects to when SESSION_MONGODB is unset, as Flask-Session does.
-pub const DEFAULT_URI: &str = crate::config::DEFAULT_MONGODB_URI;
+/// The server the store connects to unless told otherwise (SESSION_MONGODB unset): the
+/// local one, as Flask-Session does.
+pub const DEFAULT_URI: &str = super::defaults::MONGODB_URI;
+/// The database the store uses unless told otherwise: Flask-Session's name, so that an
+/// application moving from Flask finds its sessions.
+pub const DEFAULT_DATABASE: &str = super::defaults::MONGODB_DATABASE;
+/// The collection the store uses unless told otherwise: Flask-Session's name.
+pub const DEFAULT_COLLECTION: &str = super::defaults::MONGODB_COLLECTION;
 /// The name of the TTL index the store creates on `expiry`.
 pub const TTL_INDEX_NAME: &str = "expiry_ttl";
 
-/// Default key prefix of the documents' `_id` (SESSION_KEY_PREFIX).
-const DEFAULT_KEY_PREFIX: &str = "session:";
-/// Default limit on each operation (SESSION_STORE_TIMEOUT).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// MongoDB's error code for a duplicate key.
 const DUPLICATE_KEY: i32 = 11000;
 /// How many times a save is sent when concurrent upserts collide on a new `_id`.
@@ -197,13 +200,13 @@ const DEAD: DateTime = DateTime::from_millis(0);
 /// ```no_run
 /// // Not run: it needs a MongoDB server.
 /// use std::time::{Duration, SystemTime};
-/// use satchel::{Changes, MongoStore, SessionConfig, SessionId, SessionStore};
+/// use satchel::{Changes, MongoStore, SessionId, SessionStore};
 ///
 /// # tokio_test::block_on(async {
-/// let config = SessionConfig::default()
-///     .with_mongodb_uri("mongodb://127.0.0.1:27017")
-///     .with_mongodb_db("app");
-/// let store = MongoStore::from_config(&config).await?;
+/// let store = MongoStore::builder("mongodb://127.0.0.1:27017")
+///     .with_database("app")
+///     .open()
+///     .await?;
 ///
 /// let id = SessionId::generate();
 /// let mut changes = Changes::default();
@@ -231,6 +234,119 @@ impl fmt::Debug for MongoStore {
             .field("timeout", &self.timeout)
             .finish()
     }
+}
+
+/// Settings for a [`MongoStore`], made by [`MongoStore::builder`] and turned into a store
+/// by [`open`](Self::open). `Debug` masks the password of the connection string.
+///
+/// # Examples
+///
+/// ```no_run
+/// // Not run: it needs a MongoDB server.
+/// use std::time::Duration;
+/// use satchel::MongoStore;
+///
+/// # tokio_test::block_on(async {
+/// let store = MongoStore::builder("mongodb://app:secret@db.internal:27017/?authSource=admin")
+///     .with_database("shop")
+///     .with_collection("web_sessions")
+///     .with_key_prefix("shop:")
+///     .with_timeout(Duration::from_secs(1))
+///     .open()
+///     .await?;
+/// # let _ = store;
+/// # Ok::<_, satchel::store::mongodb::OpenError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct MongoStoreBuilder {
+    uri: String,
+    database: String,
+    collection: String,
+    key_prefix: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for MongoStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoStoreBuilder")
+            .field("uri", &redact_url(&self.uri))
+            .field("database", &self.database)
+            .field("collection", &self.collection)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why a [`MongoStore`] cannot be opened.
+///
+/// Messages never show the password of the connection string.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::MongoStore;
+/// use satchel::store::mongodb::OpenError;
+///
+/// # tokio_test::block_on(async {
+/// // Names are checked before anything connects.
+/// let error = MongoStore::builder("mongodb://127.0.0.1:27017")
+///     .with_database("my.db")
+///     .open()
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(error, OpenError::InvalidDatabase { .. }));
+/// # });
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The database name is one MongoDB does not accept.
+    #[error("invalid MongoDB database name {name:?}: expected {expected}")]
+    InvalidDatabase {
+        /// The name as given.
+        name: String,
+        /// What MongoDB accepts.
+        expected: &'static str,
+    },
+    /// The collection name is one MongoDB does not accept.
+    #[error("invalid MongoDB collection name {name:?}: expected {expected}")]
+    InvalidCollection {
+        /// The name as given.
+        name: String,
+        /// What MongoDB accepts.
+        expected: &'static str,
+    },
+    /// The connection string cannot be parsed.
+    #[error("invalid MongoDB connection string {uri:?}")]
+    InvalidUri {
+        /// The connection string, its password masked.
+        uri: String,
+        /// What the driver found wrong.
+        #[source]
+        source: mongodb::error::Error,
+    },
+    /// The server did not answer a ping within the timeout.
+    #[error("MongoDB at {namespace} does not answer")]
+    Unreachable {
+        /// The hosts, the database and the collection: `host:port/db.collection`.
+        namespace: String,
+        /// What failed.
+        #[source]
+        source: StoreError,
+    },
+    /// The server refused to create the TTL index on `expiry` (an index on `expiry` with
+    /// other options exists already, or the user may not create indexes).
+    #[error("the TTL index on `expiry` cannot be created in {namespace}")]
+    Index {
+        /// The hosts, the database and the collection: `host:port/db.collection`.
+        namespace: String,
+        /// What failed.
+        #[source]
+        source: StoreError,
+    },
 }
 
 /// An operation took longer than the store's timeout.
@@ -262,12 +378,12 @@ const UPDATE_ATTEMPTS: usize = 5;
 struct Contended(usize);
 
 impl MongoStore {
-    /// A store on `collection`, with the key prefix `"session:"` and a timeout of two
-    /// seconds per operation.
+    /// A store on `collection`, a client of your own, with the key prefix
+    /// [`DEFAULT_KEY_PREFIX`] and a limit of [`DEFAULT_TIMEOUT`] per operation.
     ///
     /// Nothing is sent to the server here; call [`create_ttl_index`](Self::create_ttl_index)
     /// once so that the server deletes expired sessions itself.
-    /// [`from_config`](Self::from_config) does both.
+    /// [`MongoStore::builder`] connects, and does both.
     ///
     /// # Examples
     ///
@@ -293,7 +409,7 @@ impl MongoStore {
         }
     }
 
-    /// Sets the prefix of every document's `_id` (default `"session:"`). Applications
+    /// Sets the prefix of every document's `_id` (default [`DEFAULT_KEY_PREFIX`]). Applications
     /// with different prefixes can share a collection without seeing each other's
     /// sessions.
     #[must_use]
@@ -303,91 +419,36 @@ impl MongoStore {
     }
 
     /// Sets the longest time one operation may take before it fails with
-    /// [`StoreError::Backend`] (default two seconds). The driver's own connect and
-    /// server-selection timeouts are set on the client.
+    /// [`StoreError::Backend`] (default [`DEFAULT_TIMEOUT`]). The driver's own connect
+    /// and server-selection timeouts are set on the client.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Opens the store the configuration describes: SESSION_MONGODB (default
-    /// [`DEFAULT_URI`]), SESSION_MONGODB_DB, SESSION_MONGODB_COLLECT, SESSION_KEY_PREFIX,
-    /// with SESSION_STORE_TIMEOUT as the driver's connect and server-selection timeouts
-    /// and as the limit on each operation. Creates the TTL index on `expiry` when it is
-    /// missing.
+    /// Starts configuring a store on the server of `uri` (a `mongodb://` or
+    /// `mongodb+srv://` connection string; [`DEFAULT_URI`] is the local server), with the
+    /// defaults: database [`DEFAULT_DATABASE`], collection [`DEFAULT_COLLECTION`], key
+    /// prefix [`DEFAULT_KEY_PREFIX`], timeout [`DEFAULT_TIMEOUT`].
     ///
-    /// The server must be reachable: the index is created here, so a wrong address or
-    /// wrong credentials show up at startup, not on the first request.
+    /// Nothing is checked or contacted until [`open`](MongoStoreBuilder::open).
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// // Not run: it needs a MongoDB server.
-    /// use satchel::{MongoStore, SessionConfig};
-    ///
-    /// # tokio_test::block_on(async {
-    /// let config = SessionConfig::default()
-    ///     .with_mongodb_uri("mongodb://app:secret@db.internal:27017/?authSource=admin");
-    /// let store = MongoStore::from_config(&config).await?;
-    /// # let _ = store;
-    /// # Ok::<_, satchel::ConfigError>(())
-    /// # }).unwrap();
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] naming SESSION_MONGODB when the connection string cannot
-    /// be parsed (the password, if any, is masked), and naming SESSION_MONGODB_DB or
-    /// SESSION_MONGODB_COLLECT for a name MongoDB does not accept; [`ConfigError::Io`]
-    /// naming SESSION_MONGODB when the server cannot be reached or refuses to create the
-    /// index.
-    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        check_names(config.mongodb_db(), config.mongodb_collection())?;
-        let uri = config.mongodb_uri().unwrap_or(DEFAULT_URI);
-        let timeout = config.store_timeout();
-        let invalid = |message: String| ConfigError::Invalid {
-            key: "SESSION_MONGODB".into(),
-            value: redact_url(uri).into_owned(),
-            expected: format!("a mongodb:// or mongodb+srv:// connection string ({message})"),
-        };
-        let mut options = ClientOptions::parse(uri)
-            .await
-            .map_err(|error| invalid(error.to_string()))?;
-        options.connect_timeout = Some(timeout);
-        options.server_selection_timeout = Some(timeout);
-        if options.app_name.is_none() {
-            options.app_name = Some("satchel".into());
+    /// let builder = satchel::MongoStore::builder("mongodb://app:secret@db.internal:27017")
+    ///     .with_collection("web_sessions");
+    /// assert!(!format!("{builder:?}").contains("secret"));
+    /// ```
+    pub fn builder(uri: impl Into<String>) -> MongoStoreBuilder {
+        MongoStoreBuilder {
+            uri: uri.into(),
+            database: DEFAULT_DATABASE.to_owned(),
+            collection: DEFAULT_COLLECTION.to_owned(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
         }
-        let hosts = options
-            .hosts
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let client = Client::with_options(options).map_err(|error| invalid(error.to_string()))?;
-        let collection = client
-            .database(config.mongodb_db())
-            .collection::<Document>(config.mongodb_collection());
-        let store = Self::new(collection)
-            .with_key_prefix(config.key_prefix())
-            .with_timeout(timeout);
-        store
-            .create_ttl_index()
-            .await
-            .map_err(|error| ConfigError::Io {
-                key: "SESSION_MONGODB".into(),
-                path: format!(
-                    "{hosts}/{}.{}",
-                    config.mongodb_db(),
-                    config.mongodb_collection()
-                ),
-                message: format!(
-                    "the TTL index on `expiry` cannot be created: {}",
-                    Chain(&error)
-                ),
-            })?;
-        Ok(store)
     }
 
     /// Creates the TTL index on `expiry` (`expireAfterSeconds: 0`, named
@@ -498,6 +559,109 @@ impl MongoStore {
             return Ok(None);
         }
         Ok(Some(data.remove(name)))
+    }
+}
+
+impl MongoStoreBuilder {
+    /// Sets the database (default [`DEFAULT_DATABASE`]).
+    pub fn with_database(mut self, database: impl Into<String>) -> Self {
+        self.database = database.into();
+        self
+    }
+
+    /// Sets the collection (default [`DEFAULT_COLLECTION`]).
+    pub fn with_collection(mut self, collection: impl Into<String>) -> Self {
+        self.collection = collection.into();
+        self
+    }
+
+    /// Sets the prefix of every document's `_id` (default [`DEFAULT_KEY_PREFIX`]).
+    /// Applications with different prefixes can share a collection without seeing each
+    /// other's sessions.
+    pub fn with_key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
+        self.key_prefix = key_prefix.into();
+        self
+    }
+
+    /// Sets the driver's connect and server-selection timeouts, and the limit on each
+    /// operation as a whole (default [`DEFAULT_TIMEOUT`]): past it an operation fails with
+    /// [`StoreError::Backend`], so a request fails fast while the server is unreachable.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Opens the store: checks the database and collection names, connects, pings the
+    /// server within the timeout, and creates the TTL index on `expiry` when it is
+    /// missing ([`MongoStore::create_ttl_index`]).
+    ///
+    /// The server must be reachable, so a wrong address or wrong credentials show up at
+    /// startup, not on the first request.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Not run: it needs a MongoDB server.
+    /// use satchel::MongoStore;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MongoStore::builder("mongodb://127.0.0.1:27017")
+    ///     .with_database("app")
+    ///     .with_collection("sessions")
+    ///     .open()
+    ///     .await?;
+    /// assert_eq!(store.collection().name(), "sessions");
+    /// # Ok::<_, satchel::store::mongodb::OpenError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidDatabase`] and [`OpenError::InvalidCollection`] for a name
+    /// MongoDB does not accept and [`OpenError::InvalidUri`] for a connection string that
+    /// cannot be parsed, before anything connects; [`OpenError::Unreachable`] when the
+    /// server does not answer within the timeout; [`OpenError::Index`] when it refuses to
+    /// create the index.
+    pub async fn open(self) -> Result<MongoStore, OpenError> {
+        let Self {
+            uri,
+            database,
+            collection,
+            key_prefix,
+            timeout,
+        } = self;
+        check_names(&database, &collection)?;
+        let invalid = |source| OpenError::InvalidUri {
+            uri: redact_url(&uri).into_owned(),
+            source,
+        };
+        let mut options = ClientOptions::parse(&uri).await.map_err(invalid)?;
+        options.connect_timeout = Some(timeout);
+        options.server_selection_timeout = Some(timeout);
+        if options.app_name.is_none() {
+            options.app_name = Some("satchel".into());
+        }
+        let hosts = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = Client::with_options(options).map_err(invalid)?;
+        let namespace = format!("{hosts}/{database}.{collection}");
+        let store = MongoStore::new(client.database(&database).collection(&collection))
+            .with_key_prefix(key_prefix)
+            .with_timeout(timeout);
+        if let Err(source) = store
+            .timed(client.database(&database).run_command(doc! { "ping": 1 }))
+            .await
+        {
+            return Err(OpenError::Unreachable { namespace, source });
+        }
+        if let Err(source) = store.create_ttl_index().await {
+            return Err(OpenError::Index { namespace, source });
+        }
+        Ok(store)
     }
 }
 
@@ -851,23 +1015,24 @@ fn update_pipeline(
     Ok(stages)
 }
 
+/// What MongoDB accepts as a database name.
+const DATABASE_NAMES: &str =
+    "a database name of 1 to 63 bytes without / \\ . space \" $ * < > : | ? or NUL";
+/// What MongoDB accepts as a collection name.
+const COLLECTION_NAMES: &str = "a collection name without $ or NUL, not starting with \
+     `system.` nor starting or ending with a dot";
+
 /// Checks the database and collection names against MongoDB's rules, so that a bad name
-/// is reported with the key that gives it, before anything connects.
-fn check_names(db: &str, collection: &str) -> Result<(), ConfigError> {
+/// is reported as such, before anything connects.
+pub(super) fn check_names(db: &str, collection: &str) -> Result<(), OpenError> {
     const DB_FORBIDDEN: &[char] = &[
         '/', '\\', '.', ' ', '"', '$', '*', '<', '>', ':', '|', '?', '\0',
     ];
-    let invalid = |key: &str, value: &str, expected: &str| ConfigError::Invalid {
-        key: key.to_owned(),
-        value: value.to_owned(),
-        expected: expected.to_owned(),
-    };
     if db.is_empty() || db.len() >= 64 || db.contains(DB_FORBIDDEN) {
-        return Err(invalid(
-            "SESSION_MONGODB_DB",
-            db,
-            "a database name of 1 to 63 bytes without / \\ . space \" $ * < > : | ? or NUL",
-        ));
+        return Err(OpenError::InvalidDatabase {
+            name: db.to_owned(),
+            expected: DATABASE_NAMES,
+        });
     }
     if collection.is_empty()
         || collection.contains(['$', '\0'])
@@ -875,12 +1040,10 @@ fn check_names(db: &str, collection: &str) -> Result<(), ConfigError> {
         || collection.starts_with('.')
         || collection.ends_with('.')
     {
-        return Err(invalid(
-            "SESSION_MONGODB_COLLECT",
-            collection,
-            "a collection name without $ or NUL, not starting with `system.` nor starting or \
-             ending with a dot",
-        ));
+        return Err(OpenError::InvalidCollection {
+            name: collection.to_owned(),
+            expected: COLLECTION_NAMES,
+        });
     }
     Ok(())
 }
@@ -1162,27 +1325,32 @@ fn escape_regex(text: &str) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    #[test]
-    fn bad_database_and_collection_names_name_their_key() {
-        assert!(check_names("flask_session", "sessions").is_ok());
-        assert!(check_names("app", "shop.sessions").is_ok());
-        for (db, collection, key) in [
-            ("", "sessions", "SESSION_MONGODB_DB"),
-            ("my.db", "sessions", "SESSION_MONGODB_DB"),
-            ("a b", "sessions", "SESSION_MONGODB_DB"),
-            ("app", "", "SESSION_MONGODB_COLLECT"),
-            ("app", "bad$name", "SESSION_MONGODB_COLLECT"),
-            ("app", "system.sessions", "SESSION_MONGODB_COLLECT"),
-        ] {
-            match check_names(db, collection) {
-                Err(ConfigError::Invalid { key: named, .. }) => assert_eq!(named, key),
-                other => panic!("{db:?}/{collection:?}: {other:?}"),
-            }
-        }
-    }
-
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn bad_database_and_collection_names_are_refused_before_connecting() {
+        assert!(check_names("flask_session", "sessions").is_ok());
+        assert!(check_names("app", "shop.sessions").is_ok());
+        for (db, collection) in [("", "sessions"), ("my.db", "sessions"), ("a b", "sessions")] {
+            assert!(
+                matches!(
+                    check_names(db, collection),
+                    Err(OpenError::InvalidDatabase { .. })
+                ),
+                "{db:?}"
+            );
+        }
+        for collection in ["", "bad$name", "system.sessions", ".a", "a."] {
+            assert!(
+                matches!(
+                    check_names("app", collection),
+                    Err(OpenError::InvalidCollection { .. })
+                ),
+                "{collection:?}"
+            );
+        }
+    }
 
     #[test]
     fn keys_escape_reversibly_into_field_names() {

@@ -49,11 +49,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::SessionConfig;
-use crate::error::{ConfigError, StoreError};
+use crate::error::StoreError;
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
+use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, ExpiredDeletion, Saved, SessionStore};
 
 mod format;
 mod locking;
@@ -64,13 +63,12 @@ mod prune;
 use locking::{LOCK_DIR, STRIPES, create_lock_file, lock_name};
 use paths::{create_dir, dir_mode_for, escape_prefix, probe, warn_if_listable};
 
-/// Default key prefix of the files (SESSION_KEY_PREFIX).
-const DEFAULT_KEY_PREFIX: &str = "session:";
-/// Default number of session files before the oldest are pruned (SESSION_FILE_THRESHOLD).
-pub const DEFAULT_THRESHOLD: usize = 500;
+/// Default number of session files before the oldest are pruned (SESSION_FILE_THRESHOLD):
+/// Flask-Session's, a bound that keeps a flood of new sessions from filling the disk.
+pub const DEFAULT_THRESHOLD: usize = super::defaults::FILE_THRESHOLD;
 /// Default permission bits of session files (SESSION_FILE_MODE): readable and writable
-/// by the owner only.
-pub const DEFAULT_MODE: u32 = 0o600;
+/// by the owner only, as the files hold session data and their names are session ids.
+pub const DEFAULT_MODE: u32 = super::defaults::FILE_MODE;
 
 /// Writes one process runs at once (see [`FilesystemStore::write_blocking`]).
 const WRITERS: usize = 2;
@@ -224,8 +222,8 @@ struct Inner {
 }
 
 impl FilesystemStore {
-    /// Starts configuring a store in `dir`, with the defaults: key prefix `"session:"`,
-    /// threshold [`DEFAULT_THRESHOLD`], mode [`DEFAULT_MODE`].
+    /// Starts configuring a store in `dir`, with the defaults: key prefix
+    /// [`DEFAULT_KEY_PREFIX`], threshold [`DEFAULT_THRESHOLD`], mode [`DEFAULT_MODE`].
     ///
     /// # Examples
     ///
@@ -269,56 +267,6 @@ impl FilesystemStore {
         Self::builder(dir).open()
     }
 
-    /// Opens the store the configuration describes: SESSION_FILE_DIR,
-    /// SESSION_FILE_THRESHOLD, SESSION_FILE_MODE and SESSION_KEY_PREFIX.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// // Not run: the default SESSION_FILE_DIR is relative to the working directory.
-    /// use satchel::{FilesystemStore, SessionConfig};
-    ///
-    /// let store = FilesystemStore::from_config(&SessionConfig::default())?;
-    /// # Ok::<_, satchel::ConfigError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Io`] naming SESSION_FILE_DIR when the directory cannot be created
-    /// or is not writable; [`ConfigError::Invalid`] when the mode or the key prefix
-    /// cannot be used for files.
-    pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        Self::builder(config.file_dir())
-            .with_key_prefix(config.key_prefix())
-            .with_threshold(config.file_threshold())
-            .with_mode(config.file_mode())
-            .open()
-            .map_err(|error| match error {
-                OpenError::CannotCreate { path, source } => ConfigError::Io {
-                    key: "SESSION_FILE_DIR".into(),
-                    path: path.display().to_string(),
-                    message: format!("cannot be created: {source}"),
-                },
-                OpenError::NotWritable { path, source } => ConfigError::Io {
-                    key: "SESSION_FILE_DIR".into(),
-                    path: path.display().to_string(),
-                    message: format!("is not writable: {source}"),
-                },
-                OpenError::InvalidMode { mode } => ConfigError::Invalid {
-                    key: "SESSION_FILE_MODE".into(),
-                    value: format!("{mode:o}"),
-                    expected: "an octal mode within 777 that includes 600".into(),
-                },
-                OpenError::KeyPrefixTooLong { max, .. } => ConfigError::Invalid {
-                    key: "SESSION_KEY_PREFIX".into(),
-                    value: config.key_prefix().to_owned(),
-                    expected: format!(
-                        "a prefix of at most {max} bytes once escaped for file names"
-                    ),
-                },
-            })
-    }
-
     /// The directory the sessions live in, made absolute when the store was opened.
     #[must_use]
     pub fn dir(&self) -> &Path {
@@ -347,7 +295,7 @@ impl FilesystemStore {
 
 impl FilesystemStoreBuilder {
     /// Sets the key prefix that starts every session file's name (default
-    /// `"session:"`, stored as `session%3A`). Stores with different prefixes can share a
+    /// [`DEFAULT_KEY_PREFIX`], `"session:"`, stored as `session%3A`). Stores with different prefixes can share a
     /// directory without seeing each other's files.
     #[must_use]
     pub fn with_key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
@@ -378,6 +326,11 @@ impl FilesystemStoreBuilder {
     /// checks that files can be created in it, and prepares the lock files.
     ///
     /// Problems show up here, at startup, not on the first request.
+    ///
+    /// Unlike the `open` of the networked stores, this one is not `async`: it makes a few
+    /// calls on the local disk, once, and waits for no server, so it needs no runtime and
+    /// can run anywhere, e.g. in `main` before the runtime starts. The store's own
+    /// operations, which run for every request, go to tokio's blocking thread pool.
     ///
     /// # Examples
     ///

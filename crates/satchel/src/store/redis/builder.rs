@@ -1,5 +1,5 @@
-//! Building a store: [`RedisStoreBuilder`], the [`Topology`] of the Redis behind a
-//! store, and the parsing of SESSION_REDIS URLs.
+//! Building a store: [`RedisStoreBuilder`], [`OpenError`] when it cannot be opened, the
+//! [`Topology`] of the Redis behind a store, and the parsing of Redis URLs.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,15 +8,13 @@ use std::time::Duration;
 use redis::sentinel::SentinelNodeConnectionInfo;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError, TlsMode};
 
-use crate::error::ConfigError;
+use crate::error::BoxError;
 use crate::support::redact_url;
 
 use super::connection::Backend;
 use super::{Inner, RedisStore};
 
-/// The configuration key this store reads its URL from.
-const URL_KEY: &str = "SESSION_REDIS";
-/// What SESSION_REDIS accepts, for error messages.
+/// The URL forms the store accepts, for error messages.
 const URL_FORMS: &str = "redis://[user:password@]host[:port][/db], rediss://…, \
      redis+cluster://host:port,host:port,… or redis+sentinel://host:port,…/master-name[/db]";
 /// The default port of a sentinel.
@@ -33,7 +31,7 @@ const SENTINEL_PORT: u16 = 26379;
 /// # tokio_test::block_on(async {
 /// let store = RedisStore::connect("redis+cluster://10.0.0.1:7000,10.0.0.2:7000").await?;
 /// assert_eq!(store.topology(), Topology::Cluster);
-/// # Ok::<_, satchel::ConfigError>(())
+/// # Ok::<_, satchel::store::redis::OpenError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +46,7 @@ pub enum Topology {
 }
 
 /// Settings for a [`RedisStore`], made by [`RedisStore::builder`] and turned into a store
-/// by [`connect`](Self::connect).
+/// by [`open`](Self::open). `Debug` masks the password of the URL.
 ///
 /// # Examples
 ///
@@ -60,10 +58,10 @@ pub enum Topology {
 /// let store = RedisStore::builder("redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/main")
 ///     .with_key_prefix("shop:")
 ///     .with_timeout(Duration::from_secs(1))
-///     .connect()
+///     .open()
 ///     .await?;
 /// # let _ = store;
-/// # Ok::<_, satchel::ConfigError>(())
+/// # Ok::<_, satchel::store::redis::OpenError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]
@@ -72,6 +70,56 @@ pub struct RedisStoreBuilder {
     pub(super) url: String,
     pub(super) key_prefix: String,
     pub(super) timeout: Duration,
+}
+
+/// Why a [`RedisStore`] cannot be opened.
+///
+/// Messages never show the password of the URL.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::RedisStore;
+/// use satchel::store::redis::OpenError;
+///
+/// # tokio_test::block_on(async {
+/// // A malformed URL is refused before anything is contacted.
+/// let error = RedisStore::connect("redis+sentinel://:pw@10.0.0.5:26379").await.unwrap_err();
+/// assert!(matches!(error, OpenError::InvalidUrl { .. }));
+/// assert!(!error.to_string().contains("pw@"));
+/// # });
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The URL is not one of the accepted forms (see the [module documentation](super)).
+    #[error("invalid Redis URL {url:?}: expected {expected} ({reason})")]
+    InvalidUrl {
+        /// The URL, its password masked.
+        url: String,
+        /// The forms the store accepts.
+        expected: &'static str,
+        /// What is wrong with this one.
+        reason: String,
+    },
+    /// Redis did not answer within the timeout.
+    #[error("Redis at {url} did not answer within {timeout:?}")]
+    Timeout {
+        /// The URL, its password masked.
+        url: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// Redis cannot be reached, or refuses the connection (a wrong password, an unknown
+    /// Sentinel master name).
+    #[error("cannot connect to Redis at {url}")]
+    Connect {
+        /// The URL, its password masked.
+        url: String,
+        /// What the client said.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -85,16 +133,18 @@ impl fmt::Debug for RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
-    /// Sets the prefix of every session key (SESSION_KEY_PREFIX, default `session:`), so
-    /// that sessions can share a Redis with other data or other applications.
+    /// Sets the prefix of every session key (default
+    /// [`DEFAULT_KEY_PREFIX`](crate::store::DEFAULT_KEY_PREFIX)), so that sessions can
+    /// share a Redis with other data or other applications.
     pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
     }
 
     /// Sets the time limit of connecting and of every operation, retries included
-    /// (SESSION_STORE_TIMEOUT, default 2 s): past it an operation fails with
-    /// [`StoreError::Backend`], so a request fails fast while Redis is unreachable.
+    /// (default [`DEFAULT_TIMEOUT`](crate::store::DEFAULT_TIMEOUT)): past it an operation
+    /// fails with [`StoreError::Backend`], so a request fails fast while Redis is
+    /// unreachable.
     ///
     /// [`StoreError::Backend`]: crate::StoreError::Backend
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -102,46 +152,76 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Connects to Redis and returns the store.
+    /// Opens the store: checks the URL, then connects to Redis (and, for a Cluster or
+    /// Sentinel, finds the nodes or the master) within the timeout, so a wrong address or
+    /// password shows at startup, not on the first request.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use satchel::RedisStore;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379/0")
+    ///     .with_key_prefix("shop:")
+    ///     .open()
+    ///     .await?;
+    /// assert_eq!(store.key_prefix(), "shop:");
+    /// # Ok::<_, satchel::store::redis::OpenError>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] when the URL is not one of the accepted forms, and
-    /// [`ConfigError::Io`] when Redis cannot be reached or refuses the connection (a wrong
-    /// password, an unknown Sentinel master name) within the timeout. Both name
-    /// `SESSION_REDIS` and mask the password.
-    pub async fn connect(self) -> Result<RedisStore, ConfigError> {
-        let target = parse(&self.url).map_err(|reason| ConfigError::Invalid {
-            key: URL_KEY.to_owned(),
-            value: redact_url(&self.url).into_owned(),
-            expected: format!("{URL_FORMS} ({reason})"),
-        })?;
+    /// [`OpenError::InvalidUrl`] when the URL is not one of the accepted forms, before
+    /// anything is contacted; [`OpenError::Connect`] when Redis cannot be reached or
+    /// refuses the connection (a wrong password, an unknown Sentinel master name), and
+    /// [`OpenError::Timeout`] when it does not answer within the timeout.
+    pub async fn open(self) -> Result<RedisStore, OpenError> {
+        let url = redact_url(&self.url).into_owned();
+        let target = match parse(&self.url) {
+            Ok(target) => target,
+            Err(reason) => {
+                return Err(OpenError::InvalidUrl {
+                    url,
+                    expected: URL_FORMS,
+                    reason,
+                });
+            }
+        };
         if target.uses_tls() {
             // The TLS connections need a process-wide crypto provider; when the
             // application installed one already, that one is used.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let unreachable = |message: String| ConfigError::Io {
-            key: URL_KEY.to_owned(),
-            path: redact_url(&self.url).into_owned(),
-            message,
-        };
-        let backend = tokio::time::timeout(self.timeout, Backend::open(target, self.timeout))
-            .await
-            .map_err(|_| unreachable(format!("Redis did not answer within {:?}", self.timeout)))?
-            .map_err(|error| unreachable(format!("cannot connect to Redis: {error}")))?;
+        let backend =
+            match tokio::time::timeout(self.timeout, Backend::open(target, self.timeout)).await {
+                Ok(Ok(backend)) => backend,
+                Ok(Err(error)) => {
+                    return Err(OpenError::Connect {
+                        url,
+                        source: error.into(),
+                    });
+                }
+                Err(_) => {
+                    return Err(OpenError::Timeout {
+                        url,
+                        timeout: self.timeout,
+                    });
+                }
+            };
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 backend,
                 key_prefix: self.key_prefix,
                 timeout: self.timeout,
-                url: redact_url(&self.url).into_owned(),
+                url,
             }),
         })
     }
 }
 
-/// What a SESSION_REDIS URL points at.
+/// What a Redis URL points at.
 pub(super) enum Target {
     Standalone(ConnectionInfo),
     Cluster(Vec<ConnectionInfo>),
@@ -163,7 +243,7 @@ impl Target {
     }
 }
 
-/// Parses a SESSION_REDIS URL; the error says what is wrong, without quoting the URL.
+/// Parses a Redis URL; the error says what is wrong, without quoting the URL.
 fn parse(url: &str) -> Result<Target, String> {
     let (scheme, rest) = url
         .split_once("://")

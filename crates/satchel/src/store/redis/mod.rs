@@ -1,7 +1,7 @@
 //! The `redis` store: sessions in Redis, standalone, in a Redis Cluster or behind Redis
 //! Sentinel.
 //!
-//! # Where the store connects (`SESSION_REDIS`)
+//! # Where the store connects (the URL, `SESSION_REDIS`)
 //!
 //! | form | topology |
 //! | --- | --- |
@@ -18,8 +18,9 @@
 //! authentication). A port left out means 6379 for servers and 26379 for sentinels; `db`
 //! defaults to 0, and a Redis Cluster has database 0 only. `?protocol=resp3` may follow a
 //! standalone or cluster URL. `unix:///path/to/redis.sock[?db=N]` reaches a server on a
-//! Unix socket. Any other form is a [`ConfigError::Invalid`] naming `SESSION_REDIS`, with
-//! the password masked.
+//! Unix socket. Any other form is an [`OpenError::InvalidUrl`] (through
+//! [`RedisStore::from_config`], a [`ConfigError::Invalid`](crate::ConfigError::Invalid)
+//! naming `SESSION_REDIS`), with the password masked.
 //!
 //! # Layout
 //!
@@ -108,8 +109,9 @@
 //!   to the new master. As with any Redis client, writes the old master had not yet
 //!   replicated are lost in a failover: replication is asynchronous.)
 //!
-//! Building the store ([`RedisStore::connect`], [`RedisStore::from_config`]) connects once,
-//! so a wrong address or password is reported at startup.
+//! Opening the store ([`RedisStoreBuilder::open`], and [`RedisStore::connect`] and
+//! [`RedisStore::from_config`] through it) connects once, so a wrong address or password
+//! is reported at startup.
 //!
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 
@@ -117,30 +119,24 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::SessionConfig;
-use crate::error::{ConfigError, StoreError};
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{Saved, SessionStore};
+use crate::store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Saved, SessionStore};
 
 mod builder;
 mod codec;
 mod connection;
 mod scripts;
 
-pub use builder::{RedisStoreBuilder, Topology};
+pub use builder::{OpenError, RedisStoreBuilder, Topology};
 use codec::{EXPIRES_FIELD, PERMANENT_FIELD, decode, field_name, json_text, millis};
 use connection::{Backend, Request};
 use scripts::{LOAD, SAVE, TAKE, UPDATE};
 
-/// Where the store connects when SESSION_REDIS is unset: the local server, as
-/// Flask-Session does.
-pub const DEFAULT_URL: &str = crate::config::DEFAULT_REDIS_URL;
-
-/// Default key prefix (SESSION_KEY_PREFIX).
-const DEFAULT_KEY_PREFIX: &str = "session:";
-/// Default time limit of one operation (SESSION_STORE_TIMEOUT).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Where the store connects unless told otherwise (SESSION_REDIS unset): the local
+/// server, as Flask-Session does.
+pub const DEFAULT_URL: &str = super::defaults::REDIS_URL;
 
 /// How many times an update is sent when the stored text of a key keeps differing from
 /// the expected one while decoding to the same value (see the module documentation).
@@ -165,7 +161,7 @@ const UPDATE_TRIES: usize = 8;
 /// # tokio_test::block_on(async {
 /// let store = RedisStore::builder("redis://127.0.0.1:6379/0")
 ///     .with_key_prefix("shop:")
-///     .connect()
+///     .open()
 ///     .await?;
 ///
 /// let id = SessionId::generate();
@@ -202,8 +198,11 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Settings for a store at `url` (see the [module documentation](self) for the forms),
-    /// with the default key prefix and timeout.
+    /// Starts configuring a store at `url` (see the [module documentation](self) for the
+    /// forms; [`DEFAULT_URL`] is the local server), with the defaults: key prefix
+    /// [`DEFAULT_KEY_PREFIX`], timeout [`DEFAULT_TIMEOUT`].
+    ///
+    /// Nothing is checked or contacted until [`open`](RedisStoreBuilder::open).
     ///
     /// # Examples
     ///
@@ -219,57 +218,31 @@ impl RedisStore {
         }
     }
 
-    /// Connects to the Redis at `url` with the default key prefix (`session:`) and timeout
-    /// (2 s).
+    /// Opens a store at `url` with the default key prefix and timeout; see
+    /// [`RedisStoreBuilder::open`].
     ///
     /// # Errors
     ///
-    /// As [`RedisStoreBuilder::connect`].
+    /// As [`RedisStoreBuilder::open`].
     ///
     /// # Examples
     ///
     /// ```
+    /// use satchel::store::redis::OpenError;
+    ///
     /// # tokio_test::block_on(async {
     /// // A malformed URL is refused before anything is contacted.
     /// let error = satchel::RedisStore::connect("redis+sentinel://:pw@10.0.0.5:26379")
     ///     .await
     ///     .unwrap_err();
+    /// assert!(matches!(error, OpenError::InvalidUrl { .. }));
     /// let message = error.to_string();
-    /// assert!(message.contains("SESSION_REDIS") && message.contains("master"));
+    /// assert!(message.contains("master"));
     /// assert!(!message.contains("pw@"));
     /// # });
     /// ```
-    pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        Self::builder(url).connect().await
-    }
-
-    /// Connects as SESSION_REDIS says (default [`DEFAULT_URL`]), with SESSION_KEY_PREFIX and
-    /// SESSION_STORE_TIMEOUT.
-    ///
-    /// # Errors
-    ///
-    /// As [`RedisStoreBuilder::connect`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use satchel::{RedisStore, SessionConfig, SessionType};
-    ///
-    /// # tokio_test::block_on(async {
-    /// let config = SessionConfig::default()
-    ///     .with_session_type(SessionType::Redis)
-    ///     .with_redis_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000");
-    /// let store = RedisStore::from_config(&config).await?;
-    /// # let _ = store;
-    /// # Ok::<_, satchel::ConfigError>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        Self::builder(config.redis_url().unwrap_or(DEFAULT_URL))
-            .with_key_prefix(config.key_prefix())
-            .with_timeout(config.store_timeout())
-            .connect()
-            .await
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        Self::builder(url).open().await
     }
 
     /// The prefix of every session key.

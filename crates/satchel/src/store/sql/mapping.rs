@@ -1,12 +1,10 @@
-//! Where the sessions live: [`TableMapping`], the validated schema, table and column names
-//! (SESSION_SQLALCHEMY_TABLE and SESSION_SQLALCHEMY_MODEL), and [`MappingError`].
+//! Where the sessions live: [`TableMapping`], the validated schema, table and column names,
+//! and [`MappingError`].
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::{DEFAULT_TABLE, MAX_NAME_LEN};
-use crate::SessionConfig;
-use crate::error::ConfigError;
 
 /// Where the sessions live in the database: the schema, the table and the names of its
 /// columns (SESSION_SQLALCHEMY_TABLE and SESSION_SQLALCHEMY_MODEL).
@@ -164,49 +162,6 @@ impl TableMapping {
         mapping.expiry = checked("expiry column", expiry.unwrap_or("expiry"))?;
         mapping.version = checked("version column", version.unwrap_or("version"))?;
         mapping.distinct()
-    }
-
-    /// The mapping the configuration describes: SESSION_SQLALCHEMY_TABLE, overridden by
-    /// SESSION_SQLALCHEMY_MODEL where that names a table.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use satchel::SessionConfig;
-    /// use satchel::store::sql::TableMapping;
-    ///
-    /// let config = SessionConfig::default().with_sql_model("data=payload");
-    /// let mapping = TableMapping::from_config(&config)?;
-    /// assert_eq!((mapping.table(), mapping.data_column()), ("flask_sessions", "payload"));
-    /// # Ok::<_, satchel::ConfigError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] naming SESSION_SQLALCHEMY_TABLE or SESSION_SQLALCHEMY_MODEL.
-    pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        let table = config.sql_table();
-        let model = config.sql_model().unwrap_or_default();
-        Self::parse_with_table(model, table).map_err(|error| match error {
-            MappingError::InvalidName {
-                field: "table",
-                name,
-            } if name == table => ConfigError::Invalid {
-                key: "SESSION_SQLALCHEMY_TABLE".into(),
-                value: name,
-                expected: "1 to 63 ASCII letters, digits and underscores, not starting \
-                               with a digit"
-                    .into(),
-            },
-            error => ConfigError::Invalid {
-                key: "SESSION_SQLALCHEMY_MODEL".into(),
-                value: model.to_owned(),
-                expected: format!(
-                    "a table mapping such as `schema=public,table=web_sessions,\
-                     id=session_id,data=payload,expiry=expires_at` ({error})"
-                ),
-            },
-        })
     }
 
     /// Sets the schema (PostgreSQL), database (MySQL) or attached database (SQLite) of the
@@ -480,21 +435,5 @@ mod tests {
         assert_eq!(index.len(), MAX_NAME_LEN);
         assert_eq!(index, mapping.index());
         assert!(checked("index", &index).is_ok());
-    }
-
-    #[test]
-    fn config_errors_name_the_key() {
-        let config = SessionConfig::default().with_sql_model("table=x;y");
-        let error = TableMapping::from_config(&config).unwrap_err();
-        assert!(
-            error.to_string().contains("SESSION_SQLALCHEMY_MODEL"),
-            "{error}"
-        );
-        let config = SessionConfig::default().with_sql_table("bad name");
-        let error = TableMapping::from_config(&config).unwrap_err();
-        assert!(
-            error.to_string().contains("SESSION_SQLALCHEMY_TABLE"),
-            "{error}"
-        );
     }
 }

@@ -1,7 +1,9 @@
 //! The SQL stores (SESSION_TYPE=`sqlalchemy`, alias `sql`): [`SqliteStore`],
 //! [`PostgresStore`] and [`MySqlStore`] (MySQL and MariaDB), on [sqlx] connection pools.
 //!
-//! [`from_config`] picks the backend from the scheme of SESSION_SQL_URL:
+//! Each store is built by its `builder` (a [`SqlStoreBuilder`]) from a database URL;
+//! [`SqlStore::builder`] and [`from_config`] (SESSION_SQL_URL) pick the backend from the
+//! URL's scheme:
 //!
 //! | URL | Store | Feature |
 //! |-----|-------|---------|
@@ -103,9 +105,10 @@
 //! fail with [`StoreError::Backend`] until it is back; then the pool reconnects by itself.
 //! Waiting for a connection, and every PostgreSQL and MySQL operation as a whole, is
 //! bounded by SESSION_STORE_TIMEOUT. With SESSION_SQL_AUTO_MIGRATE on (the default) the
-//! store runs [`migrate`](SqliteStore::migrate) when it starts, which needs the database:
-//! startup then fails with a clear [`ConfigError`] when it is unreachable. Turn it off to
-//! start without the database and run `satchel migrate` once instead.
+//! store runs [`migrate`](SqliteStore::migrate) when it opens, which needs the database:
+//! opening then fails with [`OpenError::Migrate`] (from `from_config`, a clear
+//! [`ConfigError`](crate::ConfigError)) when it is unreachable. Turn it off to start
+//! without the database and run `satchel migrate` once instead.
 //!
 //! SQLite file databases are opened in WAL mode with `synchronous = NORMAL` (readers never
 //! wait for the writer; a commit does not wait for the disk, and a crash of the machine
@@ -128,12 +131,10 @@
 
 use std::time::SystemTime;
 
-use crate::SessionConfig;
-use crate::error::{ConfigError, StoreError};
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{BoxedStore, Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
-use crate::support::{chain, redact_url};
 
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
@@ -145,6 +146,7 @@ pub mod postgres;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 
+mod builder;
 mod cleanup;
 mod codec;
 mod mapping;
@@ -163,20 +165,22 @@ pub use postgres::PostgresStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
+pub use super::from_config::sql_from_config as from_config;
+pub use builder::{SqlBackend, SqlStoreBuilder};
 pub use cleanup::Progress;
 pub use mapping::{MappingError, TableMapping};
 pub use options::{Migration, OpenError, SqlOptions};
 
 /// Default table (SESSION_SQLALCHEMY_TABLE): Flask-Session's name.
-pub const DEFAULT_TABLE: &str = "flask_sessions";
+pub const DEFAULT_TABLE: &str = super::defaults::SQL_TABLE;
 /// Default number of expired rows one cleanup statement deletes.
 pub const DEFAULT_BATCH_SIZE: u64 = 1000;
 /// Longest table, schema, column or index name accepted (PostgreSQL's limit; MySQL's is
 /// 64).
 pub const MAX_NAME_LEN: usize = 63;
 
-/// What SESSION_SQL_URL accepts, for error messages.
-const EXPECTED_URL: &str = "a database URL: sqlite://path/to/sessions.db (optionally ?mode=rwc), \
+/// The URLs the SQL stores accept, for error messages.
+pub(super) const EXPECTED_URL: &str = "a database URL: sqlite://path/to/sessions.db (optionally ?mode=rwc), \
      sqlite::memory:, postgres://user:password@host:5432/db or mysql://user:password@host:3306/db";
 
 /// Any of the SQL stores, chosen by the scheme of a URL: what `satchel migrate` and
@@ -185,12 +189,12 @@ const EXPECTED_URL: &str = "a database URL: sqlite://path/to/sessions.db (option
 /// # Examples
 ///
 /// ```
-/// use satchel::store::sql::{SqlOptions, SqlStore};
+/// use satchel::store::sql::SqlStore;
 /// use satchel::ExpiredDeletion;
 ///
 /// # #[cfg(feature = "sqlite")]
 /// # tokio_test::block_on(async {
-/// let store = SqlStore::connect("sqlite::memory:", SqlOptions::default()).await?;
+/// let store = SqlStore::builder("sqlite::memory:").open().await?;
 /// assert!(matches!(store, SqlStore::Sqlite(_)));
 /// assert_eq!(store.delete_expired().await?, 0);
 /// # Ok::<_, Box<dyn std::error::Error>>(())
@@ -256,56 +260,34 @@ impl Backend {
 }
 
 impl SqlStore {
-    /// Opens the store for `url`'s scheme; see the `connect` of [`SqliteStore`],
-    /// [`PostgresStore`] and [`MySqlStore`].
+    /// Starts configuring a store on the database at `url`, with [`SqlOptions::default`];
+    /// [`open`](SqlStoreBuilder::open) opens the store of the URL's scheme (see the
+    /// [module documentation](self)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::store::sql::SqlStore;
+    ///
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio_test::block_on(async {
+    /// let store = SqlStore::builder("sqlite::memory:").with_key_prefix("shop:").open().await?;
+    /// assert!(matches!(store, SqlStore::Sqlite(_)));
+    /// # Ok::<_, satchel::store::sql::OpenError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder<Self> {
+        SqlStoreBuilder::new(url.into())
+    }
+
+    /// Opens the store for `url`'s scheme with `options`; see [`SqlStoreBuilder::open`].
     ///
     /// # Errors
     ///
     /// [`OpenError`] as the store's own `connect` gives it, and
     /// [`OpenError::InvalidUrl`] for a scheme this build has no store for.
     pub async fn connect(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
-        match Backend::of(url) {
-            #[cfg(feature = "sqlite")]
-            Some(Backend::Sqlite) => SqliteStore::connect(url, options).await.map(Self::Sqlite),
-            #[cfg(feature = "postgres")]
-            Some(Backend::Postgres) => PostgresStore::connect(url, options)
-                .await
-                .map(Self::Postgres),
-            #[cfg(feature = "mysql")]
-            Some(Backend::MySql) => MySqlStore::connect(url, options).await.map(Self::MySql),
-            #[allow(unreachable_patterns)]
-            Some(backend) => Err(OpenError::InvalidUrl(
-                format!(
-                    "this build has no {} store (cargo feature `{}`)",
-                    backend.feature(),
-                    backend.feature()
-                )
-                .into(),
-            )),
-            None => Err(OpenError::InvalidUrl(
-                "the scheme is not sqlite, postgres, postgresql, mysql or mariadb".into(),
-            )),
-        }
-    }
-
-    /// Opens the store SESSION_SQL_URL names, with the settings of `config`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the key at fault: SESSION_SQL_URL missing or not usable,
-    /// an invalid table mapping or key prefix, or a database that cannot be prepared at
-    /// start (see the [module documentation](self)).
-    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        let url = config.sql_url().ok_or_else(|| {
-            ConfigError::Conflict(format!(
-                "SESSION_TYPE={} needs SESSION_SQL_URL: {EXPECTED_URL}",
-                config.session_type()
-            ))
-        })?;
-        let options = SqlOptions::from_config(config)?;
-        Self::connect(url, options)
-            .await
-            .map_err(|error| config_error(config, url, &error))
+        Self::builder(url).with_options(options).open().await
     }
 
     /// Creates the table and the expiry index when missing; see
@@ -358,6 +340,33 @@ impl SqlStore {
             Self::Postgres(store) => BoxedStore::new(store),
             #[cfg(feature = "mysql")]
             Self::MySql(store) => BoxedStore::new(store),
+        }
+    }
+}
+
+impl builder::sealed::Open for SqlStore {
+    async fn open(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        match Backend::of(url) {
+            #[cfg(feature = "sqlite")]
+            Some(Backend::Sqlite) => SqliteStore::connect(url, options).await.map(Self::Sqlite),
+            #[cfg(feature = "postgres")]
+            Some(Backend::Postgres) => PostgresStore::connect(url, options)
+                .await
+                .map(Self::Postgres),
+            #[cfg(feature = "mysql")]
+            Some(Backend::MySql) => MySqlStore::connect(url, options).await.map(Self::MySql),
+            #[allow(unreachable_patterns)]
+            Some(backend) => Err(OpenError::InvalidUrl(
+                format!(
+                    "this build has no {} store (cargo feature `{}`)",
+                    backend.feature(),
+                    backend.feature()
+                )
+                .into(),
+            )),
+            None => Err(OpenError::InvalidUrl(
+                "the scheme is not sqlite, postgres, postgresql, mysql or mariadb".into(),
+            )),
         }
     }
 }
@@ -421,56 +430,5 @@ impl SessionStore for SqlStore {
 impl ExpiredDeletion for SqlStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         each!(self, store => store.delete_expired().await)
-    }
-}
-
-/// Opens the SQL store SESSION_SQL_URL names (SESSION_TYPE=`sqlalchemy`), as
-/// [`SqlStore::from_config`] does, type-erased.
-///
-/// # Examples
-///
-/// ```
-/// use satchel::{SessionConfig, SessionType};
-///
-/// # #[cfg(feature = "sqlite")]
-/// # tokio_test::block_on(async {
-/// let config = SessionConfig::default()
-///     .with_session_type(SessionType::Sql)
-///     .with_sql_url("sqlite::memory:");
-/// let store = satchel::store::sql::from_config(&config).await?;
-/// # let _ = store;
-/// # Ok::<_, satchel::ConfigError>(())
-/// # }).unwrap();
-/// ```
-///
-/// # Errors
-///
-/// As [`SqlStore::from_config`].
-pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigError> {
-    SqlStore::from_config(config)
-        .await
-        .map(SqlStore::into_boxed)
-}
-
-/// The configuration error for a store that cannot be opened.
-fn config_error(config: &SessionConfig, url: &str, error: &OpenError) -> ConfigError {
-    match error {
-        OpenError::InvalidUrl(source) => ConfigError::Invalid {
-            key: "SESSION_SQL_URL".into(),
-            value: redact_url(url).into_owned(),
-            expected: format!("{EXPECTED_URL} ({source})"),
-        },
-        OpenError::KeyPrefixTooLong { max, .. } => ConfigError::Invalid {
-            key: "SESSION_KEY_PREFIX".into(),
-            value: config.key_prefix().to_owned(),
-            expected: format!("a prefix of at most {max} bytes, to fit the id column"),
-        },
-        OpenError::Migrate(source) => ConfigError::Conflict(format!(
-            "SESSION_SQL_URL={}: the session table could not be created or checked: {}; \
-             check that the database is up and the table mapping matches, or set \
-             SESSION_SQL_AUTO_MIGRATE=false to start without it and run `satchel migrate` later",
-            redact_url(url).into_owned(),
-            chain(source)
-        )),
     }
 }

@@ -41,18 +41,17 @@ use std::time::{Duration, SystemTime};
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions as _, Row as _};
 
+use super::builder::sealed::Open;
 use super::cleanup::{in_batches, spawn_cleanup};
 use super::codec::{Row, check_prefix, encode, fresh_version, key, millis, now, record};
 use super::server::{server_pool, server_store, timed};
 use super::statements::{Dialect, Statements};
 use super::write::{Attempt, Failure, Transient, Write, plan, plan_update, retrying, settle};
-use super::{Backend, Migration, OpenError, Progress, SqlOptions, TableMapping};
-use crate::SessionConfig;
-use crate::error::{ConfigError, StoreError};
+use super::{Backend, Migration, OpenError, Progress, SqlOptions, SqlStoreBuilder, TableMapping};
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
-use crate::support::redact_url;
 
 /// MySQL's "duplicate key name" (an index that exists).
 const ER_DUP_KEYNAME: u16 = 1061;
@@ -78,10 +77,9 @@ const BEGIN: &str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN";
 /// ```no_run
 /// // Not run: needs a MySQL or MariaDB server.
 /// use satchel::MySqlStore;
-/// use satchel::store::sql::SqlOptions;
 ///
 /// # tokio_test::block_on(async {
-/// let store = MySqlStore::connect("mysql://app@127.0.0.1/app", SqlOptions::default()).await?;
+/// let store = MySqlStore::builder("mysql://app@127.0.0.1/app").open().await?;
 /// # let _ = store;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
@@ -110,10 +108,36 @@ impl fmt::Debug for MySqlStore {
 }
 
 impl MySqlStore {
-    /// Opens a pool for `url` (`mysql://user:password@host:3306/db`; `mariadb://` is
-    /// taken as the same) with `options`: the pool connects lazily, then the table is
-    /// created unless [`auto_migrate`](SqlOptions::with_auto_migrate) is off (which needs
-    /// the server), and the background cleanup starts when an interval is set.
+    /// Starts configuring a store on the database at `url` (`mysql://user:password@host:3306/db`; `mariadb://` is taken as
+    /// the same), with
+    /// [`SqlOptions::default`].
+    ///
+    /// Nothing is checked or contacted until [`open`](SqlStoreBuilder::open).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Not run: it needs a server.
+    /// use std::time::Duration;
+    /// use satchel::MySqlStore;
+    /// use satchel::store::sql::TableMapping;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MySqlStore::builder("mysql://app@127.0.0.1/app")
+    ///     .with_mapping(TableMapping::new("web_sessions")?)
+    ///     .with_timeout(Duration::from_secs(1))
+    ///     .with_cleanup_interval(Some(Duration::from_secs(600)))
+    ///     .open()
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder<Self> {
+        SqlStoreBuilder::new(url.into())
+    }
+
+    /// Opens the store at `url` with `options`; see [`SqlStoreBuilder::open`].
     ///
     /// # Examples
     ///
@@ -136,41 +160,7 @@ impl MySqlStore {
     /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when the table cannot
     /// be created or checked.
     pub async fn connect(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
-        if Backend::of(url) != Some(Backend::MySql) {
-            return Err(OpenError::InvalidUrl("not a mysql:// URL".into()));
-        }
-        let url = match url.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mariadb") => {
-                format!("mysql://{rest}")
-            }
-            _ => url.to_owned(),
-        };
-        // The refresh query carries the key as a literal: sqlx must not log its text.
-        let connect = MySqlConnectOptions::from_str(&url)
-            .map_err(|e| OpenError::InvalidUrl(e.into()))?
-            .disable_statement_logging();
-        let pool: MySqlPoolOptions = server_pool(options.timeout());
-        let pool = pool.connect_lazy_with(connect);
-        Self::from_pool(pool, options).await
-    }
-
-    /// Opens the store the configuration describes: SESSION_SQL_URL,
-    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
-    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the key at fault.
-    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        match super::SqlStore::from_config(config).await? {
-            super::SqlStore::MySql(store) => Ok(store),
-            #[allow(unreachable_patterns)]
-            _ => Err(ConfigError::Invalid {
-                key: "SESSION_SQL_URL".into(),
-                value: redact_url(config.sql_url().unwrap_or_default()).into_owned(),
-                expected: "a mysql:// URL".into(),
-            }),
-        }
+        Self::builder(url).with_options(options).open().await
     }
 
     /// Uses a pool of your own, with `options` (its timeout bounds each operation; set
@@ -458,6 +448,27 @@ impl Inner {
     }
 
     server_store!(inner);
+}
+
+impl Open for MySqlStore {
+    async fn open(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        if Backend::of(url) != Some(Backend::MySql) {
+            return Err(OpenError::InvalidUrl("not a mysql:// URL".into()));
+        }
+        let url = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mariadb") => {
+                format!("mysql://{rest}")
+            }
+            _ => url.to_owned(),
+        };
+        // The refresh query carries the key as a literal: sqlx must not log its text.
+        let connect = MySqlConnectOptions::from_str(&url)
+            .map_err(|e| OpenError::InvalidUrl(e.into()))?
+            .disable_statement_logging();
+        let pool: MySqlPoolOptions = server_pool(options.timeout());
+        let pool = pool.connect_lazy_with(connect);
+        Self::from_pool(pool, options).await
+    }
 }
 
 server_store!(traits MySqlStore);

@@ -4,16 +4,12 @@
 use std::time::Duration;
 
 use super::TableMapping;
-use crate::SessionConfig;
-use crate::error::{BoxError, ConfigError, StoreError};
+use crate::error::{BoxError, StoreError};
+use crate::store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
 
-/// Default key prefix (SESSION_KEY_PREFIX).
-const DEFAULT_KEY_PREFIX: &str = "session:";
-/// Default timeout (SESSION_STORE_TIMEOUT).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How a SQL store is set up, apart from its connection: what [`from_pool`]
-/// (e.g. [`SqliteStore::from_pool`]) and `connect` take.
+/// How a SQL store is set up, apart from its connection: what a
+/// [`SqlStoreBuilder`](super::SqlStoreBuilder) sets, and what [`from_pool`] (e.g.
+/// [`SqliteStore::from_pool`]) and `connect` take.
 ///
 /// [`from_pool`]: super::PostgresStore::from_pool
 /// [`SqliteStore::from_pool`]: super::SqliteStore::from_pool
@@ -42,8 +38,9 @@ pub struct SqlOptions {
 }
 
 impl Default for SqlOptions {
-    /// Table [`DEFAULT_TABLE`], key prefix `session:`, a 2 second timeout, migrate at
-    /// start, no background cleanup: the defaults of the configuration keys.
+    /// Table [`DEFAULT_TABLE`], key prefix [`DEFAULT_KEY_PREFIX`], timeout
+    /// [`DEFAULT_TIMEOUT`], migrate at start, no background cleanup: the defaults of the
+    /// configuration keys.
     ///
     /// [`DEFAULT_TABLE`]: super::DEFAULT_TABLE
     fn default() -> Self {
@@ -58,23 +55,6 @@ impl Default for SqlOptions {
 }
 
 impl SqlOptions {
-    /// The options the configuration describes: SESSION_SQLALCHEMY_TABLE,
-    /// SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX, SESSION_STORE_TIMEOUT,
-    /// SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] when the table mapping is not valid.
-    pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        Ok(Self {
-            mapping: TableMapping::from_config(config)?,
-            key_prefix: config.key_prefix().to_owned(),
-            timeout: config.store_timeout(),
-            auto_migrate: config.sql_auto_migrate(),
-            cleanup_interval: config.sql_cleanup_interval(),
-        })
-    }
-
     /// Sets where the sessions live (default: table [`DEFAULT_TABLE`]).
     ///
     /// [`DEFAULT_TABLE`]: super::DEFAULT_TABLE
@@ -84,8 +64,8 @@ impl SqlOptions {
         self
     }
 
-    /// Sets the prefix of every key (default `session:`), so that several applications
-    /// can share one table.
+    /// Sets the prefix of every key (default [`DEFAULT_KEY_PREFIX`]), so that several
+    /// applications can share one table.
     #[must_use]
     pub fn with_key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
         self.key_prefix = key_prefix.into();
@@ -93,8 +73,8 @@ impl SqlOptions {
     }
 
     /// Sets how long a request may wait for a connection, and how long a PostgreSQL or
-    /// MySQL operation may take as a whole (default 2 seconds), so that a database that
-    /// is down gives a quick error instead of requests piling up.
+    /// MySQL operation may take as a whole (default [`DEFAULT_TIMEOUT`]), so that a
+    /// database that is down gives a quick error instead of requests piling up.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

@@ -18,19 +18,18 @@ use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::builder::sealed::Open;
 use super::cleanup::{in_batches, spawn_cleanup};
 use super::codec::{Row, check_prefix, encode, fresh_version, key, millis, now, record};
 use super::mapping::fnv1a;
 use super::server::{server_pool, server_store, timed};
 use super::statements::{Dialect, Statements};
 use super::write::{Attempt, Failure, Transient, Write, plan, plan_update, retrying, settle};
-use super::{Backend, Migration, OpenError, Progress, SqlOptions, TableMapping};
-use crate::SessionConfig;
-use crate::error::{ConfigError, StoreError};
+use super::{Backend, Migration, OpenError, Progress, SqlOptions, SqlStoreBuilder, TableMapping};
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
-use crate::support::redact_url;
 
 /// A store keeping sessions in a PostgreSQL table (SESSION_TYPE=`sqlalchemy` with a
 /// `postgres://` SESSION_SQL_URL).
@@ -42,11 +41,13 @@ use crate::support::redact_url;
 /// ```no_run
 /// // Not run: needs a PostgreSQL server.
 /// use satchel::PostgresStore;
-/// use satchel::store::sql::{SqlOptions, TableMapping};
+/// use satchel::store::sql::TableMapping;
 ///
 /// # tokio_test::block_on(async {
-/// let options = SqlOptions::default().with_mapping(TableMapping::new("web_sessions")?);
-/// let store = PostgresStore::connect("postgres://app@127.0.0.1/app", options).await?;
+/// let store = PostgresStore::builder("postgres://app@127.0.0.1/app")
+///     .with_mapping(TableMapping::new("web_sessions")?)
+///     .open()
+///     .await?;
 /// # let _ = store;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
@@ -75,11 +76,36 @@ impl fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Opens a pool for `url` (`postgres://user:password@host:5432/db`, any option
-    /// sqlx's `PgConnectOptions` reads) with `options`: the pool connects lazily, then
-    /// the table is created unless [`auto_migrate`](SqlOptions::with_auto_migrate) is
-    /// off (which needs the server), and the background cleanup starts when an interval
-    /// is set.
+    /// Starts configuring a store on the database at `url` (`postgres://user:password@host:5432/db`, any option sqlx's
+    /// `PgConnectOptions` reads), with
+    /// [`SqlOptions::default`].
+    ///
+    /// Nothing is checked or contacted until [`open`](SqlStoreBuilder::open).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Not run: it needs a server.
+    /// use std::time::Duration;
+    /// use satchel::PostgresStore;
+    /// use satchel::store::sql::TableMapping;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = PostgresStore::builder("postgres://app@127.0.0.1/app")
+    ///     .with_mapping(TableMapping::new("web_sessions")?)
+    ///     .with_timeout(Duration::from_secs(1))
+    ///     .with_cleanup_interval(Some(Duration::from_secs(600)))
+    ///     .open()
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder<Self> {
+        SqlStoreBuilder::new(url.into())
+    }
+
+    /// Opens the store at `url` with `options`; see [`SqlStoreBuilder::open`].
     ///
     /// # Examples
     ///
@@ -102,39 +128,7 @@ impl PostgresStore {
     /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when the table cannot
     /// be created or checked.
     pub async fn connect(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
-        if Backend::of(url) != Some(Backend::Postgres) {
-            return Err(OpenError::InvalidUrl("not a postgres:// URL".into()));
-        }
-        let connect =
-            PgConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl(e.into()))?;
-        // Named in pg_stat_activity, unless the URL names itself.
-        let connect = if url.contains("application_name=") {
-            connect
-        } else {
-            connect.application_name("satchel")
-        };
-        let pool: PgPoolOptions = server_pool(options.timeout());
-        let pool = pool.connect_lazy_with(connect);
-        Self::from_pool(pool, options).await
-    }
-
-    /// Opens the store the configuration describes: SESSION_SQL_URL,
-    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
-    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the key at fault.
-    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        match super::SqlStore::from_config(config).await? {
-            super::SqlStore::Postgres(store) => Ok(store),
-            #[allow(unreachable_patterns)]
-            _ => Err(ConfigError::Invalid {
-                key: "SESSION_SQL_URL".into(),
-                value: redact_url(config.sql_url().unwrap_or_default()).into_owned(),
-                expected: "a postgres:// URL".into(),
-            }),
-        }
+        Self::builder(url).with_options(options).open().await
     }
 
     /// Uses a pool of your own, with `options` (its timeout bounds each operation; set
@@ -385,6 +379,25 @@ impl Inner {
     }
 
     server_store!(inner);
+}
+
+impl Open for PostgresStore {
+    async fn open(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        if Backend::of(url) != Some(Backend::Postgres) {
+            return Err(OpenError::InvalidUrl("not a postgres:// URL".into()));
+        }
+        let connect =
+            PgConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl(e.into()))?;
+        // Named in pg_stat_activity, unless the URL names itself.
+        let connect = if url.contains("application_name=") {
+            connect
+        } else {
+            connect.application_name("satchel")
+        };
+        let pool: PgPoolOptions = server_pool(options.timeout());
+        let pool = pool.connect_lazy_with(connect);
+        Self::from_pool(pool, options).await
+    }
 }
 
 server_store!(traits PostgresStore);

@@ -38,17 +38,17 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{Mutex, oneshot};
 
+use super::builder::sealed::Open;
 use super::cleanup::{in_batches, spawn_cleanup};
 use super::codec::{Row, check_prefix, encode, fresh_version, key, millis, now, record};
 use super::statements::{Dialect, Statements};
 use super::write::{Attempt, Write, plan, plan_update, retrying};
-use super::{Backend, Migration, OpenError, Progress, SqlOptions, TableMapping};
-use crate::SessionConfig;
-use crate::error::{ConfigError, StoreError};
+use super::{Backend, Migration, OpenError, Progress, SqlOptions, SqlStoreBuilder, TableMapping};
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
-use crate::support::{chain, redact_url};
+use crate::support::chain;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,11 +68,10 @@ const MAX_GROUP: usize = 32;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use satchel::store::sql::SqlOptions;
 /// use satchel::{Changes, SessionId, SessionStore, SqliteStore};
 ///
 /// # tokio_test::block_on(async {
-/// let store = SqliteStore::connect("sqlite::memory:", SqlOptions::default()).await?;
+/// let store = SqliteStore::builder("sqlite::memory:").open().await?;
 /// let id = SessionId::generate();
 /// let mut changes = Changes::default();
 /// changes.set("user", serde_json::json!("ada"));
@@ -156,11 +155,33 @@ impl fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the database at `url` (`sqlite://path/to/sessions.db`,
-    /// `sqlite://sessions.db?mode=rwc`, `sqlite::memory:`) with `options`: the pool
-    /// connects lazily, then the table is created unless
-    /// [`auto_migrate`](SqlOptions::with_auto_migrate) is off, and the background cleanup
-    /// starts when an interval is set.
+    /// Starts configuring a store on the database at `url` (`sqlite://path/to/sessions.db`,
+    /// `sqlite://sessions.db?mode=rwc`, `sqlite::memory:`), with [`SqlOptions::default`].
+    ///
+    /// Nothing is checked or opened until [`open`](SqlStoreBuilder::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::SqliteStore;
+    /// use satchel::store::sql::TableMapping;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = SqliteStore::builder("sqlite::memory:")
+    ///     .with_mapping(TableMapping::new("web_sessions")?)
+    ///     .with_key_prefix("shop:")
+    ///     .open()
+    ///     .await?;
+    /// assert_eq!(store.mapping().table(), "web_sessions");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder<Self> {
+        SqlStoreBuilder::new(url.into())
+    }
+
+    /// Opens the database at `url` with `options`; see [`SqlStoreBuilder::open`]. A file
+    /// database is created when missing unless the URL gives a `mode`.
     ///
     /// # Examples
     ///
@@ -183,72 +204,7 @@ impl SqliteStore {
     /// [`OpenError::KeyPrefixTooLong`], and [`OpenError::Migrate`] when the table cannot
     /// be created (e.g. the file cannot be created).
     pub async fn connect(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
-        if Backend::of(url) != Some(Backend::Sqlite) {
-            return Err(OpenError::InvalidUrl("not a sqlite: URL".into()));
-        }
-        check_prefix(options.key_prefix())?;
-        let memory = is_memory(url);
-        let connect =
-            SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl(e.into()))?;
-        // A local database has no link to go stale: no ping before each use, which
-        // would double the hand-offs to the connection's thread for every statement.
-        let pool = SqlitePoolOptions::new()
-            .acquire_timeout(options.timeout())
-            .test_before_acquire(false);
-        let pool = if memory {
-            // One connection, kept forever: the database lives as long as it does.
-            pool.max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_lazy_with(connect)
-        } else {
-            let connect = if has_mode(url) {
-                connect
-            } else {
-                connect.create_if_missing(true)
-            };
-            pool.max_connections(FILE_CONNECTIONS).connect_lazy_with(
-                connect
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(BUSY_TIMEOUT),
-            )
-        };
-        Self::open(pool, options, memory).await
-    }
-
-    /// Opens the store the configuration describes: SESSION_SQL_URL,
-    /// SESSION_SQLALCHEMY_TABLE, SESSION_SQLALCHEMY_MODEL, SESSION_KEY_PREFIX,
-    /// SESSION_STORE_TIMEOUT, SESSION_SQL_AUTO_MIGRATE and SESSION_SQL_CLEANUP_INTERVAL.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use satchel::{SessionConfig, SqliteStore};
-    ///
-    /// # tokio_test::block_on(async {
-    /// let config = SessionConfig::default()
-    ///     .with_sql_url("sqlite::memory:")
-    ///     .with_sql_table("web_sessions");
-    /// let store = SqliteStore::from_config(&config).await?;
-    /// assert_eq!(store.mapping().table(), "web_sessions");
-    /// # Ok::<_, satchel::ConfigError>(())
-    /// # }).unwrap();
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the key at fault.
-    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        match super::SqlStore::from_config(config).await? {
-            super::SqlStore::Sqlite(store) => Ok(store),
-            #[allow(unreachable_patterns)]
-            _ => Err(ConfigError::Invalid {
-                key: "SESSION_SQL_URL".into(),
-                value: redact_url(config.sql_url().unwrap_or_default()).into_owned(),
-                expected: "a sqlite: URL".into(),
-            }),
-        }
+        Self::builder(url).with_options(options).open().await
     }
 
     /// Uses a pool of your own, with `options`. Set the pool's acquire timeout yourself;
@@ -283,10 +239,11 @@ impl SqliteStore {
         let filename = pool.connect_options().get_filename().to_owned();
         let filename = filename.to_string_lossy();
         let memory = filename.starts_with("file:sqlx-in-memory-") || filename == ":memory:";
-        Self::open(pool, options, memory).await
+        Self::start(pool, options, memory).await
     }
 
-    async fn open(pool: SqlitePool, options: SqlOptions, memory: bool) -> Result<Self, OpenError> {
+    /// The store on `pool`, migrated and cleaned up as `options` say.
+    async fn start(pool: SqlitePool, options: SqlOptions, memory: bool) -> Result<Self, OpenError> {
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
@@ -875,6 +832,43 @@ fn is_memory(url: &str) -> bool {
 /// Whether an SQLite URL says how to open the file.
 fn has_mode(url: &str) -> bool {
     parts(url).1.any(|param| param.starts_with("mode="))
+}
+
+impl Open for SqliteStore {
+    async fn open(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        if Backend::of(url) != Some(Backend::Sqlite) {
+            return Err(OpenError::InvalidUrl("not a sqlite: URL".into()));
+        }
+        check_prefix(options.key_prefix())?;
+        let memory = is_memory(url);
+        let connect =
+            SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl(e.into()))?;
+        // A local database has no link to go stale: no ping before each use, which
+        // would double the hand-offs to the connection's thread for every statement.
+        let pool = SqlitePoolOptions::new()
+            .acquire_timeout(options.timeout())
+            .test_before_acquire(false);
+        let pool = if memory {
+            // One connection, kept forever: the database lives as long as it does.
+            pool.max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_lazy_with(connect)
+        } else {
+            let connect = if has_mode(url) {
+                connect
+            } else {
+                connect.create_if_missing(true)
+            };
+            pool.max_connections(FILE_CONNECTIONS).connect_lazy_with(
+                connect
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(BUSY_TIMEOUT),
+            )
+        };
+        Self::start(pool, options, memory).await
+    }
 }
 
 impl SessionStore for SqliteStore {
