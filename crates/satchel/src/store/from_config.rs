@@ -70,10 +70,33 @@ pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigErr
         // Reached only in builds that leave a store's feature out.
         #[allow(unreachable_patterns)]
         other => Err(ConfigError::Conflict(format!(
-            "SESSION_TYPE={other} is not available in this build of satchel \
-             (available: {})",
+            "SESSION_TYPE={other} is not available in this build of satchel: it needs the \
+             crate's {} (available here: {})",
+            feature_of(other),
             AVAILABLE.join(", ")
         ))),
+    }
+}
+
+/// The cargo feature that brings a store into a build, as a user would add it.
+#[cfg_attr(
+    all(
+        feature = "filesystem",
+        feature = "redis",
+        feature = "memcached",
+        feature = "mongodb",
+        feature = "_sql"
+    ),
+    allow(dead_code)
+)]
+fn feature_of(session_type: SessionType) -> &'static str {
+    match session_type {
+        SessionType::Filesystem => "`filesystem` feature",
+        SessionType::Redis => "`redis` feature",
+        SessionType::Memcached => "`memcached` feature",
+        SessionType::MongoDb => "`mongodb` feature",
+        SessionType::Sql => "`sqlite`, `postgres` or `mysql` feature",
+        _ => "default features",
     }
 }
 
@@ -571,6 +594,11 @@ fn sql_error(config: &SessionConfig, url: &str, error: &super::sql::OpenError) -
             redact_url(url).into_owned(),
             chain(source)
         )),
+        OpenError::Unreachable(source) => ConfigError::Io {
+            key: "SESSION_SQL_URL".into(),
+            path: redact_url(url).into_owned(),
+            message: format!("the database cannot be reached: {}", chain(source)),
+        },
     }
 }
 
@@ -699,5 +727,17 @@ mod mongodb_tests {
                 other => panic!("{db:?}/{collection:?}: {other:?}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod feature_tests {
+    use super::*;
+
+    #[test]
+    fn a_store_left_out_of_the_build_names_the_feature_that_brings_it() {
+        assert_eq!(feature_of(SessionType::Redis), "`redis` feature");
+        assert_eq!(feature_of(SessionType::Filesystem), "`filesystem` feature");
+        assert!(feature_of(SessionType::Sql).contains("`postgres`"));
     }
 }

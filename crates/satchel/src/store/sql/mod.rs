@@ -101,14 +101,15 @@
 //!
 //! # Connections
 //!
-//! Pools connect lazily: a store can be built while its database is down, and requests
-//! fail with [`StoreError::Backend`] until it is back; then the pool reconnects by itself.
-//! Waiting for a connection, and every PostgreSQL and MySQL operation as a whole, is
-//! bounded by SESSION_STORE_TIMEOUT. With SESSION_SQL_AUTO_MIGRATE on (the default) the
-//! store runs [`migrate`](SqliteStore::migrate) when it opens, which needs the database:
-//! opening then fails with [`OpenError::Migrate`] (from `from_config`, a clear
-//! [`ConfigError`](crate::ConfigError)) when it is unreachable. Turn it off to start
-//! without the database and run `satchel migrate` once instead.
+//! A store that cannot reach its database when it opens refuses to start, as every
+//! networked store does: with SESSION_SQL_AUTO_MIGRATE on (the default) it runs
+//! [`migrate`](SqliteStore::migrate), which fails with [`OpenError::Migrate`]; with it off
+//! it makes one connection, or fails with [`OpenError::Unreachable`] (from `from_config`,
+//! a clear [`ConfigError`](crate::ConfigError) naming SESSION_SQL_URL). Once open, a
+//! database that goes away fails requests with [`StoreError::Backend`] until it is back;
+//! then the pool reconnects by itself. Waiting for a connection, and every PostgreSQL and
+//! MySQL operation as a whole, is bounded by SESSION_STORE_TIMEOUT. Turn auto-migration
+//! off to start without creating anything and run `satchel migrate` once instead.
 //!
 //! SQLite file databases are opened in WAL mode with `synchronous = NORMAL` (readers never
 //! wait for the writer; a commit does not wait for the disk, and a crash of the machine
@@ -129,7 +130,7 @@
     allow(unused_imports, unused_variables)
 )]
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -430,5 +431,18 @@ impl SessionStore for SqlStore {
 impl ExpiredDeletion for SqlStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         each!(self, store => store.delete_expired().await)
+    }
+}
+
+/// Makes one connection of `pool` within `timeout`: a store opened without migration
+/// checks this way that its database answers, so it refuses to start when it does not.
+async fn reach<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    timeout: Duration,
+) -> Result<(), StoreError> {
+    match tokio::time::timeout(timeout, pool.acquire()).await {
+        Ok(Ok(_connection)) => Ok(()),
+        Ok(Err(error)) => Err(StoreError::backend(error)),
+        Err(elapsed) => Err(StoreError::backend(elapsed)),
     }
 }

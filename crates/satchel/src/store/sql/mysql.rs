@@ -143,15 +143,14 @@ impl MySqlStore {
     ///
     /// ```
     /// use satchel::MySqlStore;
-    /// use satchel::store::sql::SqlOptions;
+    /// use satchel::store::sql::{OpenError, SqlOptions};
     ///
     /// # tokio_test::block_on(async {
-    /// // Without auto-migration nothing connects yet: the server may be down.
+    /// // Nothing listens there: the store refuses to start, with or without migration.
     /// let options = SqlOptions::default().with_auto_migrate(false);
-    /// let store = MySqlStore::connect("mariadb://app@127.0.0.1:1/app", options).await?;
-    /// # let _ = store;
-    /// # Ok::<_, satchel::store::sql::OpenError>(())
-    /// # }).unwrap();
+    /// let error = MySqlStore::connect("mariadb://app@127.0.0.1:1/app", options).await.unwrap_err();
+    /// assert!(matches!(error, OpenError::Unreachable(_)));
+    /// # });
     /// ```
     ///
     /// # Errors
@@ -184,6 +183,10 @@ impl MySqlStore {
         };
         if options.auto_migrate() {
             store.migrate().await.map_err(OpenError::Migrate)?;
+        } else {
+            super::reach(&store.inner.pool, options.timeout())
+                .await
+                .map_err(OpenError::Unreachable)?;
         }
         if let Some(interval) = options.cleanup_interval() {
             store.spawn_cleanup(interval);

@@ -160,6 +160,10 @@ pub enum OpenError {
     /// refuses, or an existing table lacks a mapped column).
     #[error("the session table could not be prepared")]
     Migrate(#[source] StoreError),
+    /// Without auto-migration, no connection to the database could be made within the
+    /// timeout: the store refuses to start, as every networked store does.
+    #[error("the database cannot be reached")]
+    Unreachable(#[source] StoreError),
 }
 
 /// What [`migrate`](super::SqliteStore::migrate) did.

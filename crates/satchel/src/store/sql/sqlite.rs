@@ -259,6 +259,10 @@ impl SqliteStore {
         };
         if options.auto_migrate() {
             store.migrate().await.map_err(OpenError::Migrate)?;
+        } else {
+            super::reach(&store.inner.pool, options.timeout())
+                .await
+                .map_err(OpenError::Unreachable)?;
         }
         if let Some(interval) = options.cleanup_interval() {
             store.spawn_cleanup(interval);
