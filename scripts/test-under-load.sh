@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${1:-5}
 logs=${LOGS:-$(mktemp -d -t satchel-loaded.XXXXXX)}
+mkdir -p "$logs"
 # shellcheck source=services.sh
 source scripts/services.sh >/dev/null
 cargo test --workspace --all-features --no-run --quiet
