@@ -36,15 +36,7 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        match self.get_value(key).await? {
-            Some(value) => serde_json::from_value(value)
-                .map(Some)
-                .map_err(|source| Error::Value {
-                    key: key.to_owned(),
-                    source,
-                }),
-            None => Ok(None),
-        }
+        typed(key, self.get_value(key).await?)
     }
 
     /// The raw value stored under `key`.
@@ -236,15 +228,7 @@ impl Session {
     /// [`Error::Unavailable`] when the store failed; [`Error::Value`] when the removed
     /// value does not convert to `T` (it is removed all the same).
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        match self.remove_value(key).await? {
-            Some(value) => serde_json::from_value(value)
-                .map(Some)
-                .map_err(|source| Error::Value {
-                    key: key.to_owned(),
-                    source,
-                }),
-            None => Ok(None),
-        }
+        typed(key, self.remove_value(key).await?)
     }
 
     /// Removes `key`, returning its raw value if it was there.
@@ -413,4 +397,16 @@ impl Session {
         let state = self.load().await?;
         Ok(state.existed.then_some(state.id).flatten())
     }
+}
+
+/// `value` of `key` converted to `T`.
+fn typed<T: DeserializeOwned>(key: &str, value: Option<Value>) -> Result<Option<T>, Error> {
+    value
+        .map(|value| {
+            serde_json::from_value(value).map_err(|source| Error::Value {
+                key: key.to_owned(),
+                source,
+            })
+        })
+        .transpose()
 }
