@@ -71,14 +71,16 @@ impl Session {
         let mut state = std::mem::take(&mut *self.state());
         state.settle(self.config().permanent());
         let config = self.config();
-        let policy = Policy {
+        // Read only for a request that has store work to do: an untouched session costs
+        // no clock reading.
+        let policy = || Policy {
             now: SystemTime::now(),
             lifetime: config.lifetime(),
             granularity: config.refresh_granularity(),
             refresh_each_request: config.refresh_each_request(),
         };
         let ending = self.ending(&state, status);
-        let (delete, write) = match plan::plan(&ending, &policy) {
+        let (delete, write) = match plan::plan(&ending, policy) {
             Plan::Untouched => return Ok(Outcome::default()),
             Plan::Failed => return Err(Error::Unavailable),
             Plan::VaryOnly => return Ok(Outcome::vary_only()),

@@ -145,8 +145,9 @@ pub(super) enum Cookie {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Superseded;
 
-/// The store work for a request that ended as `ending` says.
-pub(super) fn plan(ending: &Ending, policy: &Policy) -> Plan {
+/// The store work for a request that ended as `ending` says; `policy` is asked for only
+/// when there is store work to plan.
+pub(super) fn plan(ending: &Ending, policy: impl FnOnce() -> Policy) -> Plan {
     if !ending.touched {
         return Plan::Untouched;
     }
@@ -156,6 +157,7 @@ pub(super) fn plan(ending: &Ending, policy: &Policy) -> Plan {
     if ending.status >= 500 {
         return Plan::VaryOnly;
     }
+    let policy = &policy();
     let delete = matches!(ending.fate, Fate::Destroy { purge: Some(_) });
     let expires_at = policy.now + policy.lifetime;
     let write = if ending.existed {
@@ -322,7 +324,7 @@ mod tests {
     }
 
     fn act(ending: &Ending) -> Write {
-        match plan(ending, &policy()) {
+        match plan(ending, policy) {
             Plan::Act { write, .. } => write,
             other => panic!("expected store work, got {other:?}"),
         }
@@ -356,7 +358,7 @@ mod tests {
             ),
         ];
         for (ending, expected) in cases {
-            assert_eq!(plan(&ending, &policy()), expected, "{ending:?}");
+            assert_eq!(plan(&ending, policy), expected, "{ending:?}");
         }
     }
 
@@ -555,7 +557,7 @@ mod tests {
         };
         let ending = loaded(policy.now + DAY);
         assert_eq!(
-            plan(&ending, &policy),
+            plan(&ending, || policy),
             Plan::Act {
                 delete: false,
                 write: Write::Nothing
@@ -574,7 +576,7 @@ mod tests {
             ..loaded(full())
         };
         assert_eq!(
-            plan(&ending, &policy()),
+            plan(&ending, policy),
             Plan::Act {
                 delete: true,
                 write: Write::Nothing
