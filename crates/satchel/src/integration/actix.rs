@@ -106,10 +106,7 @@ where
             };
             let cookie = match outcome.set_cookie().map(HeaderValue::from_str) {
                 Some(Ok(value)) => Some(value),
-                Some(Err(_)) => match Finished::cookie_unsendable() {
-                    Finished::Replace(status) => return Ok(empty(response, status)),
-                    Finished::Respond(_) => None,
-                },
+                Some(Err(_)) => return Ok(empty(response, Finished::cookie_unsendable())),
                 None => None,
             };
             let headers = response.headers_mut();

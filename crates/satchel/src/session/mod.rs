@@ -387,12 +387,13 @@ pub enum Finished {
 }
 
 impl Finished {
-    /// What to answer when the engine's `Set-Cookie` value cannot be sent as a header by
-    /// the framework (it never happens with a validated configuration): logged, then an
-    /// empty `500`, as for any other failure.
-    pub fn cookie_unsendable() -> Self {
+    /// The status to answer with, empty, when the engine's `Set-Cookie` value cannot be
+    /// sent as a header by the framework (it never happens with a validated
+    /// configuration): logged, then a `500`, as for any other failure.
+    #[must_use]
+    pub fn cookie_unsendable() -> u16 {
         tracing::error!("session cookie is not a valid header value");
-        Self::Replace(500)
+        500
     }
 }
 

@@ -80,10 +80,7 @@ where
             };
             let cookie = match outcome.set_cookie().map(HeaderValue::try_from) {
                 Some(Ok(value)) => Some(value),
-                Some(Err(_)) => match Finished::cookie_unsendable() {
-                    Finished::Replace(status) => return Ok(empty(status)),
-                    Finished::Respond(_) => None,
-                },
+                Some(Err(_)) => return Ok(empty(Finished::cookie_unsendable())),
                 None => None,
             };
             let headers = response.headers_mut();
