@@ -334,7 +334,14 @@ mod cases {
             }
         });
         let replies = scenarios::join_all(requests).await;
-        assert!(replies.iter().all(|r| r.status == 200));
+        assert!(
+            replies.iter().all(|r| r.status == 200),
+            "{:?}",
+            replies
+                .iter()
+                .map(|r| (r.status, r.body.clone()))
+                .collect::<Vec<_>>()
+        );
         let keys = Axum.request(&a, "GET", "/count-keys", Some(&cookie)).await;
         assert_eq!(keys.body, "52", "user_id, n and all fifty keys");
     }
