@@ -1,5 +1,6 @@
 //! Small helpers shared by the configuration, the engine and the stores: masking URL
-//! passwords, showing an error with its causes, and Unix milliseconds.
+//! passwords, showing an error with its causes, Unix milliseconds, and the bound on a
+//! store's every call to its server.
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -74,6 +75,43 @@ pub(crate) fn from_unix_millis(millis: u64) -> SystemTime {
     UNIX_EPOCH
         .checked_add(Duration::from_millis(millis))
         .unwrap_or(UNIX_EPOCH)
+}
+
+/// A store's server did not answer within the store's timeout (SESSION_STORE_TIMEOUT).
+#[cfg(any(
+    feature = "redis",
+    feature = "memcached",
+    feature = "mongodb",
+    feature = "_sql"
+))]
+#[derive(Debug, thiserror::Error)]
+#[error("{server} did not answer within {timeout:?}")]
+pub(crate) struct NoAnswer {
+    /// The server, as users name it: `Redis`, `PostgreSQL`, …
+    pub(crate) server: &'static str,
+    pub(crate) timeout: Duration,
+}
+
+/// Bounds a store's call to `server` by `timeout`: a server that stops answering fails
+/// the request with [`NoAnswer`] instead of holding it. The one timeout of every store.
+#[cfg(any(
+    feature = "redis",
+    feature = "memcached",
+    feature = "mongodb",
+    feature = "_sql"
+))]
+pub(crate) async fn within<T>(
+    server: &'static str,
+    timeout: Duration,
+    operation: impl std::future::IntoFuture<Output = Result<T, crate::error::StoreError>>,
+) -> Result<T, crate::error::StoreError> {
+    match tokio::time::timeout(timeout, operation).await {
+        Ok(result) => result,
+        Err(_) => Err(crate::error::StoreError::backend(NoAnswer {
+            server,
+            timeout,
+        })),
+    }
 }
 
 #[cfg(test)]

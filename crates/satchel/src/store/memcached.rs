@@ -432,11 +432,12 @@ impl MemcachedStore {
         &self,
         future: impl Future<Output = Result<T, memcache::exp::Error>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.inner.timeout, future).await {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(error)) => Err(StoreError::backend(Failure::from(error))),
-            Err(_) => Err(StoreError::backend(Failure::Timeout)),
-        }
+        crate::support::within("memcached", self.inner.timeout, async {
+            future
+                .await
+                .map_err(|error| StoreError::backend(Failure::from(error)))
+        })
+        .await
     }
 
     /// Runs one operation on the server of its key.

@@ -163,7 +163,7 @@ use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{
     Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, ExpiredDeletion, Saved, SessionStore,
 };
-use crate::support::redact_url;
+use crate::support::{redact_url, within};
 
 /// The server the store connects to unless told otherwise (SESSION_MONGODB unset): the
 /// local one, as Flask-Session does.
@@ -349,11 +349,6 @@ pub enum OpenError {
     },
 }
 
-/// An operation took longer than the store's timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("the MongoDB server did not answer within {0:?}")]
-struct TimedOut(Duration);
-
 /// Why a stored document is not a session.
 #[derive(Debug, thiserror::Error)]
 enum FormatError {
@@ -503,10 +498,10 @@ impl MongoStore {
         &self,
         operation: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, operation).await {
-            Ok(result) => result.map_err(StoreError::backend),
-            Err(_) => Err(StoreError::backend(TimedOut(self.timeout))),
-        }
+        within("MongoDB", self.timeout, async {
+            operation.await.map_err(StoreError::backend)
+        })
+        .await
     }
 
     /// An upsert of `update` on `filter`, sent again when a concurrent upsert of the same
@@ -514,20 +509,16 @@ impl MongoStore {
     async fn upsert(&self, filter: Document, update: Vec<Document>) -> Result<(), StoreError> {
         let mut attempt = 1;
         loop {
-            let result = tokio::time::timeout(
-                self.timeout,
-                self.collection
-                    .update_one(filter.clone(), update.clone())
-                    .upsert(true),
-            )
-            .await;
-            match result {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(error)) if attempt < UPSERT_ATTEMPTS && is_duplicate_key(&error) => {
+            let upsert = self
+                .collection
+                .update_one(filter.clone(), update.clone())
+                .upsert(true);
+            match within("MongoDB", self.timeout, async { Ok(upsert.await) }).await? {
+                Ok(_) => return Ok(()),
+                Err(error) if attempt < UPSERT_ATTEMPTS && is_duplicate_key(&error) => {
                     attempt += 1;
                 }
-                Ok(Err(error)) => return Err(StoreError::backend(error)),
-                Err(_) => return Err(StoreError::backend(TimedOut(self.timeout))),
+                Err(error) => return Err(StoreError::backend(error)),
             }
         }
     }

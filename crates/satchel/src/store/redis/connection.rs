@@ -1,7 +1,6 @@
 //! How commands reach Redis: the connections of each topology behind one interface, the
 //! lease of a connection to one attempt, and the retries within the store's timeout.
 
-use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use redis::{
 use tokio::time::Instant;
 
 use crate::error::StoreError;
+use crate::support::within;
 
 use super::RedisStore;
 use super::builder::Target;
@@ -50,13 +50,16 @@ impl RedisStore {
                 }
             }
         };
-        match tokio::time::timeout_at(deadline, tries).await {
-            Ok(Err(error)) if error.code() == Some("WRONGTYPE") => Err(StoreError::decode(
-                "the session key holds another Redis type, not a hash",
-            )),
-            Ok(result) => result.map_err(StoreError::backend),
-            Err(_) => Err(StoreError::backend(NoAnswer(timeout))),
-        }
+        within("Redis", timeout, async {
+            tries.await.map_err(|error| {
+                if error.code() == Some("WRONGTYPE") {
+                    StoreError::decode("the session key holds another Redis type, not a hash")
+                } else {
+                    StoreError::backend(error)
+                }
+            })
+        })
+        .await
     }
 
     async fn attempt<T>(&self, request: &Request<'_>) -> RedisResult<T>
@@ -97,18 +100,6 @@ impl Request<'_> {
             }
     }
 }
-
-/// No answer from Redis within the store's timeout.
-#[derive(Debug)]
-struct NoAnswer(Duration);
-
-impl fmt::Display for NoAnswer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Redis did not answer within {:?}", self.0)
-    }
-}
-
-impl std::error::Error for NoAnswer {}
 
 /// Whether an operation that failed with `error` may succeed when tried again shortly:
 /// the server could not be reached, or is not ready to take writes yet.
