@@ -152,6 +152,7 @@ mod cleanup;
 mod codec;
 mod mapping;
 mod options;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod server;
 mod statements;
 mod write;
@@ -171,6 +172,9 @@ pub use builder::{SqlBackend, SqlStoreBuilder};
 pub use cleanup::Progress;
 pub use mapping::{MappingError, TableMapping};
 pub use options::{Migration, OpenError, SqlOptions};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
+pub use server::{ServerDb, ServerStore};
 
 /// Default table (SESSION_SQLALCHEMY_TABLE): Flask-Session's name.
 pub const DEFAULT_TABLE: &str = super::defaults::SQL_TABLE;

@@ -1,267 +1,762 @@
-//! What the server-backed stores (PostgreSQL, MySQL) share: the `server_store!` macro with
-//! their common statements and store traits, their pool options (`server_pool`), and the
-//! bound on every operation (`timed`).
+//! The stores on a database server, PostgreSQL and MySQL: one generic store,
+//! [`ServerStore`], over [`ServerDb`], the few things the two databases do differently
+//! (how a URL becomes a pool, how a load refreshes, how the table is created, which
+//! errors are worth another attempt). Every method the stores have is here.
 
-use std::future::Future;
-use std::time::Duration;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use sqlx::{Database, Pool};
+
+use super::builder::sealed::Open;
+use super::cleanup::{in_batches, spawn_cleanup};
+use super::codec::{check_prefix, encode, fresh_version, key, millis, now, record};
+use super::statements::Statements;
+use super::write::{Attempt, Failure, Write, plan, plan_update, retrying, settle};
+use super::{Migration, OpenError, Progress, SqlOptions, SqlStoreBuilder, TableMapping};
 use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::record::{Changes, KeyUpdate, Record, Updated};
+use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
+use crate::support::within;
 
-/// The parts of a server-backed store (PostgreSQL, MySQL) that are the same statements
-/// whatever the database: its `Inner`'s save-from-what-was-seen, id cycling, delete and
-/// batched expiry, and the store traits over that `Inner`. Each backend module expands
-/// `server_store!(inner)` inside `impl Inner` and `server_store!(traits $Store)` at top
-/// level; the names they use come from the backend module.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-macro_rules! server_store {
-    (inner) => {
-        async fn save_seen(
-            &self,
-            id: &SessionId,
-            seen: Seen<'_>,
-            changes: &Changes,
-            at: SystemTime,
-        ) -> Result<Saved, StoreError> {
-            let key = self.key(id);
-            let version = seen.version.cast_signed();
-            let (query, saved) = if seen.data.is_empty() {
-                let query = sqlx::query(&self.sql.delete_seen)
-                    .bind(&key)
-                    .bind(version)
-                    .bind(now());
-                (query, Saved::Empty)
-            } else {
-                let query = sqlx::query(&self.sql.update_seen)
-                    .bind(encode(seen.data, seen.permanent)?)
-                    .bind(millis(at))
-                    .bind(&key)
-                    .bind(version)
-                    .bind(now());
-                (query, Saved::Stored)
-            };
-            let done = query
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::backend)?;
-            // MySQL reports rows matched, not rows changed: the version moves on with every
-            // update, so a match is always a change there too.
-            if done.rows_affected() == 1 {
-                return Ok(saved);
-            }
-            self.save(&key, changes, at).await
-        }
-
-        async fn cycle(
-            &self,
-            old: &str,
-            new: &str,
-            changes: &Changes,
-            at: SystemTime,
-        ) -> Result<Saved, StoreError> {
-            retrying(|| async { settle(self.try_cycle(old, new, changes, at).await, transient) })
-                .await
-        }
-
-        async fn try_cycle(
-            &self,
-            old: &str,
-            new: &str,
-            changes: &Changes,
-            at: SystemTime,
-        ) -> Result<Attempt<Saved>, Failure> {
-            let mut tx = self.begin().await?;
-            let found: Option<Row> = sqlx::query_as(&self.sql.lock)
-                .bind(old)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (write, saved) = plan(found, changes, at, now())?;
-            let (bytes, old_exists) = write.into_move();
-            if let Some(bytes) = bytes {
-                sqlx::query(&self.sql.upsert)
-                    .bind(new)
-                    .bind(bytes)
-                    .bind(millis(at))
-                    .bind(fresh_version())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if old_exists {
-                sqlx::query(&self.sql.delete)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(Attempt::Done(saved))
-        }
-
-        async fn update(
-            &self,
-            key: &str,
-            name: &str,
-            update: &KeyUpdate,
-        ) -> Result<Updated, StoreError> {
-            retrying(|| async { settle(self.try_update(key, name, update).await, transient) }).await
-        }
-
-        /// Applies `update` to the session key `name` of the row at `key`, locked `FOR
-        /// UPDATE`; the transaction is committed whatever it wrote, so the lock goes at
-        /// once.
-        async fn try_update(
-            &self,
-            key: &str,
-            name: &str,
-            update: &KeyUpdate,
-        ) -> Result<Attempt<Updated>, Failure> {
-            let mut tx = self.begin().await?;
-            let found: Option<Row> = sqlx::query_as(&self.sql.lock)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (write, updated) = plan_update(found, name, update, now())?;
-            match write {
-                Write::Update(bytes) => {
-                    sqlx::query(&self.sql.rewrite)
-                        .bind(bytes)
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Write::Delete => {
-                    sqlx::query(&self.sql.delete)
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Write::Insert(_) | Write::Nothing => {}
-            }
-            tx.commit().await?;
-            Ok(Attempt::Done(updated))
-        }
-
-        async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-            sqlx::query(&self.sql.delete)
-                .bind(self.key(id))
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::backend)?;
-            Ok(())
-        }
-
-        async fn delete_expired(
-            &self,
-            batch_size: u64,
-            progress: impl FnMut(Progress) + Send,
-        ) -> Result<u64, StoreError> {
-            in_batches(batch_size, progress, |now, limit| {
-                timed(self.timeout, async move {
-                    sqlx::query(&self.sql.delete_batch)
-                        .bind(now)
-                        .bind(limit)
-                        .execute(&self.pool)
-                        .await
-                        .map(|done| done.rows_affected())
-                        .map_err(StoreError::backend)
-                })
-            })
-            .await
-        }
-    };
-    (traits $store:ident) => {
-        impl SessionStore for $store {
-            async fn load(
-                &self,
-                id: &SessionId,
-                touch: Option<SystemTime>,
-            ) -> Result<Option<Record>, StoreError> {
-                timed(self.inner.timeout, self.inner.load(id, touch)).await
-            }
-
-            async fn save(
-                &self,
-                id: &SessionId,
-                changes: &Changes,
-                expires_at: SystemTime,
-            ) -> Result<Saved, StoreError> {
-                let key = self.inner.key(id);
-                timed(
-                    self.inner.timeout,
-                    self.inner.save(&key, changes, expires_at),
-                )
-                .await
-            }
-
-            async fn save_seen(
-                &self,
-                id: &SessionId,
-                seen: Seen<'_>,
-                changes: &Changes,
-                expires_at: SystemTime,
-            ) -> Result<Saved, StoreError> {
-                timed(
-                    self.inner.timeout,
-                    self.inner.save_seen(id, seen, changes, expires_at),
-                )
-                .await
-            }
-
-            async fn cycle(
-                &self,
-                old: &SessionId,
-                new: &SessionId,
-                changes: &Changes,
-                expires_at: SystemTime,
-            ) -> Result<Saved, StoreError> {
-                if old == new {
-                    return self.save(new, changes, expires_at).await;
-                }
-                let (old, new) = (self.inner.key(old), self.inner.key(new));
-                timed(
-                    self.inner.timeout,
-                    self.inner.cycle(&old, &new, changes, expires_at),
-                )
-                .await
-            }
-
-            async fn update(
-                &self,
-                id: &SessionId,
-                key: &str,
-                update: &KeyUpdate,
-            ) -> Result<Updated, StoreError> {
-                let row = self.inner.key(id);
-                timed(self.inner.timeout, self.inner.update(&row, key, update)).await
-            }
-
-            async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-                timed(self.inner.timeout, self.inner.delete(id)).await
-            }
-        }
-
-        impl ExpiredDeletion for $store {
-            /// Deletes every expired row, [`DEFAULT_BATCH_SIZE`](super::DEFAULT_BATCH_SIZE) rows
-            /// per statement.
-            async fn delete_expired(&self) -> Result<u64, StoreError> {
-                self.inner
-                    .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
-                    .await
-            }
-        }
-    };
+/// A store keeping sessions in a table of a database server:
+/// [`PostgresStore`](super::PostgresStore) (`ServerStore<sqlx::Postgres>`) or
+/// [`MySqlStore`](super::MySqlStore) (`ServerStore<sqlx::MySql>`).
+///
+/// Cloning is cheap and shares the pool. Every operation needs a tokio runtime, and each
+/// is bounded as a whole by the store's timeout (SESSION_STORE_TIMEOUT).
+///
+/// # Examples
+///
+/// ```no_run
+/// // Not run: needs a PostgreSQL server.
+/// use satchel::PostgresStore;
+/// use satchel::store::sql::TableMapping;
+///
+/// # tokio_test::block_on(async {
+/// let store = PostgresStore::builder("postgres://app@127.0.0.1/app")
+///     .with_mapping(TableMapping::new("web_sessions")?)
+///     .open()
+///     .await?;
+/// # let _ = store;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct ServerStore<DB: ServerDb> {
+    inner: Arc<Inner<DB>>,
 }
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(super) use server_store;
+
+impl<DB: ServerDb> Clone for ServerStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// What a store holds: its pool, where its rows live, and its statements.
+pub struct Inner<DB: Database> {
+    pub(super) pool: Pool<DB>,
+    pub(super) mapping: TableMapping,
+    pub(super) key_prefix: String,
+    pub(super) timeout: Duration,
+    pub(super) sql: Statements,
+}
+
+/// The databases a [`ServerStore`] runs on: `sqlx::Postgres` and `sqlx::MySql`.
+///
+/// The trait is sealed: what it asks of a database is private to Satchel.
+pub trait ServerDb: sealed::Server {}
+
+impl<DB: sealed::Server> ServerDb for DB {}
+
+pub(super) mod sealed {
+    use std::future::Future;
+    use std::time::{Duration, SystemTime};
+
+    use sqlx::{Database, Pool};
+
+    use super::super::codec::Row;
+    use super::super::statements::Dialect;
+    use super::super::write::Transient;
+    use super::super::{Migration, OpenError};
+    use super::{Arg, Inner, On};
+
+    /// What differs between the databases of a [`ServerStore`](super::ServerStore).
+    pub trait Server: Database {
+        /// The store's name, for `Debug`.
+        const STORE: &'static str;
+        /// The server's name, for errors.
+        const SERVER: &'static str;
+        /// The SQL dialect of the statements.
+        const DIALECT: Dialect;
+        /// The statement beginning a locked save's transaction.
+        const BEGIN: &'static str;
+
+        /// A pool for `url` that connects lazily, waiting at most `timeout` for a
+        /// connection.
+        fn pool(url: &str, timeout: Duration) -> Result<Pool<Self>, OpenError>;
+
+        /// Whether a database error is worth another attempt of a locked save.
+        fn transient(error: &sqlx::Error) -> Option<Transient>;
+
+        /// How many rows a statement changed (or matched, on MySQL).
+        fn rows_affected(done: &Self::QueryResult) -> u64;
+
+        /// The live row at `key`, its expiry moved to `touch` first when given.
+        fn load<'a>(
+            inner: &'a Inner<Self>,
+            key: &'a str,
+            touch: Option<SystemTime>,
+        ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a;
+
+        /// Creates the table and its index when missing, then checks the columns.
+        fn migrate(
+            inner: &Inner<Self>,
+        ) -> impl Future<Output = Result<Migration, sqlx::Error>> + Send + '_;
+
+        /// Runs `sql` with `args` bound in order; says how many rows it affected.
+        fn run<'a>(
+            on: On<'a, Self>,
+            sql: &'a str,
+            args: &'a [Arg<'a>],
+        ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'a;
+
+        /// Runs `sql` with `args` bound in order; the row it returns, if any.
+        fn fetch<'a>(
+            on: On<'a, Self>,
+            sql: &'a str,
+            args: &'a [Arg<'a>],
+        ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a;
+
+        /// Runs `sql` with `args` bound in order; the number it returns.
+        fn count<'a>(
+            pool: &'a Pool<Self>,
+            sql: &'a str,
+            args: &'a [Arg<'a>],
+        ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'a;
+    }
+}
+
+/// Where a statement runs: on a connection of the pool, or inside a transaction.
+pub enum On<'a, DB: Database> {
+    Pool(&'a Pool<DB>),
+    Tx(&'a mut DB::Connection),
+}
+
+/// A value bound to a statement.
+#[derive(Clone, Copy)]
+pub enum Arg<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    Int(i64),
+}
+
+// Keys hold session ids and data holds session values: neither is ever shown.
+impl<DB: Database> fmt::Debug for On<'_, DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pool(_) => "On::Pool",
+            Self::Tx(_) => "On::Tx",
+        })
+    }
+}
+
+impl fmt::Debug for Arg<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Text(_) => "Arg::Text",
+            Self::Bytes(_) => "Arg::Bytes",
+            Self::Int(_) => "Arg::Int",
+        })
+    }
+}
+
+impl<DB: Database> fmt::Debug for Inner<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("mapping", &format_args!("{}", self.mapping))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a statement the same way on either database: the part of [`sealed::Server`]
+/// that sqlx lets us write once. Each database's `Server` impl forwards to it.
+pub(super) mod generic {
+    use sqlx::query::{Query, QueryAs, QueryScalar};
+    use sqlx::{Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
+    use super::super::codec::Row;
+    use super::sealed::Server;
+    use super::{Arg, On};
+
+    /// Binds `args` in order.
+    macro_rules! bind_all {
+        ($query:expr, $args:expr) => {{
+            let mut query = $query;
+            for arg in $args {
+                query = match *arg {
+                    Arg::Text(text) => query.bind(text),
+                    Arg::Bytes(bytes) => query.bind(bytes),
+                    Arg::Int(int) => query.bind(int),
+                };
+            }
+            query
+        }};
+    }
+
+    pub(in super::super) async fn run<'a, DB>(
+        on: On<'a, DB>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> Result<u64, sqlx::Error>
+    where
+        DB: Server,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+        for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+    {
+        let query: Query<'a, DB, DB::Arguments<'a>> = bind_all!(sqlx::query(sql), args);
+        let done = match on {
+            On::Pool(pool) => query.execute(pool).await?,
+            On::Tx(connection) => query.execute(connection).await?,
+        };
+        Ok(DB::rows_affected(&done))
+    }
+
+    pub(in super::super) async fn fetch<'a, DB>(
+        on: On<'a, DB>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> Result<Option<Row>, sqlx::Error>
+    where
+        DB: Server,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+        for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+        for<'r> Row: FromRow<'r, DB::Row>,
+    {
+        let query: QueryAs<'a, DB, Row, DB::Arguments<'a>> = bind_all!(sqlx::query_as(sql), args);
+        match on {
+            On::Pool(pool) => query.fetch_optional(pool).await,
+            On::Tx(connection) => query.fetch_optional(connection).await,
+        }
+    }
+
+    pub(in super::super) async fn count<'a, DB>(
+        pool: &'a Pool<DB>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> Result<i64, sqlx::Error>
+    where
+        DB: Server,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+        for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+        for<'r> (i64,): FromRow<'r, DB::Row>,
+    {
+        let query: QueryScalar<'a, DB, i64, DB::Arguments<'a>> =
+            bind_all!(sqlx::query_scalar(sql), args);
+        query.fetch_one(pool).await
+    }
+}
+
+impl<DB: ServerDb> fmt::Debug for ServerStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(DB::STORE)
+            .field("mapping", &format_args!("{}", self.inner.mapping))
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<DB: ServerDb> ServerStore<DB> {
+    /// Starts configuring a store on the database at `url`, with
+    /// [`SqlOptions::default`]: `postgres://user:password@host:5432/db` (any option
+    /// sqlx's `PgConnectOptions` reads) for [`PostgresStore`](super::PostgresStore),
+    /// `mysql://user:password@host:3306/db` (`mariadb://` is taken as the same) for
+    /// [`MySqlStore`](super::MySqlStore).
+    ///
+    /// Nothing is checked or contacted until [`open`](SqlStoreBuilder::open).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Not run: it needs a server.
+    /// use std::time::Duration;
+    /// use satchel::MySqlStore;
+    /// use satchel::store::sql::TableMapping;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MySqlStore::builder("mysql://app@127.0.0.1/app")
+    ///     .with_mapping(TableMapping::new("web_sessions")?)
+    ///     .with_timeout(Duration::from_secs(1))
+    ///     .with_cleanup_interval(Some(Duration::from_secs(600)))
+    ///     .open()
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder<Self> {
+        SqlStoreBuilder::new(url.into())
+    }
+
+    /// Opens the store at `url` with `options`; see [`SqlStoreBuilder::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::PostgresStore;
+    /// use satchel::store::sql::{OpenError, SqlOptions};
+    ///
+    /// # tokio_test::block_on(async {
+    /// // Nothing listens there: the store refuses to start, with or without migration.
+    /// let options = SqlOptions::default().with_auto_migrate(false);
+    /// let error = PostgresStore::connect("postgres://app@127.0.0.1:1/app", options).await.unwrap_err();
+    /// assert!(matches!(error, OpenError::Unreachable(_)));
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidUrl`] for a URL that is not the database's or does not parse,
+    /// [`OpenError::KeyPrefixTooLong`], [`OpenError::Unreachable`] when the server does
+    /// not answer, and [`OpenError::Migrate`] when the table cannot be created or checked.
+    pub async fn connect(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        Self::builder(url).with_options(options).open().await
+    }
+
+    /// Uses a pool of your own, with `options` (its timeout bounds each operation; set
+    /// the pool's acquire timeout yourself, and for MySQL turn its statement logging off:
+    /// see [the MySQL store's documentation](super::mysql)).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::KeyPrefixTooLong`], [`OpenError::Unreachable`] when the server does
+    /// not answer, and [`OpenError::Migrate`] when auto-migration fails.
+    pub async fn from_pool(pool: Pool<DB>, options: SqlOptions) -> Result<Self, OpenError> {
+        check_prefix(options.key_prefix())?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Statements::new(DB::DIALECT, options.mapping()),
+                mapping: options.mapping().clone(),
+                key_prefix: options.key_prefix().to_owned(),
+                timeout: options.timeout(),
+            }),
+        };
+        if options.auto_migrate() {
+            store.migrate().await.map_err(OpenError::Migrate)?;
+        } else {
+            super::reach(&store.inner.pool, options.timeout())
+                .await
+                .map_err(OpenError::Unreachable)?;
+        }
+        if let Some(interval) = options.cleanup_interval() {
+            store.spawn_cleanup(interval);
+        }
+        Ok(store)
+    }
+
+    /// Creates the table and the index on its expiry column when they are missing (the
+    /// Flask-Session `RegisterSessionModelHook`), then checks that the table has every
+    /// mapped column. Idempotent, also when several servers run it at once (PostgreSQL
+    /// runs it in one transaction under an advisory lock; MySQL takes an index created
+    /// meanwhile as success). The schema (MySQL: the database) a mapping names must
+    /// exist. Bounded by the store's timeout, or 30 seconds if that is longer.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails, or an existing table lacks a
+    /// mapped column.
+    pub async fn migrate(&self) -> Result<Migration, StoreError> {
+        within(
+            DB::SERVER,
+            self.inner.timeout.max(Duration::from_secs(30)),
+            async { DB::migrate(&self.inner).await.map_err(StoreError::backend) },
+        )
+        .await
+    }
+
+    /// Counts the expired rows.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails.
+    pub async fn count_expired(&self) -> Result<u64, StoreError> {
+        let inner = &self.inner;
+        within(DB::SERVER, inner.timeout, async {
+            let count = DB::count(&inner.pool, &inner.sql.count_expired, &[Arg::Int(now())])
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(u64::try_from(count).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// Deletes the expired rows, at most `batch_size` per statement (each bounded by the
+    /// timeout), and calls `progress` after every batch; returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails; rows deleted by earlier batches
+    /// stay deleted.
+    pub async fn delete_expired_in_batches(
+        &self,
+        batch_size: u64,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_expired(batch_size, progress).await
+    }
+
+    /// Starts a task that deletes expired rows every `interval` (what
+    /// SESSION_SQL_CLEANUP_INTERVAL does). The task holds no strong reference to the
+    /// store: it ends at the first interval after the last clone of the store is
+    /// dropped. Failures are logged, and the task carries on.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tokio runtime.
+    pub fn spawn_cleanup(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        spawn_cleanup(Arc::downgrade(&self.inner), interval, |inner| async move {
+            inner
+                .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+                .await
+        })
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.inner.pool
+    }
+
+    /// Where the sessions live.
+    #[must_use]
+    pub fn mapping(&self) -> &TableMapping {
+        &self.inner.mapping
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.key_prefix
+    }
+}
+
+impl<DB: ServerDb> Open for ServerStore<DB> {
+    async fn open(url: &str, options: SqlOptions) -> Result<Self, OpenError> {
+        let pool = DB::pool(url, options.timeout())?;
+        Self::from_pool(pool, options).await
+    }
+}
+
+impl<DB: ServerDb> Inner<DB> {
+    fn key(&self, id: &SessionId) -> String {
+        key(&self.key_prefix, id)
+    }
+
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        let row = DB::load(self, &self.key(id), touch)
+            .await
+            .map_err(StoreError::backend)?;
+        row.map(record).transpose()
+    }
+
+    /// Begins a locked save's transaction with [`BEGIN`](sealed::Server::BEGIN).
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+        self.pool.begin_with(DB::BEGIN).await
+    }
+
+    /// The locked read-modify-write: applies `changes` onto the row locked `FOR UPDATE`.
+    async fn save(
+        &self,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        retrying(|| async { settle(self.try_save(key, changes, at).await, DB::transient) }).await
+    }
+
+    async fn try_save(
+        &self,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, Failure> {
+        let mut tx = self.begin().await?;
+        let found = DB::fetch(On::Tx(&mut *tx), &self.sql.lock, &[Arg::Text(key)]).await?;
+        let (write, saved) = plan(found, changes, at, now())?;
+        let affected = match &write {
+            // A concurrent insert of the same key: PostgreSQL inserts nothing, MySQL fails
+            // with a duplicate key (retried).
+            Write::Insert(bytes) => {
+                let args = [
+                    Arg::Text(key),
+                    Arg::Bytes(bytes),
+                    Arg::Int(millis(at)),
+                    Arg::Int(fresh_version()),
+                ];
+                DB::run(On::Tx(&mut *tx), &self.sql.insert, &args).await?
+            }
+            Write::Update(bytes) => {
+                let args = [Arg::Bytes(bytes), Arg::Int(millis(at)), Arg::Text(key)];
+                DB::run(On::Tx(&mut *tx), &self.sql.update, &args).await?
+            }
+            Write::Delete => DB::run(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(key)]).await?,
+            Write::Nothing => return Ok(Attempt::Done(saved)),
+        };
+        if affected == 0 {
+            // Only the insert can affect nothing: a concurrent transaction created the
+            // row after the lock found none.
+            return Ok(Attempt::Retry);
+        }
+        tx.commit().await?;
+        Ok(Attempt::Done(saved))
+    }
+
+    /// The save of a request that saw the row at `seen.version`: one conditional
+    /// statement when the row is still at that version, else the locked save.
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.key(id);
+        let version = seen.version.cast_signed();
+        let (affected, saved) = if seen.data.is_empty() {
+            let args = [Arg::Text(&key), Arg::Int(version), Arg::Int(now())];
+            let affected = DB::run(On::Pool(&self.pool), &self.sql.delete_seen, &args).await;
+            (affected, Saved::Empty)
+        } else {
+            let bytes = encode(seen.data, seen.permanent)?;
+            let args = [
+                Arg::Bytes(&bytes),
+                Arg::Int(millis(at)),
+                Arg::Text(&key),
+                Arg::Int(version),
+                Arg::Int(now()),
+            ];
+            let affected = DB::run(On::Pool(&self.pool), &self.sql.update_seen, &args).await;
+            (affected, Saved::Stored)
+        };
+        // MySQL reports rows matched, not rows changed: the version moves on with every
+        // update, so a match is always a change there too.
+        if affected.map_err(StoreError::backend)? == 1 {
+            return Ok(saved);
+        }
+        self.save(&key, changes, at).await
+    }
+
+    async fn cycle(
+        &self,
+        old: &str,
+        new: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        retrying(|| async { settle(self.try_cycle(old, new, changes, at).await, DB::transient) })
+            .await
+    }
+
+    async fn try_cycle(
+        &self,
+        old: &str,
+        new: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, Failure> {
+        let mut tx = self.begin().await?;
+        let found = DB::fetch(On::Tx(&mut *tx), &self.sql.lock, &[Arg::Text(old)]).await?;
+        let (write, saved) = plan(found, changes, at, now())?;
+        let (bytes, old_exists) = write.into_move();
+        if let Some(bytes) = bytes {
+            let args = [
+                Arg::Text(new),
+                Arg::Bytes(&bytes),
+                Arg::Int(millis(at)),
+                Arg::Int(fresh_version()),
+            ];
+            DB::run(On::Tx(&mut *tx), &self.sql.upsert, &args).await?;
+        }
+        if old_exists {
+            DB::run(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(old)]).await?;
+        }
+        tx.commit().await?;
+        Ok(Attempt::Done(saved))
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        name: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        retrying(|| async { settle(self.try_update(key, name, update).await, DB::transient) }).await
+    }
+
+    /// Applies `update` to the session key `name` of the row at `key`, locked `FOR
+    /// UPDATE`; the transaction is committed whatever it wrote, so the lock goes at once.
+    async fn try_update(
+        &self,
+        key: &str,
+        name: &str,
+        update: &KeyUpdate,
+    ) -> Result<Attempt<Updated>, Failure> {
+        let mut tx = self.begin().await?;
+        let found = DB::fetch(On::Tx(&mut *tx), &self.sql.lock, &[Arg::Text(key)]).await?;
+        let (write, updated) = plan_update(found, name, update, now())?;
+        match write {
+            Write::Update(bytes) => {
+                let args = [Arg::Bytes(&bytes), Arg::Text(key)];
+                DB::run(On::Tx(&mut *tx), &self.sql.rewrite, &args).await?;
+            }
+            Write::Delete => {
+                DB::run(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(key)]).await?;
+            }
+            Write::Insert(_) | Write::Nothing => {}
+        }
+        tx.commit().await?;
+        Ok(Attempt::Done(updated))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let key = self.key(id);
+        DB::run(On::Pool(&self.pool), &self.sql.delete, &[Arg::Text(&key)])
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    async fn delete_expired(
+        &self,
+        batch_size: u64,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<u64, StoreError> {
+        in_batches(batch_size, progress, |now, limit| {
+            within(DB::SERVER, self.timeout, async move {
+                let args = [Arg::Int(now), Arg::Int(limit)];
+                DB::run(On::Pool(&self.pool), &self.sql.delete_batch, &args)
+                    .await
+                    .map_err(StoreError::backend)
+            })
+        })
+        .await
+    }
+}
+
+impl<DB: ServerDb> SessionStore for ServerStore<DB> {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<SystemTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        within(DB::SERVER, self.inner.timeout, self.inner.load(id, touch)).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let key = self.inner.key(id);
+        within(
+            DB::SERVER,
+            self.inner.timeout,
+            self.inner.save(&key, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn save_seen(
+        &self,
+        id: &SessionId,
+        seen: Seen<'_>,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        within(
+            DB::SERVER,
+            self.inner.timeout,
+            self.inner.save_seen(id, seen, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        expires_at: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        if old == new {
+            return self.save(new, changes, expires_at).await;
+        }
+        let (old, new) = (self.inner.key(old), self.inner.key(new));
+        within(
+            DB::SERVER,
+            self.inner.timeout,
+            self.inner.cycle(&old, &new, changes, expires_at),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<Updated, StoreError> {
+        let row = self.inner.key(id);
+        within(
+            DB::SERVER,
+            self.inner.timeout,
+            self.inner.update(&row, key, update),
+        )
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        within(DB::SERVER, self.inner.timeout, self.inner.delete(id)).await
+    }
+}
+
+impl<DB: ServerDb> ExpiredDeletion for ServerStore<DB> {
+    /// Deletes every expired row, [`DEFAULT_BATCH_SIZE`](super::DEFAULT_BATCH_SIZE) rows
+    /// per statement.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.inner
+            .delete_expired(super::DEFAULT_BATCH_SIZE, |_| {})
+            .await
+    }
+}
 
 /// A pooled connection to a database server that sat idle this long is pinged before
 /// use (the server or a proxy may have closed it meanwhile).
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 const PING_WHEN_IDLE: Duration = Duration::from_secs(30);
 
 /// Pool options for a database server: `timeout` to get a connection, and a ping only
 /// for a connection idle for [`PING_WHEN_IDLE`]. sqlx's default pings before every use,
 /// which adds a round trip to every statement: a load would cost two.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(super) fn server_pool<DB: sqlx::Database>(timeout: Duration) -> sqlx::pool::PoolOptions<DB> {
+pub(super) fn server_pool<DB: Database>(timeout: Duration) -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::new()
         .acquire_timeout(timeout)
         .test_before_acquire(false)
@@ -273,15 +768,4 @@ pub(super) fn server_pool<DB: sqlx::Database>(timeout: Duration) -> sqlx::pool::
                 Ok(true)
             })
         })
-}
-
-/// Bounds `operation` by `timeout`: a server that stops answering fails the request
-/// instead of holding it.
-pub(super) async fn timed<T>(
-    timeout: Duration,
-    operation: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout(timeout, operation)
-        .await
-        .map_err(StoreError::backend)?
 }

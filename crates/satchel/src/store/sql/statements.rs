@@ -5,7 +5,7 @@ use super::TableMapping;
 
 /// The SQL dialects, for quoting and the statements that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Dialect {
+pub enum Dialect {
     Sqlite,
     Postgres,
     MySql,

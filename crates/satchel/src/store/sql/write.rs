@@ -128,7 +128,8 @@ pub(super) enum Attempt<T> {
 }
 
 /// A database error worth another attempt of a locked save.
-pub(super) enum Transient {
+#[derive(Debug)]
+pub enum Transient {
     /// A concurrent transaction created the row first (a duplicate key).
     Raced,
     /// The database aborted the transaction: a deadlock, a lock wait timeout.
