@@ -94,23 +94,71 @@ pub(crate) struct NoAnswer {
 
 /// Bounds a store's call to `server` by `timeout`: a server that stops answering fails
 /// the request with [`NoAnswer`] instead of holding it. The one timeout of every store.
+///
+/// A plain future around tokio's `Timeout`, not an `async fn`: store futures can be
+/// large (a Redis cluster call's is kilobytes), and each `async` layer would copy them.
 #[cfg(any(
     feature = "redis",
     feature = "memcached",
     feature = "mongodb",
     feature = "_sql"
 ))]
-pub(crate) async fn within<T>(
+pub(crate) fn within<F, T>(
     server: &'static str,
     timeout: Duration,
-    operation: impl std::future::IntoFuture<Output = Result<T, crate::error::StoreError>>,
-) -> Result<T, crate::error::StoreError> {
-    match tokio::time::timeout(timeout, operation).await {
-        Ok(result) => result,
-        Err(_) => Err(crate::error::StoreError::backend(NoAnswer {
-            server,
-            timeout,
-        })),
+    operation: F,
+) -> Within<F::IntoFuture>
+where
+    F: std::future::IntoFuture<Output = Result<T, crate::error::StoreError>>,
+{
+    Within {
+        inner: tokio::time::timeout(timeout, operation),
+        server,
+        timeout,
+    }
+}
+
+#[cfg(any(
+    feature = "redis",
+    feature = "memcached",
+    feature = "mongodb",
+    feature = "_sql"
+))]
+pin_project_lite::pin_project! {
+    /// The future of [`within`].
+    pub(crate) struct Within<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+        server: &'static str,
+        timeout: Duration,
+    }
+}
+
+#[cfg(any(
+    feature = "redis",
+    feature = "memcached",
+    feature = "mongodb",
+    feature = "_sql"
+))]
+impl<F, T> std::future::Future for Within<F>
+where
+    F: std::future::Future<Output = Result<T, crate::error::StoreError>>,
+{
+    type Output = Result<T, crate::error::StoreError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        this.inner.poll(cx).map(|result| {
+            result.unwrap_or_else(|_| {
+                Err(crate::error::StoreError::backend(NoAnswer {
+                    server: this.server,
+                    timeout: *this.timeout,
+                }))
+            })
+        })
     }
 }
 

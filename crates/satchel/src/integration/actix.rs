@@ -100,7 +100,7 @@ where
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             let mut response = service.call(request).await?;
-            let outcome = match session.conclude(response.status().as_u16()).await {
+            let outcome = match Finished::from(session.finish(response.status().as_u16()).await) {
                 Finished::Respond(outcome) => outcome,
                 Finished::Replace(status) => return Ok(empty(response, status)),
             };

@@ -31,10 +31,7 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn conclude(&self, status: u16) -> Finished {
-        match self.finish(status).await {
-            Ok(outcome) => Finished::Respond(outcome),
-            Err(error) => Finished::Replace(error.status_code()),
-        }
+        Finished::from(self.finish(status).await)
     }
 
     /// Ends the request: saves what changed and says what to put on the response.
@@ -68,7 +65,14 @@ impl Session {
     /// [`insert_if_unchanged`](Self::insert_if_unchanged)) were committed when those
     /// returned, whatever the request's end.
     pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
-        let mut state = std::mem::take(&mut *self.state());
+        let mut state = {
+            let mut guard = self.state();
+            if !guard.touched {
+                // A session the handler never used holds nothing to take.
+                return Ok(Outcome::default());
+            }
+            std::mem::take(&mut *guard)
+        };
         state.settle(self.config().permanent());
         let config = self.config();
         // Read only for a request that has store work to do: an untouched session costs
@@ -100,7 +104,10 @@ impl Session {
             // Never bring back an entry that a concurrent request destroyed meanwhile.
             state.changes.require_existing();
         }
-        let (id, answer) = self.write(&state, &write).await?;
+        let (id, answer) = match write {
+            Write::Nothing => (state.id.filter(|_| state.existed), Answer::Nothing),
+            _ => self.write(&state, &write).await?,
+        };
         let cookie = plan::cookie(&ending, &write, answer).map_err(|Superseded| {
             tracing::debug!("session ended by a concurrent request; changes dropped");
             Error::Superseded

@@ -386,6 +386,17 @@ pub enum Finished {
     Replace(u16),
 }
 
+impl From<Result<Outcome, Error>> for Finished {
+    /// The answer to [`Session::finish`]'s result: the outcome, or the error's status.
+    #[inline]
+    fn from(result: Result<Outcome, Error>) -> Self {
+        match result {
+            Ok(outcome) => Self::Respond(outcome),
+            Err(error) => Self::Replace(error.status_code()),
+        }
+    }
+}
+
 impl Finished {
     /// The status to answer with, empty, when the engine's `Set-Cookie` value cannot be
     /// sent as a header by the framework (it never happens with a validated

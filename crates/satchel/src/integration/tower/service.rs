@@ -74,7 +74,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let mut response = inner.call(request).await?;
-            let outcome = match session.conclude(response.status().as_u16()).await {
+            let outcome = match Finished::from(session.finish(response.status().as_u16()).await) {
                 Finished::Respond(outcome) => outcome,
                 Finished::Replace(status) => return Ok(empty(status)),
             };

@@ -46,20 +46,16 @@ impl RedisStore {
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(MAX_PAUSE);
                     }
-                    result => return result,
+                    Err(error) if error.code() == Some("WRONGTYPE") => {
+                        return Err(StoreError::decode(
+                            "the session key holds another Redis type, not a hash",
+                        ));
+                    }
+                    result => return result.map_err(StoreError::backend),
                 }
             }
         };
-        within("Redis", timeout, async {
-            tries.await.map_err(|error| {
-                if error.code() == Some("WRONGTYPE") {
-                    StoreError::decode("the session key holds another Redis type, not a hash")
-                } else {
-                    StoreError::backend(error)
-                }
-            })
-        })
-        .await
+        within("Redis", timeout, tries).await
     }
 
     async fn attempt<T>(&self, request: &Request<'_>) -> RedisResult<T>
