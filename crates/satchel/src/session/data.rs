@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::plan::Fate;
-use super::{Session, State, refusal, set_view, store_failed};
+use super::{Identity, Session, State, Status, refusal, set_view, store_failed};
 use crate::error::Error;
 use crate::id::SessionId;
 use crate::record::{Data, KeyUpdate, Updated};
@@ -185,8 +185,8 @@ impl Session {
         }
         let id = {
             let mut state = self.load().await?;
-            let own = !state.existed || state.changes_key(key);
-            match state.id.filter(|_| !own) {
+            let own = !state.existed() || state.changes_key(key);
+            match state.id().filter(|_| !own) {
                 Some(id) => id,
                 None => {
                     let value = update
@@ -212,7 +212,7 @@ impl Session {
             Ok(refused) => return Err(refusal(key, &refused)),
             Err(error) => return Err(store_failed("update a key", &error)),
         };
-        state.updated = true;
+        state.raise(Status::Updated);
         // The store holds it already: the view follows, and no change is recorded (a
         // later insert of the same value is no change either).
         if !state.changes_key(key) {
@@ -251,7 +251,7 @@ impl Session {
     /// [`Error::Unavailable`] when the store failed.
     pub async fn clear(&self) -> Result<(), Error> {
         let mut state = self.load().await?;
-        if state.existed || !state.data.is_empty() {
+        if state.existed() || !state.data.is_empty() {
             state.data.clear();
             state.changes.clear();
         }
@@ -322,18 +322,20 @@ impl Session {
     /// Costs no load: only the delete, after the handler.
     pub fn destroy(&self) {
         let mut state = self.state();
-        state.touched = true;
+        state.raise(Status::Used);
         let id = self.identify(&mut state);
         let purge = match state.fate {
             Fate::Destroy { purge } => purge.or(id),
             _ => id,
         };
-        let failed = state.failed;
+        let status = match state.status {
+            Status::Failed => Status::Failed,
+            _ => Status::Used,
+        };
         *state = State {
-            touched: true,
-            identified: true,
+            status,
+            identity: Identity::Read(None),
             fate: Fate::Destroy { purge },
-            failed,
             ..State::default()
         };
     }
@@ -353,7 +355,7 @@ impl Session {
         state
             .changes
             .permanent()
-            .or(state.stored_permanent)
+            .or(state.stored_permanent())
             .unwrap_or_else(|| self.config().permanent())
     }
 
@@ -385,7 +387,7 @@ impl Session {
     ///
     /// [`Error::Unavailable`] when the store failed.
     pub async fn expires_at(&self) -> Result<Option<SystemTime>, Error> {
-        Ok(self.load().await?.expires_at)
+        Ok(self.load().await?.loaded.map(|loaded| loaded.expires_at))
     }
 
     /// The id of the stored session this request loaded, if any.
@@ -395,7 +397,7 @@ impl Session {
     /// [`Error::Unavailable`] when the store failed.
     pub async fn id(&self) -> Result<Option<SessionId>, Error> {
         let state = self.load().await?;
-        Ok(state.existed.then_some(state.id).flatten())
+        Ok(state.loaded_id())
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use super::plan::{self, Answer, Cookie, Ending, Fate, Plan, Policy, Superseded, Write};
-use super::{Finished, Outcome, Session, State, store_failed};
+use super::{Finished, Outcome, Session, State, Status, store_failed};
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::store::{Saved, Seen, SessionStore};
@@ -67,7 +67,7 @@ impl Session {
     pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
         let mut state = {
             let mut guard = self.state();
-            if !guard.touched {
+            if guard.status == Status::Untouched {
                 // A session the handler never used holds nothing to take.
                 return Ok(Outcome::default());
             }
@@ -105,7 +105,7 @@ impl Session {
             state.changes.require_existing();
         }
         let (id, answer) = match write {
-            Write::Nothing => (state.id.filter(|_| state.existed), Answer::Nothing),
+            Write::Nothing => (state.loaded_id(), Answer::Nothing),
             _ => self.write(&state, &write).await?,
         };
         let cookie = plan::cookie(&ending, &write, answer).map_err(|Superseded| {
@@ -133,19 +133,19 @@ impl Session {
     fn ending(&self, state: &State, status: u16) -> Ending {
         Ending {
             status,
-            touched: state.touched,
-            failed: state.failed,
+            touched: state.status != Status::Untouched,
+            failed: state.status == Status::Failed,
             fate: state.fate,
-            existed: state.existed && state.id.is_some(),
+            existed: state.loaded_id().is_some(),
             changed: !state.changes.is_empty(),
             sets_keys: !state.changes.sets().is_empty(),
             has_data: !state.data.is_empty(),
-            updated: state.updated,
+            updated: state.status == Status::Updated,
             permanent: self.permanent(state),
             flag_changed: state.changes.permanent().is_some(),
-            resign: state.resign,
-            stored_expires: state.expires_at,
-            has_version: state.version.is_some(),
+            resign: state.presented().is_some_and(|presented| presented.resign),
+            stored_expires: state.loaded.map(|loaded| loaded.expires_at),
+            has_version: state.loaded.and_then(|loaded| loaded.version).is_some(),
             presented: !self.inner.candidates.is_empty(),
         }
     }
@@ -163,7 +163,7 @@ impl Session {
                 .map(Answer::Saved)
                 .map_err(|e| store_failed("save", &e))
         };
-        let id = state.id.filter(|_| state.existed);
+        let id = state.loaded_id();
         match (*write, id) {
             (Write::Nothing, _) => Ok((id, Answer::Nothing)),
             (Write::Cycle { expires_at }, Some(old)) => {
@@ -180,12 +180,16 @@ impl Session {
                 },
                 Some(id),
             ) => {
-                let result = match state.version.filter(|_| seen) {
+                let result = match state
+                    .loaded
+                    .and_then(|loaded| loaded.version)
+                    .filter(|_| seen)
+                {
                     Some(version) => {
                         let seen = Seen {
                             version,
                             data: &state.data,
-                            permanent: state.changes.permanent().or(state.stored_permanent),
+                            permanent: state.changes.permanent().or(state.stored_permanent()),
                         };
                         store.save_seen(&id, seen, &state.changes, expires_at).await
                     }

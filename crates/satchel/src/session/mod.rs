@@ -246,40 +246,102 @@ struct Inner {
     state: Mutex<State>,
 }
 
-#[derive(Default)]
-struct State {
+/// How far a request has gone with its session; it only moves up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Status {
+    /// The handler never used the session: the request ends without a word about it.
+    #[default]
+    Untouched,
+    /// The handler used the session in any way.
+    Used,
     /// A key was updated in the store at once ([`Session::increment`],
     /// [`Session::insert_if_unchanged`]): the session changed, though no change set is
     /// left to save, so its expiry follows as for a change.
-    updated: bool,
-    /// The handler used the session in any way.
-    touched: bool,
-    /// The cookie candidates were verified (the result is in `id`).
-    identified: bool,
-    /// The id from the cookie, once verified.
-    id: Option<SessionId>,
-    /// The cookie was verified by a fallback key: re-sign it.
+    Updated,
+    /// The store failed: the response becomes a 500.
+    Failed,
+}
+
+/// What the cookie named: unknown until its candidates are verified (lazily: a request
+/// that never uses its session verifies nothing).
+#[derive(Debug, Default, Clone, Copy)]
+enum Identity {
+    #[default]
+    Unread,
+    /// Verified: the id the session goes by, if any verified (and, once loaded, the one
+    /// whose entry the store held).
+    Read(Option<Presented>),
+}
+
+/// An id a cookie presented, verified.
+#[derive(Debug, Clone, Copy)]
+struct Presented {
+    id: SessionId,
+    /// Verified by a fallback key: re-sign it.
     resign: bool,
-    /// Which of the presented cookie values gave `id`: re-sent as it is when the id stays.
-    presented: Option<usize>,
-    /// The store held an entry for `id`.
-    existed: bool,
-    data: Data,
-    expires_at: Option<SystemTime>,
-    stored_permanent: Option<bool>,
-    /// The store's version of the loaded entry, if it keeps versions.
+    /// Which of the cookie values gave it: re-sent as it is when the id stays.
+    index: usize,
+}
+
+/// The stored entry the request loaded for its id.
+#[derive(Debug, Clone, Copy)]
+struct Loaded {
+    expires_at: SystemTime,
+    permanent: Option<bool>,
+    /// The store's version of the entry, if it keeps versions.
     version: Option<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    status: Status,
+    identity: Identity,
+    /// `None` until a load found a live entry, and for a new session.
+    loaded: Option<Loaded>,
+    /// The request's view of the data: as loaded, with its own changes applied.
+    data: Data,
     changes: Changes,
     /// Whether the id stays, moves (`cycle_id`) or goes (`destroy`).
     fate: Fate,
-    /// The store failed; the response becomes a 500.
-    failed: bool,
     /// The value each changed key had when loaded (`None`: absent), so that a key
     /// changed and changed back counts as untouched.
     original: BTreeMap<String, Option<Value>>,
 }
 
 impl State {
+    /// Moves the status up to `status` (never down).
+    fn raise(&mut self, status: Status) {
+        self.status = self.status.max(status);
+    }
+
+    /// The verified id the cookie presented.
+    fn presented(&self) -> Option<Presented> {
+        match self.identity {
+            Identity::Read(presented) => presented,
+            Identity::Unread => None,
+        }
+    }
+
+    /// The id the session goes by, once verified.
+    fn id(&self) -> Option<SessionId> {
+        self.presented().map(|presented| presented.id)
+    }
+
+    /// The id of the entry this request loaded.
+    fn loaded_id(&self) -> Option<SessionId> {
+        self.loaded.and(self.id())
+    }
+
+    /// Whether the store held an entry for the id.
+    fn existed(&self) -> bool {
+        self.loaded.is_some()
+    }
+
+    /// The permanent flag stored with the loaded entry.
+    fn stored_permanent(&self) -> Option<bool> {
+        self.loaded.and_then(|loaded| loaded.permanent)
+    }
+
     /// Records that this request sets `key` to `value` (`None`: removes it), in its view
     /// and its change set. Writing the value the key already has changes nothing.
     fn write(&mut self, key: &str, value: Option<Value>) {
@@ -324,7 +386,7 @@ impl State {
         let original = &self.original;
         self.changes
             .retain(|key, value| original.get(key).is_none_or(|was| was.as_ref() != value));
-        let loaded = self.stored_permanent.unwrap_or(default_permanent);
+        let loaded = self.stored_permanent().unwrap_or(default_permanent);
         if self.changes.permanent() == Some(loaded) {
             self.changes.forget_permanent();
         }
@@ -335,8 +397,8 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state();
         f.debug_struct("Session")
-            .field("id", &state.id)
-            .field("existed", &state.existed)
+            .field("id", &state.id())
+            .field("existed", &state.existed())
             .field("keys", &state.data.len())
             .field("changed", &!state.changes.is_empty())
             .finish_non_exhaustive()
@@ -446,18 +508,21 @@ impl Session {
 
     /// Verifies the cookie candidates once, giving the id to load.
     fn identify(&self, state: &mut State) -> Option<SessionId> {
-        if !state.identified {
-            state.identified = true;
-            for (index, value) in self.inner.candidates.iter().enumerate() {
-                if let Some((id, resign)) = self.verify(value) {
-                    state.id = Some(id);
-                    state.resign = resign;
-                    state.presented = Some(index);
-                    break;
-                }
-            }
+        if let Identity::Unread = state.identity {
+            let first = self.verified().next();
+            state.identity = Identity::Read(first);
         }
-        state.id
+        state.id()
+    }
+
+    /// Every cookie value of the session's name that verifies, in the order the browser
+    /// sent them.
+    fn verified(&self) -> impl Iterator<Item = Presented> + '_ {
+        let candidates = self.inner.candidates.iter().enumerate();
+        candidates.filter_map(|(index, value)| {
+            self.verify(value)
+                .map(|(id, resign)| Presented { id, resign, index })
+        })
     }
 
     fn verify(&self, value: &str) -> Option<(SessionId, bool)> {
@@ -515,9 +580,9 @@ impl Session {
     fn same_id_cookie(&self, state: &State, id: &SessionId, expires: Option<SystemTime>) -> String {
         let cookie = &self.inner.shared.cookie;
         let presented = state
-            .presented
-            .filter(|_| !state.resign)
-            .and_then(|index| self.inner.candidates.get(index));
+            .presented()
+            .filter(|presented| !presented.resign)
+            .and_then(|presented| self.inner.candidates.get(presented.index));
         match presented {
             Some(value) => cookie.set(value, expires),
             None => cookie.set(&self.cookie_value(id), expires),
@@ -531,8 +596,8 @@ impl Session {
             .get_or_init(|| self.load_from_store())
             .await;
         let mut state = self.state();
-        state.touched = true;
-        if ok && !state.failed {
+        state.raise(Status::Used);
+        if ok && state.status != Status::Failed {
             Ok(state)
         } else {
             Err(Error::Unavailable)
@@ -542,42 +607,34 @@ impl Session {
     async fn load_from_store(&self) -> bool {
         // Every cookie of our name that verifies, in the order the browser sent them: a
         // stale cookie (another path or domain) must not hide the live one.
-        let ids: Vec<(SessionId, bool, Option<usize>)> = {
+        let ids: Vec<Presented> = {
             let mut state = self.state();
-            state.touched = true;
-            if state.identified {
-                let id = state.id;
-                id.map(|id| (id, state.resign, state.presented))
-                    .into_iter()
-                    .collect()
-            } else {
-                state.identified = true;
-                let verified = self.inner.candidates.iter().enumerate();
-                verified
-                    .filter_map(|(index, value)| {
-                        self.verify(value)
-                            .map(|(id, resign)| (id, resign, Some(index)))
-                    })
-                    .collect()
+            state.raise(Status::Used);
+            match state.identity {
+                Identity::Read(presented) => presented.into_iter().collect(),
+                Identity::Unread => {
+                    // The id is the one whose entry loads, if any.
+                    state.identity = Identity::Read(None);
+                    self.verified().collect()
+                }
             }
         };
         let store = &self.inner.shared.store;
         let now = SystemTime::now();
-        for (id, resign, presented) in ids {
+        for presented in ids {
             // A plain read: a refresh that falls due is applied when the request ends,
             // in the place of a save (see `finish`).
-            let loaded = store.load(&id, None).await;
+            let loaded = store.load(&presented.id, None).await;
             match loaded {
                 Ok(Some(record)) if !record.is_expired(now) => {
                     let mut state = self.state();
-                    state.id = Some(id);
-                    state.resign = resign;
-                    state.presented = presented;
-                    state.existed = true;
+                    state.identity = Identity::Read(Some(presented));
+                    state.loaded = Some(Loaded {
+                        expires_at: record.expires_at,
+                        permanent: record.permanent,
+                        version: record.version,
+                    });
                     state.data = record.data;
-                    state.expires_at = Some(record.expires_at);
-                    state.stored_permanent = record.permanent;
-                    state.version = record.version;
                     return true;
                 }
                 Ok(_) => {}
@@ -589,7 +646,7 @@ impl Session {
                 }
                 Err(error) => {
                     store_failed("load", &error);
-                    self.state().failed = true;
+                    self.state().raise(Status::Failed);
                     return false;
                 }
             }
