@@ -549,9 +549,7 @@ impl Private {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.process.pid().unwrap().to_string();
-        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
-        assert!(status.success());
+        common::signal(self.process.pid().unwrap(), signal);
     }
 
     fn kill(&mut self) {

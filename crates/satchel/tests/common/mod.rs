@@ -25,6 +25,44 @@ pub(crate) fn free_port() -> u16 {
     }
 }
 
+/// Sends `signal` (`-STOP`, `-CONT`, …) to the process `pid`. After `-STOP`, waits until
+/// every thread of the process has stopped: kill(2) returns once the signal is queued,
+/// and a multi-threaded server's threads stop only after one of them has run, so on a
+/// busy machine a server could still answer a request sent right after `kill` returned.
+pub(crate) fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid} failed");
+    if signal != "-STOP" {
+        return;
+    }
+    let started = Instant::now();
+    while !all_threads_stopped(pid) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "process {pid} did not stop within 10 s of SIGSTOP"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether every thread of `pid` is stopped (state `T`) or gone, by `/proc/PID/task/*/stat`.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        // The state follows the command name, which is in parentheses and may hold any
+        // character: read it after the last ") ".
+        std::fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+            matches!(state, Some('T' | 't' | 'Z' | 'X'))
+        })
+    })
+}
+
 /// A server process of a test's own, listening on `port`: started by [`Process::start`],
 /// stopped (with every process it started) by [`Process::stop`] or when dropped, and
 /// started again, with the same command line, by [`Process::restart`].
