@@ -57,7 +57,9 @@ fn all_threads_stopped(pid: u32) -> bool {
         // The state follows the command name, which is in parentheses and may hold any
         // character: read it after the last ") ".
         std::fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
-            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
             matches!(state, Some('T' | 't' | 'Z' | 'X'))
         })
     })

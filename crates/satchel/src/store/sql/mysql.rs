@@ -35,7 +35,6 @@
 //! - Every operation as a whole is bounded by SESSION_STORE_TIMEOUT.
 
 use std::fmt::Write as _;
-use std::future::Future;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
@@ -44,7 +43,7 @@ use sqlx::{ConnectOptions as _, MySql, Pool, Row as _};
 
 use super::codec::{Row, millis, now};
 use super::server::sealed::Server;
-use super::server::{Arg, Inner, On, ServerStore, generic, server_pool};
+use super::server::{Arg, Inner, On, Run as _, ServerStore, server_pool};
 use super::statements::{Dialect, Statements};
 use super::write::Transient;
 use super::{Backend, Migration, OpenError};
@@ -127,7 +126,7 @@ impl Server for MySql {
         let now = now();
         let Some(at) = touch else {
             let args = [Arg::Text(key), Arg::Int(now)];
-            return generic::fetch(On::Pool(&inner.pool), &inner.sql.select, &args).await;
+            return Self::fetch(On::Pool(&inner.pool), &inner.sql.select, &args).await;
         };
         let Statements {
             table,
@@ -192,30 +191,6 @@ impl Server for MySql {
             table_created: tables == 0,
             index_created,
         })
-    }
-
-    fn run<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'a {
-        generic::run(on, sql, args)
-    }
-
-    fn fetch<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a {
-        generic::fetch(on, sql, args)
-    }
-
-    fn count<'a>(
-        pool: &'a Pool<Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'a {
-        generic::count(pool, sql, args)
     }
 }
 

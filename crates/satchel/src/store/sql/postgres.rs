@@ -14,7 +14,6 @@
 //!   `application_name`.
 //! - Every operation as a whole is bounded by SESSION_STORE_TIMEOUT.
 
-use std::future::Future;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
@@ -24,7 +23,7 @@ use sqlx::{Pool, Postgres};
 use super::codec::{Row, millis, now};
 use super::mapping::fnv1a;
 use super::server::sealed::Server;
-use super::server::{Arg, Inner, On, ServerStore, generic, server_pool};
+use super::server::{Arg, Inner, On, Run as _, ServerStore, server_pool};
 use super::statements::Dialect;
 use super::write::Transient;
 use super::{Backend, Migration, OpenError};
@@ -97,11 +96,11 @@ impl Server for Postgres {
         match touch {
             Some(at) => {
                 let args = [Arg::Int(millis(at)), Arg::Text(key), Arg::Int(now())];
-                generic::fetch(pool, &inner.sql.touch, &args).await
+                Self::fetch(pool, &inner.sql.touch, &args).await
             }
             None => {
                 let args = [Arg::Text(key), Arg::Int(now())];
-                generic::fetch(pool, &inner.sql.select, &args).await
+                Self::fetch(pool, &inner.sql.select, &args).await
             }
         }
     }
@@ -144,29 +143,5 @@ impl Server for Postgres {
             table_created: !table_exists,
             index_created: !index_exists,
         })
-    }
-
-    fn run<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'a {
-        generic::run(on, sql, args)
-    }
-
-    fn fetch<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a {
-        generic::fetch(on, sql, args)
-    }
-
-    fn count<'a>(
-        pool: &'a Pool<Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'a {
-        generic::count(pool, sql, args)
     }
 }

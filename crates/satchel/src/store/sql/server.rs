@@ -4,14 +4,16 @@
 //! errors are worth another attempt). Every method the stores have is here.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sqlx::{Database, Pool};
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::builder::sealed::Open;
 use super::cleanup::{in_batches, spawn_cleanup};
-use super::codec::{check_prefix, encode, fresh_version, key, millis, now, record};
+use super::codec::{Row, check_prefix, encode, fresh_version, key, millis, now, record};
 use super::statements::Statements;
 use super::write::{Attempt, Failure, Write, plan, plan_update, retrying, settle};
 use super::{Migration, OpenError, Progress, SqlOptions, SqlStoreBuilder, TableMapping};
@@ -76,16 +78,16 @@ pub(super) mod sealed {
     use std::future::Future;
     use std::time::{Duration, SystemTime};
 
-    use sqlx::{Database, Pool};
+    use sqlx::Pool;
 
     use super::super::codec::Row;
     use super::super::statements::Dialect;
     use super::super::write::Transient;
     use super::super::{Migration, OpenError};
-    use super::{Arg, Inner, On};
+    use super::Inner;
 
     /// What differs between the databases of a [`ServerStore`](super::ServerStore).
-    pub trait Server: Database {
+    pub trait Server: super::Run {
         /// The store's name, for `Debug`.
         const STORE: &'static str;
         /// The server's name, for errors.
@@ -116,27 +118,6 @@ pub(super) mod sealed {
         fn migrate(
             inner: &Inner<Self>,
         ) -> impl Future<Output = Result<Migration, sqlx::Error>> + Send + '_;
-
-        /// Runs `sql` with `args` bound in order; says how many rows it affected.
-        fn run<'a>(
-            on: On<'a, Self>,
-            sql: &'a str,
-            args: &'a [Arg<'a>],
-        ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'a;
-
-        /// Runs `sql` with `args` bound in order; the row it returns, if any.
-        fn fetch<'a>(
-            on: On<'a, Self>,
-            sql: &'a str,
-            args: &'a [Arg<'a>],
-        ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a;
-
-        /// Runs `sql` with `args` bound in order; the number it returns.
-        fn count<'a>(
-            pool: &'a Pool<Self>,
-            sql: &'a str,
-            args: &'a [Arg<'a>],
-        ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'a;
     }
 }
 
@@ -182,66 +163,74 @@ impl<DB: Database> fmt::Debug for Inner<DB> {
     }
 }
 
-/// Runs a statement the same way on either database: the part of [`sealed::Server`]
-/// that sqlx lets us write once. Each database's `Server` impl forwards to it.
-pub(super) mod generic {
-    use sqlx::query::{Query, QueryAs, QueryScalar};
-    use sqlx::{Encode, Executor, FromRow, IntoArguments, Pool, Type};
-
-    use super::super::codec::Row;
-    use super::sealed::Server;
-    use super::{Arg, On};
-
-    /// Binds `args` in order.
-    macro_rules! bind_all {
-        ($query:expr, $args:expr) => {{
-            let mut query = $query;
-            for arg in $args {
-                query = match *arg {
-                    Arg::Text(text) => query.bind(text),
-                    Arg::Bytes(bytes) => query.bind(bytes),
-                    Arg::Int(int) => query.bind(int),
-                };
-            }
-            query
-        }};
-    }
-
-    pub(in super::super) async fn run<'a, DB>(
-        on: On<'a, DB>,
+/// Runs a statement the same way on either database: written once, for every database
+/// sqlx binds these values on.
+pub trait Run: Database {
+    /// Runs `sql` with `args` bound in order.
+    fn execute<'a>(
+        on: On<'a, Self>,
         sql: &'a str,
         args: &'a [Arg<'a>],
-    ) -> Result<u64, sqlx::Error>
-    where
-        DB: Server,
-        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-        for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
-        for<'q> i64: Encode<'q, DB> + Type<DB>,
-    {
+    ) -> impl Future<Output = Result<Self::QueryResult, sqlx::Error>> + Send + 'a;
+
+    /// Runs `sql` with `args` bound in order; the row it returns, if any.
+    fn fetch<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a;
+
+    /// Runs `sql` with `args` bound in order; the number it returns.
+    fn count<'a>(
+        pool: &'a Pool<Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'a;
+}
+
+/// Binds `args` in order.
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match *arg {
+                Arg::Text(text) => query.bind(text),
+                Arg::Bytes(bytes) => query.bind(bytes),
+                Arg::Int(int) => query.bind(int),
+            };
+        }
+        query
+    }};
+}
+
+impl<DB> Run for DB
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> Row: FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn execute<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> Result<Self::QueryResult, sqlx::Error> {
         let query: Query<'a, DB, DB::Arguments<'a>> = bind_all!(sqlx::query(sql), args);
-        let done = match on {
-            On::Pool(pool) => query.execute(pool).await?,
-            On::Tx(connection) => query.execute(connection).await?,
-        };
-        Ok(DB::rows_affected(&done))
+        match on {
+            On::Pool(pool) => query.execute(pool).await,
+            On::Tx(connection) => query.execute(connection).await,
+        }
     }
 
-    pub(in super::super) async fn fetch<'a, DB>(
-        on: On<'a, DB>,
+    async fn fetch<'a>(
+        on: On<'a, Self>,
         sql: &'a str,
         args: &'a [Arg<'a>],
-    ) -> Result<Option<Row>, sqlx::Error>
-    where
-        DB: Server,
-        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-        for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
-        for<'q> i64: Encode<'q, DB> + Type<DB>,
-        for<'r> Row: FromRow<'r, DB::Row>,
-    {
+    ) -> Result<Option<Row>, sqlx::Error> {
         let query: QueryAs<'a, DB, Row, DB::Arguments<'a>> = bind_all!(sqlx::query_as(sql), args);
         match on {
             On::Pool(pool) => query.fetch_optional(pool).await,
@@ -249,24 +238,24 @@ pub(super) mod generic {
         }
     }
 
-    pub(in super::super) async fn count<'a, DB>(
-        pool: &'a Pool<DB>,
+    async fn count<'a>(
+        pool: &'a Pool<Self>,
         sql: &'a str,
         args: &'a [Arg<'a>],
-    ) -> Result<i64, sqlx::Error>
-    where
-        DB: Server,
-        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-        for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
-        for<'q> i64: Encode<'q, DB> + Type<DB>,
-        for<'r> (i64,): FromRow<'r, DB::Row>,
-    {
+    ) -> Result<i64, sqlx::Error> {
         let query: QueryScalar<'a, DB, i64, DB::Arguments<'a>> =
             bind_all!(sqlx::query_scalar(sql), args);
         query.fetch_one(pool).await
     }
+}
+
+/// Runs `sql` with `args` bound in order; says how many rows it affected.
+async fn run<DB: ServerDb>(
+    on: On<'_, DB>,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> Result<u64, sqlx::Error> {
+    Ok(DB::rows_affected(&DB::execute(on, sql, args).await?))
 }
 
 impl<DB: ServerDb> fmt::Debug for ServerStore<DB> {
@@ -511,13 +500,15 @@ impl<DB: ServerDb> Inner<DB> {
                     Arg::Int(millis(at)),
                     Arg::Int(fresh_version()),
                 ];
-                DB::run(On::Tx(&mut *tx), &self.sql.insert, &args).await?
+                run::<DB>(On::Tx(&mut *tx), &self.sql.insert, &args).await?
             }
             Write::Update(bytes) => {
                 let args = [Arg::Bytes(bytes), Arg::Int(millis(at)), Arg::Text(key)];
-                DB::run(On::Tx(&mut *tx), &self.sql.update, &args).await?
+                run::<DB>(On::Tx(&mut *tx), &self.sql.update, &args).await?
             }
-            Write::Delete => DB::run(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(key)]).await?,
+            Write::Delete => {
+                run::<DB>(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(key)]).await?
+            }
             Write::Nothing => return Ok(Attempt::Done(saved)),
         };
         if affected == 0 {
@@ -542,7 +533,7 @@ impl<DB: ServerDb> Inner<DB> {
         let version = seen.version.cast_signed();
         let (affected, saved) = if seen.data.is_empty() {
             let args = [Arg::Text(&key), Arg::Int(version), Arg::Int(now())];
-            let affected = DB::run(On::Pool(&self.pool), &self.sql.delete_seen, &args).await;
+            let affected = run::<DB>(On::Pool(&self.pool), &self.sql.delete_seen, &args).await;
             (affected, Saved::Empty)
         } else {
             let bytes = encode(seen.data, seen.permanent)?;
@@ -553,7 +544,7 @@ impl<DB: ServerDb> Inner<DB> {
                 Arg::Int(version),
                 Arg::Int(now()),
             ];
-            let affected = DB::run(On::Pool(&self.pool), &self.sql.update_seen, &args).await;
+            let affected = run::<DB>(On::Pool(&self.pool), &self.sql.update_seen, &args).await;
             (affected, Saved::Stored)
         };
         // MySQL reports rows matched, not rows changed: the version moves on with every
@@ -593,10 +584,10 @@ impl<DB: ServerDb> Inner<DB> {
                 Arg::Int(millis(at)),
                 Arg::Int(fresh_version()),
             ];
-            DB::run(On::Tx(&mut *tx), &self.sql.upsert, &args).await?;
+            run::<DB>(On::Tx(&mut *tx), &self.sql.upsert, &args).await?;
         }
         if old_exists {
-            DB::run(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(old)]).await?;
+            run::<DB>(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(old)]).await?;
         }
         tx.commit().await?;
         Ok(Attempt::Done(saved))
@@ -625,10 +616,10 @@ impl<DB: ServerDb> Inner<DB> {
         match write {
             Write::Update(bytes) => {
                 let args = [Arg::Bytes(&bytes), Arg::Text(key)];
-                DB::run(On::Tx(&mut *tx), &self.sql.rewrite, &args).await?;
+                run::<DB>(On::Tx(&mut *tx), &self.sql.rewrite, &args).await?;
             }
             Write::Delete => {
-                DB::run(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(key)]).await?;
+                run::<DB>(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(key)]).await?;
             }
             Write::Insert(_) | Write::Nothing => {}
         }
@@ -638,7 +629,7 @@ impl<DB: ServerDb> Inner<DB> {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = self.key(id);
-        DB::run(On::Pool(&self.pool), &self.sql.delete, &[Arg::Text(&key)])
+        run::<DB>(On::Pool(&self.pool), &self.sql.delete, &[Arg::Text(&key)])
             .await
             .map_err(StoreError::backend)?;
         Ok(())
@@ -652,7 +643,7 @@ impl<DB: ServerDb> Inner<DB> {
         in_batches(batch_size, progress, |now, limit| {
             within(DB::SERVER, self.timeout, async move {
                 let args = [Arg::Int(now), Arg::Int(limit)];
-                DB::run(On::Pool(&self.pool), &self.sql.delete_batch, &args)
+                run::<DB>(On::Pool(&self.pool), &self.sql.delete_batch, &args)
                     .await
                     .map_err(StoreError::backend)
             })
