@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite N times in a row (default 5) while a busy loop per CPU core
-# keeps the machine loaded, and stops at the first failing run: a test that passes only
+# and a loop starting processes (which delays a woken thread far more than a busy loop
+# does) keep the machine loaded, and stops at the first failing run: a test that passes only
 # on an idle machine fails here. Prints one line per run; each run's log is kept in
 # $LOGS (default: a new temporary directory).
 #   scripts/test-under-load.sh [N]
@@ -18,7 +19,9 @@ for _ in $(seq "$(nproc)"); do
   yes >/dev/null &
   hogs+=("$!")
 done
-echo "under load: ${#hogs[@]} busy loops on $(nproc) cores; logs in $logs"
+bash -c 'while :; do /bin/true; done' &
+hogs+=("$!")
+echo "under load: ${#hogs[@]} busy loops (one starting processes) on $(nproc) cores; logs in $logs"
 for run in $(seq "$runs"); do
   started=$(date +%s)
   if cargo test --workspace --all-features >"$logs/run-$run.log" 2>&1; then
