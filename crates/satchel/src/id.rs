@@ -11,6 +11,9 @@ const ID_BYTES: usize = 32;
 /// Length of a [`SessionId`] in its text form: 43 characters of unpadded base64url.
 pub const ID_LEN: usize = 43;
 
+/// Length of a [fingerprint](SessionId::fingerprint).
+pub const FINGERPRINT_LEN: usize = 12;
+
 /// A session identifier: 256 bits from the operating system's CSPRNG.
 ///
 /// Its text form is 43 characters of unpadded base64url, the same shape as
@@ -64,6 +67,38 @@ impl SessionId {
     }
 
     /// Writes the 43-character text form into `out`.
+    /// The id's fingerprint: 12 characters (72 bits) of base64url SHA-256 of the id.
+    /// Listings show it in the place of the id, which is a secret (it is the session);
+    /// it names a session among millions, but cannot be turned back into the id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = satchel::SessionId::generate();
+    /// let fingerprint = id.fingerprint();
+    /// assert_eq!(fingerprint.len(), 12);
+    /// assert!(!id.to_string().contains(&fingerprint));
+    /// ```
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.0);
+        let mut text = URL_SAFE_NO_PAD.encode(digest);
+        text.truncate(FINGERPRINT_LEN);
+        text
+    }
+
+    /// An id derived from `input` under `context` (SHA-256 of both): the same in every
+    /// process, for entries the store keeps beside sessions (a user's index).
+    pub(crate) fn derive(context: &str, input: &[u8]) -> Self {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(context.as_bytes());
+        hasher.update([0]);
+        hasher.update(input);
+        Self(hasher.finalize().into())
+    }
+
     pub(crate) fn encode_into(&self, out: &mut String) {
         URL_SAFE_NO_PAD.encode_string(self.0, out);
     }

@@ -339,6 +339,35 @@ impl SessionConfig {
         self
     }
 
+    // ---- Users ----
+
+    /// The most sessions one user may have (`SESSION_MAX_PER_USER`): binding a user
+    /// ([`Session::set_user`](crate::Session::set_user)) beyond it revokes that user's
+    /// least recently used sessions. `None` (the default): no cap.
+    #[must_use]
+    pub fn max_per_user(&self) -> Option<usize> {
+        self.max_per_user
+    }
+
+    /// Sets the most sessions one user may have (`SESSION_MAX_PER_USER`; `None`, the
+    /// default, for no cap).
+    ///
+    /// Unset by default, as in every peer: a cap logs users out of devices they still
+    /// use, which only the application can decide is right. Each log-in that binds a
+    /// user then lists that user's sessions (a load per session) to enforce it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_max_per_user(Some(5));
+    /// assert_eq!(config.max_per_user(), Some(5));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_max_per_user(mut self, max: Option<usize>) -> Self {
+        self.max_per_user = max.filter(|&max| max > 0);
+        self
+    }
+
     // ---- Signing ----
 
     /// Whether the session id in the cookie is signed with `SECRET_KEY`

@@ -24,6 +24,7 @@
 //! | `SESSION_REFRESH_EACH_REQUEST` | `true` | Extend a permanent session's lifetime on every request, not only when it changes: once the stored expiry lags by 1% of the lifetime it is moved and the cookie re-sent with it (so reads stay reads). |
 //! | `SESSION_PERMANENT` | `true` | Give sessions an expiry of `PERMANENT_SESSION_LIFETIME`; if `false`, the cookie lasts until the browser closes. |
 //! | `SESSION_USE_SIGNER` | `false` | Sign the session id in the cookie with HMAC-SHA256 and `SECRET_KEY` (needs the `signed` feature). |
+//! | `SESSION_MAX_PER_USER` | unset | Most sessions one user may have (Satchel's own setting): binding a user beyond it revokes that user's least recently used sessions. Unset, no cap. |
 //! | `SECRET_KEY` | unset | Secret used to sign session ids (`satchel keygen` makes one). Never printed. |
 //! | `SECRET_KEY_FALLBACKS` | unset | Older secrets still accepted when verifying, for key rotation; comma-separated (or a TOML array). Never printed. |
 //! | `SESSION_KEY_PREFIX` | `session:` | Prefix of every key written to the store, so several applications can share one backend. |
@@ -130,6 +131,7 @@ pub struct SessionConfig {
     refresh_each_request: bool,
     permanent: bool,
     use_signer: bool,
+    max_per_user: Option<usize>,
     secret_key: Option<Secret>,
     secret_key_fallbacks: Vec<Secret>,
     key_prefix: String,
@@ -165,6 +167,7 @@ impl Default for SessionConfig {
             refresh_each_request: true,
             permanent: true,
             use_signer: false,
+            max_per_user: None,
             secret_key: None,
             secret_key_fallbacks: Vec::new(),
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),

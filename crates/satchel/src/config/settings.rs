@@ -260,6 +260,25 @@ pub const SETTINGS: &[Setting] = &[
         show: |config| config.use_signer.to_string(),
     },
     Setting {
+        key: "SESSION_MAX_PER_USER",
+        default: "unset",
+        doc: "Most sessions one user may have (Satchel's own setting): binding a user beyond \
+              it revokes that user's least recently used sessions. Unset, no cap.",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.max_per_user = match raw {
+                Raw::Text(text) if text.trim().is_empty() => None,
+                _ => Some(count(key, raw)?),
+            };
+            Ok(())
+        },
+        show: |config| {
+            config
+                .max_per_user
+                .map_or_else(|| UNSET.to_owned(), |n| n.to_string())
+        },
+    },
+    Setting {
         key: "SECRET_KEY",
         default: "unset",
         doc: "Secret used to sign session ids (`satchel keygen` makes one). Never printed.",

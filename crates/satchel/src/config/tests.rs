@@ -80,6 +80,7 @@ fn every_key_parses_from_its_string_form() {
         ("SESSION_REFRESH_EACH_REQUEST", "no"),
         ("SESSION_PERMANENT", "off"),
         ("SESSION_USE_SIGNER", "1"),
+        ("SESSION_MAX_PER_USER", "5"),
         ("SECRET_KEY", SECRET),
         ("SECRET_KEY_FALLBACKS", "old-one, older-one"),
         ("SESSION_KEY_PREFIX", "shop:"),

@@ -332,10 +332,16 @@ impl Session {
             Status::Failed => Status::Failed,
             _ => Status::Used,
         };
+        let unbind = match state.fate {
+            // Destroyed twice: the first knew.
+            Fate::Destroy { .. } => state.unbind.take(),
+            _ => super::users::loaded_user(&state).map(str::to_owned),
+        };
         *state = State {
             status,
             identity: Identity::Read(None),
             fate: Fate::Destroy { purge },
+            unbind,
             ..State::default()
         };
     }

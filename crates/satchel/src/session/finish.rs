@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use super::plan::{self, Answer, Cookie, Ending, Fate, Plan, Policy, Superseded, Write};
+use super::users::{bound_user, loaded_user};
 use super::{Finished, Outcome, Session, State, Status, store_failed};
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
@@ -99,6 +100,9 @@ impl Session {
                 .delete(&old)
                 .await
                 .map_err(|e| store_failed("delete", &e))?;
+            if let Some(user) = &state.unbind {
+                self.manager().unindex(user, &[old]).await;
+            }
         }
         if ending.existed {
             // Never bring back an entry that a concurrent request destroyed meanwhile.
@@ -168,10 +172,18 @@ impl Session {
             (Write::Nothing, _) => Ok((id, Answer::Nothing)),
             (Write::Cycle { expires_at }, Some(old)) => {
                 let new = SessionId::generate();
+                let (user, previous) = (bound_user(state), loaded_user(state));
+                // Indexed before the move, so that a bound session is always found.
+                if let Some(user) = user {
+                    self.index(user, &new).await?;
+                }
                 // Retired before the move, as for a delete. While the move runs, the id
                 // still names its entry, which any request for it loads as usual.
                 self.retire(old);
                 let answer = saved(store.cycle(&old, &new, &state.changes, expires_at).await)?;
+                let newly = user.filter(|_| user != previous);
+                self.after_binding(newly, previous.map(|user| (user, old)))
+                    .await;
                 Ok((Some(new), answer))
             }
             (
@@ -180,6 +192,11 @@ impl Session {
                 },
                 Some(id),
             ) => {
+                let (user, previous) = (bound_user(state), loaded_user(state));
+                let rebound = user != previous;
+                if let (true, Some(user)) = (rebound, user) {
+                    self.index(user, &id).await?;
+                }
                 let result = match state
                     .loaded
                     .and_then(|loaded| loaded.version)
@@ -195,7 +212,12 @@ impl Session {
                     }
                     None => store.save(&id, &state.changes, expires_at).await,
                 };
-                Ok((Some(id), saved(result)?))
+                let answer = saved(result)?;
+                if rebound {
+                    self.after_binding(user, previous.map(|user| (user, id)))
+                        .await;
+                }
+                Ok((Some(id), answer))
             }
             (Write::Touch { expires_at }, Some(id)) => {
                 // The refresh is this request's one write: a touch that moves the expiry
@@ -227,7 +249,14 @@ impl Session {
                     return Err(Error::Superseded);
                 }
                 let new = SessionId::generate();
+                let user = bound_user(state);
+                if let Some(user) = user {
+                    self.index(user, &new).await?;
+                }
                 let answer = saved(store.save(&new, &state.changes, expires_at).await)?;
+                if user.is_some() {
+                    self.after_binding(user, None).await;
+                }
                 Ok((Some(new), answer))
             }
             // The plan writes under the loaded id only when one was loaded.

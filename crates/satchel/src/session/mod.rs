@@ -29,8 +29,10 @@ mod plan;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+mod users;
 
 use plan::Fate;
+pub use users::SessionInfo;
 
 /// Builds a [`Session`] for each request and holds what they share: the store, the
 /// configuration and the signing keys. Cloning is cheap.
@@ -113,6 +115,15 @@ impl Retired {
         self.ids
             .get(id)
             .is_some_and(|at| at.elapsed() < Self::WINDOW)
+    }
+}
+
+impl Shared {
+    fn retired(&self) -> MutexGuard<'_, Retired> {
+        // Only ids are kept there: a panic elsewhere cannot leave it half-updated.
+        self.retired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -306,6 +317,9 @@ struct State {
     /// The value each changed key had when loaded (`None`: absent), so that a key
     /// changed and changed back counts as untouched.
     original: BTreeMap<String, Option<Value>>,
+    /// The user whose index loses the session this request destroyed, when it was
+    /// loaded bound to one.
+    unbind: Option<String>,
 }
 
 impl State {
@@ -545,12 +559,7 @@ impl Session {
     }
 
     fn retired(&self) -> MutexGuard<'_, Retired> {
-        // Only ids are kept there: a panic elsewhere cannot leave it half-updated.
-        self.inner
-            .shared
-            .retired
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.shared.retired()
     }
 
     fn retire(&self, id: SessionId) {

@@ -43,6 +43,7 @@ mod envelope;
 #[cfg(feature = "filesystem")]
 pub mod filesystem;
 mod from_config;
+pub mod index;
 #[cfg(feature = "memcached")]
 pub mod memcached;
 pub mod memory;

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::id::SessionId;
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
+use crate::store::index;
 use crate::store::{Saved, Seen, SessionStore};
 
 fn in_secs(secs: u64) -> SystemTime {
@@ -719,4 +720,79 @@ pub async fn an_emptied_entry_takes_no_later_changes<S: SessionStore + Clone>(st
             "round {round}: a set that came after the clear brought the entry back"
         );
     }
+}
+
+/// Fifty sessions bound to one user at once, from as many tasks, are all in the user's
+/// index ([`index`](crate::store::index)): its saves lose no member.
+pub async fn fifty_concurrent_bindings_are_all_indexed<S: SessionStore + Clone>(store: S) {
+    let user = SessionId::generate().fingerprint();
+    let ids: Vec<SessionId> = (0..50).map(|_| SessionId::generate()).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in ids.clone() {
+        let (store, user) = (store.clone(), user.clone());
+        tasks.spawn(async move { index::add(&store, &user, &id, SystemTime::now()).await });
+    }
+    while let Some(added) = tasks.join_next().await {
+        added.unwrap().unwrap();
+    }
+    let members = index::members(&store, &user).await.unwrap();
+    let mut listed: Vec<SessionId> = members.iter().map(|member| member.id).collect();
+    let mut expected = ids;
+    listed.sort();
+    expected.sort();
+    assert_eq!(
+        listed.len(),
+        50,
+        "lost members: kept {} of 50",
+        listed.len()
+    );
+    assert_eq!(listed, expected);
+}
+
+/// Members leave the index when removed; an index left without members is deleted, and
+/// a removal never creates one. An index entry is told from a session by its keys.
+pub async fn removed_members_leave_the_index<S: SessionStore>(store: S) {
+    let user = SessionId::generate().fingerprint();
+    let (a, b) = (SessionId::generate(), SessionId::generate());
+    let bound_at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+    index::add(&store, &user, &a, bound_at).await.unwrap();
+    index::add(&store, &user, &b, SystemTime::now())
+        .await
+        .unwrap();
+    let members = index::members(&store, &user).await.unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(
+        (members[0].id, members[0].bound_at),
+        (a, bound_at),
+        "oldest first, exact"
+    );
+    let entry = store
+        .load(&index::index_id(&user), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(index::is_index(&entry.data));
+
+    index::remove(&store, &user, &[a]).await.unwrap();
+    let members = index::members(&store, &user).await.unwrap();
+    assert_eq!(members.iter().map(|m| m.id).collect::<Vec<_>>(), [b]);
+    index::remove(&store, &user, &[b]).await.unwrap();
+    assert!(index::members(&store, &user).await.unwrap().is_empty());
+    assert!(
+        store
+            .load(&index::index_id(&user), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let nobody = SessionId::generate().fingerprint();
+    index::remove(&store, &nobody, &[a]).await.unwrap();
+    assert!(
+        store
+            .load(&index::index_id(&nobody), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

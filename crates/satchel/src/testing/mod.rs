@@ -71,6 +71,8 @@ macro_rules! conformance {
                 concurrent_increments_all_land,
                 updates_apply_or_refuse_as_specified,
                 an_emptied_entry_takes_no_later_changes,
+                fifty_concurrent_bindings_are_all_indexed,
+                removed_members_leave_the_index,
             );
         }
     };

@@ -21,6 +21,24 @@ struct Uid {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/none", web::get().to(|| async { "ok" }))
         .route(
+            "/bind",
+            web::post().to(|s: Session, q: web::Query<Uid>| async move {
+                super::bind(&s, q.uid.unwrap_or(1)).await
+            }),
+        )
+        .route(
+            "/logout-all",
+            web::post().to(|s: Session| async move { super::logout_all(&s, false).await }),
+        )
+        .route(
+            "/logout-others",
+            web::post().to(|s: Session| async move { super::logout_all(&s, true).await }),
+        )
+        .route(
+            "/user-sessions",
+            web::get().to(|s: Session| async move { super::user_sessions(&s).await }),
+        )
+        .route(
             "/login",
             web::post().to(|s: Session, q: web::Query<Uid>| async move {
                 s.insert("user_id", q.uid.unwrap_or(1)).await?;

@@ -21,6 +21,24 @@ pub fn router(app: &App) -> Router {
     Router::new()
         .route("/none", get(|| async { "ok" }))
         .route(
+            "/bind",
+            post(|s: Session, Query(q): Query<Uid>| async move {
+                super::bind(&s, q.uid.unwrap_or(1)).await
+            }),
+        )
+        .route(
+            "/logout-all",
+            post(|s: Session| async move { super::logout_all(&s, false).await }),
+        )
+        .route(
+            "/logout-others",
+            post(|s: Session| async move { super::logout_all(&s, true).await }),
+        )
+        .route(
+            "/user-sessions",
+            get(|s: Session| async move { super::user_sessions(&s).await }),
+        )
+        .route(
             "/login",
             post(|s: Session, Query(q): Query<Uid>| async move {
                 s.insert("user_id", q.uid.unwrap_or(1)).await?;

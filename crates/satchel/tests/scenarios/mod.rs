@@ -10,7 +10,10 @@
 //! `POST /permanent/{true|false}`, `POST /fail` (sets a key, answers 500),
 //! `POST /logout-then-set` (destroy, then set `flash`), `POST /incr` (`n` incremented in
 //! the store, answering the sum), `POST /bump/{k}` (k + 1, set only if k is unchanged;
-//! answers the new value, or 409).
+//! answers the new value, or 409), `POST /bind?uid=N` (binds the session to user N and
+//! cycles the id: a log-in), `POST /logout-all` and `POST /logout-others` (revoke every
+//! session of the session's user, or all but this one, answering how many went),
+//! `GET /user-sessions` (how many live sessions the session's user has).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
@@ -23,7 +26,9 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use satchel::store::BoxedStore;
-use satchel::{MemoryStore, SameSite, SessionConfig, SessionId, SessionStore};
+use satchel::{
+    Error, MemoryStore, SameSite, Session, SessionConfig, SessionId, SessionManager, SessionStore,
+};
 
 /// What a test app answered.
 #[derive(Debug, Clone)]
@@ -186,6 +191,11 @@ macro_rules! scenarios {
             conditional_sets_never_overwrite_a_concurrent_change,
             changes_racing_a_login_are_kept_or_refused,
             changes_racing_a_logout_are_refused_and_never_revive_it,
+            fifty_concurrent_logins_of_one_user_are_all_listed,
+            revoking_a_user_beats_requests_in_flight,
+            the_cap_keeps_the_most_recently_used_sessions,
+            expired_sessions_are_never_listed,
+            logging_out_everywhere_else_keeps_this_session,
         );
     };
     (@each $harness:expr, $store:expr; $($name:ident),* $(,)?) => {
@@ -1223,4 +1233,160 @@ impl SessionStore for Probe {
     fn capabilities(&self) -> satchel::store::Capabilities {
         self.inner.capabilities()
     }
+}
+
+// ---- Sessions by user (the handlers both test apps share) ----
+
+/// `POST /bind?uid=N`: a log-in that binds the session to user `uid`.
+pub async fn bind(s: &Session, uid: i64) -> Result<String, Error> {
+    s.set_user(uid.to_string()).await?;
+    s.cycle_id().await?;
+    Ok("ok".to_owned())
+}
+
+/// `POST /logout-all` (`others_only` false: this session goes too) and
+/// `POST /logout-others`: revokes the sessions of the session's user; answers how many.
+pub async fn logout_all(s: &Session, others_only: bool) -> Result<String, Error> {
+    let Some(user) = s.user().await? else {
+        return Ok("0".to_owned());
+    };
+    let keep = if others_only { s.id().await? } else { None };
+    let revoked = s.manager().revoke_user(&user, keep.as_ref()).await?;
+    if !others_only {
+        s.destroy();
+    }
+    Ok(revoked.to_string())
+}
+
+/// `GET /user-sessions`: how many live sessions the session's user has.
+pub async fn user_sessions(s: &Session) -> Result<String, Error> {
+    let Some(user) = s.user().await? else {
+        return Ok("0".to_owned());
+    };
+    Ok(s.manager().user_sessions(&user).await?.len().to_string())
+}
+
+/// A user id no other test (or run) uses.
+fn fresh_uid() -> i64 {
+    let id = SessionId::generate();
+    i64::from(u32::from_le_bytes(id.as_bytes()[..4].try_into().unwrap()))
+}
+
+/// The fingerprints of the sessions `manager` lists for `uid`.
+async fn listed(manager: &SessionManager, uid: i64) -> std::collections::BTreeSet<String> {
+    let sessions = manager.user_sessions(&uid.to_string()).await.unwrap();
+    sessions.into_iter().map(|info| info.fingerprint).collect()
+}
+
+/// Logs a new browser in as `uid`; its session id.
+async fn log_in<H: Harness>(h: &H, app: &App, uid: i64) -> SessionId {
+    let mut b = Browser::new(h, app);
+    assert_eq!(b.post(&format!("/bind?uid={uid}")).await.status, 200);
+    b.id()
+}
+
+pub async fn fifty_concurrent_logins_of_one_user_are_all_listed<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let uid = fresh_uid();
+    let ids = join_all((0..50).map(|_| log_in(h, &app, uid))).await;
+    let expected: std::collections::BTreeSet<String> =
+        ids.iter().map(SessionId::fingerprint).collect();
+    assert_eq!(expected.len(), 50);
+    let manager = SessionManager::new(store.clone(), SessionConfig::default()).unwrap();
+    assert_eq!(listed(&manager, uid).await, expected);
+}
+
+pub async fn revoking_a_user_beats_requests_in_flight<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let uid = fresh_uid();
+    let mut browsers = Vec::new();
+    for _ in 0..10 {
+        let mut b = Browser::new(h, &app);
+        b.post(&format!("/bind?uid={uid}")).await;
+        browsers.push(b);
+    }
+    let cookies: Vec<String> = browsers.iter().map(Browser::header).collect();
+    let writes = join_all((0..50).map(|i| {
+        let cookie = cookies[i % cookies.len()].clone();
+        let app = &app;
+        async move {
+            h.request(app, "POST", &format!("/set/k{i}"), Some(&cookie))
+                .await
+        }
+    }));
+    let revoke = h.request(&app, "POST", "/logout-all", Some(&cookies[0]));
+    let (_, revoked) = tokio::join!(writes, revoke);
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    // Whatever finished after the revocation: no session of the user loads, and none
+    // came back.
+    for cookie in &cookies {
+        let reply = h.request(&app, "GET", "/get/_user_id", Some(cookie)).await;
+        assert_eq!(reply.body, "null", "a revoked session still loads");
+    }
+    for b in &browsers {
+        assert!(store.load(&b.id(), None).await.unwrap().is_none());
+    }
+    let manager = SessionManager::new(store.clone(), SessionConfig::default()).unwrap();
+    assert!(listed(&manager, uid).await.is_empty());
+}
+
+pub async fn the_cap_keeps_the_most_recently_used_sessions<H: Harness>(h: &H, store: &BoxedStore) {
+    let config = SessionConfig::default().with_max_per_user(Some(5));
+    let app = App::new(store.clone(), config.clone());
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let uid = fresh_uid();
+    join_all((0..20).map(|_| log_in(h, &app, uid))).await;
+    assert_eq!(
+        listed(&manager, uid).await.len(),
+        5,
+        "20 concurrent log-ins, cap 5"
+    );
+    // Five more log-ins, one after another: they are the five most recently used.
+    let mut latest = std::collections::BTreeSet::new();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        latest.insert(log_in(h, &app, uid).await.fingerprint());
+    }
+    assert_eq!(listed(&manager, uid).await, latest);
+}
+
+pub async fn expired_sessions_are_never_listed<H: Harness>(h: &H, store: &BoxedStore) {
+    let config = SessionConfig::default()
+        .with_lifetime(Duration::from_secs(1))
+        .with_refresh_each_request(false);
+    let app = App::new(store.clone(), config.clone());
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let uid = fresh_uid();
+    log_in(h, &app, uid).await;
+    assert_eq!(listed(&manager, uid).await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(listed(&manager, uid).await.is_empty());
+}
+
+pub async fn logging_out_everywhere_else_keeps_this_session<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let uid = fresh_uid();
+    let mut here = Browser::new(h, &app);
+    here.post(&format!("/bind?uid={uid}")).await;
+    for _ in 0..3 {
+        log_in(h, &app, uid).await;
+    }
+    assert_eq!(here.get("/user-sessions").await.body, "4");
+    assert_eq!(here.post("/logout-others").await.body, "3");
+    assert_eq!(here.get("/user-sessions").await.body, "1");
+    assert_eq!(here.post("/logout-all").await.body, "1");
+    assert!(
+        here.cookie.is_none(),
+        "this session's cookie is removed too"
+    );
+    assert!(
+        store
+            .load(&SessionId::generate(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
