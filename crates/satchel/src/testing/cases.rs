@@ -723,7 +723,7 @@ pub async fn an_emptied_entry_takes_no_later_changes<S: SessionStore + Clone>(st
 }
 
 /// Fifty sessions bound to one user at once, from as many tasks, are all in the user's
-/// index ([`index`](crate::store::index)): its saves lose no member.
+/// index ([`index`]): its saves lose no member.
 pub async fn fifty_concurrent_bindings_are_all_indexed<S: SessionStore + Clone>(store: S) {
     let user = SessionId::generate().fingerprint();
     let ids: Vec<SessionId> = (0..50).map(|_| SessionId::generate()).collect();

@@ -38,12 +38,14 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions, MySqlQueryResult};
+use sqlx::mysql::{
+    MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPoolOptions, MySqlQueryResult,
+};
 use sqlx::{ConnectOptions as _, MySql, Pool, Row as _};
 
 use super::codec::{Row, millis, now};
 use super::server::sealed::Server;
-use super::server::{Arg, Inner, On, Run as _, ServerStore, server_pool};
+use super::server::{Arg, Inner, Run as _, ServerStore, server_pool};
 use super::statements::{Dialect, Statements};
 use super::write::Transient;
 use super::{Backend, Migration, OpenError};
@@ -119,14 +121,15 @@ impl Server for MySql {
     }
 
     async fn load(
-        inner: &Inner<Self>,
+        connection: &mut MySqlConnection,
+        sql: &Statements,
         key: &str,
         touch: Option<SystemTime>,
     ) -> Result<Option<Row>, sqlx::Error> {
         let now = now();
         let Some(at) = touch else {
             let args = [Arg::Text(key), Arg::Int(now)];
-            return Self::fetch(On::Pool(&inner.pool), &inner.sql.select, &args).await;
+            return Self::fetch(connection, &sql.select, &args).await;
         };
         let Statements {
             table,
@@ -135,22 +138,25 @@ impl Server for MySql {
             expiry,
             version,
             ..
-        } = &inner.sql;
+        } = sql;
         let key = literal(key);
         let at = millis(at);
-        let sql = format!(
+        let statement = format!(
             "UPDATE {table} SET {expiry} = GREATEST({expiry}, {at}) \
              WHERE {id} = {key} AND {expiry} > {now}; \
              SELECT {data}, {expiry}, {version} FROM {table} \
              WHERE {id} = {key} AND {expiry} > {now}"
         );
-        let rows = sqlx::raw_sql(&sql).fetch_all(&inner.pool).await?;
+        let rows = sqlx::Executor::fetch_all(connection, sqlx::raw_sql(&statement)).await?;
         rows.first()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
             .transpose()
     }
 
-    async fn migrate(inner: &Inner<Self>) -> Result<Migration, sqlx::Error> {
+    async fn migrate(
+        connection: &mut MySqlConnection,
+        inner: &Inner<Self>,
+    ) -> Result<Migration, sqlx::Error> {
         let schema = inner.mapping.schema();
         let tables: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM information_schema.tables \
@@ -158,11 +164,11 @@ impl Server for MySql {
         )
         .bind(schema)
         .bind(inner.mapping.table())
-        .fetch_one(&inner.pool)
+        .fetch_one(&mut *connection)
         .await?;
         if tables == 0 {
             sqlx::query(&inner.sql.create_table)
-                .execute(&inner.pool)
+                .execute(&mut *connection)
                 .await?;
         }
         let indexes: i64 = sqlx::query_scalar(
@@ -172,12 +178,12 @@ impl Server for MySql {
         .bind(schema)
         .bind(inner.mapping.table())
         .bind(inner.mapping.index())
-        .fetch_one(&inner.pool)
+        .fetch_one(&mut *connection)
         .await?;
         let mut index_created = false;
         if indexes == 0 {
             match sqlx::query(&inner.sql.create_index)
-                .execute(&inner.pool)
+                .execute(&mut *connection)
                 .await
             {
                 Ok(_) => index_created = true,
@@ -186,7 +192,9 @@ impl Server for MySql {
                 Err(error) => return Err(error),
             }
         }
-        sqlx::query(&inner.sql.probe).execute(&inner.pool).await?;
+        sqlx::query(&inner.sql.probe)
+            .execute(&mut *connection)
+            .await?;
         Ok(Migration {
             table_created: tables == 0,
             index_created,

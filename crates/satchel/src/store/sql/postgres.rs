@@ -17,14 +17,14 @@
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgQueryResult};
 use sqlx::{Pool, Postgres};
 
 use super::codec::{Row, millis, now};
 use super::mapping::fnv1a;
 use super::server::sealed::Server;
-use super::server::{Arg, Inner, On, Run as _, ServerStore, server_pool};
-use super::statements::Dialect;
+use super::server::{Arg, Inner, Run as _, ServerStore, server_pool};
+use super::statements::{Dialect, Statements};
 use super::write::Transient;
 use super::{Backend, Migration, OpenError};
 
@@ -88,24 +88,27 @@ impl Server for Postgres {
     }
 
     async fn load(
-        inner: &Inner<Self>,
+        connection: &mut PgConnection,
+        sql: &Statements,
         key: &str,
         touch: Option<SystemTime>,
     ) -> Result<Option<Row>, sqlx::Error> {
-        let pool = On::Pool(&inner.pool);
         match touch {
             Some(at) => {
                 let args = [Arg::Int(millis(at)), Arg::Text(key), Arg::Int(now())];
-                Self::fetch(pool, &inner.sql.touch, &args).await
+                Self::fetch(connection, &sql.touch, &args).await
             }
             None => {
                 let args = [Arg::Text(key), Arg::Int(now())];
-                Self::fetch(pool, &inner.sql.select, &args).await
+                Self::fetch(connection, &sql.select, &args).await
             }
         }
     }
 
-    async fn migrate(inner: &Inner<Self>) -> Result<Migration, sqlx::Error> {
+    async fn migrate(
+        connection: &mut PgConnection,
+        inner: &Inner<Self>,
+    ) -> Result<Migration, sqlx::Error> {
         let quote = |name: &str| Dialect::Postgres.quote(name);
         let table = inner.sql.table.clone();
         let index = match &inner.mapping.schema {
@@ -113,7 +116,7 @@ impl Server for Postgres {
             None => quote(&inner.mapping.index()),
         };
         let lock = fnv1a(format!("satchel migrate {table}").as_bytes()).cast_signed();
-        let mut tx = inner.pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(connection).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(lock)
             .execute(&mut *tx)

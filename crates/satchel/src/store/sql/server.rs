@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use sqlx::pool::PoolConnection;
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
@@ -81,7 +82,7 @@ pub(super) mod sealed {
     use sqlx::Pool;
 
     use super::super::codec::Row;
-    use super::super::statements::Dialect;
+    use super::super::statements::{Dialect, Statements};
     use super::super::write::Transient;
     use super::super::{Migration, OpenError};
     use super::Inner;
@@ -109,22 +110,63 @@ pub(super) mod sealed {
 
         /// The live row at `key`, its expiry moved to `touch` first when given.
         fn load<'a>(
-            inner: &'a Inner<Self>,
+            connection: &'a mut Self::Connection,
+            sql: &'a Statements,
             key: &'a str,
             touch: Option<SystemTime>,
         ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a;
 
         /// Creates the table and its index when missing, then checks the columns.
-        fn migrate(
-            inner: &Inner<Self>,
-        ) -> impl Future<Output = Result<Migration, sqlx::Error>> + Send + '_;
+        fn migrate<'a>(
+            connection: &'a mut Self::Connection,
+            inner: &'a Inner<Self>,
+        ) -> impl Future<Output = Result<Migration, sqlx::Error>> + Send + 'a;
     }
 }
 
-/// Where a statement runs: on a connection of the pool, or inside a transaction.
-pub enum On<'a, DB: Database> {
-    Pool(&'a Pool<DB>),
-    Tx(&'a mut DB::Connection),
+/// A connection of the pool, held for one operation. An operation abandoned midway (the
+/// store's timeout cancelled it) closes its connection instead of handing it back: the
+/// server may still run what was sent (a `BEGIN` whose answer sqlx never read, and so a
+/// transaction sqlx does not know is open; a result nobody read), and the next
+/// operation on that connection would run inside it, its writes never committed.
+pub(super) struct Held<DB: Database> {
+    connection: PoolConnection<DB>,
+    finished: bool,
+}
+
+impl<DB: Database> Held<DB> {
+    async fn acquire(pool: &Pool<DB>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            connection: pool.acquire().await?,
+            finished: false,
+        })
+    }
+
+    fn connection(&mut self) -> &mut DB::Connection {
+        &mut self.connection
+    }
+
+    /// The operation finished (well or not, but sqlx read every answer): the connection
+    /// goes back to the pool.
+    fn release(mut self) {
+        self.finished = true;
+    }
+}
+
+impl<DB: Database> Drop for Held<DB> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.connection.close_on_drop();
+        }
+    }
+}
+
+impl<DB: Database> fmt::Debug for Held<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Held")
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A value bound to a statement.
@@ -136,15 +178,6 @@ pub enum Arg<'a> {
 }
 
 // Keys hold session ids and data holds session values: neither is ever shown.
-impl<DB: Database> fmt::Debug for On<'_, DB> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Pool(_) => "On::Pool",
-            Self::Tx(_) => "On::Tx",
-        })
-    }
-}
-
 impl fmt::Debug for Arg<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -168,21 +201,21 @@ impl<DB: Database> fmt::Debug for Inner<DB> {
 pub trait Run: Database {
     /// Runs `sql` with `args` bound in order.
     fn execute<'a>(
-        on: On<'a, Self>,
+        connection: &'a mut Self::Connection,
         sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Self::QueryResult, sqlx::Error>> + Send + 'a;
 
     /// Runs `sql` with `args` bound in order; the row it returns, if any.
     fn fetch<'a>(
-        on: On<'a, Self>,
+        connection: &'a mut Self::Connection,
         sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a;
 
     /// Runs `sql` with `args` bound in order; the number it returns.
     fn count<'a>(
-        pool: &'a Pool<Self>,
+        connection: &'a mut Self::Connection,
         sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'a;
@@ -215,47 +248,43 @@ where
     for<'r> (i64,): FromRow<'r, DB::Row>,
 {
     async fn execute<'a>(
-        on: On<'a, Self>,
+        connection: &'a mut Self::Connection,
         sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> Result<Self::QueryResult, sqlx::Error> {
         let query: Query<'a, DB, DB::Arguments<'a>> = bind_all!(sqlx::query(sql), args);
-        match on {
-            On::Pool(pool) => query.execute(pool).await,
-            On::Tx(connection) => query.execute(connection).await,
-        }
+        query.execute(connection).await
     }
 
     async fn fetch<'a>(
-        on: On<'a, Self>,
+        connection: &'a mut Self::Connection,
         sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> Result<Option<Row>, sqlx::Error> {
         let query: QueryAs<'a, DB, Row, DB::Arguments<'a>> = bind_all!(sqlx::query_as(sql), args);
-        match on {
-            On::Pool(pool) => query.fetch_optional(pool).await,
-            On::Tx(connection) => query.fetch_optional(connection).await,
-        }
+        query.fetch_optional(connection).await
     }
 
     async fn count<'a>(
-        pool: &'a Pool<Self>,
+        connection: &'a mut Self::Connection,
         sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> Result<i64, sqlx::Error> {
         let query: QueryScalar<'a, DB, i64, DB::Arguments<'a>> =
             bind_all!(sqlx::query_scalar(sql), args);
-        query.fetch_one(pool).await
+        query.fetch_one(connection).await
     }
 }
 
 /// Runs `sql` with `args` bound in order; says how many rows it affected.
 async fn run<DB: ServerDb>(
-    on: On<'_, DB>,
+    connection: &mut DB::Connection,
     sql: &str,
     args: &[Arg<'_>],
 ) -> Result<u64, sqlx::Error> {
-    Ok(DB::rows_affected(&DB::execute(on, sql, args).await?))
+    Ok(DB::rows_affected(
+        &DB::execute(connection, sql, args).await?,
+    ))
 }
 
 impl<DB: ServerDb> fmt::Debug for ServerStore<DB> {
@@ -372,7 +401,12 @@ impl<DB: ServerDb> ServerStore<DB> {
         within(
             DB::SERVER,
             self.inner.timeout.max(Duration::from_secs(30)),
-            async { DB::migrate(&self.inner).await.map_err(StoreError::backend) },
+            async {
+                let mut held = self.inner.hold().await?;
+                let migration = DB::migrate(held.connection(), &self.inner).await;
+                held.release();
+                migration.map_err(StoreError::backend)
+            },
         )
         .await
     }
@@ -385,9 +419,11 @@ impl<DB: ServerDb> ServerStore<DB> {
     pub async fn count_expired(&self) -> Result<u64, StoreError> {
         let inner = &self.inner;
         within(DB::SERVER, inner.timeout, async {
-            let count = DB::count(&inner.pool, &inner.sql.count_expired, &[Arg::Int(now())])
-                .await
-                .map_err(StoreError::backend)?;
+            let mut held = inner.hold().await?;
+            let args = [Arg::Int(now())];
+            let count = DB::count(held.connection(), &inner.sql.count_expired, &args).await;
+            held.release();
+            let count = count.map_err(StoreError::backend)?;
             Ok(u64::try_from(count).unwrap_or_default())
         })
         .await
@@ -455,20 +491,21 @@ impl<DB: ServerDb> Inner<DB> {
         key(&self.key_prefix, id)
     }
 
+    /// A connection for one operation (see [`Held`]).
+    async fn hold(&self) -> Result<Held<DB>, StoreError> {
+        Held::acquire(&self.pool).await.map_err(StoreError::backend)
+    }
+
     async fn load(
         &self,
         id: &SessionId,
         touch: Option<SystemTime>,
     ) -> Result<Option<Record>, StoreError> {
-        let row = DB::load(self, &self.key(id), touch)
-            .await
-            .map_err(StoreError::backend)?;
-        row.map(record).transpose()
-    }
-
-    /// Begins a locked save's transaction with [`BEGIN`](sealed::Server::BEGIN).
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-        self.pool.begin_with(DB::BEGIN).await
+        let key = self.key(id);
+        let mut held = self.hold().await?;
+        let row = DB::load(held.connection(), &self.sql, &key, touch).await;
+        held.release();
+        row.map_err(StoreError::backend)?.map(record).transpose()
     }
 
     /// The locked read-modify-write: applies `changes` onto the row locked `FOR UPDATE`.
@@ -487,8 +524,21 @@ impl<DB: ServerDb> Inner<DB> {
         changes: &Changes,
         at: SystemTime,
     ) -> Result<Attempt<Saved>, Failure> {
-        let mut tx = self.begin().await?;
-        let found = DB::fetch(On::Tx(&mut *tx), &self.sql.lock, &[Arg::Text(key)]).await?;
+        let mut held = Held::acquire(&self.pool).await?;
+        let attempt = self.try_save_on(held.connection(), key, changes, at).await;
+        held.release();
+        attempt
+    }
+
+    async fn try_save_on(
+        &self,
+        connection: &mut DB::Connection,
+        key: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, Failure> {
+        let mut tx = sqlx::Connection::begin_with(connection, DB::BEGIN).await?;
+        let found = DB::fetch(&mut *tx, &self.sql.lock, &[Arg::Text(key)]).await?;
         let (write, saved) = plan(found, changes, at, now())?;
         let affected = match &write {
             // A concurrent insert of the same key: PostgreSQL inserts nothing, MySQL fails
@@ -500,15 +550,13 @@ impl<DB: ServerDb> Inner<DB> {
                     Arg::Int(millis(at)),
                     Arg::Int(fresh_version()),
                 ];
-                run::<DB>(On::Tx(&mut *tx), &self.sql.insert, &args).await?
+                run::<DB>(&mut *tx, &self.sql.insert, &args).await?
             }
             Write::Update(bytes) => {
                 let args = [Arg::Bytes(bytes), Arg::Int(millis(at)), Arg::Text(key)];
-                run::<DB>(On::Tx(&mut *tx), &self.sql.update, &args).await?
+                run::<DB>(&mut *tx, &self.sql.update, &args).await?
             }
-            Write::Delete => {
-                run::<DB>(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(key)]).await?
-            }
+            Write::Delete => run::<DB>(&mut *tx, &self.sql.delete, &[Arg::Text(key)]).await?,
             Write::Nothing => return Ok(Attempt::Done(saved)),
         };
         if affected == 0 {
@@ -531,9 +579,10 @@ impl<DB: ServerDb> Inner<DB> {
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
         let version = seen.version.cast_signed();
+        let mut held = self.hold().await?;
         let (affected, saved) = if seen.data.is_empty() {
             let args = [Arg::Text(&key), Arg::Int(version), Arg::Int(now())];
-            let affected = run::<DB>(On::Pool(&self.pool), &self.sql.delete_seen, &args).await;
+            let affected = run::<DB>(held.connection(), &self.sql.delete_seen, &args).await;
             (affected, Saved::Empty)
         } else {
             let bytes = encode(seen.data, seen.permanent)?;
@@ -544,9 +593,10 @@ impl<DB: ServerDb> Inner<DB> {
                 Arg::Int(version),
                 Arg::Int(now()),
             ];
-            let affected = run::<DB>(On::Pool(&self.pool), &self.sql.update_seen, &args).await;
+            let affected = run::<DB>(held.connection(), &self.sql.update_seen, &args).await;
             (affected, Saved::Stored)
         };
+        held.release();
         // MySQL reports rows matched, not rows changed: the version moves on with every
         // update, so a match is always a change there too.
         if affected.map_err(StoreError::backend)? == 1 {
@@ -573,8 +623,24 @@ impl<DB: ServerDb> Inner<DB> {
         changes: &Changes,
         at: SystemTime,
     ) -> Result<Attempt<Saved>, Failure> {
-        let mut tx = self.begin().await?;
-        let found = DB::fetch(On::Tx(&mut *tx), &self.sql.lock, &[Arg::Text(old)]).await?;
+        let mut held = Held::acquire(&self.pool).await?;
+        let attempt = self
+            .try_cycle_on(held.connection(), old, new, changes, at)
+            .await;
+        held.release();
+        attempt
+    }
+
+    async fn try_cycle_on(
+        &self,
+        connection: &mut DB::Connection,
+        old: &str,
+        new: &str,
+        changes: &Changes,
+        at: SystemTime,
+    ) -> Result<Attempt<Saved>, Failure> {
+        let mut tx = sqlx::Connection::begin_with(connection, DB::BEGIN).await?;
+        let found = DB::fetch(&mut *tx, &self.sql.lock, &[Arg::Text(old)]).await?;
         let (write, saved) = plan(found, changes, at, now())?;
         let (bytes, old_exists) = write.into_move();
         if let Some(bytes) = bytes {
@@ -584,10 +650,10 @@ impl<DB: ServerDb> Inner<DB> {
                 Arg::Int(millis(at)),
                 Arg::Int(fresh_version()),
             ];
-            run::<DB>(On::Tx(&mut *tx), &self.sql.upsert, &args).await?;
+            run::<DB>(&mut *tx, &self.sql.upsert, &args).await?;
         }
         if old_exists {
-            run::<DB>(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(old)]).await?;
+            run::<DB>(&mut *tx, &self.sql.delete, &[Arg::Text(old)]).await?;
         }
         tx.commit().await?;
         Ok(Attempt::Done(saved))
@@ -610,16 +676,31 @@ impl<DB: ServerDb> Inner<DB> {
         name: &str,
         update: &KeyUpdate,
     ) -> Result<Attempt<Updated>, Failure> {
-        let mut tx = self.begin().await?;
-        let found = DB::fetch(On::Tx(&mut *tx), &self.sql.lock, &[Arg::Text(key)]).await?;
+        let mut held = Held::acquire(&self.pool).await?;
+        let attempt = self
+            .try_update_on(held.connection(), key, name, update)
+            .await;
+        held.release();
+        attempt
+    }
+
+    async fn try_update_on(
+        &self,
+        connection: &mut DB::Connection,
+        key: &str,
+        name: &str,
+        update: &KeyUpdate,
+    ) -> Result<Attempt<Updated>, Failure> {
+        let mut tx = sqlx::Connection::begin_with(connection, DB::BEGIN).await?;
+        let found = DB::fetch(&mut *tx, &self.sql.lock, &[Arg::Text(key)]).await?;
         let (write, updated) = plan_update(found, name, update, now())?;
         match write {
             Write::Update(bytes) => {
                 let args = [Arg::Bytes(&bytes), Arg::Text(key)];
-                run::<DB>(On::Tx(&mut *tx), &self.sql.rewrite, &args).await?;
+                run::<DB>(&mut *tx, &self.sql.rewrite, &args).await?;
             }
             Write::Delete => {
-                run::<DB>(On::Tx(&mut *tx), &self.sql.delete, &[Arg::Text(key)]).await?;
+                run::<DB>(&mut *tx, &self.sql.delete, &[Arg::Text(key)]).await?;
             }
             Write::Insert(_) | Write::Nothing => {}
         }
@@ -629,9 +710,10 @@ impl<DB: ServerDb> Inner<DB> {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = self.key(id);
-        run::<DB>(On::Pool(&self.pool), &self.sql.delete, &[Arg::Text(&key)])
-            .await
-            .map_err(StoreError::backend)?;
+        let mut held = self.hold().await?;
+        let deleted = run::<DB>(held.connection(), &self.sql.delete, &[Arg::Text(&key)]).await;
+        held.release();
+        deleted.map_err(StoreError::backend)?;
         Ok(())
     }
 
@@ -643,9 +725,10 @@ impl<DB: ServerDb> Inner<DB> {
         in_batches(batch_size, progress, |now, limit| {
             within(DB::SERVER, self.timeout, async move {
                 let args = [Arg::Int(now), Arg::Int(limit)];
-                run::<DB>(On::Pool(&self.pool), &self.sql.delete_batch, &args)
-                    .await
-                    .map_err(StoreError::backend)
+                let mut held = self.hold().await?;
+                let deleted = run::<DB>(held.connection(), &self.sql.delete_batch, &args).await;
+                held.release();
+                deleted.map_err(StoreError::backend)
             })
         })
         .await

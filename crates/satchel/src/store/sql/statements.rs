@@ -38,7 +38,7 @@ impl Dialect {
 
 /// The statements of one store, built once from its validated, quoted names.
 #[derive(Debug)]
-pub(super) struct Statements {
+pub struct Statements {
     /// Quoted names, for statements built per call.
     pub(super) table: String,
     pub(super) id: String,
