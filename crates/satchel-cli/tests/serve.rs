@@ -154,7 +154,11 @@ fn contract_on_the_default_store(framework: &str) {
     let dump = request(port, "GET", "/dump", Some(&cookie), "");
     let data: serde_json::Value = serde_json::from_str(&dump.body).unwrap();
     assert_eq!(data["user_id"], 7);
-    assert_eq!(data.as_object().unwrap().len(), 5);
+    assert_eq!(
+        data["_user_id"], "7",
+        "the log-in binds the session to its user"
+    );
+    assert_eq!(data.as_object().unwrap().len(), 6);
     assert_eq!(request(port, "POST", "/write", Some(&cookie), "").body, "1");
     assert_eq!(
         request(port, "POST", "/set/extra", Some(&cookie), "").status,
@@ -162,7 +166,7 @@ fn contract_on_the_default_store(framework: &str) {
     );
     assert_eq!(
         request(port, "GET", "/count-keys", Some(&cookie), "").body,
-        "6"
+        "7"
     );
     assert_eq!(
         request(port, "POST", "/permanent/false", Some(&cookie), "").status,
@@ -181,6 +185,43 @@ fn contract_on_the_default_store(framework: &str) {
     assert_eq!(clear.status, 200);
     assert!(clear.header("set-cookie").unwrap().contains("Max-Age=0"));
     assert_eq!(request(port, "GET", "/dump", Some(&cookie), "").body, "{}");
+}
+
+#[test]
+fn a_user_sees_and_revokes_every_session_of_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_on("axum", &[("SESSION_TYPE", "memory")], dir.path());
+    let port = server.port;
+    let log_in = |uid: u32| {
+        request(port, "POST", &format!("/login?uid={uid}"), None, "")
+            .cookie()
+            .unwrap()
+    };
+    let (first, second, other) = (log_in(42), log_in(42), log_in(43));
+
+    let listed = request(port, "GET", "/user-sessions", Some(&first), "");
+    let json: serde_json::Value = serde_json::from_str(&listed.body).unwrap();
+    assert_eq!(json["count"], 2, "{json}");
+    let sessions = json["sessions"].as_array().unwrap();
+    for session in sessions {
+        let fingerprint = session["fingerprint"].as_str().unwrap();
+        assert_eq!(fingerprint.len(), 12);
+        assert!(!first.contains(fingerprint) && !second.contains(fingerprint));
+        for time in ["created", "last_seen", "expires"] {
+            assert!(session[time].as_str().unwrap().ends_with('Z'), "{session}");
+        }
+    }
+
+    let revoked = request(port, "POST", "/logout-all", Some(&second), "");
+    assert_eq!(revoked.body, "2");
+    assert!(revoked.header("set-cookie").unwrap().contains("Max-Age=0"));
+    for cookie in [&first, &second] {
+        assert_eq!(request(port, "GET", "/read", Some(cookie), "").body, "0");
+    }
+    // Another user's session is left alone.
+    assert_eq!(request(port, "GET", "/read", Some(&other), "").body, "43");
+    let listed = request(port, "GET", "/user-sessions", Some(&other), "");
+    assert!(listed.body.contains("\"count\":1"), "{}", listed.body);
 }
 
 #[test]
@@ -217,6 +258,31 @@ fn demo_page(framework: &str) {
     request(port, "POST", "/demo/count", Some(&cookie), "");
     let page = request(port, "GET", "/", Some(&cookie), "");
     assert!(page.body.contains("Counter: <strong>2</strong>"));
+
+    // A second browser logs in as the same user: each page lists both sessions, its own
+    // marked, and "log out everywhere else" ends the other one only.
+    let elsewhere = request(port, "POST", "/demo/login", None, "name=%3Cb%3EAda")
+        .cookie()
+        .unwrap();
+    for cookie in [&cookie, &elsewhere] {
+        let page = request(port, "GET", "/", Some(cookie), "").body;
+        let table = page
+            .split("id=\"sessions\"")
+            .nth(1)
+            .expect("a sessions table");
+        assert_eq!(table.matches("<tr><td><code>").count(), 2, "{page}");
+        assert_eq!(table.matches("this one").count(), 1, "{page}");
+    }
+    let others = request(port, "POST", "/demo/logout-others", Some(&cookie), "");
+    assert_eq!(others.status, 303);
+    let page = request(port, "GET", "/", Some(&cookie), "").body;
+    assert!(page.contains("Logged out of 1 other session."), "{page}");
+    let gone = request(port, "GET", "/", Some(&elsewhere), "").body;
+    assert!(
+        gone.contains("action=\"/demo/login\""),
+        "the other browser is logged out"
+    );
+
     let logout = request(port, "POST", "/demo/logout", Some(&cookie), "");
     let fresh = logout
         .cookie()
@@ -568,11 +634,12 @@ fn two_processes_share_one_store(envs: &[(&str, &str)]) {
     for reply in at_once(sets, Some(&cookie)) {
         assert_eq!(reply.status, 200);
     }
-    // user_id, name, roles, csrf, n, and all fifty keys, whichever process answers.
+    // _user_id, user_id, name, roles, csrf, n, and all fifty keys, whichever process
+    // answers.
     for port in [a.port, b.port] {
         assert_eq!(
             request(port, "GET", "/count-keys", Some(&cookie), "").body,
-            "55"
+            "56"
         );
     }
 

@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
-use satchel::{Data, Error, Session, SessionConfig};
+use std::time::SystemTime;
+
+use satchel::{Data, Error, Session, SessionConfig, SessionInfo};
+use serde_json::{Value, json};
 
 /// What a handler answers.
 #[derive(Debug)]
@@ -21,9 +24,10 @@ pub(crate) enum Reply {
     BadRequest(&'static str),
 }
 
-/// The benchmark's log-in: a typical small session, and a new id.
+/// The benchmark's log-in: a typical small session bound to user `uid`, and a new id.
 pub(crate) async fn login(session: &Session, uid: Option<i64>) -> Result<Reply, Error> {
     let uid = uid.unwrap_or(1);
+    session.set_user(uid.to_string()).await?;
     session.insert("user_id", uid).await?;
     session.insert("name", format!("user-{uid:015}")).await?;
     session
@@ -67,6 +71,47 @@ pub(crate) fn logout(session: &Session) -> Reply {
     Reply::Text("ok".into())
 }
 
+/// Revokes every session of the logged-in user, this one included; answers how many
+/// went.
+pub(crate) async fn logout_all(session: &Session) -> Result<Reply, Error> {
+    let revoked = match session.user().await? {
+        Some(user) => session.manager().revoke_user(&user, None).await?,
+        None => 0,
+    };
+    session.destroy();
+    Ok(Reply::Text(revoked.to_string()))
+}
+
+/// The logged-in user's live sessions: `{"count": N, "sessions": [...]}`, each as
+/// [`session_json`] gives it.
+pub(crate) async fn user_sessions(session: &Session) -> Result<Reply, Error> {
+    let sessions = match session.user().await? {
+        Some(user) => session.manager().user_sessions(&user).await?,
+        None => Vec::new(),
+    };
+    let listed: Vec<Value> = sessions.iter().map(session_json).collect();
+    let mut reply = Data::new();
+    reply.insert("count".into(), json!(listed.len()));
+    reply.insert("sessions".into(), Value::Array(listed));
+    Ok(Reply::Json(reply))
+}
+
+/// One listed session as JSON: its fingerprint (never its id) and its times, in RFC 3339.
+pub(crate) fn session_json(info: &SessionInfo) -> Value {
+    json!({
+        "fingerprint": info.fingerprint,
+        "created": rfc3339(info.created),
+        "last_seen": rfc3339(info.last_seen),
+        "expires": rfc3339(info.expires_at),
+        "permanent": info.permanent,
+        "size": info.size,
+    })
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// Removes every key.
 pub(crate) async fn clear(session: &Session) -> Result<Reply, Error> {
     session.clear().await?;
@@ -98,6 +143,7 @@ pub(crate) async fn demo_login(session: &Session, name: &str) -> Result<Reply, E
     }
     let name: String = name.chars().take(64).collect();
     session.insert("flash", format!("Welcome, {name}!")).await?;
+    session.set_user(name.clone()).await?;
     session.insert("name", name).await?;
     // A new id at log-in: an id known before it is worth nothing after.
     session.cycle_id().await?;
@@ -114,6 +160,28 @@ pub(crate) async fn demo_count(session: &Session) -> Result<Reply, Error> {
 pub(crate) async fn demo_logout(session: &Session) -> Result<Reply, Error> {
     session.destroy();
     session.insert("flash", "You are logged out.").await?;
+    Ok(Reply::Redirect("/"))
+}
+
+/// The demo's "log out everywhere else" (`others_only`) and "log out everywhere".
+pub(crate) async fn demo_logout_all(session: &Session, others_only: bool) -> Result<Reply, Error> {
+    let Some(user) = session.user().await? else {
+        return Ok(Reply::Redirect("/"));
+    };
+    let here = session.id().await?;
+    let keep = if others_only { here.as_ref() } else { None };
+    let revoked = session.manager().revoke_user(&user, keep).await?;
+    if others_only {
+        let others = if revoked == 1 { "session" } else { "sessions" };
+        session
+            .insert("flash", format!("Logged out of {revoked} other {others}."))
+            .await?;
+    } else {
+        session.destroy();
+        session
+            .insert("flash", "You are logged out everywhere.")
+            .await?;
+    }
     Ok(Reply::Redirect("/"))
 }
 
@@ -140,6 +208,7 @@ pub(crate) async fn page(session: &Session, config: &SessionConfig) -> Result<Re
 <form method="post" action="/demo/logout"><button>Log out</button></form>"#,
                 escape(name)
             );
+            sessions_table(&mut html, session).await?;
         }
         None => html.push_str(
             r#"<h2>Log in</h2>
@@ -187,6 +256,40 @@ pub(crate) async fn page(session: &Session, config: &SessionConfig) -> Result<Re
     }
     html.push_str("</table></body></html>\n");
     Ok(Reply::Html(html))
+}
+
+/// The logged-in user's sessions, this one marked, with the forms that log the others
+/// (or all) out.
+async fn sessions_table(html: &mut String, session: &Session) -> Result<(), Error> {
+    let Some(user) = session.user().await? else {
+        return Ok(());
+    };
+    let here = session.id().await?.map(|id| id.fingerprint());
+    let sessions = session.manager().user_sessions(&user).await?;
+    html.push_str(
+        "<h2>Your sessions</h2><table id=\"sessions\"><tr><th>session</th><th>logged in</th>\
+         <th>last seen</th><th></th></tr>",
+    );
+    for info in &sessions {
+        let this = if here.as_deref() == Some(info.fingerprint.as_str()) {
+            "this one"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{this}</td></tr>",
+            escape(&info.fingerprint),
+            httpdate::fmt_http_date(info.created),
+            httpdate::fmt_http_date(info.last_seen),
+        );
+    }
+    html.push_str(
+        r#"</table>
+<form method="post" action="/demo/logout-others"><button>Log out everywhere else</button></form>
+<form method="post" action="/demo/logout-all"><button>Log out everywhere</button></form>"#,
+    );
+    Ok(())
 }
 
 const HEAD: &str = r#"<!doctype html>

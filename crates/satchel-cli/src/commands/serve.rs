@@ -140,6 +140,22 @@ mod axum_app {
                 "/demo/logout",
                 post(|s: Session| async move { handlers::demo_logout(&s).await }),
             )
+            .route(
+                "/demo/logout-others",
+                post(|s: Session| async move { handlers::demo_logout_all(&s, true).await }),
+            )
+            .route(
+                "/demo/logout-all",
+                post(|s: Session| async move { handlers::demo_logout_all(&s, false).await }),
+            )
+            .route(
+                "/logout-all",
+                post(|s: Session| async move { handlers::logout_all(&s).await }),
+            )
+            .route(
+                "/user-sessions",
+                get(|s: Session| async move { handlers::user_sessions(&s).await }),
+            )
             .route("/none", get(|| async { "ok" }))
             .route(
                 "/login",
@@ -268,6 +284,22 @@ mod actix_app {
         .route(
             "/demo/logout",
             web::post().to(|s: Session| async move { handlers::demo_logout(&s).await }),
+        )
+        .route(
+            "/demo/logout-others",
+            web::post().to(|s: Session| async move { handlers::demo_logout_all(&s, true).await }),
+        )
+        .route(
+            "/demo/logout-all",
+            web::post().to(|s: Session| async move { handlers::demo_logout_all(&s, false).await }),
+        )
+        .route(
+            "/logout-all",
+            web::post().to(|s: Session| async move { handlers::logout_all(&s).await }),
+        )
+        .route(
+            "/user-sessions",
+            web::get().to(|s: Session| async move { handlers::user_sessions(&s).await }),
         )
         .route("/none", web::get().to(|| async { "ok" }))
         .route(
