@@ -32,6 +32,10 @@ pub(crate) enum Command {
     Migrate(crate::commands::migrate::MigrateArgs),
     /// Delete expired sessions from the SQL table, in batches, showing progress.
     Cleanup(crate::commands::cleanup::CleanupArgs),
+    /// A user's sessions on the store the settings select: list, count, show, revoke
+    /// one, revoke them all ("log out everywhere"). Sessions are named by fingerprint,
+    /// never by id.
+    Sessions(crate::commands::sessions::SessionsArgs),
     /// Print a new random key for SECRET_KEY (48 bytes from the OS, base64url).
     Keygen,
 }

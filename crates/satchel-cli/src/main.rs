@@ -67,6 +67,7 @@ fn run() -> anyhow::Result<()> {
             cli::Command::Check(args) => commands::check::run(&args).await,
             cli::Command::Migrate(args) => commands::migrate::run(args).await,
             cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
+            cli::Command::Sessions(args) => commands::sessions::run(args).await,
             cli::Command::Keygen => commands::keygen::run(),
         }
     })

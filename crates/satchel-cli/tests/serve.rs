@@ -990,3 +990,113 @@ fn satchel_check_reads_from_a_live_redis_and_finds_a_missing_sql_table() {
     assert!(stdout.contains("FAIL  read"), "{stdout}");
     assert!(stdout.contains("satchel migrate"), "{stdout}");
 }
+
+/// `satchel sessions` on the store `envs` select: three log-ins of one user through
+/// `satchel serve`, then list, count, show, revoke one and revoke the rest, as processes.
+fn sessions_command_on(envs: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_on("axum", envs, dir.path());
+    let uid = u32::from_le_bytes(
+        satchel::SessionId::generate().as_bytes()[..4]
+            .try_into()
+            .unwrap(),
+    )
+    .to_string();
+    let cookies: Vec<String> = (0..3)
+        .map(|_| {
+            request(server.port, "POST", &format!("/login?uid={uid}"), None, "")
+                .cookie()
+                .unwrap()
+        })
+        .collect();
+    let sessions = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_satchel"))
+            .arg("sessions")
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("SESSION_TYPE")
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (
+            output.status.code(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    };
+
+    let (status, out, err) = sessions(&["list", "--user", &uid, "--json"]);
+    assert_eq!(status, Some(0), "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let fingerprints: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(fingerprints.len(), 3, "{out}");
+    for cookie in &cookies {
+        let id = cookie.split_once('=').unwrap().1;
+        assert!(!out.contains(id), "a listing never shows an id");
+    }
+    let (status, table, _) = sessions(&["list", "--user", &uid]);
+    assert_eq!(status, Some(0));
+    assert!(
+        table.contains(fingerprints[0]) && table.contains("3 session(s)"),
+        "{table}"
+    );
+    assert_eq!(sessions(&["count", "--user", &uid]).1.trim(), "3");
+    let (status, shown, _) = sessions(&["show", &fingerprints[1][..8], "--user", &uid, "--json"]);
+    assert_eq!(status, Some(0));
+    assert!(shown.contains(fingerprints[1]), "{shown}");
+
+    // Destructive commands ask first; without a terminal, --yes is required.
+    let (status, _, err) = sessions(&["revoke-user", &uid]);
+    assert_eq!(status, Some(2), "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    let (status, _, err) = sessions(&["show", "nosuch", "--user", &uid]);
+    assert_eq!(status, Some(2));
+    assert!(err.contains("no live session"), "{err}");
+
+    let (status, out, err) = sessions(&["revoke", fingerprints[0], "--user", &uid, "--yes"]);
+    assert_eq!(status, Some(0), "{err}");
+    assert!(out.contains("revoked 1"), "{out}");
+    let (_, out, _) = sessions(&["revoke-user", &uid, "--yes", "--json"]);
+    let revoked: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(revoked, serde_json::json!({ "user": uid, "revoked": 2 }));
+    assert_eq!(sessions(&["count", "--user", &uid]).1.trim(), "0");
+    for cookie in &cookies {
+        let read = request(server.port, "GET", "/read", Some(cookie), "");
+        assert_eq!(read.body, "0", "a revoked session no longer loads");
+    }
+}
+
+#[test]
+fn sessions_command_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/sessions.db?mode=rwc", dir.path().display());
+    sessions_command_on(&[("SESSION_TYPE", "sqlalchemy"), ("SESSION_SQL_URL", &url)]);
+}
+
+#[test]
+fn sessions_command_on_postgres() {
+    let Some(url) = service("SATCHEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let table = unique("satchel_cli_sessions");
+    sessions_command_on(&[
+        ("SESSION_TYPE", "sqlalchemy"),
+        ("SESSION_SQL_URL", &url),
+        ("SESSION_SQLALCHEMY_TABLE", &table),
+    ]);
+}
+
+#[test]
+fn sessions_command_on_redis() {
+    let Some(url) = service("SATCHEL_TEST_REDIS_URL") else {
+        return;
+    };
+    sessions_command_on(&[("SESSION_TYPE", "redis"), ("SESSION_REDIS", &url)]);
+}

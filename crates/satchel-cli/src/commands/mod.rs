@@ -7,6 +7,7 @@ mod handlers;
 pub(crate) mod keygen;
 pub(crate) mod migrate;
 pub(crate) mod serve;
+pub(crate) mod sessions;
 
 use std::path::Path;
 

@@ -1,0 +1,249 @@
+//! `satchel sessions`: a user's sessions on the store the settings select: list, count,
+//! show, revoke one, revoke them all.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use satchel::{SessionInfo, SessionManager};
+use serde_json::Value;
+
+use super::handlers::session_json;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SessionsArgs {
+    /// TOML file with SESSION_* settings (the environment overrides it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Print JSON for scripts instead of a table for people.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: SessionsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SessionsCommand {
+    /// List a user's live sessions, most recently seen first.
+    List {
+        /// The user (as bound by `Session::set_user`).
+        #[arg(long)]
+        user: String,
+        /// Show at most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Count a user's live sessions.
+    Count {
+        /// The user.
+        #[arg(long)]
+        user: String,
+    },
+    /// Show one session of a user, by fingerprint (or a prefix of it).
+    Show {
+        /// The session's fingerprint, as `list` shows it.
+        fingerprint: String,
+        /// The user.
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke one session of a user, by fingerprint (or a prefix of it).
+    Revoke {
+        /// The session's fingerprint, as `list` shows it.
+        fingerprint: String,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Revoke every session of a user ("log out everywhere").
+    RevokeUser {
+        /// The user.
+        user: String,
+        /// Keep the session with this fingerprint (the one in use).
+        #[arg(long, value_name = "FINGERPRINT")]
+        keep_current: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub(crate) async fn run(args: SessionsArgs) -> anyhow::Result<()> {
+    let config = super::demo_config(args.config.as_deref())?;
+    let store = super::describe_store(&config);
+    let manager = SessionManager::from_config(config)
+        .await
+        .with_context(|| format!("opening the store ({store})"))?;
+    let json = args.json;
+    match args.command {
+        SessionsCommand::List { user, limit } => {
+            let mut sessions = listed(&manager, &user).await?;
+            sessions.truncate(limit.unwrap_or(usize::MAX));
+            print_sessions(&sessions, json)
+        }
+        SessionsCommand::Count { user } => {
+            let count = listed(&manager, &user).await?.len();
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "user": user, "count": count })
+                )?;
+            } else {
+                writeln!(out, "{count}")?;
+            }
+            Ok(())
+        }
+        SessionsCommand::Show { fingerprint, user } => {
+            let sessions = listed(&manager, &user).await?;
+            let info = matching(&sessions, &fingerprint, &user)?;
+            print_sessions(std::slice::from_ref(info), json)
+        }
+        SessionsCommand::Revoke {
+            fingerprint,
+            user,
+            yes,
+        } => {
+            let sessions = listed(&manager, &user).await?;
+            let info = matching(&sessions, &fingerprint, &user)?;
+            confirm(
+                &format!("Revoke session {} of user {user}?", info.fingerprint),
+                yes,
+            )?;
+            let revoked = manager
+                .revoke(info.id())
+                .await
+                .context("revoking the session")?;
+            report(json, &user, usize::from(revoked))
+        }
+        SessionsCommand::RevokeUser {
+            user,
+            keep_current,
+            yes,
+        } => {
+            let sessions = listed(&manager, &user).await?;
+            let keep = match &keep_current {
+                Some(fingerprint) => Some(*matching(&sessions, fingerprint, &user)?.id()),
+                None => None,
+            };
+            let doomed = sessions.len() - usize::from(keep.is_some());
+            if doomed == 0 {
+                return report(json, &user, 0);
+            }
+            confirm(&format!("Revoke {doomed} session(s) of user {user}?"), yes)?;
+            let revoked = manager
+                .revoke_user(&user, keep.as_ref())
+                .await
+                .context("revoking the user's sessions")?;
+            report(json, &user, revoked)
+        }
+    }
+}
+
+async fn listed(manager: &SessionManager, user: &str) -> anyhow::Result<Vec<SessionInfo>> {
+    manager
+        .user_sessions(user)
+        .await
+        .with_context(|| format!("listing the sessions of user {user}"))
+}
+
+/// The one session whose fingerprint starts with `prefix`.
+fn matching<'a>(
+    sessions: &'a [SessionInfo],
+    prefix: &str,
+    user: &str,
+) -> anyhow::Result<&'a SessionInfo> {
+    let found: Vec<&SessionInfo> = sessions
+        .iter()
+        .filter(|info| !prefix.is_empty() && info.fingerprint.starts_with(prefix))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(crate::BadSetting(format!(
+            "no live session of user {user} has the fingerprint {prefix:?} \
+             (`satchel sessions list --user {user}` lists them)"
+        ))
+        .into()),
+        many => Err(crate::BadSetting(format!(
+            "{} sessions of user {user} have fingerprints starting with {prefix:?}: \
+             give more of it",
+            many.len()
+        ))
+        .into()),
+    }
+}
+
+fn print_sessions(sessions: &[SessionInfo], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let list: Vec<Value> = sessions.iter().map(session_json).collect();
+        writeln!(out, "{}", Value::Array(list))?;
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "fingerprint",
+        "logged in",
+        "last seen",
+        "expires",
+        "permanent",
+        "bytes",
+    ]);
+    for info in sessions {
+        let json = session_json(info);
+        let text = |key: &str| json[key].as_str().unwrap_or_default().to_owned();
+        table.add_row([
+            info.fingerprint.clone(),
+            text("created"),
+            text("last_seen"),
+            text("expires"),
+            info.permanent.to_string(),
+            info.size.to_string(),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    writeln!(out, "{} session(s)", sessions.len())?;
+    Ok(())
+}
+
+fn report(json: bool, user: &str, revoked: usize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "user": user, "revoked": revoked })
+        )?;
+    } else {
+        writeln!(out, "revoked {revoked} session(s) of user {user}")?;
+    }
+    Ok(())
+}
+
+/// Asks on the terminal before a destructive command, unless `--yes`; without a terminal
+/// to ask on, refuses.
+fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(crate::BadSetting(format!(
+            "{question} Not without confirmation: add --yes (no terminal to ask on)"
+        ))
+        .into());
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        Ok(())
+    } else {
+        anyhow::bail!("cancelled: nothing was revoked")
+    }
+}
