@@ -993,7 +993,7 @@ fn satchel_check_reads_from_a_live_redis_and_finds_a_missing_sql_table() {
 
 /// `satchel sessions` on the store `envs` select: three log-ins of one user through
 /// `satchel serve`, then list, count, show, revoke one and revoke the rest, as processes.
-fn sessions_command_on(envs: &[(&str, &str)]) {
+fn sessions_command_on(envs: &[(&str, &str)], listable: bool) {
     let dir = tempfile::tempdir().unwrap();
     let server = start_on("axum", envs, dir.path());
     let uid = u32::from_le_bytes(
@@ -1048,6 +1048,24 @@ fn sessions_command_on(envs: &[(&str, &str)]) {
         "{table}"
     );
     assert_eq!(sessions(&["count", "--user", &uid]).1.trim(), "3");
+    let (status, out, err) = sessions(&["count"]);
+    if listable {
+        // A store of its own: the three sessions, not the user's index beside them.
+        assert_eq!((status, out.trim()), (Some(0), "3"), "{err}");
+        let (_, all, _) = sessions(&["list", "--json"]);
+        let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+        assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+        assert!(
+            all.to_string().contains(&format!("\"user\":\"{uid}\"")),
+            "{all}"
+        );
+    } else {
+        assert_eq!(status, Some(1));
+        assert!(
+            err.contains("cannot list") && err.contains("--user"),
+            "{err}"
+        );
+    }
     let (status, shown, _) = sessions(&["show", &fingerprints[1][..8], "--user", &uid, "--json"]);
     assert_eq!(status, Some(0));
     assert!(shown.contains(fingerprints[1]), "{shown}");
@@ -1077,7 +1095,10 @@ fn sessions_command_on(envs: &[(&str, &str)]) {
 fn sessions_command_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/sessions.db?mode=rwc", dir.path().display());
-    sessions_command_on(&[("SESSION_TYPE", "sqlalchemy"), ("SESSION_SQL_URL", &url)]);
+    sessions_command_on(
+        &[("SESSION_TYPE", "sqlalchemy"), ("SESSION_SQL_URL", &url)],
+        true,
+    );
 }
 
 #[test]
@@ -1086,11 +1107,14 @@ fn sessions_command_on_postgres() {
         return;
     };
     let table = unique("satchel_cli_sessions");
-    sessions_command_on(&[
-        ("SESSION_TYPE", "sqlalchemy"),
-        ("SESSION_SQL_URL", &url),
-        ("SESSION_SQLALCHEMY_TABLE", &table),
-    ]);
+    sessions_command_on(
+        &[
+            ("SESSION_TYPE", "sqlalchemy"),
+            ("SESSION_SQL_URL", &url),
+            ("SESSION_SQLALCHEMY_TABLE", &table),
+        ],
+        true,
+    );
 }
 
 #[test]
@@ -1098,5 +1122,7 @@ fn sessions_command_on_redis() {
     let Some(url) = service("SATCHEL_TEST_REDIS_URL") else {
         return;
     };
-    sessions_command_on(&[("SESSION_TYPE", "redis"), ("SESSION_REDIS", &url)]);
+    // The Redis store does not list its keys (its capabilities say so): a user's
+    // sessions only.
+    sessions_command_on(&[("SESSION_TYPE", "redis"), ("SESSION_REDIS", &url)], false);
 }

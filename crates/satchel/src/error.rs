@@ -25,6 +25,9 @@ pub enum StoreError {
     /// The store does not keep sessions (the `null` store): writing is refused.
     #[error("sessions are disabled: set SESSION_TYPE to a store to enable them")]
     Disabled,
+    /// The store cannot do this at all (memcached cannot list its keys); says what.
+    #[error("this store cannot {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

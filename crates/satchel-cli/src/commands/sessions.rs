@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use satchel::{SessionInfo, SessionManager};
+use indicatif::ProgressBar;
+use satchel::store::index::{USER_KEY, is_index};
+use satchel::{Record, SessionId, SessionInfo, SessionManager, SessionStore as _};
 use serde_json::Value;
 
 use super::handlers::session_json;
@@ -25,20 +27,21 @@ pub(crate) struct SessionsArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum SessionsCommand {
-    /// List a user's live sessions, most recently seen first.
+    /// List live sessions: a user's, most recently seen first, or (without --user) every
+    /// session of the store, in the store's order.
     List {
         /// The user (as bound by `Session::set_user`).
         #[arg(long)]
-        user: String,
+        user: Option<String>,
         /// Show at most this many.
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Count a user's live sessions.
+    /// Count live sessions: a user's, or (without --user) every session of the store.
     Count {
         /// The user.
         #[arg(long)]
-        user: String,
+        user: Option<String>,
     },
     /// Show one session of a user, by fingerprint (or a prefix of it).
     Show {
@@ -80,13 +83,23 @@ pub(crate) async fn run(args: SessionsArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store ({store})"))?;
     let json = args.json;
     match args.command {
-        SessionsCommand::List { user, limit } => {
+        SessionsCommand::List {
+            user: Some(user),
+            limit,
+        } => {
             let mut sessions = listed(&manager, &user).await?;
             sessions.truncate(limit.unwrap_or(usize::MAX));
             print_sessions(&sessions, json)
         }
+        SessionsCommand::List { user: None, limit } => {
+            let sessions = every_session(&manager, limit).await?;
+            print_all(&sessions, json)
+        }
         SessionsCommand::Count { user } => {
-            let count = listed(&manager, &user).await?.len();
+            let count = match &user {
+                Some(user) => listed(&manager, user).await?.len(),
+                None => every_session(&manager, None).await?.len(),
+            };
             let mut out = std::io::stdout().lock();
             if json {
                 writeln!(
@@ -143,6 +156,95 @@ pub(crate) async fn run(args: SessionsArgs) -> anyhow::Result<()> {
             report(json, &user, revoked)
         }
     }
+}
+
+/// Pages of this many entries when listing a whole store.
+const PAGE: usize = 1000;
+
+/// Every live session of the store (not the user indexes kept beside them), at most
+/// `limit`, paging through the store with a spinner on a terminal.
+async fn every_session(
+    manager: &SessionManager,
+    limit: Option<usize>,
+) -> anyhow::Result<Vec<(SessionId, Record)>> {
+    let store = manager.store();
+    if !store.capabilities().listable {
+        return Err(anyhow::anyhow!(
+            "this store cannot list its sessions (memcached has no way to enumerate its \
+             keys): give --user, whose sessions its index finds"
+        ));
+    }
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    let limit = limit.unwrap_or(usize::MAX);
+    let mut sessions = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list(cursor.as_deref(), PAGE)
+            .await
+            .context("listing the store's sessions")?;
+        sessions.extend(
+            page.entries
+                .into_iter()
+                .filter(|(_, record)| !is_index(&record.data)),
+        );
+        progress.set_message(format!("{} sessions", sessions.len()));
+        progress.tick();
+        match page.next {
+            Some(next) if sessions.len() < limit => cursor = Some(next),
+            _ => break,
+        }
+    }
+    progress.finish_and_clear();
+    sessions.truncate(limit);
+    Ok(sessions)
+}
+
+/// A whole store's sessions, as a table or JSON: fingerprint, user, expiry, size.
+fn print_all(sessions: &[(SessionId, Record)], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let user = |record: &Record| {
+        record
+            .data
+            .get(USER_KEY)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let size = |record: &Record| serde_json::to_vec(&record.data).map_or(0, |json| json.len());
+    if json {
+        let list: Vec<Value> = sessions
+            .iter()
+            .map(|(id, record)| {
+                serde_json::json!({
+                    "fingerprint": id.fingerprint(),
+                    "user": user(record),
+                    "expires": humantime::format_rfc3339_seconds(record.expires_at).to_string(),
+                    "size": size(record),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", Value::Array(list))?;
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["fingerprint", "user", "expires", "bytes"]);
+    for (id, record) in sessions {
+        table.add_row([
+            id.fingerprint(),
+            user(record).unwrap_or_default(),
+            humantime::format_rfc3339_seconds(record.expires_at).to_string(),
+            size(record).to_string(),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    writeln!(out, "{} session(s)", sessions.len())?;
+    Ok(())
 }
 
 async fn listed(manager: &SessionManager, user: &str) -> anyhow::Result<Vec<SessionInfo>> {

@@ -925,6 +925,7 @@ impl SessionStore for MemcachedStore {
             writable: true,
             persistent: true,
             shared: true,
+            listable: false,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{Capabilities, ExpiredDeletion, Saved, SessionStore};
+use crate::store::{Capabilities, ExpiredDeletion, Page, Saved, SessionStore};
 
 /// The number of independently locked shards: requests for different sessions rarely
 /// wait on each other.
@@ -250,11 +250,41 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    /// Pages in id order; the cursor is the last id of the page before.
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let after = match cursor {
+            Some(text) => Some(text.parse::<SessionId>().map_err(StoreError::backend)?),
+            None => None,
+        };
+        let now = SystemTime::now();
+        let mut ids: Vec<SessionId> = Vec::new();
+        for index in 0..SHARDS {
+            let shard = self.lock(index);
+            ids.extend(shard.entries.iter().filter_map(|(id, record)| {
+                let wanted = after.is_none_or(|after| *id > after) && !record.is_expired(now);
+                wanted.then_some(*id)
+            }));
+        }
+        ids.sort_unstable();
+        let limit = limit.max(1);
+        let next = (ids.len() > limit).then(|| ids[limit - 1].to_string());
+        ids.truncate(limit);
+        let entries = ids
+            .into_iter()
+            .filter_map(|id| {
+                let record = self.shard_of(&id).entries.get(&id).cloned()?;
+                Some((id, record))
+            })
+            .collect();
+        Ok(Page::new(entries, next))
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,
             persistent: false,
             shared: false,
+            listable: true,
         }
     }
 }

@@ -148,6 +148,8 @@ pub struct Capabilities {
     pub persistent: bool,
     /// Several processes can share the store.
     pub shared: bool,
+    /// The store lists its entries ([`SessionStore::list`]).
+    pub listable: bool,
 }
 
 impl Default for Capabilities {
@@ -156,7 +158,26 @@ impl Default for Capabilities {
             writable: true,
             persistent: true,
             shared: true,
+            listable: false,
         }
+    }
+}
+
+/// A page of a store's live entries, from [`SessionStore::list`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Page {
+    /// The entries, in the store's own order.
+    pub entries: Vec<(SessionId, Record)>,
+    /// Where the next page starts; `None` after the last one.
+    pub next: Option<String>,
+}
+
+impl Page {
+    /// A page of `entries` followed by the page at `next`.
+    #[must_use]
+    pub fn new(entries: Vec<(SessionId, Record)>, next: Option<String>) -> Self {
+        Self { entries, next }
     }
 }
 
@@ -304,6 +325,20 @@ pub trait SessionStore: Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
     }
+
+    /// Up to `limit` live entries (sessions, and the [indexes](index) kept beside them),
+    /// from `cursor` (`None`: the first page; then each page's [`Page::next`]). Paging
+    /// through a store visits every entry that lives throughout, once. A store that can
+    /// list says so in [`Capabilities::listable`]; the others answer
+    /// [`StoreError::Unsupported`] (the default).
+    fn list(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send {
+        let _ = (cursor, limit);
+        async { Err(StoreError::Unsupported("list its entries")) }
+    }
 }
 
 /// The second half of an id rotation, once the old entry (`base`) is taken: applies
@@ -372,6 +407,11 @@ trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Updated, StoreError>>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
     fn capabilities(&self) -> Capabilities;
+    fn list<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Page, StoreError>>;
     fn name(&self) -> &'static str;
 }
 
@@ -422,6 +462,13 @@ impl<S: SessionStore> DynStore for S {
     }
     fn capabilities(&self) -> Capabilities {
         SessionStore::capabilities(self)
+    }
+    fn list<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Page, StoreError>> {
+        Box::pin(SessionStore::list(self, cursor, limit))
     }
     fn name(&self) -> &'static str {
         std::any::type_name::<S>()
@@ -508,5 +555,8 @@ impl SessionStore for BoxedStore {
     }
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
+    }
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        self.0.list(cursor, limit).await
     }
 }

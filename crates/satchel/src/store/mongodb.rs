@@ -922,6 +922,7 @@ impl SessionStore for MongoStore {
             writable: true,
             persistent: true,
             shared: true,
+            listable: false,
         }
     }
 }

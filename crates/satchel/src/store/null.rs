@@ -62,6 +62,7 @@ impl SessionStore for NullStore {
             writable: false,
             persistent: false,
             shared: false,
+            listable: false,
         }
     }
 }

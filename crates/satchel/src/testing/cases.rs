@@ -796,3 +796,66 @@ pub async fn removed_members_leave_the_index<S: SessionStore>(store: S) {
             .is_none()
     );
 }
+
+/// A store that says it lists ([`Capabilities::listable`](crate::store::Capabilities))
+/// pages through every live entry exactly once, whatever the page size, and never lists
+/// an expired one; a store that does not answers
+/// [`StoreError::Unsupported`](crate::StoreError::Unsupported), never a partial list.
+pub async fn listing_pages_through_every_entry_once<S: SessionStore>(store: S) {
+    if !store.capabilities().listable {
+        let error = store.list(None, 10).await.unwrap_err();
+        assert!(
+            matches!(error, crate::StoreError::Unsupported(_)),
+            "{error:?}"
+        );
+        return;
+    }
+    let ours: Vec<SessionId> = (0..57).map(|_| SessionId::generate()).collect();
+    for id in &ours {
+        store
+            .save(id, &setting(&[("k", json!(1))]), in_secs(60))
+            .await
+            .unwrap();
+    }
+    let expired = SessionId::generate();
+    store
+        .save(&expired, &setting(&[("k", json!(1))]), in_secs(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The store may hold other entries (a shared server): only ours are counted.
+    let wanted: std::collections::BTreeSet<SessionId> = ours.iter().copied().collect();
+    for limit in [1, 7, 1000] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store.list(cursor.as_deref(), limit).await.unwrap();
+            assert!(
+                page.entries.len() <= limit,
+                "a page holds at most the limit"
+            );
+            for (id, record) in &page.entries {
+                assert_ne!(*id, expired, "an expired entry is listed");
+                if wanted.contains(id) {
+                    assert_eq!(record.data.get("k"), Some(&json!(1)));
+                    seen.push(*id);
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+            if limit == 1 && seen.len() == wanted.len() {
+                // Enough to prove the paging; the shared store may hold many more.
+                break;
+            }
+        }
+        let unique: std::collections::BTreeSet<SessionId> = seen.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "an entry listed twice (page size {limit})"
+        );
+        assert_eq!(unique, wanted, "entries missed (page size {limit})");
+    }
+}

@@ -73,6 +73,7 @@ macro_rules! conformance {
                 an_emptied_entry_takes_no_later_changes,
                 fifty_concurrent_bindings_are_all_indexed,
                 removed_members_leave_the_index,
+                listing_pages_through_every_entry_once,
             );
         }
     };

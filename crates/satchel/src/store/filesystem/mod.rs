@@ -52,7 +52,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::StoreError;
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, ExpiredDeletion, Saved, SessionStore};
+use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, ExpiredDeletion, Page, Saved, SessionStore};
 
 mod format;
 mod locking;
@@ -495,11 +495,52 @@ impl SessionStore for FilesystemStore {
         self.write_blocking(move || inner.delete(&id)).await
     }
 
+    /// Pages in id order (the directory, sorted); the cursor is the last id of the page
+    /// before.
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let after = match cursor {
+            Some(text) => Some(text.parse::<SessionId>().map_err(StoreError::backend)?),
+            None => None,
+        };
+        let limit = limit.max(1);
+        blocking(move || {
+            let mut ids: Vec<SessionId> = inner
+                .scan()
+                .map_err(StoreError::backend)?
+                .into_iter()
+                .filter_map(|(name, _)| name.get(inner.file_prefix.len()..)?.parse().ok())
+                .filter(|id| after.is_none_or(|after| *id > after))
+                .collect();
+            ids.sort_unstable();
+            let mut entries = Vec::new();
+            let mut last = None;
+            for id in ids {
+                if entries.len() == limit {
+                    break;
+                }
+                last = Some(id);
+                match inner.load(&id, None) {
+                    Ok(Some(record)) => entries.push((id, record)),
+                    // Gone meanwhile, expired, or not a session this release reads.
+                    Ok(None) | Err(StoreError::Decode(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            let next = (entries.len() == limit)
+                .then(|| last.map(|id| id.to_string()))
+                .flatten();
+            Ok(Page::new(entries, next))
+        })
+        .await
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,
             persistent: true,
             shared: true,
+            listable: true,
         }
     }
 }

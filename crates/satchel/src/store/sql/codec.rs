@@ -7,6 +7,7 @@ use super::OpenError;
 use crate::error::StoreError;
 use crate::id::{ID_LEN, SessionId};
 use crate::record::{Data, Record};
+use crate::store::Page;
 use crate::store::envelope::{Envelope, EnvelopeRef};
 use crate::support::{from_unix_millis, unix_millis};
 
@@ -15,6 +16,27 @@ const MAX_KEY_LEN: usize = 255;
 
 /// A session row as read: `(data, expiry, version)`.
 pub(super) type Row = (Vec<u8>, i64, i64);
+
+/// A listed row: `(key, data, expiry, version)`.
+pub(super) type KeyedRow = (String, Vec<u8>, i64, i64);
+
+/// The page of `rows` a listing statement gave for `limit` rows: the rows whose key is
+/// the prefix and an id (a row that does not decode is left out, as it would not
+/// load), and the next page's cursor, the last key, when the page is full.
+pub(super) fn page(rows: Vec<KeyedRow>, prefix: &str, limit: usize) -> Page {
+    let next = (rows.len() >= limit)
+        .then(|| rows.last().map(|(key, ..)| key.clone()))
+        .flatten();
+    let entries = rows
+        .into_iter()
+        .filter_map(|(key, data, expiry, version)| {
+            let id: SessionId = key.strip_prefix(prefix)?.parse().ok()?;
+            let record = record((data, expiry, version)).ok()?;
+            Some((id, record))
+        })
+        .collect();
+    Page::new(entries, next)
+}
 
 /// The data column: the [envelope](crate::store::envelope) of the data and the
 /// permanent flag.

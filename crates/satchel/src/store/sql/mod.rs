@@ -135,7 +135,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{BoxedStore, Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
+use crate::store::{BoxedStore, Capabilities, ExpiredDeletion, Page, Saved, Seen, SessionStore};
 
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
@@ -429,6 +429,10 @@ impl SessionStore for SqlStore {
 
     fn capabilities(&self) -> Capabilities {
         each!(self, store => store.capabilities())
+    }
+
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        each!(self, store => store.list(cursor, limit).await)
     }
 }
 

@@ -14,14 +14,17 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::builder::sealed::Open;
 use super::cleanup::{in_batches, spawn_cleanup};
-use super::codec::{Row, check_prefix, encode, fresh_version, key, millis, now, record};
+use super::codec::{
+    KeyedRow, Row, check_prefix, encode, fresh_version, key, millis, now, page, record,
+};
 use super::statements::Statements;
+use super::statements::prefix_pattern;
 use super::write::{Attempt, Failure, Write, plan, plan_update, retrying, settle};
 use super::{Migration, OpenError, Progress, SqlOptions, SqlStoreBuilder, TableMapping};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{ExpiredDeletion, Saved, Seen, SessionStore};
+use crate::store::{Capabilities, ExpiredDeletion, Page, Saved, Seen, SessionStore};
 use crate::support::within;
 
 /// A store keeping sessions in a table of a database server:
@@ -213,6 +216,13 @@ pub trait Run: Database {
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Option<Row>, sqlx::Error>> + Send + 'a;
 
+    /// Runs `sql` with `args` bound in order; every row it returns, with its key.
+    fn fetch_keyed<'a>(
+        connection: &'a mut Self::Connection,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = Result<Vec<KeyedRow>, sqlx::Error>> + Send + 'a;
+
     /// Runs `sql` with `args` bound in order; the number it returns.
     fn count<'a>(
         connection: &'a mut Self::Connection,
@@ -246,6 +256,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'r> Row: FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> KeyedRow: FromRow<'r, DB::Row>,
 {
     async fn execute<'a>(
         connection: &'a mut Self::Connection,
@@ -263,6 +274,16 @@ where
     ) -> Result<Option<Row>, sqlx::Error> {
         let query: QueryAs<'a, DB, Row, DB::Arguments<'a>> = bind_all!(sqlx::query_as(sql), args);
         query.fetch_optional(connection).await
+    }
+
+    async fn fetch_keyed<'a>(
+        connection: &'a mut Self::Connection,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> Result<Vec<KeyedRow>, sqlx::Error> {
+        let query: QueryAs<'a, DB, KeyedRow, DB::Arguments<'a>> =
+            bind_all!(sqlx::query_as(sql), args);
+        query.fetch_all(connection).await
     }
 
     async fn count<'a>(
@@ -736,6 +757,37 @@ impl<DB: ServerDb> Inner<DB> {
 }
 
 impl<DB: ServerDb> SessionStore for ServerStore<DB> {
+    /// Pages in key order; the cursor is the last key of the page before.
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let limit = limit.max(1);
+        let inner = &self.inner;
+        within(DB::SERVER, inner.timeout, async {
+            let pattern = prefix_pattern(&inner.key_prefix);
+            let args = [
+                Arg::Text(cursor.unwrap_or_default()),
+                Arg::Text(&pattern),
+                Arg::Int(now()),
+                Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ];
+            let mut held = inner.hold().await?;
+            let rows = DB::fetch_keyed(held.connection(), &inner.sql.list, &args).await;
+            held.release();
+            Ok(page(
+                rows.map_err(StoreError::backend)?,
+                &inner.key_prefix,
+                limit,
+            ))
+        })
+        .await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            listable: true,
+            ..Capabilities::default()
+        }
+    }
+
     async fn load(
         &self,
         id: &SessionId,

@@ -70,10 +70,27 @@ pub struct Statements {
     pub(super) delete_batch: String,
     /// `(now)`.
     pub(super) count_expired: String,
+    /// `(after, pattern, now, limit)`: the key and the columns of up to `limit` live rows
+    /// whose key is past `after` and matches the `LIKE` `pattern` (escape character `!`),
+    /// in key order.
+    pub(super) list: String,
     /// Fails unless the table has every mapped column.
     pub(super) probe: String,
     pub(super) create_table: String,
     pub(super) create_index: String,
+}
+
+/// The `LIKE` pattern of every key that starts with `prefix` (escape character `!`).
+pub(super) fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 2);
+    for c in prefix.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 impl Statements {
@@ -236,6 +253,14 @@ impl Statements {
             delete: format!("DELETE FROM {table} WHERE {id} = {}", p(1)),
             delete_batch,
             count_expired: format!("SELECT COUNT(*) FROM {table} WHERE {expiry} <= {}", p(1)),
+            list: format!(
+                "SELECT {id}, {columns} FROM {table} WHERE {id} > {} AND {id} LIKE {} ESCAPE '!' \
+                 AND {expiry} > {} ORDER BY {id} LIMIT {}",
+                p(1),
+                p(2),
+                p(3),
+                p(4)
+            ),
             probe: format!("SELECT {id}, {columns} FROM {table} WHERE 1 = 0"),
             create_table,
             create_index,

@@ -40,14 +40,16 @@ use tokio::sync::Mutex;
 
 use super::builder::sealed::Open;
 use super::cleanup::{in_batches, spawn_cleanup};
+use super::codec::{KeyedRow, page};
 use super::codec::{Row, check_prefix, encode, fresh_version, key, millis, now, record};
+use super::statements::prefix_pattern;
 use super::statements::{Dialect, Statements};
 use super::write::{Attempt, Write, plan, plan_update, retrying};
 use super::{Backend, Migration, OpenError, Progress, SqlOptions, SqlStoreBuilder, TableMapping};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{Capabilities, ExpiredDeletion, Saved, Seen, SessionStore};
+use crate::store::{Capabilities, ExpiredDeletion, Page, Saved, Seen, SessionStore};
 
 mod batch;
 
@@ -732,11 +734,27 @@ impl SessionStore for SqliteStore {
         Ok(())
     }
 
+    /// Pages in key order; the cursor is the last key of the page before.
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let limit = limit.max(1);
+        let inner = &self.inner;
+        let rows: Vec<KeyedRow> = sqlx::query_as(&inner.sql.list)
+            .bind(cursor.unwrap_or_default())
+            .bind(prefix_pattern(&inner.key_prefix))
+            .bind(now())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&inner.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(page(rows, &inner.key_prefix, limit))
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,
             persistent: !self.inner.memory,
             shared: !self.inner.memory,
+            listable: true,
         }
     }
 }
