@@ -1089,6 +1089,15 @@ fn sessions_command_on(envs: &[(&str, &str)], listable: bool) {
         let read = request(server.port, "GET", "/read", Some(cookie), "");
         assert_eq!(read.body, "0", "a revoked session no longer loads");
     }
+
+    let (status, out, err) = sessions(&["cleanup", "--json"]);
+    assert_eq!(status, Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    if listable {
+        assert_eq!(report["index_members_dropped"], 0, "{report}");
+    } else {
+        assert!(report["index_members_dropped"].is_null(), "{report}");
+    }
 }
 
 #[test]

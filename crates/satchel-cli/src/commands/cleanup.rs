@@ -1,10 +1,11 @@
 //! `satchel cleanup`: delete expired sessions from the SQL table, in batches.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use indicatif::ProgressBar;
 use satchel::store::sql::DEFAULT_BATCH_SIZE;
 
 #[derive(Debug, clap::Args)]
@@ -18,27 +19,43 @@ pub(crate) struct CleanupArgs {
 }
 
 pub(crate) async fn run(args: CleanupArgs) -> anyhow::Result<()> {
-    let store = super::migrate::open(args.config.as_deref()).await?;
-    let table = store.mapping().table().to_owned();
-    let expired = store
-        .count_expired()
-        .await
-        .context("counting expired sessions")?;
-    eprintln!("{expired} expired sessions in {table}");
     let started = Instant::now();
-    let deleted = store
-        .delete_expired_in_batches(args.batch_size, |progress| {
-            eprintln!(
-                "batch {}: deleted {} rows, {} of {expired} so far",
-                progress.batches, progress.deleted_in_batch, progress.deleted
-            );
-        })
-        .await
-        .context("deleting expired sessions")?;
+    let (deleted, table) = sweep(args).await?;
     writeln!(
         std::io::stdout().lock(),
         "deleted {deleted} expired sessions from {table} in {:.1?}",
         started.elapsed()
     )?;
     Ok(())
+}
+
+/// Deletes the expired rows in batches, showing progress on stderr (a bar on a
+/// terminal, a line per batch otherwise); how many went, and from which table.
+pub(crate) async fn sweep(args: CleanupArgs) -> anyhow::Result<(u64, String)> {
+    let store = super::migrate::open(args.config.as_deref()).await?;
+    let table = store.mapping().table().to_owned();
+    let expired = store
+        .count_expired()
+        .await
+        .context("counting expired sessions")?;
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| ProgressBar::new(expired));
+    if bar.is_none() {
+        eprintln!("{expired} expired sessions in {table}");
+    }
+    let deleted = store
+        .delete_expired_in_batches(args.batch_size, |progress| match &bar {
+            Some(bar) => bar.set_position(progress.deleted),
+            None => eprintln!(
+                "batch {}: deleted {} rows, {} of {expired} so far",
+                progress.batches, progress.deleted_in_batch, progress.deleted
+            ),
+        })
+        .await
+        .context("deleting expired sessions")?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok((deleted, table))
 }

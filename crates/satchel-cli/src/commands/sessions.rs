@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::ProgressBar;
-use satchel::store::index::{USER_KEY, is_index};
-use satchel::{Record, SessionId, SessionInfo, SessionManager, SessionStore as _};
+use satchel::store::index::{self, USER_KEY, is_index};
+use satchel::{
+    ExpiredDeletion as _, FilesystemStore, Record, SessionConfig, SessionId, SessionInfo,
+    SessionManager, SessionStore as _, SessionType,
+};
 use serde_json::Value;
 
 use super::handlers::session_json;
@@ -62,6 +65,10 @@ enum SessionsCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Delete expired sessions (filesystem and SQL stores, in batches; the others expire
+    /// their sessions themselves), then drop dead sessions from every user's index
+    /// (stores that list).
+    Cleanup,
     /// Revoke every session of a user ("log out everywhere").
     RevokeUser {
         /// The user.
@@ -77,12 +84,13 @@ enum SessionsCommand {
 
 pub(crate) async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     let config = super::demo_config(args.config.as_deref())?;
-    let store = super::describe_store(&config);
-    let manager = SessionManager::from_config(config)
-        .await
-        .with_context(|| format!("opening the store ({store})"))?;
     let json = args.json;
-    match args.command {
+    let command = match args.command {
+        SessionsCommand::Cleanup => return cleanup(config, args.config, json).await,
+        other => other,
+    };
+    let manager = open(config).await?;
+    match command {
         SessionsCommand::List {
             user: Some(user),
             limit,
@@ -155,7 +163,103 @@ pub(crate) async fn run(args: SessionsArgs) -> anyhow::Result<()> {
                 .context("revoking the user's sessions")?;
             report(json, &user, revoked)
         }
+        // Run above, before the store is opened: it opens stores of its own.
+        SessionsCommand::Cleanup => Ok(()),
     }
+}
+
+/// The manager of the store the settings select.
+async fn open(config: SessionConfig) -> anyhow::Result<SessionManager> {
+    let store = super::describe_store(&config);
+    SessionManager::from_config(config)
+        .await
+        .with_context(|| format!("opening the store ({store})"))
+}
+
+/// `satchel sessions cleanup`: expired sessions first, then the indexes' dead members.
+async fn cleanup(config: SessionConfig, file: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let expired = match config.session_type() {
+        SessionType::Sql => {
+            let args = super::cleanup::CleanupArgs {
+                config: file,
+                batch_size: satchel::store::sql::DEFAULT_BATCH_SIZE,
+            };
+            Some(super::cleanup::sweep(args).await?.0)
+        }
+        SessionType::Filesystem => {
+            let store = FilesystemStore::from_config(&config)?;
+            let deleted = store
+                .delete_expired()
+                .await
+                .context("deleting expired session files")?;
+            Some(deleted)
+        }
+        _ => None,
+    };
+    let store = super::describe_store(&config);
+    let manager = open(config).await?;
+    let pruned = prune_indexes(&manager).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let reply =
+            serde_json::json!({ "expired_deleted": expired, "index_members_dropped": pruned });
+        writeln!(out, "{reply}")?;
+        return Ok(());
+    }
+    match expired {
+        Some(deleted) => writeln!(out, "deleted {deleted} expired session(s)")?,
+        None => writeln!(
+            out,
+            "{store}: sessions expire by themselves (or live in one process): nothing to delete"
+        )?,
+    }
+    match pruned {
+        Some(dropped) => writeln!(out, "dropped {dropped} dead session(s) from user indexes")?,
+        None => writeln!(
+            out,
+            "user indexes: this store cannot list them; dead sessions leave a user's index \
+             when the user's sessions are listed"
+        )?,
+    }
+    Ok(())
+}
+
+/// Drops dead members from every user index the store holds, paging through the store
+/// with a spinner on a terminal; `None` for a store that cannot list.
+async fn prune_indexes(manager: &SessionManager) -> anyhow::Result<Option<usize>> {
+    let store = manager.store();
+    if !store.capabilities().listable {
+        return Ok(None);
+    }
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    let (mut seen, mut dropped) = (0_usize, 0);
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list(cursor.as_deref(), PAGE)
+            .await
+            .context("listing the store's entries")?;
+        for (id, record) in page.entries.iter().filter(|(_, r)| is_index(&r.data)) {
+            dropped += index::prune(store, id, &record.data)
+                .await
+                .context("pruning a user index")?;
+        }
+        seen += page.entries.len();
+        progress.set_message(format!(
+            "{seen} entries checked, {dropped} dead members dropped"
+        ));
+        progress.tick();
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    progress.finish_and_clear();
+    Ok(Some(dropped))
 }
 
 /// Pages of this many entries when listing a whole store.

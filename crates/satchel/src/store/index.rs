@@ -153,3 +153,54 @@ pub async fn members<S: SessionStore + ?Sized>(
 pub fn is_index(data: &crate::record::Data) -> bool {
     !data.is_empty() && data.keys().all(|key| key.starts_with(MEMBER_PREFIX))
 }
+
+/// Drops from the index entry `entry` (whose data `data` a listing gave) every member
+/// whose session no longer loads, or is bound to another user, once bound for longer than
+/// [`PRUNE_GRACE`]; says how many went. What a cleanup does for the indexes: a user whose
+/// sessions all expired without a log-out is never listed again, and their index would
+/// otherwise keep its dead members until it expires.
+///
+/// # Errors
+///
+/// [`StoreError`] when the store fails.
+pub async fn prune<S: SessionStore + ?Sized>(
+    store: &S,
+    entry: &SessionId,
+    data: &crate::record::Data,
+) -> Result<usize, StoreError> {
+    let now = SystemTime::now();
+    let mut dead = Changes::default();
+    let mut pruned = 0;
+    for (key, value) in data {
+        let Some(id) = key
+            .strip_prefix(MEMBER_PREFIX)
+            .and_then(|rest| rest.parse::<SessionId>().ok())
+        else {
+            continue;
+        };
+        let bound_at = value.as_u64().map(from_unix_millis);
+        let settled =
+            bound_at.is_none_or(|at| now.duration_since(at).is_ok_and(|age| age >= PRUNE_GRACE));
+        if !settled {
+            continue;
+        }
+        let alive = match store.load(&id, None).await {
+            Ok(Some(record)) => record
+                .data
+                .get(USER_KEY)
+                .and_then(Value::as_str)
+                .is_some_and(|user| index_id(user) == *entry),
+            Ok(None) | Err(StoreError::Decode(_)) => false,
+            Err(error) => return Err(error),
+        };
+        if !alive {
+            dead.remove(key.clone());
+            pruned += 1;
+        }
+    }
+    if pruned > 0 {
+        dead.require_existing();
+        store.save(entry, &dead, now + INDEX_LIFETIME).await?;
+    }
+    Ok(pruned)
+}

@@ -859,3 +859,35 @@ pub async fn listing_pages_through_every_entry_once<S: SessionStore>(store: S) {
         assert_eq!(unique, wanted, "entries missed (page size {limit})");
     }
 }
+
+/// Pruning an index drops the members whose session does not load, keeps the live ones,
+/// and keeps a member bound moments ago (its save may be on its way).
+pub async fn pruning_an_index_drops_dead_members_only<S: SessionStore>(store: S) {
+    let user = SessionId::generate().fingerprint();
+    let (live, dead, fresh) = (
+        SessionId::generate(),
+        SessionId::generate(),
+        SessionId::generate(),
+    );
+    let long_ago = SystemTime::now() - Duration::from_secs(3600);
+    let bound = setting(&[(index::USER_KEY, json!(user))]);
+    store.save(&live, &bound, in_secs(60)).await.unwrap();
+    index::add(&store, &user, &live, long_ago).await.unwrap();
+    index::add(&store, &user, &dead, long_ago).await.unwrap();
+    index::add(&store, &user, &fresh, SystemTime::now())
+        .await
+        .unwrap();
+    let entry = index::index_id(&user);
+    let data = stored(&store, &entry).await;
+    assert_eq!(index::prune(&store, &entry, &data).await.unwrap(), 1);
+    let mut members: Vec<SessionId> = index::members(&store, &user)
+        .await
+        .unwrap()
+        .iter()
+        .map(|member| member.id)
+        .collect();
+    members.sort();
+    let mut expected = vec![live, fresh];
+    expected.sort();
+    assert_eq!(members, expected);
+}

@@ -74,6 +74,7 @@ macro_rules! conformance {
                 fifty_concurrent_bindings_are_all_indexed,
                 removed_members_leave_the_index,
                 listing_pages_through_every_entry_once,
+                pruning_an_index_drops_dead_members_only,
             );
         }
     };
