@@ -3,6 +3,7 @@
 
     scripts/count-instructions.py [N]          # default: 2000 requests per scenario
     ONLY=satchel scripts/count-instructions.py # only the servers whose label contains "satchel"
+    SCENARIOS=login,read scripts/...           # only these scenarios (none, read, write, login)
     SATCHEL=/path/to/satchel scripts/...       # count another build of satchel
 
 Runs each server under `valgrind --tool=callgrind`, logs one user in, sends 300 requests
@@ -48,7 +49,13 @@ SERVERS = [
         SERVE,
     ),
 ]
-SCENARIOS = {"none": ("GET", "/none"), "read": ("GET", "/read"), "write": ("POST", "/write")}
+SCENARIOS = {
+    "none": ("GET", "/none"),
+    "read": ("GET", "/read"),
+    "write": ("POST", "/write"),
+    # A fresh browser logging in, each time as another user.
+    "login": ("POST", "/login?uid={n}"),
+}
 
 
 class Client:
@@ -79,8 +86,10 @@ class Client:
     def run(self, scenario, count):
         self.send("POST", "/login?uid=7")
         method, path = SCENARIOS[scenario]
-        for _ in range(count):
-            self.send(method, path)
+        for n in range(count):
+            if "{n}" in path:
+                self.jar.clear()
+            self.send(method, path.format(n=n))
 
 
 def wait_until_up():
@@ -121,13 +130,15 @@ def count(label, env, command, scenario):
 
 
 def main():
-    print("| server | " + " | ".join(SCENARIOS) + " |")
-    print("| --- |" + " ---: |" * len(SCENARIOS))
+    wanted = os.environ.get("SCENARIOS", "none,read,write,login").split(",")
+    scenarios = [s for s in SCENARIOS if s in wanted]
+    print("| server | " + " | ".join(scenarios) + " |")
+    print("| --- |" + " ---: |" * len(scenarios))
     only = os.environ.get("ONLY", "")
     for label, env, command in SERVERS:
         if only not in label:
             continue
-        cells = [f"{count(label, env, command, s):,}" for s in SCENARIOS]
+        cells = [f"{count(label, env, command, s):,}" for s in scenarios]
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
 
