@@ -108,17 +108,11 @@ pub(crate) async fn run(args: SessionsArgs) -> anyhow::Result<()> {
                 Some(user) => listed(&manager, user).await?.len(),
                 None => every_session(&manager, None).await?.len(),
             };
-            let mut out = std::io::stdout().lock();
-            if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({ "user": user, "count": count })
-                )?;
-            } else {
-                writeln!(out, "{count}")?;
-            }
-            Ok(())
+            let value = match &user {
+                Some(user) => serde_json::json!({ "user": user, "count": count }),
+                None => serde_json::json!({ "count": count }),
+            };
+            answer(json, &value, count)
         }
         SessionsCommand::Show { fingerprint, user } => {
             let sessions = listed(&manager, &user).await?;
@@ -418,15 +412,21 @@ fn print_sessions(sessions: &[SessionInfo], json: bool) -> anyhow::Result<()> {
 }
 
 fn report(json: bool, user: &str, revoked: usize) -> anyhow::Result<()> {
+    let value = serde_json::json!({ "user": user, "revoked": revoked });
+    answer(
+        json,
+        &value,
+        format_args!("revoked {revoked} session(s) of user {user}"),
+    )
+}
+
+/// Prints `value` for scripts (`--json`), or `text` for people.
+fn answer(json: bool, value: &Value, text: impl std::fmt::Display) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({ "user": user, "revoked": revoked })
-        )?;
+        writeln!(out, "{value}")?;
     } else {
-        writeln!(out, "revoked {revoked} session(s) of user {user}")?;
+        writeln!(out, "{text}")?;
     }
     Ok(())
 }

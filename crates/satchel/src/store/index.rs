@@ -82,14 +82,17 @@ pub async fn add<S: SessionStore + ?Sized>(
 ) -> Result<(), StoreError> {
     let mut changes = Changes::default();
     changes.set(member_key(id), Value::from(unix_millis(bound_at)));
-    store
-        .save(
-            &index_id(user),
-            &changes,
-            SystemTime::now() + INDEX_LIFETIME,
-        )
-        .await
-        .map(drop)
+    save(store, &index_id(user), &changes).await
+}
+
+/// Applies `changes` to the index entry `entry`, which then lives [`INDEX_LIFETIME`].
+async fn save<S: SessionStore + ?Sized>(
+    store: &S,
+    entry: &SessionId,
+    changes: &Changes,
+) -> Result<(), StoreError> {
+    let expires_at = SystemTime::now() + INDEX_LIFETIME;
+    store.save(entry, changes, expires_at).await.map(drop)
 }
 
 /// Removes `ids` from `user`'s index; an index left without members is deleted.
@@ -111,14 +114,7 @@ pub async fn remove<S: SessionStore + ?Sized>(
     }
     // Only onto an index that exists: a removal never creates one.
     changes.require_existing();
-    store
-        .save(
-            &index_id(user),
-            &changes,
-            SystemTime::now() + INDEX_LIFETIME,
-        )
-        .await
-        .map(drop)
+    save(store, &index_id(user), &changes).await
 }
 
 /// The members of `user`'s index, oldest binding first: a superset of the user's live
@@ -200,7 +196,7 @@ pub async fn prune<S: SessionStore + ?Sized>(
     }
     if pruned > 0 {
         dead.require_existing();
-        store.save(entry, &dead, now + INDEX_LIFETIME).await?;
+        save(store, entry, &dead).await?;
     }
     Ok(pruned)
 }
