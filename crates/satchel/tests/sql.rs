@@ -301,6 +301,64 @@ async fn open_own(target: Target, options: SqlOptions) -> Option<(SqlStore, Raw,
 mod cases {
     use super::*;
 
+    /// A store of 100,000 sessions (and one more saved by the store itself) pages
+    /// through all of them exactly once, 1,000 a page.
+    pub(crate) async fn a_store_of_100000_sessions_lists_each_once(target: Target) {
+        let Some((store, raw, table)) = open_own(target, options()).await else {
+            return;
+        };
+        let seed = SessionId::generate();
+        store
+            .save(&seed, &setting(&[("k", json!(1))]), in_secs(3600))
+            .await
+            .unwrap();
+        let (data, expiry, _) = raw.row(&table, &format!("{PREFIX}{seed}")).await.unwrap();
+        let hex: String = data.iter().map(|byte| format!("{byte:02X}")).collect();
+        let blob = match raw {
+            Raw::Postgres(_) => format!("'\\x{hex}'::bytea"),
+            _ => format!("X'{hex}'"),
+        };
+        let ids: Vec<SessionId> = (0..100_000).map(|_| SessionId::generate()).collect();
+        for chunk in ids.chunks(1000) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|id| format!("('{PREFIX}{id}', {blob}, {expiry}, 1)"))
+                .collect();
+            raw.exec(&format!(
+                "INSERT INTO {} VALUES {}",
+                raw.quote(&table),
+                values.join(", ")
+            ))
+            .await;
+        }
+        let mut listed = Vec::with_capacity(ids.len() + 1);
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = store.list(cursor.as_deref(), 1000).await.unwrap();
+            assert!(page.entries.len() <= 1000);
+            pages += 1;
+            listed.extend(page.entries.into_iter().map(|(id, record)| {
+                assert_eq!(record.data.get("k"), Some(&json!(1)));
+                id
+            }));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let unique: std::collections::BTreeSet<SessionId> = listed.iter().copied().collect();
+        eprintln!(
+            "{target:?}: {} sessions listed in {pages} pages",
+            listed.len()
+        );
+        assert_eq!(unique.len(), listed.len(), "a session listed twice");
+        let mut expected: std::collections::BTreeSet<SessionId> = ids.into_iter().collect();
+        expected.insert(seed);
+        assert_eq!(unique, expected);
+        raw.drop_table(&table).await;
+    }
+
     pub(crate) async fn fifty_concurrent_requests_keep_all_fifty_keys(target: Target) {
         // As for two stores below: the writes to one row take turns.
         let Some((store, _)) = open(target, options().with_timeout(RACE_TIMEOUT)).await else {
@@ -803,6 +861,7 @@ macro_rules! per_target {
 }
 
 per_target!(
+    a_store_of_100000_sessions_lists_each_once,
     fifty_concurrent_requests_keep_all_fifty_keys,
     two_stores_on_one_database_keep_every_key,
     two_stores_create_sessions_in_one_fresh_table_at_once,

@@ -128,6 +128,11 @@ impl Statements {
         );
         let index = mapping.index();
         let columns = format!("{data}, {expiry}, {version}");
+        // MySQL reports a `utf8mb4_bin` column as binary: listed as text.
+        let listed_id = match dialect {
+            Dialect::MySql => format!("CONVERT({id} USING utf8mb4)"),
+            Dialect::Sqlite | Dialect::Postgres => id.clone(),
+        };
         let greatest = match dialect {
             Dialect::Sqlite => "MAX",
             Dialect::Postgres | Dialect::MySql => "GREATEST",
@@ -254,8 +259,8 @@ impl Statements {
             delete_batch,
             count_expired: format!("SELECT COUNT(*) FROM {table} WHERE {expiry} <= {}", p(1)),
             list: format!(
-                "SELECT {id}, {columns} FROM {table} WHERE {id} > {} AND {id} LIKE {} ESCAPE '!' \
-                 AND {expiry} > {} ORDER BY {id} LIMIT {}",
+                "SELECT {listed_id}, {columns} FROM {table} WHERE {id} > {} AND {id} LIKE {} \
+                 ESCAPE '!' AND {expiry} > {} ORDER BY {id} LIMIT {}",
                 p(1),
                 p(2),
                 p(3),
