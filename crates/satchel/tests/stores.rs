@@ -25,3 +25,41 @@ mod fs {
 
     satchel::conformance!(filesystem, store());
 }
+
+/// A memory store of 100,000 sessions pages through all of them exactly once.
+#[tokio::test]
+async fn a_memory_store_of_100000_sessions_lists_each_once() {
+    use std::collections::BTreeSet;
+    use std::time::{Duration, SystemTime};
+
+    use satchel::{Changes, SessionId, SessionStore};
+
+    let store = MemoryStore::with_capacity(200_000);
+    let mut changes = Changes::default();
+    changes.set("k", serde_json::json!(1));
+    let expires_at = SystemTime::now() + Duration::from_secs(3600);
+    let mut ids = BTreeSet::new();
+    for _ in 0..100_000 {
+        let id = SessionId::generate();
+        store.save(&id, &changes, expires_at).await.expect("a save");
+        ids.insert(id);
+    }
+    let (mut listed, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = store.list(cursor.as_deref(), 5000).await.expect("a page");
+        assert!(page.entries.len() <= 5000);
+        pages += 1;
+        listed.extend(page.entries.into_iter().map(|(id, _)| id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let unique: BTreeSet<SessionId> = listed.iter().copied().collect();
+    assert_eq!(unique.len(), listed.len(), "a session listed twice");
+    assert_eq!(unique, ids);
+    assert_eq!(
+        pages, 20,
+        "20 full pages: the store knows the last is the last"
+    );
+}
