@@ -101,7 +101,7 @@ impl Session {
                 .await
                 .map_err(|e| store_failed("delete", &e))?;
             if let Some(user) = &state.unbind {
-                self.manager().unindex(user, &[old]).await;
+                self.unbind(user, old).await;
             }
         }
         if ending.existed {
@@ -110,7 +110,9 @@ impl Session {
         }
         let (id, answer) = match write {
             Write::Nothing => (state.loaded_id(), Answer::Nothing),
-            _ => self.write(&state, &write).await?,
+            // Boxed: a write's future is large, and inline it would be part of the future
+            // of every request, which the integrations box (copying it all).
+            _ => Box::pin(self.write(&state, &write)).await?,
         };
         let cookie = plan::cookie(&ending, &write, answer).map_err(|Superseded| {
             tracing::debug!("session ended by a concurrent request; changes dropped");

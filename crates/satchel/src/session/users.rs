@@ -2,6 +2,8 @@
 //! them ("log out everywhere"), and the per-user cap (SESSION_MAX_PER_USER). The index
 //! itself is the store's ([`store::index`](crate::store::index)).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -250,24 +252,51 @@ impl Session {
     }
 
     /// Adds `id` to `user`'s index, before the write that binds it.
-    pub(super) async fn index(&self, user: &str, id: &SessionId) -> Result<(), Error> {
-        index::add(&self.inner.shared.store, user, id, SystemTime::now())
-            .await
-            .map_err(|e| store_failed("index the session's user", &e))
+    ///
+    /// Boxed, as [`after_binding`](Self::after_binding) is: they run only when a
+    /// binding changes, and inline they would more than double the future of every
+    /// request, which the integrations box (a copy of it all, on every request).
+    pub(super) fn index<'a>(
+        &'a self,
+        user: &'a str,
+        id: &'a SessionId,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>> {
+        Box::pin(async move {
+            index::add(&self.inner.shared.store, user, id, SystemTime::now())
+                .await
+                .map_err(|e| store_failed("index the session's user", &e))
+        })
     }
 
     /// After the write that bound a session to `user`: the old id out of the index of
-    /// the user it was bound to before (`old`), then the cap.
-    pub(super) async fn after_binding(&self, user: Option<&str>, old: Option<(&str, SessionId)>) {
-        let manager = self.manager();
-        if let Some((old_user, old_id)) = old {
-            manager.unindex(old_user, &[old_id]).await;
-        }
-        if let Some(user) = user
-            && let Err(error) = manager.enforce_cap(user).await
-        {
-            tracing::warn!(%error, "enforcing SESSION_MAX_PER_USER failed; the log-in stands");
-        }
+    /// the user it was bound to before (`old`), then the cap. Boxed, see
+    /// [`index`](Self::index).
+    pub(super) fn after_binding<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        old: Option<(&'a str, SessionId)>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let manager = self.manager();
+            if let Some((old_user, old_id)) = old {
+                manager.unindex(old_user, &[old_id]).await;
+            }
+            if let Some(user) = user
+                && let Err(error) = manager.enforce_cap(user).await
+            {
+                tracing::warn!(%error, "enforcing SESSION_MAX_PER_USER failed; the log-in stands");
+            }
+        })
+    }
+
+    /// Drops the destroyed session `old` from `user`'s index. Boxed, see
+    /// [`index`](Self::index).
+    pub(super) fn unbind<'a>(
+        &'a self,
+        user: &'a str,
+        old: SessionId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move { self.manager().unindex(user, &[old]).await })
     }
 }
 
