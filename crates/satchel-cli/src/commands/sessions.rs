@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::ProgressBar;
+use satchel::store::BoxedStore;
 use satchel::store::index::{self, USER_KEY, is_index};
 use satchel::{
     ExpiredDeletion as _, FilesystemStore, Record, SessionConfig, SessionId, SessionInfo,
@@ -225,34 +226,19 @@ async fn prune_indexes(manager: &SessionManager) -> anyhow::Result<Option<usize>
     if !store.capabilities().listable {
         return Ok(None);
     }
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::hidden()
-    };
+    let mut walk = Walk::new(store);
     let (mut seen, mut dropped) = (0_usize, 0);
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .list(cursor.as_deref(), PAGE)
-            .await
-            .context("listing the store's entries")?;
-        for (id, record) in page.entries.iter().filter(|(_, r)| is_index(&r.data)) {
+    while let Some(entries) = walk.next().await? {
+        for (id, record) in entries.iter().filter(|(_, r)| is_index(&r.data)) {
             dropped += index::prune(store, id, &record.data)
                 .await
                 .context("pruning a user index")?;
         }
-        seen += page.entries.len();
-        progress.set_message(format!(
+        seen += entries.len();
+        walk.show(format!(
             "{seen} entries checked, {dropped} dead members dropped"
         ));
-        progress.tick();
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
     }
-    progress.finish_and_clear();
     Ok(Some(dropped))
 }
 
@@ -272,34 +258,68 @@ async fn every_session(
              keys): give --user, whose sessions its index finds"
         ));
     }
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::hidden()
-    };
     let limit = limit.unwrap_or(usize::MAX);
+    let mut walk = Walk::new(store);
     let mut sessions = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .list(cursor.as_deref(), PAGE)
-            .await
-            .context("listing the store's sessions")?;
-        sessions.extend(
-            page.entries
-                .into_iter()
-                .filter(|(_, record)| !is_index(&record.data)),
-        );
-        progress.set_message(format!("{} sessions", sessions.len()));
-        progress.tick();
-        match page.next {
-            Some(next) if sessions.len() < limit => cursor = Some(next),
-            _ => break,
-        }
+    while sessions.len() < limit
+        && let Some(entries) = walk.next().await?
+    {
+        sessions.extend(entries.into_iter().filter(|(_, r)| !is_index(&r.data)));
+        walk.show(format!("{} sessions", sessions.len()));
     }
-    progress.finish_and_clear();
     sessions.truncate(limit);
     Ok(sessions)
+}
+
+/// A walk through every entry of a store, [`PAGE`] at a time, with a spinner on stderr
+/// when it is a terminal (cleared when the walk ends).
+struct Walk<'a> {
+    store: &'a BoxedStore,
+    cursor: Option<String>,
+    done: bool,
+    progress: ProgressBar,
+}
+
+impl<'a> Walk<'a> {
+    fn new(store: &'a BoxedStore) -> Self {
+        let progress = if std::io::stderr().is_terminal() {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::hidden()
+        };
+        Self {
+            store,
+            cursor: None,
+            done: false,
+            progress,
+        }
+    }
+
+    /// The next page's entries; `None` after the last page.
+    async fn next(&mut self) -> anyhow::Result<Option<Vec<(SessionId, Record)>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .list(self.cursor.as_deref(), PAGE)
+            .await
+            .context("listing the store's entries")?;
+        self.done = page.next.is_none();
+        self.cursor = page.next;
+        Ok(Some(page.entries))
+    }
+
+    fn show(&self, message: String) {
+        self.progress.set_message(message);
+        self.progress.tick();
+    }
+}
+
+impl Drop for Walk<'_> {
+    fn drop(&mut self) {
+        self.progress.finish_and_clear();
+    }
 }
 
 /// A whole store's sessions, as a table or JSON: fingerprint, user, expiry, size.

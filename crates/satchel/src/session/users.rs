@@ -12,7 +12,7 @@ use super::{Session, SessionManager, State, store_failed};
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::store::SessionStore;
-use crate::store::index::{self, Member, PRUNE_GRACE, USER_KEY};
+use crate::store::index::{self, USER_KEY};
 use crate::support::Chain;
 
 /// One live session of a user, as listed by [`SessionManager::user_sessions`].
@@ -108,7 +108,7 @@ impl SessionManager {
                     });
                 }
                 Err(StoreError::Decode(_)) | Ok(_) => {
-                    if is_settled(member, now) {
+                    if index::is_settled(member.bound_at, now) {
                         stale.push(member.id);
                     }
                 }
@@ -203,13 +203,6 @@ impl SessionManager {
             tracing::warn!(error = %Chain(&error), "dropping sessions from a user's index failed");
         }
     }
-}
-
-/// Whether a member that does not load may be dropped: its binding is older than the
-/// grace a save needs to follow the index's own.
-fn is_settled(member: &Member, now: SystemTime) -> bool {
-    now.duration_since(member.bound_at)
-        .is_ok_and(|age| age >= PRUNE_GRACE)
 }
 
 impl Session {

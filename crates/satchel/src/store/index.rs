@@ -143,6 +143,15 @@ pub async fn members<S: SessionStore + ?Sized>(
     Ok(members)
 }
 
+/// Whether a member bound at `bound_at` whose session does not load may be dropped at
+/// `now`: it was bound longer than [`PRUNE_GRACE`] ago, so the save that bound it is not
+/// still on its way.
+#[must_use]
+pub fn is_settled(bound_at: SystemTime, now: SystemTime) -> bool {
+    now.duration_since(bound_at)
+        .is_ok_and(|age| age >= PRUNE_GRACE)
+}
+
 /// Whether every key of `data` is an index member's: the entry is an index, not a
 /// session.
 #[must_use]
@@ -175,9 +184,7 @@ pub async fn prune<S: SessionStore + ?Sized>(
             continue;
         };
         let bound_at = value.as_u64().map(from_unix_millis);
-        let settled =
-            bound_at.is_none_or(|at| now.duration_since(at).is_ok_and(|age| age >= PRUNE_GRACE));
-        if !settled {
+        if !bound_at.is_none_or(|at| is_settled(at, now)) {
             continue;
         }
         let alive = match store.load(&id, None).await {
