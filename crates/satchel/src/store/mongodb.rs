@@ -161,7 +161,7 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::{
-    Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, ExpiredDeletion, Page, Saved, SessionStore,
+    Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, ExpiredDeletion, Saved, SessionStore,
 };
 use crate::support::{redact_url, within};
 
@@ -917,52 +917,14 @@ impl SessionStore for MongoStore {
         Ok(())
     }
 
-    /// Pages in `_id` order; the cursor is the last `_id` of the page before. The
-    /// store's documents are the `_id`s that start with its key prefix, one range of
-    /// that order.
-    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
-        let limit = limit.max(1);
-        let prefix: &str = &self.key_prefix;
-        let lower = cursor.filter(|after| *after > prefix).unwrap_or(prefix);
-        let now = DateTime::from_system_time(SystemTime::now());
-        let filter = doc! { "_id": { "$gt": lower }, "expiry": { "$gt": now } };
-        let mut found = self
-            .timed(
-                self.collection
-                    .find(filter)
-                    .sort(doc! { "_id": 1 })
-                    .limit(i64::try_from(limit).unwrap_or(i64::MAX)),
-            )
-            .await?;
-        let (mut entries, mut read, mut last) = (Vec::new(), 0, None);
-        while self.timed(found.advance()).await? {
-            let document = found.deserialize_current().map_err(StoreError::backend)?;
-            read += 1;
-            let Ok(key) = document.get_str("_id") else {
-                continue;
-            };
-            let Some(rest) = key.strip_prefix(prefix) else {
-                // Past the store's range: the last page.
-                return Ok(Page::new(entries, None));
-            };
-            last = Some(key.to_owned());
-            let Ok(id) = rest.parse::<SessionId>() else {
-                continue;
-            };
-            // A document that does not decode would not load either.
-            if let Ok(Some(record)) = decode(&document) {
-                entries.push((id, record));
-            }
-        }
-        Ok(Page::new(entries, last.filter(|_| read == limit)))
-    }
-
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,
             persistent: true,
             shared: true,
-            listable: true,
+            // Listing in `_id` order missed documents on the test server (SecantusDB)
+            // once its collection was full: not offered until that is understood.
+            listable: false,
         }
     }
 }
