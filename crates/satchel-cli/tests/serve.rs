@@ -1131,7 +1131,14 @@ fn sessions_command_on_redis() {
     let Some(url) = service("SATCHEL_TEST_REDIS_URL") else {
         return;
     };
-    // The Redis store does not list its keys (its capabilities say so): a user's
-    // sessions only.
-    sessions_command_on(&[("SESSION_TYPE", "redis"), ("SESSION_REDIS", &url)], false);
+    // Keys of its own: `count` and `list` walk them with SCAN.
+    let prefix = format!("{}:", unique("satchel_cli"));
+    sessions_command_on(
+        &[
+            ("SESSION_TYPE", "redis"),
+            ("SESSION_REDIS", &url),
+            ("SESSION_KEY_PREFIX", &prefix),
+        ],
+        true,
+    );
 }

@@ -185,6 +185,22 @@ mod cases {
         assert_eq!(kept, 50);
     }
 
+    pub(crate) async fn a_store_of_100000_sessions_lists_each_once(kind: Kind) {
+        // Keys of their own: the walk meets the other tests' keys but counts only these.
+        let prefix = format!("satchel-large-{}:", SessionId::generate());
+        let Some(store) = store_with_prefix(kind, &prefix).await else {
+            return;
+        };
+        let started = Instant::now();
+        let (pages, took) =
+            satchel::testing::cases::a_large_store_lists_each_entry_once(store, 100_000).await;
+        eprintln!(
+            "Redis {kind:?}: 100000 sessions listed once each in {pages} pages, in {took:.1?} \
+             ({:.1?} with the saves and deletes)",
+            started.elapsed()
+        );
+    }
+
     pub(crate) async fn the_key_prefix_is_applied(kind: Kind) {
         let prefix = format!("satchel-prefix-{}:", SessionId::generate());
         let Some(store) = store_with_prefix(kind, &prefix).await else {
@@ -382,6 +398,7 @@ macro_rules! deployment {
     ($name:ident, $kind:expr) => {
         deployment!(@cases $name, $kind;
             fifty_concurrent_requests_keep_all_fifty_keys,
+            a_store_of_100000_sessions_lists_each_once,
             the_key_prefix_is_applied,
             the_native_ttl_follows_the_expiry_and_a_touch_moves_only_the_expiry,
             expiry_is_checked_on_load_whatever_the_ttl,

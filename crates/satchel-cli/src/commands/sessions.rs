@@ -1,6 +1,7 @@
 //! `satchel sessions`: a user's sessions on the store the settings select: list, count,
 //! show, revoke one, revoke them all.
 
+use std::collections::HashSet;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
@@ -272,11 +273,13 @@ async fn every_session(
 }
 
 /// A walk through every entry of a store, [`PAGE`] at a time, with a spinner on stderr
-/// when it is a terminal (cleared when the walk ends).
+/// when it is a terminal (cleared when the walk ends). Each entry comes once: on a store
+/// whose pages may repeat one (Redis), the ids seen so far are kept to drop repeats.
 struct Walk<'a> {
     store: &'a BoxedStore,
     cursor: Option<String>,
     done: bool,
+    seen: Option<HashSet<SessionId>>,
     progress: ProgressBar,
 }
 
@@ -291,6 +294,7 @@ impl<'a> Walk<'a> {
             store,
             cursor: None,
             done: false,
+            seen: store.capabilities().list_may_repeat.then(HashSet::new),
             progress,
         }
     }
@@ -307,7 +311,11 @@ impl<'a> Walk<'a> {
             .context("listing the store's entries")?;
         self.done = page.next.is_none();
         self.cursor = page.next;
-        Ok(Some(page.entries))
+        let mut entries = page.entries;
+        if let Some(seen) = &mut self.seen {
+            entries.retain(|(id, _)| seen.insert(*id));
+        }
+        Ok(Some(entries))
     }
 
     fn show(&self, message: String) {

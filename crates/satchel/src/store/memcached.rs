@@ -926,6 +926,7 @@ impl SessionStore for MemcachedStore {
             persistent: true,
             shared: true,
             listable: false,
+            list_may_repeat: false,
         }
     }
 }

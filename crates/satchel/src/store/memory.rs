@@ -285,6 +285,7 @@ impl SessionStore for MemoryStore {
             persistent: false,
             shared: false,
             listable: true,
+            list_may_repeat: false,
         }
     }
 }

@@ -150,6 +150,10 @@ pub struct Capabilities {
     pub shared: bool,
     /// The store lists its entries ([`SessionStore::list`]).
     pub listable: bool,
+    /// A walk through the store's pages may give an entry more than once (Redis: `SCAN`
+    /// repeats keys when the keyspace shrinks during the walk). Whoever counts entries
+    /// then counts each id once.
+    pub list_may_repeat: bool,
 }
 
 impl Default for Capabilities {
@@ -159,6 +163,7 @@ impl Default for Capabilities {
             persistent: true,
             shared: true,
             listable: false,
+            list_may_repeat: false,
         }
     }
 }
@@ -328,7 +333,8 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Up to `limit` live entries (sessions, and the [indexes](index) kept beside them),
     /// from `cursor` (`None`: the first page; then each page's [`Page::next`]). Paging
-    /// through a store visits every entry that lives throughout, once. A store that can
+    /// through a store visits every entry that lives throughout, once (at least once where
+    /// [`Capabilities::list_may_repeat`] says so). A store that can
     /// list says so in [`Capabilities::listable`]; the others answer
     /// [`StoreError::Unsupported`] (the default).
     fn list(

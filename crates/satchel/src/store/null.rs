@@ -63,6 +63,7 @@ impl SessionStore for NullStore {
             persistent: false,
             shared: false,
             listable: false,
+            list_may_repeat: false,
         }
     }
 }

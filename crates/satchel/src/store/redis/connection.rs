@@ -9,6 +9,7 @@ use redis::aio::{
 };
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult,
@@ -68,6 +69,19 @@ impl RedisStore {
                 invocation.invoke_async(&mut lease.conn).await
             }
             Request::Command(command) => command.query_async(&mut lease.conn).await,
+            Request::At(command, node) => match &mut lease.conn {
+                Conn::Cluster(conn) => {
+                    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: node.host.clone(),
+                        port: node.port,
+                    });
+                    match conn.route_command((*command).clone(), routing).await {
+                        Ok(value) => T::from_redis_value(value).map_err(RedisError::from),
+                        Err(error) => Err(error),
+                    }
+                }
+                conn => command.query_async(conn).await,
+            },
         };
         lease.settle(result.as_ref().err());
         result
@@ -81,6 +95,15 @@ pub(super) enum Request<'a> {
     /// A script that must not run twice (an update: an increment sent again after it ran
     /// would add twice).
     Once(&'a ScriptInvocation<'a>),
+    /// A command for one node of a Redis Cluster (a plain command elsewhere).
+    At(&'a Cmd, &'a Node),
+}
+
+/// A node of a Redis Cluster, by the address the cluster gives for it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Node {
+    pub(super) host: String,
+    pub(super) port: u16,
 }
 
 impl Request<'_> {
@@ -91,7 +114,7 @@ impl Request<'_> {
     fn may_retry(&self, error: &RedisError) -> bool {
         is_transient(error)
             && match self {
-                Self::Script(_) | Self::Command(_) => true,
+                Self::Script(_) | Self::Command(_) | Self::At(..) => true,
                 Self::Once(_) => !error.is_io_error() || error.is_connection_refusal(),
             }
     }

@@ -84,6 +84,18 @@
 //! Expiry times are computed by the application's clock: processes sharing a Redis should
 //! keep their clocks in sync (NTP), as for any shared session store.
 //!
+//! # Listing
+//!
+//! [`SessionStore::list`] walks the keys of the store's prefix with `SCAN … MATCH prefix*
+//! TYPE hash` (Redis 6 or later), on each master in turn in a Redis Cluster (in address
+//! order, from `CLUSTER SLOTS`), and loads each key found; all of a page's loads are sent
+//! at once, so a page costs a few round trips, not one per session. The cursor carries
+//! `SCAN`'s own, and the ids found beyond the page's limit. `SCAN` visits every key that
+//! exists from the start of the walk to its end, but gives a key twice when the keyspace
+//! shrinks during the walk: [`Capabilities::list_may_repeat`] says so, and `satchel
+//! sessions` counts each id once. A resharding or failover during a walk can repeat or
+//! miss the keys that move.
+//!
 //! # Failures and reconnection
 //!
 //! Every operation (retries included) ends within the store's timeout (`store_timeout`,
@@ -122,11 +134,12 @@ use std::time::{Duration, SystemTime};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
-use crate::store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Saved, SessionStore};
+use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Page, Saved, SessionStore};
 
 mod builder;
 mod codec;
 mod connection;
+mod listing;
 mod scripts;
 
 pub use builder::{OpenError, RedisStoreBuilder, Topology};
@@ -437,5 +450,20 @@ impl SessionStore for RedisStore {
         let mut command = redis::cmd("DEL");
         command.arg(self.key(id));
         self.execute::<()>(Request::Command(&command)).await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            listable: true,
+            list_may_repeat: true,
+            ..Capabilities::default()
+        }
+    }
+
+    /// `SCAN` through the keys of the store's prefix (each master in turn in a Redis
+    /// Cluster), loading each key found; the cursor carries `SCAN`'s own. An entry may
+    /// come twice when the keyspace shrinks during the walk.
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        self.list_page(cursor, limit).await
     }
 }

@@ -755,6 +755,7 @@ impl SessionStore for SqliteStore {
             persistent: !self.inner.memory,
             shared: !self.inner.memory,
             listable: true,
+            list_may_repeat: false,
         }
     }
 }
