@@ -515,10 +515,10 @@ impl SessionStore for FilesystemStore {
             ids.sort_unstable();
             let mut entries = Vec::new();
             let mut last = None;
-            for id in ids {
-                if entries.len() == limit {
-                    break;
-                }
+            let mut ids = ids.into_iter().peekable();
+            while entries.len() < limit
+                && let Some(id) = ids.next()
+            {
                 last = Some(id);
                 match inner.load(&id, None) {
                     Ok(Some(record)) => entries.push((id, record)),
@@ -527,9 +527,8 @@ impl SessionStore for FilesystemStore {
                     Err(error) => return Err(error),
                 }
             }
-            let next = (entries.len() == limit)
-                .then(|| last.map(|id| id.to_string()))
-                .flatten();
+            // No further page when no file is left after this one.
+            let next = ids.peek().and(last).map(|id| id.to_string());
             Ok(Page::new(entries, next))
         })
         .await
@@ -541,6 +540,7 @@ impl SessionStore for FilesystemStore {
             persistent: true,
             shared: true,
             listable: true,
+            list_may_repeat: false,
         }
     }
 }
