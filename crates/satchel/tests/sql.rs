@@ -359,6 +359,14 @@ mod cases {
         raw.drop_table(&table).await;
     }
 
+    pub(crate) async fn cleanup_removes_expired_rows_and_counts_them(target: Target) {
+        let Some((store, raw, table)) = open_own(target, options()).await else {
+            return;
+        };
+        satchel::testing::cases::cleanup_removes_expired_entries_and_counts_them(store).await;
+        raw.drop_table(&table).await;
+    }
+
     pub(crate) async fn fifty_concurrent_requests_keep_all_fifty_keys(target: Target) {
         // As for two stores below: the writes to one row take turns.
         let Some((store, _)) = open(target, options().with_timeout(RACE_TIMEOUT)).await else {
@@ -875,6 +883,7 @@ per_target!(
     a_row_created_again_never_reuses_a_version,
     ids_differing_in_case_are_different_sessions,
     delete_expired_sweeps_the_shared_table,
+    cleanup_removes_expired_rows_and_counts_them,
 );
 
 #[tokio::test]

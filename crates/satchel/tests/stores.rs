@@ -25,6 +25,15 @@ mod fs {
 
     satchel::conformance!(filesystem, store());
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cleanup_removes_expired_files_and_counts_them() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = satchel::FilesystemStore::builder(dir.path())
+            .open()
+            .expect("the store opens");
+        satchel::testing::cases::cleanup_removes_expired_entries_and_counts_them(store).await;
+    }
+
     /// A directory of 100,000 sessions pages through all of them exactly once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_store_of_100000_sessions_lists_each_once() {
@@ -47,6 +56,12 @@ mod fs {
             "full pages: the store knows the last is the last"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_removes_expired_memory_entries_and_counts_them() {
+    satchel::testing::cases::cleanup_removes_expired_entries_and_counts_them(MemoryStore::default())
+        .await;
 }
 
 /// A memory store of 100,000 sessions pages through all of them exactly once.

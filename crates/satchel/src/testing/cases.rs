@@ -951,3 +951,34 @@ pub async fn a_large_store_lists_each_entry_once<S: SessionStore>(
     }
     (pages, took)
 }
+
+/// Cleanup of a store of its own (nothing else may write to it): three entries that
+/// expired are never listed, [`delete_expired`](crate::ExpiredDeletion::delete_expired)
+/// removes exactly them and says so, and the live one stays.
+pub async fn cleanup_removes_expired_entries_and_counts_them<S: crate::ExpiredDeletion>(store: S) {
+    let live = SessionId::generate();
+    store
+        .save(&live, &setting(&[("k", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    let expired: Vec<SessionId> = (0..3).map(|_| SessionId::generate()).collect();
+    for id in &expired {
+        store
+            .save(id, &setting(&[("k", json!(1))]), in_secs(1))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    if store.capabilities().listable {
+        let page = store.list(None, 100).await.unwrap();
+        let listed: Vec<SessionId> = page.entries.iter().map(|(id, _)| *id).collect();
+        assert_eq!(listed, vec![live], "only the live entry is listed");
+    }
+    assert_eq!(store.delete_expired().await.unwrap(), 3);
+    assert_eq!(
+        store.delete_expired().await.unwrap(),
+        0,
+        "nothing left to delete"
+    );
+    assert!(store.load(&live, None).await.unwrap().is_some());
+}
