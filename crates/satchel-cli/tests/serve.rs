@@ -1142,3 +1142,46 @@ fn sessions_command_on_redis() {
         true,
     );
 }
+
+/// `GET /healthz` answers 200 and JSON while the store works, 503 naming the failure
+/// while it does not, on both frameworks, and never sets a cookie.
+#[test]
+fn healthz_follows_the_store() {
+    for framework in ["axum", "actix"] {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = dir.path().join("sessions");
+        let server = start_on(
+            framework,
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_FILE_DIR", sessions.to_str().unwrap()),
+            ],
+            dir.path(),
+        );
+        let healthy = request(server.port, "GET", "/healthz", None, "");
+        assert_eq!(healthy.status, 200, "{framework}: {}", healthy.body);
+        let body: serde_json::Value = serde_json::from_str(&healthy.body).unwrap();
+        assert_eq!(body["status"], "ok", "{framework}");
+        assert_eq!(body["store"], "filesystem", "{framework}");
+        assert!(body["took_ms"].is_u64(), "{body}");
+        assert_eq!(healthy.header("cache-control"), Some("no-store"));
+        assert!(
+            healthy.cookie().is_none(),
+            "{framework}: a health check sets no cookie"
+        );
+
+        std::fs::remove_dir_all(&sessions).unwrap();
+        let sick = request(server.port, "GET", "/healthz", None, "");
+        assert_eq!(sick.status, 503, "{framework}: {}", sick.body);
+        let body: serde_json::Value = serde_json::from_str(&sick.body).unwrap();
+        assert_eq!(body["status"], "unavailable", "{framework}");
+        assert!(
+            body["error"].as_str().unwrap().contains("cannot write to"),
+            "{body}"
+        );
+
+        std::fs::create_dir(&sessions).unwrap();
+        let again = request(server.port, "GET", "/healthz", None, "");
+        assert_eq!(again.status, 200, "{framework}: {}", again.body);
+    }
+}

@@ -24,8 +24,8 @@ use common::{Process, free_port};
 use satchel::store::redis::Topology;
 use satchel::store::{BoxedStore, Saved};
 use satchel::{
-    Changes, ConfigError, RedisStore, SessionConfig, SessionId, SessionStore, SessionType,
-    StoreError,
+    Changes, ConfigError, RedisStore, SessionConfig, SessionId, SessionManager, SessionStore,
+    SessionType, StoreError,
 };
 use scenarios::axum_app::Axum;
 use scenarios::{App, Browser, Harness};
@@ -611,6 +611,11 @@ async fn the_store_works_again_by_itself_after_the_server_restarts() {
     let id = browser.id();
 
     server.kill();
+    let health = SessionManager::new(store.clone(), SessionConfig::default())
+        .unwrap()
+        .health()
+        .await;
+    assert!(!health.is_ok(), "a server that is gone is not healthy");
     let started = Instant::now();
     assert!(matches!(
         store.load(&id, None).await,
@@ -658,11 +663,14 @@ async fn a_server_that_stops_answering_fails_fast_and_loses_nothing() {
     let timeout = Duration::from_millis(800);
     let config = configured(&server.url(), timeout);
     let store = RedisStore::from_config(&config).await.unwrap();
+    let manager = SessionManager::new(store.clone(), config.clone()).unwrap();
     let app = App::new(store.clone(), config);
     let mut browser = Browser::new(&Axum, &app);
     browser.post("/login?uid=5").await;
     assert_eq!(browser.post("/write").await.body, "1");
     let cookie = browser.cookie.clone().unwrap();
+    let health = manager.health().await;
+    assert!(health.is_ok(), "{:?}", health.error);
 
     server.signal("-STOP");
     let started = Instant::now();
@@ -673,11 +681,26 @@ async fn a_server_that_stops_answering_fails_fast_and_loses_nothing() {
         elapsed < 2 * timeout + Duration::from_millis(800),
         "{elapsed:?}"
     );
+    // The health check fails too, within the store's timeout, and says why.
+    let health = manager.health().await;
+    let reason = health.reason().expect("a stopped server is not healthy");
+    // The client's own response timeout (set to the store's) or the store's bound.
+    assert!(
+        reason.contains("timed out") || reason.contains("did not answer"),
+        "{reason}"
+    );
+    assert!(
+        health.took < timeout + Duration::from_millis(500),
+        "{:?}",
+        health.took
+    );
     server.signal("-CONT");
 
     // Nothing was overwritten, and the store answers again.
     assert_eq!(browser.get("/read").await.body, "5");
     assert_eq!(browser.post("/write").await.body, "2");
+    let health = manager.health().await;
+    assert!(health.is_ok(), "{:?}", health.error);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,27 @@ mod fs {
         satchel::testing::cases::cleanup_removes_expired_entries_and_counts_them(store).await;
     }
 
+    /// The health check writes a file: a directory that is gone fails it, and says which.
+    #[tokio::test]
+    async fn the_health_check_fails_while_the_directory_is_gone() {
+        use satchel::SessionStore;
+
+        let parent = tempfile::tempdir().expect("a temporary directory");
+        let dir = parent.path().join("sessions");
+        let store = satchel::FilesystemStore::builder(&dir)
+            .open()
+            .expect("the store opens");
+        store.ping().await.expect("a working directory");
+        std::fs::remove_dir_all(&dir).expect("the directory goes");
+        let error = store.ping().await.expect_err("no directory, no health");
+        let source = std::error::Error::source(&error)
+            .expect("the cause")
+            .to_string();
+        assert!(source.contains(&dir.display().to_string()), "{source}");
+        std::fs::create_dir(&dir).expect("the directory comes back");
+        store.ping().await.expect("healthy again");
+    }
+
     /// A directory of 100,000 sessions pages through all of them exactly once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_store_of_100000_sessions_lists_each_once() {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use std::time::SystemTime;
 
-use satchel::{Data, Error, Session, SessionConfig, SessionInfo};
+use satchel::{Data, Error, Session, SessionConfig, SessionInfo, SessionManager};
 use serde_json::{Value, json};
 
 /// What a handler answers.
@@ -22,6 +22,23 @@ pub(crate) enum Reply {
     Redirect(&'static str),
     /// `400` with a plain-text reason.
     BadRequest(&'static str),
+    /// A health check's JSON: `200` when healthy, `503` when not; never cached.
+    Health(bool, Value),
+}
+
+/// `GET /healthz`: whether the store answers, as JSON (`status`, `store`, `took_ms`, and
+/// the `error` when it does not). Touches no session.
+pub(crate) async fn healthz(manager: &SessionManager) -> Reply {
+    let health = manager.health().await;
+    let mut body = json!({
+        "status": if health.is_ok() { "ok" } else { "unavailable" },
+        "store": manager.config().session_type().to_string(),
+        "took_ms": u64::try_from(health.took.as_millis()).unwrap_or(u64::MAX),
+    });
+    if let Some(reason) = health.reason() {
+        body["error"] = Value::String(reason);
+    }
+    Reply::Health(health.is_ok(), body)
 }
 
 /// The benchmark's log-in: a typical small session bound to user `uid`, and a new id.

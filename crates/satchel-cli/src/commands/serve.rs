@@ -82,6 +82,7 @@ struct LoginForm {
 mod axum_app {
     use axum::extract::{Form, Path, Query, State};
     use axum::http::StatusCode;
+    use axum::http::header::CACHE_CONTROL;
     use axum::response::{Html, IntoResponse, Redirect, Response};
     use axum::routing::{get, post};
     use axum::{Json, Router};
@@ -97,6 +98,14 @@ mod axum_app {
                 Reply::Html(html) => Html(html).into_response(),
                 Reply::Redirect(to) => Redirect::to(to).into_response(),
                 Reply::BadRequest(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+                Reply::Health(healthy, body) => {
+                    let status = if healthy {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (status, [(CACHE_CONTROL, "no-store")], Json(body)).into_response()
+                }
             }
         }
     }
@@ -157,6 +166,10 @@ mod axum_app {
                 get(|s: Session| async move { handlers::user_sessions(&s).await }),
             )
             .route("/none", get(|| async { "ok" }))
+            .route(
+                "/healthz",
+                get(|State(m): State<SessionManager>| async move { handlers::healthz(&m).await }),
+            )
             .route(
                 "/login",
                 post(|s: Session, Query(q): Query<LoginQuery>| async move {
@@ -227,6 +240,13 @@ mod actix_app {
                     .insert_header((header::LOCATION, to))
                     .finish(),
                 Reply::BadRequest(why) => HttpResponse::BadRequest().body(why),
+                Reply::Health(healthy, body) => if healthy {
+                    HttpResponse::Ok()
+                } else {
+                    HttpResponse::ServiceUnavailable()
+                }
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(body),
             }
         }
     }
@@ -240,9 +260,11 @@ mod actix_app {
         actix_web::rt::System::new().block_on(async move {
             let middleware = SessionMiddleware::from(manager.clone());
             let config = web::Data::new(manager.config().clone());
+            let shared = web::Data::new(manager.clone());
             let server = actix_web::HttpServer::new(move || {
                 actix_web::App::new()
                     .app_data(config.clone())
+                    .app_data(shared.clone())
                     .wrap(middleware.clone())
                     .configure(routes)
             })
@@ -302,6 +324,11 @@ mod actix_app {
             web::get().to(|s: Session| async move { handlers::user_sessions(&s).await }),
         )
         .route("/none", web::get().to(|| async { "ok" }))
+        .route(
+            "/healthz",
+            web::get()
+                .to(|m: web::Data<SessionManager>| async move { handlers::healthz(&m).await }),
+        )
         .route(
             "/login",
             web::post().to(|s: Session, q: web::Query<LoginQuery>| async move {

@@ -25,12 +25,14 @@ use crate::support::Chain;
 
 mod data;
 mod finish;
+mod health;
 mod plan;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
 mod users;
 
+pub use health::Health;
 use plan::Fate;
 pub use users::SessionInfo;
 

@@ -331,6 +331,21 @@ pub trait SessionStore: Send + Sync + 'static {
         Capabilities::default()
     }
 
+    /// Whether the store answers, for health checks: `Ok` when it can serve requests.
+    /// Networked stores answer within their timeout.
+    ///
+    /// The default reads an id that was never issued: the path every request takes, so
+    /// it also finds a missing SQL table or refused credentials. Redis sends `PING` (to
+    /// every node of a Cluster); the filesystem store writes and removes a file, which
+    /// finds a full disk or a directory it may not write to.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot serve requests.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move { self.load(&SessionId::generate(), None).await.map(|_| ()) }
+    }
+
     /// Up to `limit` live entries (sessions, and the [indexes](index) kept beside them),
     /// from `cursor` (`None`: the first page; then each page's [`Page::next`]). Paging
     /// through a store visits every entry that lives throughout, once (at least once where
@@ -418,6 +433,7 @@ trait DynStore: Send + Sync + 'static {
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page, StoreError>>;
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     fn name(&self) -> &'static str;
 }
 
@@ -475,6 +491,9 @@ impl<S: SessionStore> DynStore for S {
         limit: usize,
     ) -> BoxFuture<'a, Result<Page, StoreError>> {
         Box::pin(SessionStore::list(self, cursor, limit))
+    }
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(SessionStore::ping(self))
     }
     fn name(&self) -> &'static str {
         std::any::type_name::<S>()
@@ -564,5 +583,8 @@ impl SessionStore for BoxedStore {
     }
     async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
         self.0.list(cursor, limit).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping().await
     }
 }

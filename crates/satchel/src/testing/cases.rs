@@ -55,6 +55,21 @@ async fn save_from<S: SessionStore>(
         .unwrap()
 }
 
+/// A store that serves requests answers its health check.
+pub async fn ping_answers_while_the_store_works<S: SessionStore>(store: S) {
+    store.ping().await.unwrap();
+    let id = SessionId::generate();
+    store
+        .save(&id, &setting(&[("k", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    assert!(
+        store.load(&id, None).await.unwrap().is_some(),
+        "a ping changes nothing"
+    );
+}
+
 /// An id that was never saved loads as `None`.
 pub async fn missing_entry_loads_as_none<S: SessionStore>(store: S) {
     assert!(

@@ -75,6 +75,7 @@ macro_rules! conformance {
                 removed_members_leave_the_index,
                 listing_pages_through_every_entry_once,
                 pruning_an_index_drops_dead_members_only,
+                ping_answers_while_the_store_works,
             );
         }
     };

@@ -495,6 +495,18 @@ impl SessionStore for FilesystemStore {
         self.write_blocking(move || inner.delete(&id)).await
     }
 
+    /// Writes and removes a file in the directory: a full disk, or a directory that is
+    /// gone or may no longer be written to, fails.
+    async fn ping(&self) -> Result<(), StoreError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            probe(&inner.dir, inner.mode).map_err(|error| {
+                StoreError::backend(format!("cannot write to {}: {error}", inner.dir.display()))
+            })
+        })
+        .await
+    }
+
     /// Pages in id order (the directory, sorted); the cursor is the last id of the page
     /// before.
     async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {

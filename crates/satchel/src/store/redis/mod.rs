@@ -452,6 +452,12 @@ impl SessionStore for RedisStore {
         self.execute::<()>(Request::Command(&command)).await
     }
 
+    /// `PING`: to every node of a Redis Cluster.
+    async fn ping(&self) -> Result<(), StoreError> {
+        let command = redis::cmd("PING");
+        self.execute::<()>(Request::Command(&command)).await
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             listable: true,

@@ -434,6 +434,10 @@ impl SessionStore for SqlStore {
     async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
         each!(self, store => store.list(cursor, limit).await)
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        each!(self, store => store.ping().await)
+    }
 }
 
 impl ExpiredDeletion for SqlStore {
