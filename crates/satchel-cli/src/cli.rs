@@ -51,6 +51,10 @@ pub(crate) struct ServeArgs {
     /// The web framework that serves the app (same pages, same sessions).
     #[arg(long, value_enum, default_value_t = Framework::Axum)]
     pub(crate) framework: Framework,
+    /// Also serve Satchel's metrics at http://ADDR/metrics, in the Prometheus text format
+    /// (off unless given).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_bind: Option<SocketAddr>,
 }
 
 /// The web frameworks `satchel serve` runs on.

@@ -24,6 +24,16 @@ impl Drop for Server {
 }
 
 fn start_on(framework: &str, envs: &[(&str, &str)], dir: &std::path::Path) -> Server {
+    start_with(framework, envs, dir, &[])
+}
+
+/// As [`start_on`], with `extra` arguments after `satchel serve`'s own.
+fn start_with(
+    framework: &str,
+    envs: &[(&str, &str)],
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> Server {
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_satchel"));
     command
@@ -34,6 +44,7 @@ fn start_on(framework: &str, envs: &[(&str, &str)], dir: &std::path::Path) -> Se
             "--bind",
             &format!("127.0.0.1:{port}"),
         ])
+        .args(extra)
         .current_dir(dir)
         .env_remove("SESSION_TYPE")
         .stdout(Stdio::null())
@@ -1184,4 +1195,60 @@ fn healthz_follows_the_store() {
         let again = request(server.port, "GET", "/healthz", None, "");
         assert_eq!(again.status, 200, "{framework}: {}", again.body);
     }
+}
+
+/// `--metrics-bind` serves the documented metrics at `/metrics` in the Prometheus text
+/// format: store calls by store, operation and result, their latency as a histogram, and
+/// session events; never a session id.
+#[test]
+fn metrics_are_served_at_the_metrics_bind_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let bind = format!("127.0.0.1:{metrics_port}");
+    let server = start_with(
+        "axum",
+        &[("SESSION_TYPE", "memory")],
+        dir.path(),
+        &["--metrics-bind", &bind],
+    );
+    let cookie = request(server.port, "POST", "/login?uid=3", None, "")
+        .cookie()
+        .unwrap();
+    assert_eq!(
+        request(server.port, "POST", "/write", Some(&cookie), "").body,
+        "1"
+    );
+    assert_eq!(
+        request(server.port, "GET", "/read", Some(&cookie), "").body,
+        "3"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", metrics_port)).is_err() {
+        assert!(Instant::now() < deadline, "no metrics endpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let scraped = request(metrics_port, "GET", "/metrics", None, "");
+    assert_eq!(scraped.status, 200);
+    assert!(
+        scraped
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain"),
+        "{:?}",
+        scraped.headers
+    );
+    let text = scraped.body;
+    // The log-in saves twice: the session, and the entry of its user's index.
+    for expected in [
+        "satchel_sessions_total{event=\"created\"} 1",
+        "satchel_store_operations_total{store=\"memory\",operation=\"save\",result=\"ok\"} 2",
+        "satchel_store_operations_total{store=\"memory\",operation=\"update\",result=\"ok\"} 1",
+        "satchel_store_operations_total{store=\"memory\",operation=\"load\",result=\"ok\"}",
+        "satchel_store_operation_duration_seconds_bucket{store=\"memory\",operation=\"save\",le=\"0.001\"}",
+        "satchel_store_operation_duration_seconds_count{store=\"memory\",operation=\"save\"} 2",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    let id = cookie.split_once('=').unwrap().1;
+    assert!(!text.contains(id), "a session id in the metrics");
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod id;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub mod integration;
+pub mod observability;
 pub mod record;
 pub mod session;
 #[cfg(feature = "signed")]

@@ -115,6 +115,68 @@ async fn a_store_of_2000_sessions_lists_each_once() {
     store.collection().drop().await.unwrap();
 }
 
+/// A collection of 100,000 sessions pages through all of them exactly once, 1,000 a page.
+/// The documents are copies of one the store saved, inserted in bulk. Ignored by default:
+/// on the test server (SecantusDB) the inserts take about 4 minutes and the walk about 20
+/// (`cargo test --test mongodb -- --ignored`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "about 25 minutes on SecantusDB"]
+async fn a_store_of_100000_sessions_lists_each_once() {
+    let collection = format!("large_{}", &SessionId::generate().to_string()[..8]);
+    let Some(url) = url() else {
+        return;
+    };
+    let config = config(&url, &collection).with_store_timeout(Duration::from_secs(300));
+    let store = MongoStore::from_config(&config)
+        .await
+        .expect("the store opens");
+    let seed = SessionId::generate();
+    store
+        .save(&seed, &setting(&[("k", json!(1))]), in_secs(7200))
+        .await
+        .unwrap();
+    let template = raw(&store, &seed).await.unwrap();
+    let mut wanted: std::collections::BTreeSet<SessionId> = [seed].into();
+    let started = Instant::now();
+    for _ in 0..100 {
+        let documents: Vec<Document> = (0..1000)
+            .map(|_| {
+                let id = SessionId::generate();
+                wanted.insert(id);
+                let mut document = template.clone();
+                document.insert("_id", format!("{}{id}", store.key_prefix()));
+                document
+            })
+            .collect();
+        store.collection().insert_many(documents).await.unwrap();
+    }
+    let inserted = started.elapsed();
+    let started = Instant::now();
+    let (mut listed, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = store.list(cursor.as_deref(), 1000).await.unwrap();
+        assert!(page.entries.len() <= 1000);
+        pages += 1;
+        listed.extend(page.entries.into_iter().map(|(id, record)| {
+            assert_eq!(record.data.get("k"), Some(&json!(1)));
+            id
+        }));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let unique: std::collections::BTreeSet<SessionId> = listed.iter().copied().collect();
+    eprintln!(
+        "MongoDB: {} sessions listed in {pages} pages, in {:.1?} (inserted in {inserted:.1?})",
+        listed.len(),
+        started.elapsed()
+    );
+    assert_eq!(unique.len(), listed.len(), "a session listed twice");
+    assert_eq!(unique, wanted);
+    store.collection().drop().await.unwrap();
+}
+
 /// Every HTTP scenario through the axum layer.
 mod http {
     use super::*;

@@ -122,3 +122,84 @@ async fn a_memory_store_of_100000_sessions_lists_each_once() {
         "20 full pages: the store knows the last is the last"
     );
 }
+
+/// Store calls and session events are recorded under their documented names and labels,
+/// and no label carries a session id.
+#[test]
+fn metrics_count_store_calls_and_session_events() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use satchel::{SessionConfig, SessionManager};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // The recorder is this thread's while the closure runs; a current-thread runtime
+    // runs every task here.
+    let id = metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())
+                .expect("a manager");
+            let session = manager.session(std::iter::empty::<&[u8]>());
+            session.insert("k", 1).await.expect("an insert");
+            let outcome = session.finish(200).await.expect("a finish");
+            let cookie = outcome.set_cookie().expect("a new session's cookie");
+            let pair = cookie.split(';').next().expect("name=value").to_owned();
+            let session = manager.session([pair.as_bytes()]);
+            assert_eq!(session.get::<i64>("k").await.expect("a read"), Some(1));
+            let _read = session.finish(200).await.expect("a finish");
+            assert!(manager.health().await.is_ok());
+            pair.split_once('=').expect("name=value").1.to_owned()
+        })
+    });
+
+    let mut counters = std::collections::BTreeMap::new();
+    let mut timed = 0;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let labels: Vec<String> = key
+            .labels()
+            .map(|label| format!("{}={}", label.key(), label.value()))
+            .collect();
+        for label in &labels {
+            assert!(
+                !label.contains(&id),
+                "a label carries the session id: {label}"
+            );
+        }
+        match value {
+            DebugValue::Counter(n) => {
+                counters.insert(format!("{}{{{}}}", key.name(), labels.join(",")), n);
+            }
+            DebugValue::Histogram(samples) => {
+                assert_eq!(key.name(), "satchel_store_operation_duration_seconds");
+                timed += samples.len();
+            }
+            DebugValue::Gauge(_) => {}
+        }
+    }
+    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
+    assert_eq!(
+        count("satchel_sessions_total{event=created}"),
+        1,
+        "{counters:#?}"
+    );
+    assert_eq!(
+        count("satchel_store_operations_total{store=memory,operation=save,result=ok}"),
+        1,
+        "{counters:#?}"
+    );
+    assert_eq!(
+        count("satchel_store_operations_total{store=memory,operation=load,result=ok}"),
+        1,
+        "{counters:#?}"
+    );
+    assert_eq!(
+        count("satchel_store_operations_total{store=memory,operation=ping,result=ok}"),
+        1,
+        "{counters:#?}"
+    );
+    assert_eq!(timed, 3, "each store call is timed");
+}

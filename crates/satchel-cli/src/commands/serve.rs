@@ -12,6 +12,10 @@ use super::handlers::{self, Reply};
 
 /// Serves until Ctrl-C or SIGTERM, with `workers` threads (TOKIO_WORKER_THREADS).
 pub(crate) async fn run(args: ServeArgs, workers: usize) -> anyhow::Result<()> {
+    if let Some(bind) = args.metrics_bind {
+        // Installed first: what is recorded before the recorder exists is lost.
+        serve_metrics(bind).await?;
+    }
     let config = super::demo_config(args.config.as_deref())?;
     let manager = SessionManager::from_config(config)
         .await
@@ -25,6 +29,57 @@ pub(crate) async fn run(args: ServeArgs, workers: usize) -> anyhow::Result<()> {
                 .context("the actix-web server thread")?
         }
     }
+}
+
+/// The upper bounds of the histograms' buckets, in seconds: store calls take from tens of
+/// microseconds (memory) to the store's timeout (2 s by default).
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Installs the Prometheus recorder and serves its figures at `http://{bind}/metrics`,
+/// from a task of its own, for as long as the process runs.
+async fn serve_metrics(bind: SocketAddr) -> anyhow::Result<()> {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    let handle = PrometheusBuilder::new()
+        .set_buckets(BUCKETS)
+        .context("the metrics' buckets")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind} for metrics"))?;
+    tracing::info!("satchel serve: metrics at http://{bind}/metrics");
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        // Histograms are drained between scrapes, not only when one comes.
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    let router = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "the metrics endpoint stopped");
+        }
+    });
+    Ok(())
 }
 
 /// The start-up line: where, which store, which cookie.

@@ -8,6 +8,7 @@ use super::users::{bound_user, loaded_user};
 use super::{Finished, Outcome, Session, State, Status, store_failed};
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
+use crate::observability::Event;
 use crate::store::{Saved, Seen, SessionStore};
 use crate::support::Chain;
 
@@ -100,6 +101,7 @@ impl Session {
                 .delete(&old)
                 .await
                 .map_err(|e| store_failed("delete", &e))?;
+            Event::Destroyed.record();
             if let Some(user) = &state.unbind {
                 self.unbind(user, old).await;
             }
@@ -183,6 +185,7 @@ impl Session {
                 // still names its entry, which any request for it loads as usual.
                 self.retire(old);
                 let answer = saved(store.cycle(&old, &new, &state.changes, expires_at).await)?;
+                Event::Cycled.record();
                 let newly = user.filter(|_| user != previous);
                 self.after_binding(newly, previous.map(|user| (user, old)))
                     .await;
@@ -225,7 +228,10 @@ impl Session {
                 // The refresh is this request's one write: a touch that moves the expiry
                 // and leaves the data alone.
                 let answer = match store.load(&id, Some(expires_at)).await {
-                    Ok(Some(record)) => Answer::Touched(record.expires_at),
+                    Ok(Some(record)) => {
+                        Event::Refreshed.record();
+                        Answer::Touched(record.expires_at)
+                    }
                     Ok(None) => Answer::Gone,
                     Err(error) => {
                         // Nothing the request did is lost: the entry keeps its expiry,
@@ -256,6 +262,9 @@ impl Session {
                     self.index(user, &new).await?;
                 }
                 let answer = saved(store.save(&new, &state.changes, expires_at).await)?;
+                if answer == Answer::Saved(Saved::Stored) {
+                    Event::Created.record();
+                }
                 if user.is_some() {
                     self.after_binding(user, None).await;
                 }

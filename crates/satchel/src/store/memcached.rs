@@ -920,6 +920,10 @@ impl SessionStore for MemcachedStore {
         self.remove(&self.key(id), None).await.map(drop)
     }
 
+    fn name(&self) -> &'static str {
+        "memcached"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,

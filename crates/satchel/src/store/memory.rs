@@ -279,6 +279,10 @@ impl SessionStore for MemoryStore {
         Ok(Page::new(entries, next))
     }
 
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,

@@ -36,6 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::StoreError;
 use crate::id::SessionId;
+use crate::observability::metered;
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 
 #[cfg(any(feature = "filesystem", feature = "memcached", feature = "_sql"))]
@@ -331,6 +332,13 @@ pub trait SessionStore: Send + Sync + 'static {
         Capabilities::default()
     }
 
+    /// The store's name in metrics and logs (the `store` label): SESSION_TYPE's name of
+    /// the backend for Satchel's own (`redis`, `memcached`, `filesystem`, `mongodb`,
+    /// `postgres`, `mysql`, `sqlite`, `memory`, `null`); `custom` by default.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+
     /// Whether the store answers, for health checks: `Ok` when it can serve requests.
     /// Networked stores answer within their timeout.
     ///
@@ -393,7 +401,8 @@ pub trait ExpiredDeletion: SessionStore {
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The object-safe twin of [`SessionStore`], with boxed futures.
+/// The object-safe twin of [`SessionStore`], with boxed futures. Every call through it is
+/// counted and timed ([`observability`](crate::observability)).
 trait DynStore: Send + Sync + 'static {
     fn load<'a>(
         &'a self,
@@ -435,6 +444,7 @@ trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Page, StoreError>>;
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     fn name(&self) -> &'static str;
+    fn type_name(&self) -> &'static str;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -443,7 +453,12 @@ impl<S: SessionStore> DynStore for S {
         id: &'a SessionId,
         touch: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(SessionStore::load(self, id, touch))
+        let operation = if touch.is_some() { "refresh" } else { "load" };
+        Box::pin(metered(
+            SessionStore::name(self),
+            operation,
+            SessionStore::load(self, id, touch),
+        ))
     }
     fn save<'a>(
         &'a self,
@@ -451,7 +466,11 @@ impl<S: SessionStore> DynStore for S {
         changes: &'a Changes,
         expires_at: SystemTime,
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
-        Box::pin(SessionStore::save(self, id, changes, expires_at))
+        Box::pin(metered(
+            SessionStore::name(self),
+            "save",
+            SessionStore::save(self, id, changes, expires_at),
+        ))
     }
     fn save_seen<'a>(
         &'a self,
@@ -460,7 +479,11 @@ impl<S: SessionStore> DynStore for S {
         changes: &'a Changes,
         expires_at: SystemTime,
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
-        Box::pin(SessionStore::save_seen(self, id, seen, changes, expires_at))
+        Box::pin(metered(
+            SessionStore::name(self),
+            "save",
+            SessionStore::save_seen(self, id, seen, changes, expires_at),
+        ))
     }
     fn cycle<'a>(
         &'a self,
@@ -469,7 +492,11 @@ impl<S: SessionStore> DynStore for S {
         changes: &'a Changes,
         expires_at: SystemTime,
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
-        Box::pin(SessionStore::cycle(self, old, new, changes, expires_at))
+        Box::pin(metered(
+            SessionStore::name(self),
+            "cycle",
+            SessionStore::cycle(self, old, new, changes, expires_at),
+        ))
     }
     fn update<'a>(
         &'a self,
@@ -477,10 +504,18 @@ impl<S: SessionStore> DynStore for S {
         key: &'a str,
         update: &'a KeyUpdate,
     ) -> BoxFuture<'a, Result<Updated, StoreError>> {
-        Box::pin(SessionStore::update(self, id, key, update))
+        Box::pin(metered(
+            SessionStore::name(self),
+            "update",
+            SessionStore::update(self, id, key, update),
+        ))
     }
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(SessionStore::delete(self, id))
+        Box::pin(metered(
+            SessionStore::name(self),
+            "delete",
+            SessionStore::delete(self, id),
+        ))
     }
     fn capabilities(&self) -> Capabilities {
         SessionStore::capabilities(self)
@@ -490,12 +525,23 @@ impl<S: SessionStore> DynStore for S {
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page, StoreError>> {
-        Box::pin(SessionStore::list(self, cursor, limit))
+        Box::pin(metered(
+            SessionStore::name(self),
+            "list",
+            SessionStore::list(self, cursor, limit),
+        ))
     }
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(SessionStore::ping(self))
+        Box::pin(metered(
+            SessionStore::name(self),
+            "ping",
+            SessionStore::ping(self),
+        ))
     }
     fn name(&self) -> &'static str {
+        SessionStore::name(self)
+    }
+    fn type_name(&self) -> &'static str {
         std::any::type_name::<S>()
     }
 }
@@ -529,7 +575,9 @@ impl BoxedStore {
 
 impl fmt::Debug for BoxedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("BoxedStore").field(&self.0.name()).finish()
+        f.debug_tuple("BoxedStore")
+            .field(&self.0.type_name())
+            .finish()
     }
 }
 
@@ -586,5 +634,8 @@ impl SessionStore for BoxedStore {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.0.ping().await
+    }
+    fn name(&self) -> &'static str {
+        self.0.name()
     }
 }

@@ -963,6 +963,10 @@ impl SessionStore for MongoStore {
         Ok(Page::new(entries, last))
     }
 
+    fn name(&self) -> &'static str {
+        "mongodb"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,

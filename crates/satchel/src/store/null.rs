@@ -57,6 +57,10 @@ impl SessionStore for NullStore {
         Ok(())
     }
 
+    fn name(&self) -> &'static str {
+        "null"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: false,

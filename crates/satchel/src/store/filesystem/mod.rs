@@ -546,6 +546,10 @@ impl SessionStore for FilesystemStore {
         .await
     }
 
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,

@@ -458,6 +458,10 @@ impl SessionStore for RedisStore {
         self.execute::<()>(Request::Command(&command)).await
     }
 
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             listable: true,

@@ -431,6 +431,10 @@ impl SessionStore for SqlStore {
         each!(self, store => store.capabilities())
     }
 
+    fn name(&self) -> &'static str {
+        each!(self, store => store.name())
+    }
+
     async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
         each!(self, store => store.list(cursor, limit).await)
     }

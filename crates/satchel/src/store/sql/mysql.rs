@@ -83,6 +83,7 @@ pub type MySqlStore = ServerStore<MySql>;
 
 impl Server for MySql {
     const STORE: &'static str = "MySqlStore";
+    const LABEL: &'static str = "mysql";
     const SERVER: &'static str = "MySQL";
     const DIALECT: Dialect = Dialect::MySql;
     const BEGIN: &'static str = BEGIN;

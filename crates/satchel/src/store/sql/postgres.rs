@@ -51,6 +51,7 @@ pub type PostgresStore = ServerStore<Postgres>;
 
 impl Server for Postgres {
     const STORE: &'static str = "PostgresStore";
+    const LABEL: &'static str = "postgres";
     const SERVER: &'static str = "PostgreSQL";
     const DIALECT: Dialect = Dialect::Postgres;
     const BEGIN: &'static str = "BEGIN";

@@ -94,6 +94,8 @@ pub(super) mod sealed {
     pub trait Server: super::Run {
         /// The store's name, for `Debug`.
         const STORE: &'static str;
+        /// The store's name in metrics ([`SessionStore::name`](crate::SessionStore::name)).
+        const LABEL: &'static str;
         /// The server's name, for errors.
         const SERVER: &'static str;
         /// The SQL dialect of the statements.
@@ -779,6 +781,10 @@ impl<DB: ServerDb> SessionStore for ServerStore<DB> {
             ))
         })
         .await
+    }
+
+    fn name(&self) -> &'static str {
+        DB::LABEL
     }
 
     fn capabilities(&self) -> Capabilities {

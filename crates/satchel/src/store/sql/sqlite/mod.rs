@@ -749,6 +749,10 @@ impl SessionStore for SqliteStore {
         Ok(page(rows, &inner.key_prefix, limit))
     }
 
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             writable: true,
