@@ -5,6 +5,7 @@
     ONLY=satchel scripts/count-instructions.py # only the servers whose label contains "satchel"
     SCENARIOS=login,read scripts/...           # only these scenarios (none, read, write, login)
     SATCHEL=/path/to/satchel scripts/...       # count another build of satchel
+    SATCHEL_ARGS="--metrics-bind 127.0.0.1:18999" scripts/...  # more `satchel serve` arguments
 
 Runs each server under `valgrind --tool=callgrind`, logs one user in, sends 300 requests
 of the scenario, zeroes the counters (`callgrind_control -z`), sends N more on one
@@ -19,6 +20,7 @@ run.sh builds them) and Redis on 127.0.0.1:6379 (db 3, as the bench uses).
 import glob
 import http.client
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,7 @@ PEERS = os.path.join(os.environ.get("CARGO_TARGET_DIR", "/tmp/benchtarget"), "re
 SATCHEL = os.environ.get("SATCHEL", os.path.join(ROOT, "target", "release", "satchel"))
 WORK = tempfile.mkdtemp(prefix="satchel-callgrind.")
 REDIS = "redis://127.0.0.1:6379/3"
-SERVE = [SATCHEL, "serve", "--bind", f"127.0.0.1:{PORT}"]
+SERVE = [SATCHEL, "serve", "--bind", f"127.0.0.1:{PORT}", *shlex.split(os.environ.get("SATCHEL_ARGS", ""))]
 SERVERS = [
     ("plain", {"WORKERS": "2"}, [f"{PEERS}/plain", str(PORT)]),
     ("tower_mem", {"WORKERS": "2"}, [f"{PEERS}/tower_mem", str(PORT)]),
@@ -104,7 +106,8 @@ def wait_until_up():
 
 def count(label, env, command, scenario):
     out = f"{WORK}/{label}-{scenario}.out"
-    env = dict(os.environ, TOKIO_WORKER_THREADS="2", **env)
+    # As in the benchmark: no access line per request (RUST_LOG in the environment wins).
+    env = dict({"RUST_LOG": "warn"}, **os.environ, TOKIO_WORKER_THREADS="2", **env)
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
         env=env,

@@ -55,6 +55,20 @@ pub(crate) struct ServeArgs {
     /// (off unless given).
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics_bind: Option<SocketAddr>,
+    /// How log lines are written: `text` for people, `json` (one object a line) for log
+    /// pipelines. One access line per request is logged at `info` (RUST_LOG=warn hides
+    /// them).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+/// How `satchel serve` writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 /// The web frameworks `satchel serve` runs on.

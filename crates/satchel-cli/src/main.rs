@@ -45,15 +45,21 @@ fn exit_status(error: &anyhow::Error) -> u8 {
 }
 
 fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = cli::Cli::parse();
+    let format = match &cli.command {
+        cli::Command::Serve(args) => args.log_format,
+        _ => cli::LogFormat::Text,
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let cli = cli::Cli::parse();
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let workers = worker_threads(std::env::var_os("TOKIO_WORKER_THREADS"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)

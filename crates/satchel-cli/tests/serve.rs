@@ -14,6 +14,32 @@ use std::time::{Duration, Instant};
 struct Server {
     child: Child,
     port: u16,
+    /// Where the server's stderr goes: a file, not a pipe that nobody reads (a full pipe
+    /// would block the server once it has logged enough access lines).
+    log: tempfile::NamedTempFile,
+}
+
+impl Server {
+    /// What the server has logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
+    }
+
+    /// The first line the server logs that contains `text`, waiting up to 10 s for it.
+    fn logged(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = self.log().lines().find(|line| line.contains(text)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never logged {text:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -47,13 +73,14 @@ fn start_with(
         .args(extra)
         .current_dir(dir)
         .env_remove("SESSION_TYPE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::null());
+    let log = tempfile::NamedTempFile::new().unwrap();
+    command.stderr(Stdio::from(log.reopen().unwrap()));
     for (k, v) in envs {
         command.env(k, v);
     }
     let child = command.spawn().unwrap();
-    let server = Server { child, port };
+    let server = Server { child, port, log };
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "satchel serve did not start");
@@ -490,14 +517,7 @@ fn stops_cleanly(framework: &str, signal: &str, workers: &str) {
         assert!(Instant::now() < deadline, "still running after SIG{signal}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut stderr = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = server.log();
     let plural = if workers == "1" { "" } else { "s" };
     assert!(
         stderr.contains(&format!(", {workers} worker thread{plural};")),
@@ -753,7 +773,7 @@ fn the_start_up_line_names_the_store_at_its_masked_address() {
     let with_password = url.replacen("://postgres@", "://postgres:s3cret-pw@", 1);
     assert_ne!(with_password, url, "the URL names user postgres: {url}");
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start_on(
+    let server = start_on(
         "axum",
         &[
             ("SESSION_TYPE", "sqlalchemy"),
@@ -762,12 +782,7 @@ fn the_start_up_line_names_the_store_at_its_masked_address() {
         ],
         dir.path(),
     );
-    let stderr = server.child.stderr.take().unwrap();
-    let line = BufReader::new(stderr)
-        .lines()
-        .map(Result::unwrap)
-        .find(|line| line.contains("listening on"))
-        .unwrap();
+    let line = server.logged("listening on");
     assert!(line.contains(" at postgres://postgres:"), "{line}");
     assert!(line.contains("@127.0.0.1:5432/test"), "{line}");
     assert!(!line.contains("s3cret-pw"), "{line}");
@@ -1251,4 +1266,45 @@ fn metrics_are_served_at_the_metrics_bind_address() {
     }
     let id = cookie.split_once('=').unwrap().1;
     assert!(!text.contains(id), "a session id in the metrics");
+}
+
+/// `--log-format json` writes one JSON object a line: the access line of each request
+/// names its method, path, status and what became of the session, and no line holds the
+/// session's id.
+#[test]
+fn access_lines_are_logged_as_json() {
+    for framework in ["axum", "actix"] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_with(
+            framework,
+            &[("SESSION_TYPE", "memory"), ("RUST_LOG", "info")],
+            dir.path(),
+            &["--log-format", "json"],
+        );
+        let cookie = request(server.port, "POST", "/login?uid=4", None, "")
+            .cookie()
+            .unwrap();
+        request(server.port, "GET", "/read?secret=1", Some(&cookie), "");
+        let line = server.logged("\"path\":\"/read\"");
+        let access: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(access["target"], "satchel::access", "{line}");
+        assert_eq!(access["level"], "INFO", "{line}");
+        assert_eq!(access["method"], "GET", "{line}");
+        assert_eq!(access["status"], 200, "{line}");
+        assert_eq!(access["session"], "read", "{line}");
+        assert!(access["micros"].is_u64(), "{line}");
+        let login = server.logged("\"path\":\"/login\"");
+        assert!(
+            login.contains("\"session\":\"created\""),
+            "{framework}: {login}"
+        );
+        let log = server.log();
+        for line in log.lines() {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|error| panic!("{error}: not JSON: {line}"));
+        }
+        let id = cookie.split_once('=').unwrap().1;
+        assert!(!log.contains(id), "a session id in the log");
+        assert!(!log.contains("secret"), "the query string in the log");
+    }
 }

@@ -29,7 +29,7 @@ pub use integration::actix::{SessionExt, SessionMiddleware};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use integration::tower::{SessionLayer, SessionRejection, SessionService};
 pub use record::{Changes, Data, Record};
-pub use session::{Finished, Health, Outcome, Session, SessionInfo, SessionManager};
+pub use session::{Disposition, Finished, Health, Outcome, Session, SessionInfo, SessionManager};
 #[cfg(feature = "filesystem")]
 #[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]
 pub use store::FilesystemStore;

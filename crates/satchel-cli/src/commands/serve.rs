@@ -82,6 +82,34 @@ async fn serve_metrics(bind: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether access lines are logged (RUST_LOG lets `satchel::access` through at `info`),
+/// read once: when they are not, no request pays for gathering them.
+fn access_logged() -> bool {
+    static LOGGED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LOGGED.get_or_init(|| tracing::enabled!(target: "satchel::access", tracing::Level::INFO))
+}
+
+/// One access line per request, at `info` under the target `satchel::access`: method,
+/// path (never the query), status, what became of the session and how long the answer
+/// took. Never an id or a cookie.
+fn log_access(
+    method: &str,
+    path: &str,
+    status: u16,
+    session: satchel::Disposition,
+    took: std::time::Duration,
+) {
+    tracing::info!(
+        target: "satchel::access",
+        method,
+        path,
+        status,
+        session = session.as_str(),
+        micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        "request",
+    );
+}
+
 /// The start-up line: where, which store, which cookie.
 fn announce(addr: SocketAddr, framework: &str, workers: usize, config: &SessionConfig) {
     let store = super::describe_store(config);
@@ -183,7 +211,7 @@ mod axum_app {
     }
 
     fn router(manager: SessionManager) -> Router {
-        Router::new()
+        let router = Router::new()
             .route(
                 "/",
                 get(|State(m): State<SessionManager>, s: Session| async move {
@@ -267,13 +295,42 @@ mod axum_app {
                 "/dump",
                 get(|s: Session| async move { handlers::dump(&s).await }),
             )
-            .with_state(manager.clone())
-            .layer(SessionLayer::from(manager))
+            .with_state(manager.clone());
+        let router = router.layer(SessionLayer::from(manager));
+        // Only when access lines are logged: the middleware costs a few thousand
+        // instructions a request.
+        if access_logged() {
+            router.layer(axum::middleware::from_fn(access))
+        } else {
+            router
+        }
+    }
+
+    /// Logs the request's access line once it is answered.
+    async fn access(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+        let started = std::time::Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let response = next.run(request).await;
+        let session = response
+            .extensions()
+            .get::<satchel::Disposition>()
+            .copied()
+            .unwrap_or_default();
+        log_access(
+            method.as_str(),
+            &path,
+            response.status().as_u16(),
+            session,
+            started.elapsed(),
+        );
+        response
     }
 }
 
 /// Routes for actix-web.
 mod actix_app {
+    use actix_web::dev::Service as _;
     use actix_web::{HttpRequest, HttpResponse, Responder, body::BoxBody, http::header, web};
     use satchel::SessionMiddleware;
 
@@ -321,6 +378,33 @@ mod actix_app {
                     .app_data(config.clone())
                     .app_data(shared.clone())
                     .wrap(middleware.clone())
+                    .wrap_fn(|request, service| {
+                        // Gathered only when access lines are logged.
+                        let access = access_logged().then(|| {
+                            let started = std::time::Instant::now();
+                            (started, request.method().clone(), request.path().to_owned())
+                        });
+                        let answer = service.call(request);
+                        async move {
+                            let response = answer.await?;
+                            if let Some((started, method, path)) = access {
+                                let session = response
+                                    .response()
+                                    .extensions()
+                                    .get::<satchel::Disposition>()
+                                    .copied()
+                                    .unwrap_or_default();
+                                log_access(
+                                    method.as_str(),
+                                    &path,
+                                    response.status().as_u16(),
+                                    session,
+                                    started.elapsed(),
+                                );
+                            }
+                            Ok(response)
+                        }
+                    })
                     .configure(routes)
             })
             .workers(workers)

@@ -40,9 +40,11 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, HeaderValue, SET_COOKIE, VARY};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use tracing::Instrument as _;
 
 use crate::error::Error;
-use crate::session::{Finished, Session, SessionManager};
+use crate::integration::{record_answer, request_span};
+use crate::session::{Disposition, Finished, Session, SessionManager};
 
 /// The actix-web middleware that gives every request a [`Session`].
 ///
@@ -97,10 +99,12 @@ where
             .manager
             .session(request.headers().get_all(COOKIE).map(HeaderValue::as_bytes));
         request.extensions_mut().insert(session.clone());
+        let span = request_span(request.method().as_str(), request.path());
         let service = Rc::clone(&self.service);
-        Box::pin(async move {
+        let answer = async move {
             let mut response = service.call(request).await?;
-            let outcome = match Finished::from(session.finish(response.status().as_u16()).await) {
+            let status = response.status().as_u16();
+            let outcome = match Finished::from(session.finish(status).await) {
                 Finished::Respond(outcome) => outcome,
                 Finished::Replace(status) => return Ok(empty(response, status)),
             };
@@ -116,8 +120,12 @@ where
             if let Some(cookie) = cookie {
                 headers.append(SET_COOKIE, cookie);
             }
+            if let Some(disposition) = record_answer(status, outcome.disposition()) {
+                response.response_mut().extensions_mut().insert(disposition);
+            }
             Ok(response.map_into_left_body())
-        })
+        };
+        Box::pin(answer.instrument(span))
     }
 }
 
@@ -132,6 +140,9 @@ fn status_of(status: u16) -> StatusCode {
 fn empty<B>(response: ServiceResponse<B>, status: u16) -> ServiceResponse<EitherBody<B>> {
     let (request, _) = response.into_parts();
     let mut empty = HttpResponse::new(status_of(status));
+    if let Some(disposition) = record_answer(status, Disposition::Failed) {
+        empty.extensions_mut().insert(disposition);
+    }
     empty
         .headers_mut()
         .insert(VARY, HeaderValue::from_static("Cookie"));

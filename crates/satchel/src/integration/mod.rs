@@ -1,4 +1,39 @@
 //! Framework integrations: each only applies the engine's [`Outcome`](crate::Outcome).
+//!
+//! Both put the request under a `satchel.request` span at `DEBUG` level (fields `method`,
+//! `path`, and once answered `status` and `session`, the
+//! [`Disposition`](crate::Disposition)), and the disposition in the response's
+//! extensions, for access logs and other middleware; a response without one left its
+//! session untouched (an extension costs an allocation, which untouched requests skip).
+//! Store calls made for the request run in `satchel.store` spans inside it
+//! ([`observability`](crate::observability)).
+
+/// The span a request's handling runs in (see the [module documentation](self)).
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) fn request_span(method: &str, path: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "satchel.request",
+        method,
+        path,
+        status = tracing::field::Empty,
+        session = tracing::field::Empty,
+    )
+}
+
+/// Records the answer on the request's span: the status sent, and what became of the
+/// session; the disposition to put in the response's extensions, if any.
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) fn record_answer(
+    status: u16,
+    disposition: crate::Disposition,
+) -> Option<crate::Disposition> {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        span.record("status", status);
+        span.record("session", disposition.as_str());
+    }
+    (disposition != crate::Disposition::Untouched).then_some(disposition)
+}
 
 /// The constructors of an integration's entry type (`SessionLayer`, `SessionMiddleware`),
 /// written once: `new`, `try_new`, `from_config`, `manager` and `From<SessionManager>`.

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use super::plan::{self, Answer, Cookie, Ending, Fate, Plan, Policy, Superseded, Write};
 use super::users::{bound_user, loaded_user};
-use super::{Finished, Outcome, Session, State, Status, store_failed};
+use super::{Disposition, Finished, Outcome, Session, State, Status, store_failed};
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::observability::Event;
@@ -110,6 +110,7 @@ impl Session {
             // Never bring back an entry that a concurrent request destroyed meanwhile.
             state.changes.require_existing();
         }
+        let destroyed = delete && matches!(state.fate, Fate::Destroy { .. });
         let (id, answer) = match write {
             Write::Nothing => (state.loaded_id(), Answer::Nothing),
             // Boxed: a write's future is large, and inline it would be part of the future
@@ -131,9 +132,20 @@ impl Session {
             // A cookie for an id is planned only for a write that names one.
             (Cookie::Same(_) | Cookie::New(_), None) => None,
         };
+        let disposition = match (write, answer) {
+            (Write::Cycle { .. }, _) => Disposition::Cycled,
+            (Write::Create { .. }, Answer::Saved(Saved::Stored)) => Disposition::Created,
+            (Write::Save { .. }, Answer::Saved(Saved::Stored)) => Disposition::Changed,
+            (Write::Touch { .. }, Answer::Touched(_)) => Disposition::Refreshed,
+            _ if destroyed => Disposition::Destroyed,
+            // Saved with no data left: the entry went.
+            (Write::Save { .. }, Answer::Saved(Saved::Empty)) => Disposition::Destroyed,
+            _ => Disposition::Read,
+        };
         Ok(Outcome {
             set_cookie,
             vary_cookie: true,
+            disposition,
         })
     }
 

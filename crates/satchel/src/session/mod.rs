@@ -421,21 +421,78 @@ impl fmt::Debug for Session {
     }
 }
 
+/// What became of a request's session, for traces, access logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Disposition {
+    /// The handler never used the session.
+    #[default]
+    Untouched,
+    /// The session was read (or looked for), and nothing was written.
+    Read,
+    /// A new session was stored.
+    Created,
+    /// The session's data or flag changed, under the same id.
+    Changed,
+    /// Only the session's expiry moved forward (a due refresh).
+    Refreshed,
+    /// The session was destroyed.
+    Destroyed,
+    /// The session moved to a new id (a log-in).
+    Cycled,
+    /// The store failed, or the request's changes could not be kept: the integration
+    /// answered with an empty `500` or `409` instead of the handler's response.
+    Failed,
+}
+
+impl Disposition {
+    /// The name used in traces and logs: `untouched`, `read`, `created`, `changed`,
+    /// `refreshed`, `destroyed`, `cycled` or `failed`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Untouched => "untouched",
+            Self::Read => "read",
+            Self::Created => "created",
+            Self::Changed => "changed",
+            Self::Refreshed => "refreshed",
+            Self::Destroyed => "destroyed",
+            Self::Cycled => "cycled",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Disposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What an integration applies to the response once the handler has run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
 pub struct Outcome {
     set_cookie: Option<String>,
     vary_cookie: bool,
+    disposition: Disposition,
 }
 
 impl Outcome {
-    /// `Vary: Cookie` and no cookie: the response depended on the session.
+    /// `Vary: Cookie` and no cookie: the response depended on the session, which was
+    /// read.
     fn vary_only() -> Self {
         Self {
             set_cookie: None,
             vary_cookie: true,
+            disposition: Disposition::Read,
         }
+    }
+
+    /// What became of the session.
+    #[must_use]
+    pub fn disposition(&self) -> Disposition {
+        self.disposition
     }
 
     /// The `Set-Cookie` header value to add, if any.

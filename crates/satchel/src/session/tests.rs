@@ -197,7 +197,8 @@ async fn increments_and_conditional_sets_see_each_other() {
         a.finish(200).await.unwrap(),
         Outcome {
             set_cookie: None,
-            vary_cookie: true
+            vary_cookie: true,
+            disposition: Disposition::Read,
         }
     );
     let _ = b.finish(200).await.unwrap();
@@ -384,4 +385,56 @@ async fn the_null_store_reads_empty_and_names_the_key_that_enables_sessions() {
     let error = session.insert("k", 1).await.unwrap_err();
     assert!(matches!(error, Error::Disabled));
     assert!(error.to_string().contains("SESSION_TYPE"), "{error}");
+}
+
+#[tokio::test]
+async fn each_outcome_says_what_became_of_the_session() {
+    let store = MemoryStore::default();
+    let config = SessionConfig::default().with_lifetime(Duration::from_secs(20));
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let answer = |session: Session| async move { session.finish(200).await.unwrap() };
+
+    let untouched = manager.session(None::<&str>);
+    assert_eq!(
+        answer(untouched).await.disposition(),
+        Disposition::Untouched
+    );
+    let new = manager.session(None::<&str>);
+    new.insert("user", "ada").await.unwrap();
+    let outcome = answer(new).await;
+    assert_eq!(outcome.disposition(), Disposition::Created);
+    let cookie = outcome
+        .set_cookie()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let read = manager.session([cookie.as_str()]);
+    read.get::<String>("user").await.unwrap();
+    assert_eq!(answer(read).await.disposition(), Disposition::Read);
+    // Once the stored expiry lags by the refresh granularity (1% of 20 s), a read moves it.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let refresh = manager.session([cookie.as_str()]);
+    refresh.get::<String>("user").await.unwrap();
+    assert_eq!(answer(refresh).await.disposition(), Disposition::Refreshed);
+    let change = manager.session([cookie.as_str()]);
+    change.insert("n", 1).await.unwrap();
+    assert_eq!(answer(change).await.disposition(), Disposition::Changed);
+    let login = manager.session([cookie.as_str()]);
+    login.cycle_id().await.unwrap();
+    let outcome = answer(login).await;
+    assert_eq!(outcome.disposition(), Disposition::Cycled);
+    let cookie = outcome
+        .set_cookie()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let logout = manager.session([cookie.as_str()]);
+    logout.destroy();
+    assert_eq!(answer(logout).await.disposition(), Disposition::Destroyed);
+    assert_eq!(Disposition::Destroyed.to_string(), "destroyed");
 }

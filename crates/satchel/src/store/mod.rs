@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::observability::metered;
+use crate::observability::{Operation, metered};
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 
 #[cfg(any(feature = "filesystem", feature = "memcached", feature = "_sql"))]
@@ -453,7 +453,11 @@ impl<S: SessionStore> DynStore for S {
         id: &'a SessionId,
         touch: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        let operation = if touch.is_some() { "refresh" } else { "load" };
+        let operation = if touch.is_some() {
+            Operation::Refresh
+        } else {
+            Operation::Load
+        };
         Box::pin(metered(
             SessionStore::name(self),
             operation,
@@ -468,7 +472,7 @@ impl<S: SessionStore> DynStore for S {
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
         Box::pin(metered(
             SessionStore::name(self),
-            "save",
+            Operation::Save,
             SessionStore::save(self, id, changes, expires_at),
         ))
     }
@@ -481,7 +485,7 @@ impl<S: SessionStore> DynStore for S {
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
         Box::pin(metered(
             SessionStore::name(self),
-            "save",
+            Operation::Save,
             SessionStore::save_seen(self, id, seen, changes, expires_at),
         ))
     }
@@ -494,7 +498,7 @@ impl<S: SessionStore> DynStore for S {
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
         Box::pin(metered(
             SessionStore::name(self),
-            "cycle",
+            Operation::Cycle,
             SessionStore::cycle(self, old, new, changes, expires_at),
         ))
     }
@@ -506,14 +510,14 @@ impl<S: SessionStore> DynStore for S {
     ) -> BoxFuture<'a, Result<Updated, StoreError>> {
         Box::pin(metered(
             SessionStore::name(self),
-            "update",
+            Operation::Update,
             SessionStore::update(self, id, key, update),
         ))
     }
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(metered(
             SessionStore::name(self),
-            "delete",
+            Operation::Delete,
             SessionStore::delete(self, id),
         ))
     }
@@ -527,14 +531,14 @@ impl<S: SessionStore> DynStore for S {
     ) -> BoxFuture<'a, Result<Page, StoreError>> {
         Box::pin(metered(
             SessionStore::name(self),
-            "list",
+            Operation::List,
             SessionStore::list(self, cursor, limit),
         ))
     }
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(metered(
             SessionStore::name(self),
-            "ping",
+            Operation::Ping,
             SessionStore::ping(self),
         ))
     }

@@ -5,8 +5,10 @@ use std::task::{Context, Poll};
 use http::header::{COOKIE, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower_service::Service;
+use tracing::Instrument as _;
 
-use crate::session::{Finished, SessionManager};
+use crate::integration::{record_answer, request_span};
+use crate::session::{Disposition, Finished, SessionManager};
 
 /// The service [`SessionLayer`](super::SessionLayer) wraps around an inner service.
 ///
@@ -69,12 +71,14 @@ where
                 .map(HeaderValue::as_bytes),
         );
         request.extensions_mut().insert(session.clone());
+        let span = request_span(request.method().as_str(), request.uri().path());
         // The clone that was polled ready is the one that serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
+        let answer = async move {
             let mut response = inner.call(request).await?;
-            let outcome = match Finished::from(session.finish(response.status().as_u16()).await) {
+            let status = response.status().as_u16();
+            let outcome = match Finished::from(session.finish(status).await) {
                 Finished::Respond(outcome) => outcome,
                 Finished::Replace(status) => return Ok(empty(status)),
             };
@@ -90,8 +94,12 @@ where
             if let Some(cookie) = cookie {
                 headers.append(SET_COOKIE, cookie);
             }
+            if let Some(disposition) = record_answer(status, outcome.disposition()) {
+                response.extensions_mut().insert(disposition);
+            }
             Ok(response)
-        })
+        };
+        Box::pin(answer.instrument(span))
     }
 }
 
@@ -100,6 +108,9 @@ where
 /// session was used, so the answer still varies with the cookie.
 fn empty<B: Default>(status: u16) -> Response<B> {
     let mut response = Response::new(B::default());
+    if let Some(disposition) = record_answer(status, Disposition::Failed) {
+        response.extensions_mut().insert(disposition);
+    }
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response
