@@ -202,3 +202,81 @@ mod logs {
         assert!(!text.contains(&id), "{text}");
     }
 }
+
+/// Each request runs in a `satchel.request` span with its method, path, status and what
+/// became of the session, and each store call in a `satchel.store` span inside it; no
+/// span carries the session's id or the query string.
+#[test]
+fn requests_and_store_calls_are_traced() {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::format::FmtSpan;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cookie = tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let app = Router::new()
+                .route(
+                    "/set",
+                    get(|s: Session| async move {
+                        s.insert("k", 1).await.unwrap();
+                        "ok"
+                    }),
+                )
+                .layer(satchel::SessionLayer::new(
+                    satchel::MemoryStore::default(),
+                    satchel::SessionConfig::default(),
+                ));
+            let response = app
+                .oneshot(
+                    Request::builder()
+                        .uri("/set?secret=1")
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            response.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+    });
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let closed = |span: &str| {
+        log.lines()
+            .find(|line| line.contains(span) && line.contains("close"))
+            .unwrap_or_else(|| panic!("no {span} span closed in:\n{log}"))
+    };
+    closed("satchel.request{method=\"GET\" path=\"/set\" status=200 session=\"created\"}");
+    let store = closed("satchel.store{store=\"memory\" operation=\"save\"");
+    assert!(store.contains("result=\"ok\""), "{store}");
+    let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert!(!log.contains(id), "a session id in a span:\n{log}");
+    assert!(
+        !log.contains("secret"),
+        "the query string in a span:\n{log}"
+    );
+}

@@ -312,11 +312,16 @@ mod axum_app {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let response = next.run(request).await;
-        let session = response
-            .extensions()
-            .get::<satchel::Disposition>()
-            .copied()
-            .unwrap_or_default();
+        let session = satchel::Disposition::of_response(
+            response.extensions().get().copied(),
+            satchel::Disposition::varies_on_cookie(
+                response
+                    .headers()
+                    .get_all(axum::http::header::VARY)
+                    .iter()
+                    .map(axum::http::HeaderValue::as_bytes),
+            ),
+        );
         log_access(
             method.as_str(),
             &path,
@@ -388,12 +393,15 @@ mod actix_app {
                         async move {
                             let response = answer.await?;
                             if let Some((started, method, path)) = access {
-                                let session = response
-                                    .response()
-                                    .extensions()
-                                    .get::<satchel::Disposition>()
-                                    .copied()
-                                    .unwrap_or_default();
+                                let session = satchel::Disposition::of_response(
+                                    response.response().extensions().get().copied(),
+                                    satchel::Disposition::varies_on_cookie(
+                                        response
+                                            .headers()
+                                            .get_all(header::VARY)
+                                            .map(header::HeaderValue::as_bytes),
+                                    ),
+                                );
                                 log_access(
                                     method.as_str(),
                                     &path,

@@ -2,10 +2,12 @@
 //!
 //! Both put the request under a `satchel.request` span at `DEBUG` level (fields `method`,
 //! `path`, and once answered `status` and `session`, the
-//! [`Disposition`](crate::Disposition)), and the disposition in the response's
-//! extensions, for access logs and other middleware; a response without one left its
-//! session untouched (an extension costs an allocation, which untouched requests skip).
-//! Store calls made for the request run in `satchel.store` spans inside it
+//! [`Disposition`](crate::Disposition)), and, when the session was written, destroyed or
+//! failed, the disposition in the response's extensions, for access logs and other
+//! middleware. A response without one left its session untouched, or only read it: then
+//! it carries `Vary: Cookie` ([`Disposition::of_response`](crate::Disposition::of_response)
+//! tells). (An extension costs allocations, which the most common requests skip.) Store
+//! calls made for the request run in `satchel.store` spans inside it
 //! ([`observability`](crate::observability)).
 
 /// The span a request's handling runs in (see the [module documentation](self)).
@@ -32,7 +34,11 @@ pub(crate) fn record_answer(
         span.record("status", status);
         span.record("session", disposition.as_str());
     }
-    (disposition != crate::Disposition::Untouched).then_some(disposition)
+    let noted = !matches!(
+        disposition,
+        crate::Disposition::Untouched | crate::Disposition::Read
+    );
+    noted.then_some(disposition)
 }
 
 /// The constructors of an integration's entry type (`SessionLayer`, `SessionMiddleware`),

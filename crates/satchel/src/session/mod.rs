@@ -463,6 +463,52 @@ impl Disposition {
     }
 }
 
+impl Disposition {
+    /// What became of the session of a response that went through the axum or actix-web
+    /// integration, from what the integration left on it: the disposition in its
+    /// extensions (`noted`), which the integration puts there when the session was
+    /// written, destroyed or failed; otherwise [`Read`](Self::Read) when the response
+    /// varies on the cookie (`Vary: Cookie`), else [`Untouched`](Self::Untouched).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::Disposition;
+    ///
+    /// assert_eq!(Disposition::of_response(None, true), Disposition::Read);
+    /// assert_eq!(Disposition::of_response(None, false), Disposition::Untouched);
+    /// let noted = Some(Disposition::Created);
+    /// assert_eq!(Disposition::of_response(noted, true), Disposition::Created);
+    /// ```
+    #[must_use]
+    pub fn of_response(noted: Option<Self>, varies_on_cookie: bool) -> Self {
+        match noted {
+            Some(disposition) => disposition,
+            None if varies_on_cookie => Self::Read,
+            None => Self::Untouched,
+        }
+    }
+
+    /// Whether the values of a response's `Vary` headers name the cookie.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::Disposition;
+    ///
+    /// assert!(Disposition::varies_on_cookie([b"Accept-Encoding, cookie".as_slice()]));
+    /// assert!(!Disposition::varies_on_cookie([b"Accept".as_slice()]));
+    /// ```
+    #[must_use]
+    pub fn varies_on_cookie<'a>(vary: impl IntoIterator<Item = &'a [u8]>) -> bool {
+        vary.into_iter().any(|value| {
+            value
+                .split(|&byte| byte == b',')
+                .any(|name| name.trim_ascii().eq_ignore_ascii_case(b"cookie"))
+        })
+    }
+}
+
 impl fmt::Display for Disposition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
