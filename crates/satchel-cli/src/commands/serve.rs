@@ -90,15 +90,19 @@ fn access_logged() -> bool {
 }
 
 /// One access line per request, at `info` under the target `satchel::access`: method,
-/// path (never the query), status, what became of the session and how long the answer
-/// took. Never an id or a cookie.
-fn log_access(
+/// path (never the query), status, what became of the session (from the disposition the
+/// integration `noted` and the response's `Vary` values) and how long the answer took.
+/// Never an id or a cookie.
+fn log_access<'a>(
     method: &str,
     path: &str,
     status: u16,
-    session: satchel::Disposition,
+    noted: Option<satchel::Disposition>,
+    vary: impl Iterator<Item = &'a [u8]>,
     took: std::time::Duration,
 ) {
+    let session =
+        satchel::Disposition::of_response(noted, satchel::Disposition::varies_on_cookie(vary));
     tracing::info!(
         target: "satchel::access",
         method,
@@ -312,21 +316,13 @@ mod axum_app {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let response = next.run(request).await;
-        let session = satchel::Disposition::of_response(
-            response.extensions().get().copied(),
-            satchel::Disposition::varies_on_cookie(
-                response
-                    .headers()
-                    .get_all(axum::http::header::VARY)
-                    .iter()
-                    .map(axum::http::HeaderValue::as_bytes),
-            ),
-        );
+        let vary = response.headers().get_all(axum::http::header::VARY);
         log_access(
             method.as_str(),
             &path,
             response.status().as_u16(),
-            session,
+            response.extensions().get().copied(),
+            vary.iter().map(axum::http::HeaderValue::as_bytes),
             started.elapsed(),
         );
         response
@@ -393,20 +389,13 @@ mod actix_app {
                         async move {
                             let response = answer.await?;
                             if let Some((started, method, path)) = access {
-                                let session = satchel::Disposition::of_response(
-                                    response.response().extensions().get().copied(),
-                                    satchel::Disposition::varies_on_cookie(
-                                        response
-                                            .headers()
-                                            .get_all(header::VARY)
-                                            .map(header::HeaderValue::as_bytes),
-                                    ),
-                                );
+                                let vary = response.headers().get_all(header::VARY);
                                 log_access(
                                     method.as_str(),
                                     &path,
                                     response.status().as_u16(),
-                                    session,
+                                    response.response().extensions().get().copied(),
+                                    vary.map(header::HeaderValue::as_bytes),
                                     started.elapsed(),
                                 );
                             }

@@ -9,7 +9,11 @@ use std::time::Duration;
 async fn logged_in(manager: &SessionManager) -> String {
     let session = manager.session(None::<&str>);
     session.insert("user", "ada").await.unwrap();
-    let outcome = session.finish(200).await.unwrap();
+    cookie_pair(&session.finish(200).await.unwrap())
+}
+
+/// The `name=value` pair of the cookie an outcome sets.
+fn cookie_pair(outcome: &Outcome) -> String {
     outcome
         .set_cookie()
         .unwrap()
@@ -403,13 +407,7 @@ async fn each_outcome_says_what_became_of_the_session() {
     new.insert("user", "ada").await.unwrap();
     let outcome = answer(new).await;
     assert_eq!(outcome.disposition(), Disposition::Created);
-    let cookie = outcome
-        .set_cookie()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = cookie_pair(&outcome);
 
     let read = manager.session([cookie.as_str()]);
     read.get::<String>("user").await.unwrap();
@@ -426,13 +424,7 @@ async fn each_outcome_says_what_became_of_the_session() {
     login.cycle_id().await.unwrap();
     let outcome = answer(login).await;
     assert_eq!(outcome.disposition(), Disposition::Cycled);
-    let cookie = outcome
-        .set_cookie()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = cookie_pair(&outcome);
     let logout = manager.session([cookie.as_str()]);
     logout.destroy();
     assert_eq!(answer(logout).await.disposition(), Disposition::Destroyed);
