@@ -153,20 +153,14 @@ async fn a_store_of_100000_sessions_lists_each_once() {
     }
     let inserted = started.elapsed();
     let started = Instant::now();
-    let (mut listed, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
-    loop {
-        let page = store.list(cursor.as_deref(), 1000).await.unwrap();
-        assert!(page.entries.len() <= 1000);
-        pages += 1;
-        listed.extend(page.entries.into_iter().map(|(id, record)| {
+    let (entries, pages) = satchel::testing::cases::walk(&store, 1000).await;
+    let listed: Vec<SessionId> = entries
+        .into_iter()
+        .map(|(id, record)| {
             assert_eq!(record.data.get("k"), Some(&json!(1)));
             id
-        }));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        })
+        .collect();
     let unique: std::collections::BTreeSet<SessionId> = listed.iter().copied().collect();
     eprintln!(
         "MongoDB: {} sessions listed in {pages} pages, in {:.1?} (inserted in {inserted:.1?})",

@@ -331,22 +331,14 @@ mod cases {
             ))
             .await;
         }
-        let mut listed = Vec::with_capacity(ids.len() + 1);
-        let mut cursor: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let page = store.list(cursor.as_deref(), 1000).await.unwrap();
-            assert!(page.entries.len() <= 1000);
-            pages += 1;
-            listed.extend(page.entries.into_iter().map(|(id, record)| {
+        let (entries, pages) = satchel::testing::cases::walk(&store, 1000).await;
+        let listed: Vec<SessionId> = entries
+            .into_iter()
+            .map(|(id, record)| {
                 assert_eq!(record.data.get("k"), Some(&json!(1)));
                 id
-            }));
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+            })
+            .collect();
         let unique: std::collections::BTreeSet<SessionId> = listed.iter().copied().collect();
         eprintln!(
             "{target:?}: {} sessions listed in {pages} pages",

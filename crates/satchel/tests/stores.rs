@@ -103,17 +103,8 @@ async fn a_memory_store_of_100000_sessions_lists_each_once() {
         store.save(&id, &changes, expires_at).await.expect("a save");
         ids.insert(id);
     }
-    let (mut listed, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
-    loop {
-        let page = store.list(cursor.as_deref(), 5000).await.expect("a page");
-        assert!(page.entries.len() <= 5000);
-        pages += 1;
-        listed.extend(page.entries.into_iter().map(|(id, _)| id));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let (entries, pages) = satchel::testing::cases::walk(&store, 5000).await;
+    let listed: Vec<SessionId> = entries.into_iter().map(|(id, _)| id).collect();
     let unique: BTreeSet<SessionId> = listed.iter().copied().collect();
     assert_eq!(unique.len(), listed.len(), "a session listed twice");
     assert_eq!(unique, ids);

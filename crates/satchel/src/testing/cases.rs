@@ -55,6 +55,25 @@ async fn save_from<S: SessionStore>(
         .unwrap()
 }
 
+/// Every entry of a walk through `store`'s pages of `limit`, in the order given (repeats
+/// kept), and the number of pages; each page is checked to hold at most `limit`.
+pub async fn walk<S: SessionStore>(store: &S, limit: usize) -> (Vec<(SessionId, Record)>, usize) {
+    let (mut entries, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = store.list(cursor.as_deref(), limit).await.unwrap();
+        assert!(
+            page.entries.len() <= limit,
+            "a page holds at most the limit"
+        );
+        pages += 1;
+        entries.extend(page.entries);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return (entries, pages),
+        }
+    }
+}
+
 /// A store that serves requests answers its health check.
 pub async fn ping_answers_while_the_store_works<S: SessionStore>(store: S) {
     store.ping().await.unwrap();
@@ -938,24 +957,18 @@ pub async fn a_large_store_lists_each_entry_once<S: SessionStore>(
     }
     let wanted: BTreeSet<SessionId> = ids.iter().copied().collect();
     let started = std::time::Instant::now();
-    let (mut listed, mut pages, mut cursor) = (Vec::with_capacity(count), 0, None::<String>);
-    loop {
-        let page = store.list(cursor.as_deref(), 1000).await.unwrap();
-        assert!(page.entries.len() <= 1000, "a page holds at most the limit");
-        pages += 1;
-        // The store may hold other entries (a shared server): only ours are counted.
-        listed.extend(page.entries.into_iter().filter_map(|(id, record)| {
+    let (entries, pages) = walk(&store, 1000).await;
+    let took = started.elapsed();
+    // The store may hold other entries (a shared server): only ours are counted.
+    let listed: Vec<SessionId> = entries
+        .into_iter()
+        .filter_map(|(id, record)| {
             wanted.contains(&id).then(|| {
                 assert_eq!(record.data.get("k"), Some(&json!(1)));
                 id
             })
-        }));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    let took = started.elapsed();
+        })
+        .collect();
     let unique: BTreeSet<SessionId> = listed.iter().copied().collect();
     assert_eq!(unique.len(), listed.len(), "an entry listed twice");
     assert_eq!(unique.len(), wanted.len(), "entries missed");
