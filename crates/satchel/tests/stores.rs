@@ -34,6 +34,38 @@ mod fs {
         satchel::testing::cases::cleanup_removes_expired_entries_and_counts_them(store).await;
     }
 
+    /// A sweep of expired files reports its progress every 1,000 files and at the end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sweep_reports_its_progress() {
+        use satchel::{Changes, SessionId, SessionStore};
+        use std::sync::{Arc, Mutex};
+        use std::time::{Duration, SystemTime};
+
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = satchel::FilesystemStore::builder(dir.path())
+            .with_threshold(0)
+            .open()
+            .expect("the store opens");
+        let mut changes = Changes::default();
+        changes.set("k", serde_json::json!(1));
+        let soon = SystemTime::now() + Duration::from_secs(1);
+        for _ in 0..2500 {
+            store
+                .save(&SessionId::generate(), &changes, soon)
+                .await
+                .expect("a save");
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&reports);
+        let deleted = store
+            .delete_expired_with_progress(move |so_far| seen.lock().expect("a lock").push(so_far))
+            .await
+            .expect("a sweep");
+        assert_eq!(deleted, 2500);
+        assert_eq!(*reports.lock().expect("a lock"), [1000, 2000, 2500]);
+    }
+
     /// The health check writes a file: a directory that is gone fails it, and says which.
     #[tokio::test]
     async fn the_health_check_fails_while_the_directory_is_gone() {

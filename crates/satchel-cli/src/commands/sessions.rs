@@ -11,8 +11,8 @@ use indicatif::ProgressBar;
 use satchel::store::BoxedStore;
 use satchel::store::index::{self, USER_KEY, is_index};
 use satchel::{
-    ExpiredDeletion as _, FilesystemStore, Record, SessionConfig, SessionId, SessionInfo,
-    SessionManager, SessionStore as _, SessionType,
+    FilesystemStore, Record, SessionConfig, SessionId, SessionInfo, SessionManager,
+    SessionStore as _, SessionType,
 };
 use serde_json::Value;
 
@@ -184,10 +184,21 @@ async fn cleanup(config: SessionConfig, file: Option<PathBuf>, json: bool) -> an
         }
         SessionType::Filesystem => {
             let store = FilesystemStore::from_config(&config)?;
+            // A spinner on a terminal, moved on every 1,000 files the sweep deletes.
+            let bar = if std::io::stderr().is_terminal() {
+                ProgressBar::new_spinner()
+            } else {
+                ProgressBar::hidden()
+            };
+            let shown = bar.clone();
             let deleted = store
-                .delete_expired()
+                .delete_expired_with_progress(move |so_far| {
+                    shown.set_message(format!("{so_far} expired session files deleted"));
+                    shown.tick();
+                })
                 .await
                 .context("deleting expired session files")?;
+            bar.finish_and_clear();
             Some(deleted)
         }
         _ => None,

@@ -565,8 +565,45 @@ impl ExpiredDeletion for FilesystemStore {
     /// Deletes every expired session file of this store (and temporary files left over
     /// from a crash); foreign files are left alone.
     async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.delete_expired_with_progress(|_| {}).await
+    }
+}
+
+impl FilesystemStore {
+    /// Deletes every expired session file of this store, as
+    /// [`delete_expired`](ExpiredDeletion::delete_expired) does, telling `progress` how
+    /// many files went so far after every 1,000 and at the end (for a progress display
+    /// in a long sweep). Returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the directory cannot be read or a file removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio_test::block_on(async {
+    /// let dir = tempfile::tempdir()?;
+    /// let store = satchel::FilesystemStore::builder(dir.path()).open()?;
+    /// let mut reports = Vec::new();
+    /// let deleted = store
+    ///     .delete_expired_with_progress(move |so_far| reports.push(so_far))
+    ///     .await?;
+    /// assert_eq!(deleted, 0);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn delete_expired_with_progress(
+        &self,
+        mut progress: impl FnMut(u64) + Send + 'static,
+    ) -> Result<u64, StoreError> {
         let inner = Arc::clone(&self.inner);
-        blocking(move || inner.delete_expired().map_err(StoreError::backend)).await
+        blocking(move || {
+            inner
+                .delete_expired(&mut progress)
+                .map_err(StoreError::backend)
+        })
+        .await
     }
 }
 

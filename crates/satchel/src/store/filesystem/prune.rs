@@ -12,6 +12,9 @@ use super::Inner;
 use super::locking::StripeLock;
 use super::paths::{is_temp_name, modified, remove_if_present};
 
+/// How many files a sweep deletes between two reports of its progress.
+const PROGRESS_EVERY: u64 = 1000;
+
 impl Inner {
     /// Keeps the directory within the threshold after a new session file `keep` was
     /// written. The save has succeeded already, so a failure here is only logged.
@@ -49,10 +52,12 @@ impl Inner {
             .map(|(_, victim)| victim)
             .collect();
         // A victim rewritten meanwhile (a later expiry) is no longer one.
-        self.remove_victims(victims, |seen, at| at == seen || at <= now)
+        self.remove_victims(victims, |seen, at| at == seen || at <= now, &mut |_| {})
     }
 
-    pub(super) fn delete_expired(&self) -> io::Result<u64> {
+    /// Deletes the expired session files, telling `progress` the number deleted so far
+    /// after every [`PROGRESS_EVERY`] files and at the end.
+    pub(super) fn delete_expired(&self, progress: &mut dyn FnMut(u64)) -> io::Result<u64> {
         let now = SystemTime::now();
         let mut victims = Vec::new();
         for (name, stripe) in self.scan()? {
@@ -62,7 +67,9 @@ impl Inner {
                 victims.push((at, name, stripe));
             }
         }
-        self.remove_victims(victims, |_, at| at <= now)
+        let removed = self.remove_victims(victims, |_, at| at <= now, progress)?;
+        progress(removed);
+        Ok(removed)
     }
 
     /// Deletes `victims` (expiry seen, name, stripe), each under its stripe's lock and
@@ -71,6 +78,7 @@ impl Inner {
         &self,
         mut victims: Vec<(SystemTime, String, usize)>,
         still: impl Fn(SystemTime, SystemTime) -> bool,
+        progress: &mut dyn FnMut(u64),
     ) -> io::Result<u64> {
         victims.sort_unstable_by_key(|(_, _, stripe)| *stripe);
         let mut removed = 0;
@@ -87,6 +95,9 @@ impl Inner {
                 && remove_if_present(&path)?
             {
                 removed += 1;
+                if removed % PROGRESS_EVERY == 0 {
+                    progress(removed);
+                }
             }
         }
         Ok(removed)
