@@ -97,17 +97,10 @@ satchel::conformance!(conformance, store());
 /// and is run on demand.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_1500_sessions_lists_each_once() {
-    if url().is_none() {
-        return;
-    }
-    let port = free_port();
-    let _server = private_server(port);
     // 500 saves at once queue up on the test server: a test of listing, not of its speed.
-    let config = config(&format!("mongodb://127.0.0.1:{port}"), "large")
-        .with_store_timeout(Duration::from_secs(60));
-    let store = MongoStore::from_config(&config)
-        .await
-        .expect("the store opens");
+    let Some((_server, store)) = private_store(Duration::from_secs(60)).await else {
+        return;
+    };
     let started = std::time::Instant::now();
     let (pages, took) =
         satchel::testing::cases::a_large_store_lists_each_entry_once(store, 1_500).await;
@@ -127,16 +120,9 @@ async fn a_store_of_1500_sessions_lists_each_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "about 10 minutes on SecantusDB"]
 async fn a_store_of_100000_sessions_lists_each_once() {
-    if url().is_none() {
+    let Some((_server, store)) = private_store(Duration::from_secs(300)).await else {
         return;
-    }
-    let port = free_port();
-    let _server = private_server(port);
-    let config = config(&format!("mongodb://127.0.0.1:{port}"), "large")
-        .with_store_timeout(Duration::from_secs(300));
-    let store = MongoStore::from_config(&config)
-        .await
-        .expect("the store opens");
+    };
     let seed = SessionId::generate();
     store
         .save(&seed, &setting(&[("k", json!(1))]), in_secs(7200))
@@ -652,6 +638,21 @@ fn private_server(port: u16) -> Process {
         Duration::from_secs(15),
     )
     .expect("secantusd-py starts (pip install SecantusDB==0.7.0b3)")
+}
+
+/// A store in the collection `large` of a private server (stopped when the process is
+/// dropped), with `timeout`; `None` where the shared server is missing, as for every
+/// MongoDB test (a panic in CI).
+async fn private_store(timeout: Duration) -> Option<(Process, MongoStore)> {
+    url()?;
+    let port = free_port();
+    let server = private_server(port);
+    let config =
+        config(&format!("mongodb://127.0.0.1:{port}"), "large").with_store_timeout(timeout);
+    let store = MongoStore::from_config(&config)
+        .await
+        .expect("the store opens");
+    Some((server, store))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,17 @@ mod fs {
 
     satchel::conformance!(filesystem, store());
 
+    /// A store in a directory of its own (removed when dropped), without a threshold:
+    /// keeping one scans the directory at every new session.
+    fn unbounded() -> (tempfile::TempDir, satchel::FilesystemStore) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = satchel::FilesystemStore::builder(dir.path())
+            .with_threshold(0)
+            .open()
+            .expect("the store opens");
+        (dir, store)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cleanup_removes_expired_files_and_counts_them() {
         let dir = tempfile::tempdir().expect("a temporary directory");
@@ -41,11 +52,7 @@ mod fs {
         use std::sync::{Arc, Mutex};
         use std::time::{Duration, SystemTime};
 
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = satchel::FilesystemStore::builder(dir.path())
-            .with_threshold(0)
-            .open()
-            .expect("the store opens");
+        let (_dir, store) = unbounded();
         let mut changes = Changes::default();
         changes.set("k", serde_json::json!(1));
         let soon = SystemTime::now() + Duration::from_secs(1);
@@ -90,12 +97,7 @@ mod fs {
     /// A directory of 100,000 sessions pages through all of them exactly once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_store_of_100000_sessions_lists_each_once() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = satchel::FilesystemStore::builder(dir.path())
-            // No threshold: keeping one scans the directory at every new session.
-            .with_threshold(0)
-            .open()
-            .expect("the store opens");
+        let (_dir, store) = unbounded();
         let started = std::time::Instant::now();
         let (pages, took) =
             satchel::testing::cases::a_large_store_lists_each_entry_once(store, 100_000).await;
