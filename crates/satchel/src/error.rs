@@ -28,6 +28,11 @@ pub enum StoreError {
     /// The store cannot do this at all (memcached cannot list its keys); says what.
     #[error("this store cannot {0}")]
     Unsupported(&'static str),
+    /// The store was not asked: it failed SESSION_BREAKER_FAILURES times in a row, and the
+    /// circuit breaker holds calls back until its cool-down ends. Stores never return it;
+    /// the engine's breaker does.
+    #[error("session store not asked: it keeps failing, and the circuit breaker is open")]
+    CircuitOpen,
 }
 
 impl StoreError {

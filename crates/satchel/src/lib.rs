@@ -19,7 +19,7 @@ mod support;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use config::{SameSite, Secret, SessionConfig, SessionType};
+pub use config::{FailurePolicy, SameSite, Secret, SessionConfig, SessionType};
 pub use error::{ConfigError, Error, StoreError};
 pub use id::SessionId;
 #[cfg(feature = "actix")]
@@ -29,7 +29,10 @@ pub use integration::actix::{SessionExt, SessionMiddleware};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use integration::tower::{SessionLayer, SessionRejection, SessionService};
 pub use record::{Changes, Data, Record};
-pub use session::{Disposition, Finished, Health, Outcome, Session, SessionInfo, SessionManager};
+pub use session::{
+    BreakerState, Disposition, Finished, Health, Outcome, Replacement, Session, SessionInfo,
+    SessionManager,
+};
 #[cfg(feature = "filesystem")]
 #[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]
 pub use store::FilesystemStore;

@@ -14,6 +14,10 @@
 //! | `satchel_store_operation_duration_seconds` | histogram | `store`, `operation` | how long each call took, failures included |
 //! | `satchel_sessions_total` | counter | `event` | sessions `created`, `cycled` (a new id at log-in), `refreshed` (an expiry moved by a read), `destroyed` |
 //! | `satchel_decode_failures_total` | counter | `store` | stored entries that did not decode (each then reads as no session) |
+//! | `satchel_merge_conflicts_total` | counter | `store` | conditional writes that found a newer entry, so the change set was applied again onto it (memcached's compare-and-swap; stores that merge inside the backend, under a lock or in a transaction never see one) |
+//! | `satchel_breaker_state` | gauge | `store` | the circuit breaker: `0` closed, `1` open, `2` probing (one request trying the store) |
+//! | `satchel_breaker_rejections_total` | counter | `store` | store calls the open breaker answered at once, without asking the store |
+//! | `satchel_writes_dropped_total` | counter | | requests whose session changes were dropped because the store failed, under `SESSION_STORE_FAILURE=anonymous` |
 //!
 //! `store` is [`SessionStore::name`](crate::SessionStore::name) (`redis`, `postgres`, …);
 //! `operation` is `load`, `refresh` (a load that moves the expiry), `save`, `cycle`,
@@ -161,6 +165,35 @@ pub(crate) async fn metered<T>(
         span.record("result", RESULTS[outcome]);
     }
     result
+}
+
+/// Counts a conditional write that found a newer entry than the one it was based on, so
+/// that the change set had to be applied again onto the newer one
+/// (`satchel_merge_conflicts_total`): for stores that keep versions and write under a
+/// compare-and-swap. `store` is the store's [name](crate::SessionStore::name).
+///
+/// # Examples
+///
+/// ```
+/// satchel::observability::record_conflict("custom");
+/// ```
+pub fn record_conflict(store: &'static str) {
+    ::metrics::counter!("satchel_merge_conflicts_total", "store" => store).increment(1);
+}
+
+/// Counts a store call the open breaker refused.
+pub(crate) fn breaker_rejected(store: &'static str) {
+    ::metrics::counter!("satchel_breaker_rejections_total", "store" => store).increment(1);
+}
+
+/// Sets the breaker's gauge.
+pub(crate) fn breaker_state(store: &'static str, state: f64) {
+    ::metrics::gauge!("satchel_breaker_state", "store" => store).set(state);
+}
+
+/// Counts a request whose session changes were dropped (SESSION_STORE_FAILURE=anonymous).
+pub(crate) fn write_dropped() {
+    ::metrics::counter!("satchel_writes_dropped_total").increment(1);
 }
 
 /// Something that happened to a session, for `satchel_sessions_total`.

@@ -37,6 +37,12 @@ async fn the_extractor_fails_without_the_middleware() {
     assert_eq!(response.status().as_u16(), 500);
 }
 
+#[cfg(feature = "filesystem")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failure_policy_decides_the_answer() {
+    scenarios::the_failure_policy_decides_the_answer(&Actix).await;
+}
+
 #[tokio::test]
 async fn the_null_store_reads_empty_and_refuses_writes() {
     let app = App::new(satchel::NullStore, satchel::SessionConfig::default());

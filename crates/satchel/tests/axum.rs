@@ -41,6 +41,12 @@ async fn the_extractor_rejects_routes_without_the_layer() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
+#[cfg(feature = "filesystem")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failure_policy_decides_the_answer() {
+    scenarios::the_failure_policy_decides_the_answer(&Axum).await;
+}
+
 #[tokio::test]
 async fn the_null_store_reads_empty_and_refuses_writes() {
     let app = App::new(satchel::NullStore, satchel::SessionConfig::default());

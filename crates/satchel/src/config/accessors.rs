@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{SameSite, Secret, SessionConfig, SessionType};
+use super::{FailurePolicy, SameSite, Secret, SessionConfig, SessionType};
 
 impl SessionConfig {
     // ---- SESSION_TYPE ----
@@ -803,6 +803,82 @@ impl SessionConfig {
     /// ```
     pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
+        self
+    }
+
+    /// How a request is answered when the store fails (`SESSION_STORE_FAILURE`). Default
+    /// [`FailurePolicy::Error`]: an empty `500`, the answer of any other failing
+    /// dependency, so nothing is assumed about the application (see [`FailurePolicy`]
+    /// for the others).
+    #[must_use]
+    pub fn store_failure(&self) -> FailurePolicy {
+        self.store_failure
+    }
+
+    /// Sets `SESSION_STORE_FAILURE`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{FailurePolicy, SessionConfig};
+    ///
+    /// let config = SessionConfig::default().with_store_failure(FailurePolicy::Anonymous);
+    /// assert_eq!(config.store_failure(), FailurePolicy::Anonymous);
+    /// ```
+    pub fn with_store_failure(mut self, policy: FailurePolicy) -> Self {
+        self.store_failure = policy;
+        self
+    }
+
+    /// How many store failures in a row open the circuit breaker
+    /// (`SESSION_BREAKER_FAILURES`); `0` when there is no breaker. Default
+    /// [`DEFAULT_BREAKER_FAILURES`](super::DEFAULT_BREAKER_FAILURES) (5).
+    ///
+    /// The breaker stands in front of the store. Once open, every request that needs the
+    /// store gets the [failure answer](Self::store_failure) at once, without waiting for
+    /// the store's timeout, for [`breaker_cooldown`](Self::breaker_cooldown); then one
+    /// request tries the store: if it succeeds the breaker closes, otherwise it opens for
+    /// another cool-down. Only the backend's failures count (no answer, refused,
+    /// timed out), never a corrupt entry. Health checks always ask the store, and their
+    /// answer counts like a request's.
+    #[must_use]
+    pub fn breaker_failures(&self) -> usize {
+        self.breaker_failures
+    }
+
+    /// Sets `SESSION_BREAKER_FAILURES` (`0` turns the breaker off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_breaker_failures(0);
+    /// assert_eq!(config.breaker_failures(), 0);
+    /// ```
+    pub fn with_breaker_failures(mut self, failures: usize) -> Self {
+        self.breaker_failures = failures;
+        self
+    }
+
+    /// How long an open breaker answers without asking the store
+    /// (`SESSION_BREAKER_COOLDOWN`). Default
+    /// [`DEFAULT_BREAKER_COOLDOWN`](super::DEFAULT_BREAKER_COOLDOWN) (1 second).
+    #[must_use]
+    pub fn breaker_cooldown(&self) -> Duration {
+        self.breaker_cooldown
+    }
+
+    /// Sets `SESSION_BREAKER_COOLDOWN`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_breaker_cooldown(Duration::from_secs(5));
+    /// assert_eq!(config.breaker_cooldown(), Duration::from_secs(5));
+    /// ```
+    pub fn with_breaker_cooldown(mut self, cooldown: Duration) -> Self {
+        self.breaker_cooldown = cooldown;
         self
     }
 

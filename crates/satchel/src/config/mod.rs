@@ -43,6 +43,9 @@
 //! | `SESSION_SQL_AUTO_MIGRATE` | `true` | The SQL store creates its table and expiry index at start (`satchel migrate` does it by hand; Satchel's own). |
 //! | `SESSION_SQL_CLEANUP_INTERVAL` | unset | Interval of a background task deleting expired SQL rows in batches; unset: none (`satchel cleanup` does it by hand; Satchel's own). |
 //! | `SESSION_STORE_TIMEOUT` | `2s` | Connect and response timeout of networked stores: a store that is down gives a quick empty 500, and one that cannot be reached at start-up stops the start (Satchel's own). |
+//! | `SESSION_STORE_FAILURE` | `error` | How a request is answered when the store fails or the breaker is open: `error` (an empty 500), `unavailable` (an empty 503 with `Retry-After`) or `anonymous` (the request goes on with an empty session that is never saved; the stored session and the cookie are left alone) (Satchel's own). |
+//! | `SESSION_BREAKER_FAILURES` | `5` | Consecutive store failures that open the circuit breaker: for `SESSION_BREAKER_COOLDOWN` requests get the failure answer at once instead of waiting for the store; then one request tries the store. `0` turns it off (Satchel's own). |
+//! | `SESSION_BREAKER_COOLDOWN` | `1s` | How long an open circuit breaker answers without asking the store before one request tries it again (Satchel's own). |
 //!
 //! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no` and `on`/`off` in any case. In the
 //! string form (environment, [`SessionConfig::apply`]) an empty value leaves an optional
@@ -84,7 +87,7 @@ mod unknown;
 mod validate;
 
 pub use settings::{ALIASES, Exposure, KEYS, SETTINGS, Setting, setting};
-pub use types::{SameSite, Secret, SessionType};
+pub use types::{FailurePolicy, SameSite, Secret, SessionType};
 pub use unknown::{UnknownSetting, unknown_in_environment, unknown_setting};
 
 /// Default of `PERMANENT_SESSION_LIFETIME`: 31 days, as in Flask.
@@ -94,6 +97,15 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 60 * 60);
 pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// Default of `SESSION_FILE_DIR`: Flask-Session's, relative to the working directory.
 const DEFAULT_FILE_DIR: &str = "flask_sessions";
+/// Default of `SESSION_BREAKER_FAILURES`: five failures in a row. One slow query or one
+/// dropped connection does not open the breaker; at any real traffic, five in a row
+/// mean the store is down, and every request after them would wait for the store's
+/// timeout.
+pub const DEFAULT_BREAKER_FAILURES: usize = 5;
+/// Default of `SESSION_BREAKER_COOLDOWN`: one second. It bounds how long after the
+/// store's return requests keep getting the failure answer, and costs one request per
+/// second that tries the store while it is down (answered as fast as the store fails).
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(1);
 
 /// The session settings: cookie attributes, lifetime, signing secrets and the store.
 ///
@@ -142,6 +154,9 @@ pub struct SessionConfig {
     sql_auto_migrate: bool,
     sql_cleanup_interval: Option<Duration>,
     store_timeout: Duration,
+    store_failure: FailurePolicy,
+    breaker_failures: usize,
+    breaker_cooldown: Duration,
     redis_url: Option<String>,
     memcached_servers: Option<String>,
     mongodb_uri: Option<String>,
@@ -178,6 +193,9 @@ impl Default for SessionConfig {
             sql_auto_migrate: true,
             sql_cleanup_interval: None,
             store_timeout: DEFAULT_TIMEOUT,
+            store_failure: FailurePolicy::Error,
+            breaker_failures: DEFAULT_BREAKER_FAILURES,
+            breaker_cooldown: DEFAULT_BREAKER_COOLDOWN,
             redis_url: None,
             memcached_servers: None,
             mongodb_uri: None,

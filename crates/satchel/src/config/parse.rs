@@ -25,6 +25,8 @@ pub(super) const EXPECTED_SECRETS: &str =
     "non-empty secrets separated by commas (in TOML: a string or an array of strings)";
 pub(super) const EXPECTED_SESSION_TYPE: &str =
     "one of null, memory, filesystem, redis, memcached, mongodb, sqlalchemy (or sql)";
+pub(super) const EXPECTED_FAILURE_POLICY: &str = "one of error, unavailable, anonymous";
+
 pub(super) const EXPECTED_SAME_SITE: &str =
     "one of Lax, Strict, None (any case), or empty to leave it unset";
 

@@ -10,8 +10,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::parse::{
-    EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE, Raw, boolean, count, file_mode, format_lifetime,
-    invalid, lifetime, optional_text, secrets, text,
+    EXPECTED_FAILURE_POLICY, EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE, Raw, boolean, count,
+    file_mode, format_lifetime, invalid, lifetime, optional_text, secrets, text,
 };
 use super::{Secret, SessionConfig};
 use crate::error::ConfigError;
@@ -508,6 +508,53 @@ pub const SETTINGS: &[Setting] = &[
             Ok(())
         },
         show: |config| format_lifetime(config.store_timeout),
+    },
+    Setting {
+        key: "SESSION_STORE_FAILURE",
+        default: "`error`",
+        doc: "How a request is answered when the store fails or the breaker is open: `error` \
+              (an empty 500), `unavailable` (an empty 503 with `Retry-After`) or `anonymous` \
+              (the request goes on with an empty session that is never saved; the stored \
+              session and the cookie are left alone) (Satchel's own).",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.store_failure = match raw {
+                Raw::Text(text) => text.parse()?,
+                _ => return Err(invalid(key, raw, EXPECTED_FAILURE_POLICY)),
+            };
+            Ok(())
+        },
+        show: |config| config.store_failure.as_str().to_owned(),
+    },
+    Setting {
+        key: "SESSION_BREAKER_FAILURES",
+        default: "`5`",
+        doc: "Consecutive store failures that open the circuit breaker: for \
+              `SESSION_BREAKER_COOLDOWN` requests get the failure answer at once instead of \
+              waiting for the store; then one request tries the store. `0` turns it off \
+              (Satchel's own).",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.breaker_failures = match raw {
+                Raw::Integer(0) => 0,
+                Raw::Text(text) if text.trim() == "0" => 0,
+                _ => count(key, raw)?,
+            };
+            Ok(())
+        },
+        show: |config| config.breaker_failures.to_string(),
+    },
+    Setting {
+        key: "SESSION_BREAKER_COOLDOWN",
+        default: "`1s`",
+        doc: "How long an open circuit breaker answers without asking the store before one \
+              request tries it again (Satchel's own).",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.breaker_cooldown = lifetime(key, raw)?;
+            Ok(())
+        },
+        show: |config| format_lifetime(config.breaker_cooldown),
     },
 ];
 

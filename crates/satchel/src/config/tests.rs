@@ -99,6 +99,9 @@ fn every_key_parses_from_its_string_form() {
         ("SESSION_SQL_AUTO_MIGRATE", "no"),
         ("SESSION_SQL_CLEANUP_INTERVAL", "5m"),
         ("SESSION_STORE_TIMEOUT", "3s"),
+        ("SESSION_STORE_FAILURE", "Unavailable"),
+        ("SESSION_BREAKER_FAILURES", "0"),
+        ("SESSION_BREAKER_COOLDOWN", "10s"),
     ];
     let given: Vec<&str> = pairs.iter().map(|(key, _)| *key).collect();
     assert_eq!(given, KEYS, "the test covers every key");
@@ -136,6 +139,14 @@ fn every_key_parses_from_its_string_form() {
     assert_eq!(config.sql_url(), Some("sqlite://sessions.db"));
     assert_eq!(config.sql_table(), "web_sessions");
     assert_eq!(config.sql_model(), Some("AppSession"));
+    assert_eq!(
+        config.sql_cleanup_interval(),
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(config.store_timeout(), Duration::from_secs(3));
+    assert_eq!(config.store_failure(), FailurePolicy::Unavailable);
+    assert_eq!(config.breaker_failures(), 0);
+    assert_eq!(config.breaker_cooldown(), Duration::from_secs(10));
 }
 
 #[test]
@@ -344,6 +355,36 @@ fn empty_same_site_value_leaves_it_unset() {
         .apply("SESSION_COOKIE_SAMESITE", "sometimes")
         .unwrap_err();
     assert_eq!(invalid_key(&error), "SESSION_COOKIE_SAMESITE");
+}
+
+#[test]
+fn failure_settings_parse_and_refuse_what_they_cannot_take() {
+    for policy in [
+        FailurePolicy::Error,
+        FailurePolicy::Unavailable,
+        FailurePolicy::Anonymous,
+    ] {
+        let config = SessionConfig::default()
+            .apply("SESSION_STORE_FAILURE", &policy.as_str().to_uppercase())
+            .unwrap();
+        assert_eq!(config.store_failure(), policy);
+    }
+    for (key, value) in [
+        ("SESSION_STORE_FAILURE", "retry"),
+        ("SESSION_STORE_FAILURE", ""),
+        ("SESSION_BREAKER_FAILURES", "-1"),
+        ("SESSION_BREAKER_FAILURES", "five"),
+        ("SESSION_BREAKER_COOLDOWN", "0"),
+        ("SESSION_BREAKER_COOLDOWN", "soon"),
+    ] {
+        let error = SessionConfig::default().apply(key, value).unwrap_err();
+        assert_eq!(invalid_key(&error), key, "{value:?}");
+        assert!(error.to_string().contains(value), "{error}");
+    }
+    let config = SessionConfig::default()
+        .apply("SESSION_BREAKER_FAILURES", " 12 ")
+        .unwrap();
+    assert_eq!(config.breaker_failures(), 12);
 }
 
 #[test]

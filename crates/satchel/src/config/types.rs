@@ -1,9 +1,10 @@
-//! The typed values of settings: [`SessionType`], [`SameSite`] and [`Secret`].
+//! The typed values of settings: [`SessionType`], [`SameSite`], [`FailurePolicy`] and
+//! [`Secret`].
 
 use std::fmt;
 use std::str::FromStr;
 
-use super::parse::{EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE};
+use super::parse::{EXPECTED_FAILURE_POLICY, EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE};
 use crate::error::ConfigError;
 
 /// Which store keeps the sessions (`SESSION_TYPE`).
@@ -171,6 +172,92 @@ impl FromStr for SameSite {
                 value: text.to_owned(),
                 expected: EXPECTED_SAME_SITE.to_owned(),
             })
+        }
+    }
+}
+
+/// How a request is answered when the session store fails (`SESSION_STORE_FAILURE`): it
+/// did not answer, it refused, or the [circuit breaker](crate::SessionConfig::breaker_failures)
+/// is holding calls back.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::FailurePolicy;
+///
+/// assert_eq!("Unavailable".parse::<FailurePolicy>()?, FailurePolicy::Unavailable);
+/// assert_eq!(FailurePolicy::default().as_str(), "error");
+/// # Ok::<(), satchel::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FailurePolicy {
+    /// `error`: an empty `500` with `Vary: Cookie` in the place of the handler's answer,
+    /// the cause logged. The default: the answer any other failing dependency of a
+    /// handler gives, so nothing is assumed about the application; monitoring that
+    /// counts `5xx` sees it.
+    #[default]
+    Error,
+    /// `unavailable`: an empty `503 Service Unavailable` with `Retry-After` (the seconds
+    /// until the breaker tries the store again, at least 1) and `Vary: Cookie`: for
+    /// clients and load balancers that retry, and for pages that must not be served
+    /// without their session.
+    Unavailable,
+    /// `anonymous`: the request goes on with an empty session that is never saved. The
+    /// handler answers as it would a visitor without a session; what it writes is dropped
+    /// with a warning and counted (`satchel_writes_dropped_total`); the stored session is
+    /// never overwritten or deleted, and the browser's cookie is left as it is, so the
+    /// user is logged in again once the store is back. For sites whose pages are useful
+    /// without a session. Atomic updates ([`increment`](crate::Session::increment),
+    /// [`insert_if_unchanged`](crate::Session::insert_if_unchanged)) that reach a failing
+    /// store still return [`Error::Unavailable`](crate::Error::Unavailable): their result
+    /// cannot be made up.
+    Anonymous,
+}
+
+impl FailurePolicy {
+    /// The policy's name, as SESSION_STORE_FAILURE takes it: `error`, `unavailable` or
+    /// `anonymous`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(satchel::FailurePolicy::Anonymous.as_str(), "anonymous");
+    /// ```
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Unavailable => "unavailable",
+            Self::Anonymous => "anonymous",
+        }
+    }
+}
+
+impl fmt::Display for FailurePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FailurePolicy {
+    type Err = ConfigError;
+
+    /// Parses `error`, `unavailable` or `anonymous` in any case.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for `SESSION_STORE_FAILURE` on any other text.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "error" => Ok(Self::Error),
+            "unavailable" => Ok(Self::Unavailable),
+            "anonymous" => Ok(Self::Anonymous),
+            _ => Err(ConfigError::Invalid {
+                key: "SESSION_STORE_FAILURE".to_owned(),
+                value: text.to_owned(),
+                expected: EXPECTED_FAILURE_POLICY.to_owned(),
+            }),
         }
     }
 }

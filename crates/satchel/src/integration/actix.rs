@@ -38,13 +38,13 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{COOKIE, HeaderValue, SET_COOKIE, VARY};
+use actix_web::http::header::{COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE, VARY};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use tracing::Instrument as _;
 
 use crate::error::Error;
 use crate::integration::{record_answer, request_span};
-use crate::session::{Disposition, Finished, Session, SessionManager};
+use crate::session::{Disposition, Finished, Replacement, Session, SessionManager};
 
 /// The actix-web middleware that gives every request a [`Session`].
 ///
@@ -104,13 +104,16 @@ where
         let answer = async move {
             let mut response = service.call(request).await?;
             let status = response.status().as_u16();
-            let outcome = match Finished::from(session.finish(status).await) {
+            let outcome = match session.conclude(status).await {
                 Finished::Respond(outcome) => outcome,
-                Finished::Replace(status) => return Ok(empty(response, status)),
+                Finished::Replace(replacement) => return Ok(empty(response, replacement)),
             };
             let cookie = match outcome.set_cookie().map(HeaderValue::from_str) {
                 Some(Ok(value)) => Some(value),
-                Some(Err(_)) => return Ok(empty(response, Finished::cookie_unsendable())),
+                Some(Err(_)) => {
+                    let replacement = Replacement::new(Finished::cookie_unsendable());
+                    return Ok(empty(response, replacement));
+                }
                 None => None,
             };
             let headers = response.headers_mut();
@@ -134,18 +137,24 @@ fn status_of(status: u16) -> StatusCode {
     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// An empty answer with `status`, in the place of the handler's: a `500` whose cause was
-/// logged, never shown to the client, or a `409` for changes that were not kept. The
-/// session was used, so the answer still varies with the cookie.
-fn empty<B>(response: ServiceResponse<B>, status: u16) -> ServiceResponse<EitherBody<B>> {
+/// The engine's empty answer in the place of the handler's: a `500` whose cause was
+/// logged, never shown to the client, a `503` with `Retry-After`, or a `409` for changes
+/// that were not kept. The session was used, so the answer still varies with the cookie.
+fn empty<B>(
+    response: ServiceResponse<B>,
+    replacement: Replacement,
+) -> ServiceResponse<EitherBody<B>> {
+    let status = replacement.status();
     let (request, _) = response.into_parts();
     let mut empty = HttpResponse::new(status_of(status));
     if let Some(disposition) = record_answer(status, Disposition::Failed) {
         empty.extensions_mut().insert(disposition);
     }
-    empty
-        .headers_mut()
-        .insert(VARY, HeaderValue::from_static("Cookie"));
+    let headers = empty.headers_mut();
+    headers.insert(VARY, HeaderValue::from_static("Cookie"));
+    if let Some(seconds) = replacement.retry_after() {
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
     ServiceResponse::new(request, empty).map_into_right_body()
 }
 

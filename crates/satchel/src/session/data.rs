@@ -185,7 +185,7 @@ impl Session {
         }
         let id = {
             let mut state = self.load().await?;
-            let own = !state.existed() || state.changes_key(key);
+            let own = !state.existed() || state.detached || state.changes_key(key);
             match state.id().filter(|_| !own) {
                 Some(id) => id,
                 None => {
@@ -210,7 +210,10 @@ impl Session {
                 });
             }
             Ok(refused) => return Err(refusal(key, &refused)),
-            Err(error) => return Err(store_failed("update a key", &error)),
+            Err(error) => {
+                self.store_failure(&mut state);
+                return Err(store_failed("update a key", &error));
+            }
         };
         state.raise(Status::Updated);
         // The store holds it already: the view follows, and no change is recorded (a

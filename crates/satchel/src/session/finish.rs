@@ -5,7 +5,8 @@ use std::time::SystemTime;
 
 use super::plan::{self, Answer, Cookie, Ending, Fate, Plan, Policy, Superseded, Write};
 use super::users::{bound_user, loaded_user};
-use super::{Disposition, Finished, Outcome, Session, State, Status, store_failed};
+use super::{Disposition, Finished, Outcome, Replacement, Session, State, Status, store_failed};
+use crate::config::FailurePolicy;
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::observability::Event;
@@ -33,7 +34,19 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn conclude(&self, status: u16) -> Finished {
-        Finished::from(self.finish(status).await)
+        match self.finish(status).await {
+            Ok(outcome) => Finished::Respond(outcome),
+            Err(Error::Unavailable)
+                if self.config().store_failure() == FailurePolicy::Unavailable =>
+            {
+                let wait = self.inner.shared.store.retry_after();
+                // Whole seconds, rounded up: a client must not come back before the
+                // store is tried again.
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                Finished::Replace(Replacement::new(503).with_retry_after(seconds.max(1)))
+            }
+            Err(error) => Finished::Replace(Replacement::new(error.status_code())),
+        }
     }
 
     /// Ends the request: saves what changed and says what to put on the response.
@@ -57,16 +70,43 @@ impl Session {
     ///   stays destroyed: this request's changes are dropped, not written into a new
     ///   entry under the old id (see [`Changes::require_existing`](crate::record::Changes::require_existing)).
     ///
+    /// When the store fails, SESSION_STORE_FAILURE decides (see
+    /// [`FailurePolicy`]): under `anonymous` the outcome is the handler's response with
+    /// `Vary: Cookie` only, nothing is written and the dropped changes are counted;
+    /// otherwise the error below.
+    ///
     /// # Errors
     ///
     /// [`Error::Unavailable`] when the store failed during the request or now; the
-    /// integration answers with an empty `500`. [`Error::Superseded`] when keys this
+    /// integration answers with an empty `500` (`503` under
+    /// SESSION_STORE_FAILURE=unavailable). [`Error::Superseded`] when keys this
     /// request set could not be kept because its session was destroyed, rotated or
     /// expired meanwhile (or, lately in this process, before it loaded); the integration
     /// answers with an empty `409`. Keys updated at once ([`increment`](Self::increment),
     /// [`insert_if_unchanged`](Self::insert_if_unchanged)) were committed when those
     /// returned, whatever the request's end.
     pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
+        match self.end(status).await {
+            Err(Error::Unavailable) if self.goes_on_without_store() => {
+                // A write failed at the end: the handler's answer stands.
+                Ok(self.dropped())
+            }
+            ended => ended,
+        }
+    }
+
+    /// The outcome of a request whose session changes the failing store did not get
+    /// (SESSION_STORE_FAILURE=anonymous): said and counted.
+    fn dropped(&self) -> Outcome {
+        tracing::warn!(
+            "session store failed: this request's session changes were dropped \
+             (SESSION_STORE_FAILURE=anonymous)"
+        );
+        crate::observability::write_dropped();
+        Outcome::degraded()
+    }
+
+    async fn end(&self, status: u16) -> Result<Outcome, Error> {
         let mut state = {
             let mut guard = self.state();
             if guard.status == Status::Untouched {
@@ -76,6 +116,15 @@ impl Session {
             std::mem::take(&mut *guard)
         };
         state.settle(self.config().permanent());
+        if state.detached {
+            let wrote =
+                !state.changes.is_empty() || state.fate != Fate::Keep || state.unbind.is_some();
+            return Ok(if wrote {
+                self.dropped()
+            } else {
+                Outcome::degraded()
+            });
+        }
         let config = self.config();
         // Read only for a request that has store work to do: an untouched session costs
         // no clock reading.

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::SessionManager;
+use super::{BreakerState, SessionManager};
 use crate::error::StoreError;
 use crate::store::SessionStore;
 use crate::support::Chain;
@@ -15,6 +15,10 @@ pub struct Health {
     pub took: Duration,
     /// Why the store cannot serve requests; `None` when it can.
     pub error: Option<StoreError>,
+    /// Where the circuit breaker stands after the check (which always asks the store and
+    /// counts like a request: a successful check closes an open breaker); `None` without
+    /// a breaker.
+    pub breaker: Option<BreakerState>,
 }
 
 impl Health {
@@ -53,10 +57,11 @@ impl SessionManager {
     /// ```
     pub async fn health(&self) -> Health {
         let started = Instant::now();
-        let answer = self.store().ping().await;
+        let answer = self.shared.store.ping().await;
         Health {
             took: started.elapsed(),
             error: answer.err(),
+            breaker: self.breaker_state(),
         }
     }
 }

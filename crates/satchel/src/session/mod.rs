@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::config::SessionConfig;
+use crate::config::{FailurePolicy, SessionConfig};
 use crate::cookie::{self, CookieWriter};
 use crate::error::{ConfigError, Error, StoreError};
 use crate::id::SessionId;
@@ -23,6 +23,7 @@ use crate::record::{Changes, Data, Updated};
 use crate::store::{BoxedStore, SessionStore};
 use crate::support::Chain;
 
+mod breaker;
 mod data;
 mod finish;
 mod health;
@@ -32,6 +33,8 @@ mod plan;
 mod tests;
 mod users;
 
+pub use breaker::BreakerState;
+use breaker::Guarded;
 pub use health::Health;
 use plan::Fate;
 pub use users::SessionInfo;
@@ -66,7 +69,8 @@ pub struct SessionManager {
 }
 
 struct Shared {
-    store: BoxedStore,
+    /// The store, behind the circuit breaker.
+    store: Guarded,
     config: SessionConfig,
     cookie: CookieWriter,
     writable: bool,
@@ -132,7 +136,7 @@ impl Shared {
 impl fmt::Debug for SessionManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionManager")
-            .field("store", &self.shared.store)
+            .field("store", self.shared.store.inner())
             .field("config", &self.shared.config)
             .finish()
     }
@@ -169,6 +173,7 @@ impl SessionManager {
             // validate() guarantees SECRET_KEY is set when the signer is on.
             Signer::new(current.unwrap_or_else(Key::generate), fallbacks)
         });
+        let store = Guarded::new(store, config.breaker_failures(), config.breaker_cooldown());
         Ok(Self {
             shared: Arc::new(Shared {
                 cookie: CookieWriter::new(&config),
@@ -200,10 +205,19 @@ impl SessionManager {
         &self.shared.config
     }
 
-    /// The store sessions live in.
+    /// The store sessions live in, as it is: calls made through it do not go through
+    /// the circuit breaker, which guards the manager's own calls (see
+    /// [`SessionConfig::breaker_failures`]).
     #[must_use]
     pub fn store(&self) -> &BoxedStore {
-        &self.shared.store
+        self.shared.store.inner()
+    }
+
+    /// Where the circuit breaker in front of the store stands; `None` when there is none
+    /// (SESSION_BREAKER_FAILURES is `0`).
+    #[must_use]
+    pub fn breaker_state(&self) -> Option<BreakerState> {
+        self.shared.store.breaker_state()
     }
 
     /// The session of one request, from the values of its `Cookie` headers. Nothing is
@@ -271,7 +285,7 @@ enum Status {
     /// [`Session::insert_if_unchanged`]): the session changed, though no change set is
     /// left to save, so its expiry follows as for a change.
     Updated,
-    /// The store failed: the response becomes a 500.
+    /// The store failed: the response becomes the failure policy's answer.
     Failed,
 }
 
@@ -322,9 +336,17 @@ struct State {
     /// The user whose index loses the session this request destroyed, when it was
     /// loaded bound to one.
     unbind: Option<String>,
+    /// The store failed under SESSION_STORE_FAILURE=anonymous: the request goes on with
+    /// what it has (an empty session, when the load failed), and nothing is written.
+    detached: bool,
 }
 
 impl State {
+    /// Marks the session as cut off from the store: nothing more is read or written.
+    fn detach(&mut self) {
+        self.detached = true;
+    }
+
     /// Moves the status up to `status` (never down).
     fn raise(&mut self, status: Status) {
         self.status = self.status.max(status);
@@ -441,13 +463,17 @@ pub enum Disposition {
     /// The session moved to a new id (a log-in).
     Cycled,
     /// The store failed, or the request's changes could not be kept: the integration
-    /// answered with an empty `500` or `409` instead of the handler's response.
+    /// answered with an empty `500`, `503` or `409` instead of the handler's response.
     Failed,
+    /// The store failed and, under SESSION_STORE_FAILURE=anonymous, the handler's
+    /// response went out as it was, without a word to the store: the session was empty
+    /// when the load failed, and what the request changed was dropped.
+    Degraded,
 }
 
 impl Disposition {
     /// The name used in traces and logs: `untouched`, `read`, `created`, `changed`,
-    /// `refreshed`, `destroyed`, `cycled` or `failed`.
+    /// `refreshed`, `destroyed`, `cycled`, `failed` or `degraded`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -459,6 +485,7 @@ impl Disposition {
             Self::Destroyed => "destroyed",
             Self::Cycled => "cycled",
             Self::Failed => "failed",
+            Self::Degraded => "degraded",
         }
     }
 }
@@ -535,6 +562,16 @@ impl Outcome {
         }
     }
 
+    /// The handler's response as it is, with `Vary: Cookie` and no cookie: the store
+    /// failed under SESSION_STORE_FAILURE=anonymous.
+    fn degraded() -> Self {
+        Self {
+            set_cookie: None,
+            vary_cookie: true,
+            disposition: Disposition::Degraded,
+        }
+    }
+
     /// What became of the session.
     #[must_use]
     pub fn disposition(&self) -> Disposition {
@@ -561,20 +598,73 @@ impl Outcome {
 pub enum Finished {
     /// Keep the handler's response, with the headers of this [`Outcome`].
     Respond(Outcome),
-    /// Answer with an empty response of this status and `Vary: Cookie` instead of the
-    /// handler's: a `500` whose cause was logged (never shown to the client), or a `409`
-    /// for changes that were not kept (see [`Error::status_code`]).
-    Replace(u16),
+    /// Answer with an empty response instead of the handler's, with `Vary: Cookie` and
+    /// the [`Replacement`]'s status and `Retry-After`: a `500` whose cause was logged
+    /// (never shown to the client), a `503` under SESSION_STORE_FAILURE=unavailable, or a
+    /// `409` for changes that were not kept (see [`Error::status_code`]).
+    Replace(Replacement),
 }
 
 impl From<Result<Outcome, Error>> for Finished {
-    /// The answer to [`Session::finish`]'s result: the outcome, or the error's status.
+    /// The answer to [`Session::finish`]'s result: the outcome, or the error's status
+    /// (what [`Session::conclude`] answers under the default failure policy).
     #[inline]
     fn from(result: Result<Outcome, Error>) -> Self {
         match result {
             Ok(outcome) => Self::Respond(outcome),
-            Err(error) => Self::Replace(error.status_code()),
+            Err(error) => Self::Replace(Replacement::new(error.status_code())),
         }
+    }
+}
+
+/// The empty answer an integration sends in the place of the handler's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Replacement {
+    status: u16,
+    retry_after: Option<u64>,
+}
+
+impl Replacement {
+    /// An empty answer with `status`, without `Retry-After`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let replacement = satchel::Replacement::new(500);
+    /// assert_eq!(replacement.status(), 500);
+    /// assert_eq!(replacement.retry_after(), None);
+    /// ```
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            retry_after: None,
+        }
+    }
+
+    /// The same answer with `Retry-After: seconds`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let replacement = satchel::Replacement::new(503).with_retry_after(2);
+    /// assert_eq!(replacement.retry_after(), Some(2));
+    /// ```
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The status to answer with.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The `Retry-After` header's value in seconds, if the answer carries one.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 }
 
@@ -607,7 +697,12 @@ fn set_view(data: &mut Data, key: &str, value: Option<Value>) {
 }
 
 fn store_failed(what: &str, error: &StoreError) -> Error {
-    tracing::error!(error = %Chain(error), "session store failed to {what}");
+    if let StoreError::CircuitOpen = error {
+        // Said once, when the breaker opened; the metric counts each one.
+        tracing::debug!("session store not asked to {what}: the circuit breaker is open");
+    } else {
+        tracing::error!(error = %Chain(error), "session store failed to {what}");
+    }
     Error::Unavailable
 }
 
@@ -623,6 +718,23 @@ impl Session {
 
     fn config(&self) -> &SessionConfig {
         &self.inner.shared.config
+    }
+
+    /// Whether a failing store leaves the request to go on without it
+    /// (SESSION_STORE_FAILURE=anonymous).
+    fn goes_on_without_store(&self) -> bool {
+        self.config().store_failure() == FailurePolicy::Anonymous
+    }
+
+    /// Takes note that the store failed during the request: under the anonymous policy
+    /// the session is cut off from the store, otherwise the request ends with the
+    /// policy's answer.
+    fn store_failure(&self, state: &mut State) {
+        if self.goes_on_without_store() {
+            state.detach();
+        } else {
+            state.raise(Status::Failed);
+        }
     }
 
     /// Verifies the cookie candidates once, giving the id to load.
@@ -760,8 +872,10 @@ impl Session {
                 }
                 Err(error) => {
                     store_failed("load", &error);
-                    self.state().raise(Status::Failed);
-                    return false;
+                    let mut state = self.state();
+                    self.store_failure(&mut state);
+                    // Anonymous: an empty session, as for a visitor without one.
+                    return state.detached;
                 }
             }
         }

@@ -108,6 +108,7 @@ use memcache::exp::{
 
 use crate::error::{BoxError, StoreError};
 use crate::id::{ID_LEN, SessionId};
+use crate::observability::record_conflict;
 use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
 use crate::store::envelope::{Envelope, EnvelopeRef};
 use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Saved, Seen, SessionStore};
@@ -131,6 +132,8 @@ const TTL_GRACE: u64 = 1;
 const MAX_TOUCHES: usize = 32;
 /// Conditional writes tried before a save gives up on a session under heavy contention.
 const MAX_ATTEMPTS: u32 = 100;
+/// The store's name in metrics and logs.
+const NAME: &str = "memcached";
 
 /// A store that keeps sessions in memcached (SESSION_TYPE=`memcached`).
 ///
@@ -432,7 +435,7 @@ impl MemcachedStore {
         &self,
         future: impl Future<Output = Result<T, memcache::exp::Error>>,
     ) -> Result<T, StoreError> {
-        crate::support::within("memcached", self.inner.timeout, async {
+        crate::support::within(NAME, self.inner.timeout, async {
             future
                 .await
                 .map_err(|error| StoreError::backend(Failure::from(error)))
@@ -589,6 +592,8 @@ impl MemcachedStore {
     ) -> Result<Saved, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
+                // Another writer got in between: the change set goes again onto its entry.
+                record_conflict(NAME);
                 pause(attempt).await;
             }
             let (cas, base) = split(self.current(key).await?);
@@ -623,6 +628,8 @@ impl MemcachedStore {
     ) -> Result<Updated, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
+                // Another writer got in between: the change set goes again onto its entry.
+                record_conflict(NAME);
                 pause(attempt).await;
             }
             let (Some(cas), Some(mut record)) = split(self.current(item).await?) else {
@@ -842,6 +849,8 @@ impl SessionStore for MemcachedStore {
         {
             return Ok(Saved::Stored);
         }
+        // Another writer got in since the load: the change set goes onto its entry.
+        record_conflict(NAME);
         self.apply(&key, changes, expires_at).await
     }
 
@@ -863,6 +872,8 @@ impl SessionStore for MemcachedStore {
         let mut target: Option<u64> = None;
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
+                // Another writer got in between: the change set goes again onto its entry.
+                record_conflict(NAME);
                 pause(attempt).await;
             }
             let (old_cas, base) = split(self.current(&old_key).await?);
@@ -921,7 +932,7 @@ impl SessionStore for MemcachedStore {
     }
 
     fn name(&self) -> &'static str {
-        "memcached"
+        NAME
     }
 
     fn capabilities(&self) -> Capabilities {

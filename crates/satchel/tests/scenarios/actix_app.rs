@@ -147,8 +147,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Starts an actix-web server for `app` on its own thread and returns its port.
 fn serve(app: &App) -> u16 {
-    let middleware = SessionMiddleware::try_new(app.store.clone(), app.config.clone())
-        .expect("a valid configuration");
+    let middleware = SessionMiddleware::from(app.manager());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -201,12 +200,14 @@ fn parse(raw: &str) -> Reply {
         .and_then(|code| code.parse().ok())
         .expect("a status line");
     let (mut set_cookie, mut vary, mut chunked) = (Vec::new(), Vec::new(), false);
+    let mut retry_after = None;
     for line in lines {
         let (name, value) = line.split_once(':').expect("a header line");
         let value = value.trim().to_owned();
         match name.to_ascii_lowercase().as_str() {
             "set-cookie" => set_cookie.push(value),
             "vary" => vary.push(value),
+            "retry-after" => retry_after = Some(value),
             "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
             _ => {}
         }
@@ -220,6 +221,7 @@ fn parse(raw: &str) -> Reply {
         status,
         set_cookie,
         vary,
+        retry_after,
         body,
     }
 }

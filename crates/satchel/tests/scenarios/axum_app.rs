@@ -143,7 +143,7 @@ pub fn router(app: &App) -> Router {
                 Ok::<_, Error>((StatusCode::INTERNAL_SERVER_ERROR, "boom"))
             }),
         )
-        .layer(SessionLayer::new(app.store.clone(), app.config.clone()))
+        .layer(SessionLayer::from(app.manager()))
 }
 
 /// The axum harness.
@@ -160,6 +160,10 @@ impl Harness for Axum {
             .await
             .unwrap();
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
         let (set_cookie, vary) = {
             let all = |name| {
                 response
@@ -178,6 +182,7 @@ impl Harness for Axum {
             status,
             set_cookie,
             vary,
+            retry_after,
             body: String::from_utf8(bytes.to_vec()).unwrap(),
         }
     }

@@ -36,6 +36,7 @@ pub struct Reply {
     pub status: u16,
     pub set_cookie: Vec<String>,
     pub vary: Vec<String>,
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
@@ -59,6 +60,9 @@ pub struct App {
     pub config: SessionConfig,
     /// The port of a harness that serves the app over real HTTP, once started.
     pub port: std::sync::Arc<std::sync::OnceLock<u16>>,
+    /// The one manager every request of the app goes through (its circuit breaker
+    /// lives there), built on first use.
+    manager: std::sync::Arc<std::sync::OnceLock<SessionManager>>,
 }
 
 impl App {
@@ -67,7 +71,18 @@ impl App {
             store: BoxedStore::new(store),
             config,
             port: std::sync::Arc::default(),
+            manager: std::sync::Arc::default(),
         }
+    }
+
+    /// The app's manager.
+    pub fn manager(&self) -> SessionManager {
+        self.manager
+            .get_or_init(|| {
+                SessionManager::new(self.store.clone(), self.config.clone())
+                    .expect("a valid configuration")
+            })
+            .clone()
     }
 }
 
@@ -753,6 +768,128 @@ pub async fn a_failing_store_gives_an_empty_500<H: Harness>(h: &H, store: &Boxed
     let mut b = Browser::new(h, &app);
     b.cookie = cookie;
     assert_eq!(b.get("/none").await.status, 200);
+}
+
+/// A filesystem store whose directory can be swapped for a plain file, which makes every
+/// read and write of it fail (`ENOTDIR`), and swapped back.
+#[cfg(feature = "filesystem")]
+pub struct BreakableDir {
+    _root: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    aside: std::path::PathBuf,
+}
+
+#[cfg(feature = "filesystem")]
+impl BreakableDir {
+    pub fn new() -> (Self, satchel::FilesystemStore) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("sessions");
+        let aside = root.path().join("aside");
+        let store = satchel::FilesystemStore::builder(&dir).open().unwrap();
+        let this = Self {
+            _root: root,
+            dir,
+            aside,
+        };
+        (this, store)
+    }
+
+    pub fn break_it(&self) {
+        std::fs::rename(&self.dir, &self.aside).unwrap();
+        std::fs::write(&self.dir, b"not a directory").unwrap();
+    }
+
+    pub fn mend(&self) {
+        std::fs::remove_file(&self.dir).unwrap();
+        std::fs::rename(&self.aside, &self.dir).unwrap();
+    }
+}
+
+/// SESSION_STORE_FAILURE decides how a request is answered while the store fails, the
+/// breaker answers at once once open (a store that is mended meanwhile is not asked until
+/// the cool-down ends), and `anonymous` never overwrites the stored session or the cookie.
+#[cfg(feature = "filesystem")]
+pub async fn the_failure_policy_decides_the_answer<H: Harness>(h: &H) {
+    use satchel::{BreakerState, FailurePolicy};
+
+    let cooldown = Duration::from_millis(300);
+    for policy in [
+        FailurePolicy::Error,
+        FailurePolicy::Unavailable,
+        FailurePolicy::Anonymous,
+    ] {
+        let (dir, store) = BreakableDir::new();
+        let config = SessionConfig::default()
+            .with_store_failure(policy)
+            .with_breaker_failures(2)
+            .with_breaker_cooldown(cooldown);
+        let app = App::new(store, config);
+        let mut b = Browser::new(h, &app);
+        b.post("/login?uid=7").await;
+        assert_eq!(b.post("/write").await.body, "1");
+        let cookie = b.cookie.clone();
+
+        dir.break_it();
+        for (method, path) in [
+            ("GET", "/read"),
+            ("POST", "/write"),
+            ("POST", "/login?uid=9"),
+        ] {
+            let reply = b.send(method, path).await;
+            let what = format!("{policy} {method} {path}");
+            assert_eq!(reply.vary, ["Cookie"], "{what}: it depends on the cookie");
+            assert!(
+                reply.set_cookie.is_empty(),
+                "{what}: the cookie is left alone"
+            );
+            match policy {
+                FailurePolicy::Error => {
+                    assert_eq!((reply.status, reply.body.as_str()), (500, ""), "{what}");
+                    assert_eq!(reply.retry_after, None, "{what}");
+                }
+                FailurePolicy::Unavailable => {
+                    assert_eq!((reply.status, reply.body.as_str()), (503, ""), "{what}");
+                    let seconds: u64 = reply.retry_after.as_deref().unwrap().parse().unwrap();
+                    assert_eq!(seconds, 1, "{what}: the cool-down, rounded up");
+                }
+                _ => {
+                    // The handler answers as it would a visitor without a session.
+                    assert_eq!(reply.status, 200, "{what}");
+                    let expected = if path == "/read" { "0" } else { "1" };
+                    if path != "/login?uid=9" {
+                        assert_eq!(reply.body, expected, "{what}");
+                    }
+                }
+            }
+        }
+        assert_eq!(b.cookie, cookie, "{policy}: the browser keeps its cookie");
+
+        // Open after two failures: mended now, the store is still not asked.
+        dir.mend();
+        let reply = b.get("/read").await;
+        let expected = match policy {
+            FailurePolicy::Error => (500, ""),
+            FailurePolicy::Unavailable => (503, ""),
+            _ => (200, "0"),
+        };
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            expected,
+            "{policy}: breaker open"
+        );
+
+        // After the cool-down one request tries the store, and it answers: closed again,
+        // with the session as it was before the outage.
+        tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+        let reply = b.get("/read").await;
+        assert_eq!((reply.status, reply.body.as_str()), (200, "7"), "{policy}");
+        assert_eq!(
+            b.post("/write").await.body,
+            "2",
+            "{policy}: nothing was overwritten"
+        );
+        assert_eq!(app.manager().breaker_state(), Some(BreakerState::Closed));
+    }
 }
 
 pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H, _store: &BoxedStore) {

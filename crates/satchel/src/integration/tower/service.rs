@@ -2,20 +2,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::header::{COOKIE, SET_COOKIE, VARY};
+use http::header::{COOKIE, RETRY_AFTER, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower_service::Service;
 use tracing::Instrument as _;
 
 use crate::integration::{record_answer, request_span};
-use crate::session::{Disposition, Finished, SessionManager};
+use crate::session::{Disposition, Finished, Replacement, SessionManager};
 
 /// The service [`SessionLayer`](super::SessionLayer) wraps around an inner service.
 ///
 /// For each request it puts a lazy [`Session`](crate::Session) into the request's
 /// extensions, calls the inner service, then applies the engine's
-/// [`Outcome`](crate::Outcome): `Set-Cookie`, `Vary: Cookie`, or an empty `500` when the
-/// store failed (`409` when the session ended while the request ran; see
+/// [`Outcome`](crate::Outcome): `Set-Cookie`, `Vary: Cookie`, or an empty answer when the
+/// store failed (`500`, or `503` with `Retry-After`, as SESSION_STORE_FAILURE says; `409`
+/// when the session ended while the request ran; see
 /// [`Error::status_code`](crate::Error::status_code)).
 #[derive(Debug, Clone)]
 pub struct SessionService<S> {
@@ -78,13 +79,15 @@ where
         let answer = async move {
             let mut response = inner.call(request).await?;
             let status = response.status().as_u16();
-            let outcome = match Finished::from(session.finish(status).await) {
+            let outcome = match session.conclude(status).await {
                 Finished::Respond(outcome) => outcome,
-                Finished::Replace(status) => return Ok(empty(status)),
+                Finished::Replace(replacement) => return Ok(empty(replacement)),
             };
             let cookie = match outcome.set_cookie().map(HeaderValue::try_from) {
                 Some(Ok(value)) => Some(value),
-                Some(Err(_)) => return Ok(empty(Finished::cookie_unsendable())),
+                Some(Err(_)) => {
+                    return Ok(empty(Replacement::new(Finished::cookie_unsendable())));
+                }
                 None => None,
             };
             let headers = response.headers_mut();
@@ -103,18 +106,21 @@ where
     }
 }
 
-/// An empty answer with `status`, in the place of the handler's: a `500` whose cause was
-/// logged, never shown to the client, or a `409` for changes that were not kept. The
-/// session was used, so the answer still varies with the cookie.
-fn empty<B: Default>(status: u16) -> Response<B> {
+/// The engine's empty answer in the place of the handler's: a `500` whose cause was
+/// logged, never shown to the client, a `503` with `Retry-After`, or a `409` for changes
+/// that were not kept. The session was used, so the answer still varies with the cookie.
+fn empty<B: Default>(replacement: Replacement) -> Response<B> {
+    let status = replacement.status();
     let mut response = Response::new(B::default());
     if let Some(disposition) = record_answer(status, Disposition::Failed) {
         response.extensions_mut().insert(disposition);
     }
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(VARY, HeaderValue::from_static("Cookie"));
+    let headers = response.headers_mut();
+    headers.insert(VARY, HeaderValue::from_static("Cookie"));
+    if let Some(seconds) = replacement.retry_after() {
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
     response
 }
