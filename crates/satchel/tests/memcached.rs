@@ -680,6 +680,26 @@ async fn a_server_that_stops_fails_fast_and_is_used_again_when_it_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_on_a_server_that_stops_answering_and_closes_when_it_is_back() {
+    let Some(server) = PrivateMemcached::start().await else {
+        return;
+    };
+    let timeout = Duration::from_millis(800);
+    let config = SessionConfig::default()
+        .with_memcached_servers(server.addr())
+        .with_store_timeout(timeout);
+    let store = MemcachedStore::from_config(&config).await.unwrap();
+    let pid = server.process.pid().unwrap();
+    scenarios::the_breaker_guards_a_store_that_stops_answering(
+        satchel::store::BoxedStore::new(store),
+        timeout,
+        || common::signal(pid, "-STOP"),
+        || common::signal(pid, "-CONT"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_is_down_at_start_up_stops_the_start() {
     let Some(mut server) = PrivateMemcached::start().await else {
         return;

@@ -656,6 +656,22 @@ async fn private_store(timeout: Duration) -> Option<(Process, MongoStore)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_on_a_server_that_stops_answering_and_closes_when_it_is_back() {
+    let timeout = Duration::from_millis(800);
+    let Some((server, store)) = private_store(timeout).await else {
+        return;
+    };
+    let pid = server.pid().unwrap();
+    scenarios::the_breaker_guards_a_store_that_stops_answering(
+        satchel::store::BoxedStore::new(store),
+        timeout,
+        || common::signal(pid, "-STOP"),
+        || common::signal(pid, "-CONT"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_fails_fast_while_the_server_is_down_and_recovers_by_itself() {
     if url().is_none() {
         return;

@@ -704,6 +704,23 @@ async fn a_server_that_stops_answering_fails_fast_and_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_on_a_server_that_stops_answering_and_closes_when_it_is_back() {
+    let Some(server) = Private::start(&[]) else {
+        return;
+    };
+    let timeout = Duration::from_millis(800);
+    let config = configured(&server.url(), timeout);
+    let store = RedisStore::from_config(&config).await.unwrap();
+    scenarios::the_breaker_guards_a_store_that_stops_answering(
+        BoxedStore::new(store),
+        timeout,
+        || server.signal("-STOP"),
+        || server.signal("-CONT"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_in_the_url_are_used_and_never_shown() {
     let Some(server) = Private::start(&["--requirepass", "hunter2"]) else {
         return;

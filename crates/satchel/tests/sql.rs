@@ -1430,3 +1430,40 @@ async fn a_mariadb_that_stops_answering_fails_fast_and_loses_nothing() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_on_a_stopped_postgres_and_closes_when_it_is_back() {
+    let Some(server) = PrivatePostgres::start() else {
+        return;
+    };
+    let timeout = Duration::from_millis(800);
+    let store = satchel::store::from_config(&configured(&server.url(), timeout))
+        .await
+        .unwrap();
+    let server = std::sync::Mutex::new(server);
+    scenarios::the_breaker_guards_a_store_that_stops_answering(
+        store,
+        timeout,
+        || server.lock().unwrap().down(),
+        || server.lock().unwrap().up(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_on_a_mariadb_that_stops_answering_and_closes_when_it_is_back() {
+    let Some(server) = PrivateMariaDb::start().await else {
+        return;
+    };
+    let timeout = Duration::from_millis(800);
+    let store = satchel::store::from_config(&configured(&server.url(), timeout))
+        .await
+        .unwrap();
+    scenarios::the_breaker_guards_a_store_that_stops_answering(
+        store,
+        timeout,
+        || server.signal("-STOP"),
+        || server.signal("-CONT"),
+    )
+    .await;
+}

@@ -892,6 +892,100 @@ pub async fn the_failure_policy_decides_the_answer<H: Harness>(h: &H) {
     }
 }
 
+/// A networked store that stops answering, on a server of the test's own: the first
+/// requests wait for the store's `timeout` and answer 503 (SESSION_STORE_FAILURE =
+/// unavailable) with `Retry-After` and `Vary: Cookie`; then the breaker is open and
+/// answers at once. Meanwhile an app under `anonymous` serves the handler's answer, drops
+/// its write and leaves the cookie. Once the server is back (`start`) and the cool-down
+/// over, one request closes the breaker, and the session is as it was before the outage.
+#[cfg(feature = "axum")]
+pub async fn the_breaker_guards_a_store_that_stops_answering(
+    store: BoxedStore,
+    timeout: Duration,
+    stop: impl FnOnce(),
+    start: impl FnOnce(),
+) {
+    use satchel::{BreakerState, FailurePolicy};
+    use std::time::Instant;
+
+    let h = &axum_app::Axum;
+    let cooldown = Duration::from_millis(500);
+    let config = SessionConfig::default()
+        .with_breaker_failures(2)
+        .with_breaker_cooldown(cooldown);
+    let app = App::new(
+        store.clone(),
+        config
+            .clone()
+            .with_store_failure(FailurePolicy::Unavailable),
+    );
+    let anonymous = App::new(
+        store.clone(),
+        config.with_store_failure(FailurePolicy::Anonymous),
+    );
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=42").await;
+    assert_eq!(b.post("/write").await.body, "1");
+    let cookie = b.header();
+    let id = b.id();
+
+    stop();
+    let unavailable = |reply: &Reply, what: &str| {
+        assert_eq!((reply.status, reply.body.as_str()), (503, ""), "{what}");
+        assert_eq!(reply.vary, ["Cookie"], "{what}");
+        assert!(reply.set_cookie.is_empty(), "{what}: the cookie stays");
+        let seconds: u64 = reply.retry_after.as_deref().unwrap().parse().unwrap();
+        assert_eq!(seconds, 1, "{what}: the rest of the cool-down, rounded up");
+    };
+    for (method, path) in [("GET", "/read"), ("POST", "/write")] {
+        let started = Instant::now();
+        let reply = h.request(&app, method, path, Some(&cookie)).await;
+        let took = started.elapsed();
+        unavailable(&reply, path);
+        eprintln!("{path} while the store is stopped: 503 after {took:?}");
+        assert!(took < timeout * 2 + Duration::from_secs(1), "{took:?}");
+    }
+    assert_eq!(app.manager().breaker_state(), Some(BreakerState::Open));
+    let started = Instant::now();
+    for (method, path) in [
+        ("GET", "/read"),
+        ("POST", "/write"),
+        ("POST", "/login?uid=43"),
+    ] {
+        let reply = h.request(&app, method, path, Some(&cookie)).await;
+        unavailable(&reply, path);
+    }
+    let took = started.elapsed();
+    eprintln!("three requests through the open breaker: {took:?}");
+    assert!(
+        took < timeout / 4,
+        "the open breaker answers at once: {took:?}"
+    );
+
+    // Anonymous: the handler answers for an empty session; its write goes nowhere.
+    let reply = h.request(&anonymous, "POST", "/write", Some(&cookie)).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "1"), "anonymous");
+    assert_eq!(reply.vary, ["Cookie"]);
+    assert!(reply.set_cookie.is_empty(), "anonymous leaves the cookie");
+
+    start();
+    let started = Instant::now();
+    while let Err(error) = store.load(&id, None).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the store did not come back: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(cooldown).await;
+    let reply = b.get("/read").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "42"));
+    assert_eq!(app.manager().breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(b.post("/write").await.body, "2", "nothing was overwritten");
+    let reply = h.request(&anonymous, "GET", "/read", Some(&cookie)).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "42"));
+}
+
 pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H, _store: &BoxedStore) {
     /// Holds one entry that cannot be decoded.
     #[derive(Debug, Clone)]
