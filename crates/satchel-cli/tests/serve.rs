@@ -1170,7 +1170,9 @@ fn sessions_command_on_redis() {
 }
 
 /// `GET /healthz` answers 200 and JSON while the store works, 503 naming the failure
-/// while it does not, on both frameworks, and never sets a cookie.
+/// while it does not, on both frameworks, and never sets a cookie. It reports the circuit
+/// breaker, which its failing check opens (one failure opens it here) and its good check
+/// closes; meanwhile requests get SESSION_STORE_FAILURE's answer.
 #[test]
 fn healthz_follows_the_store() {
     for framework in ["axum", "actix"] {
@@ -1181,6 +1183,9 @@ fn healthz_follows_the_store() {
             &[
                 ("SESSION_TYPE", "filesystem"),
                 ("SESSION_FILE_DIR", sessions.to_str().unwrap()),
+                ("SESSION_STORE_FAILURE", "unavailable"),
+                ("SESSION_BREAKER_FAILURES", "1"),
+                ("SESSION_BREAKER_COOLDOWN", "1h"),
             ],
             dir.path(),
         );
@@ -1190,6 +1195,7 @@ fn healthz_follows_the_store() {
         assert_eq!(body["status"], "ok", "{framework}");
         assert_eq!(body["store"], "filesystem", "{framework}");
         assert!(body["took_ms"].is_u64(), "{body}");
+        assert_eq!(body["breaker"], "closed", "{framework}");
         assert_eq!(healthy.header("cache-control"), Some("no-store"));
         assert!(
             healthy.cookie().is_none(),
@@ -1205,10 +1211,24 @@ fn healthz_follows_the_store() {
             body["error"].as_str().unwrap().contains("cannot write to"),
             "{body}"
         );
+        assert_eq!(body["breaker"], "open", "{framework}");
+        let refused = request(server.port, "POST", "/write", None, "");
+        assert_eq!(refused.status, 503, "{framework}: {}", refused.body);
+        assert_eq!(refused.header("retry-after"), Some("3600"), "{framework}");
+        assert_eq!(refused.header("vary"), Some("Cookie"), "{framework}");
+        assert!(refused.cookie().is_none(), "{framework}");
 
         std::fs::create_dir(&sessions).unwrap();
         let again = request(server.port, "GET", "/healthz", None, "");
         assert_eq!(again.status, 200, "{framework}: {}", again.body);
+        let body: serde_json::Value = serde_json::from_str(&again.body).unwrap();
+        assert_eq!(body["breaker"], "closed", "{framework}");
+        let written = request(server.port, "POST", "/write", None, "");
+        assert_eq!(
+            (written.status, written.body.as_str()),
+            (200, "1"),
+            "{framework}"
+        );
     }
 }
 

@@ -60,7 +60,8 @@ impl StoreError {
 #[non_exhaustive]
 pub enum Error {
     /// The store failed while loading or saving this request's session. The cause was
-    /// logged where it happened; the response becomes an empty 500.
+    /// logged where it happened; the response becomes an empty 500 (or what
+    /// SESSION_STORE_FAILURE says).
     #[error("session store unavailable")]
     Unavailable,
     /// Sessions are disabled (SESSION_TYPE is `null`), so the session cannot be modified.

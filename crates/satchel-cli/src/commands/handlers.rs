@@ -35,6 +35,9 @@ pub(crate) async fn healthz(manager: &SessionManager) -> Reply {
         "store": manager.config().session_type().to_string(),
         "took_ms": u64::try_from(health.took.as_millis()).unwrap_or(u64::MAX),
     });
+    if let Some(breaker) = health.breaker {
+        body["breaker"] = Value::from(breaker.as_str());
+    }
     if let Some(reason) = health.reason() {
         body["error"] = Value::String(reason);
     }

@@ -2,10 +2,11 @@
 //!
 //! The engine is framework-neutral. An integration asks the [`SessionManager`] for a
 //! [`Session`] built from the request's `Cookie` headers, hands it to the handler, then
-//! calls [`Session::finish`] with the response status and applies the [`Outcome`] it
-//! returns (a `Set-Cookie` value and `Vary: Cookie`) — or, when `finish` fails, answers
-//! with an empty `500`. Every policy (what to save, when to send the cookie) lives here,
-//! so it is written and tested once.
+//! calls [`Session::conclude`] with the response status and applies the [`Finished`]
+//! answer it returns: the handler's response with a `Set-Cookie` value and
+//! `Vary: Cookie`, or an empty `500`, `503` or `409` in its place. Every policy (what to
+//! save, when to send the cookie, how to answer while the store fails, the circuit
+//! breaker in front of the store) lives here, so it is written and tested once.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -79,7 +79,8 @@ pub(super) struct Policy {
 pub(super) enum Plan {
     /// The handler never used the session: nothing, not even `Vary: Cookie`.
     Untouched,
-    /// The store failed during the request: the response becomes an empty 500.
+    /// The store failed during the request: the response becomes the failure policy's
+    /// empty answer.
     Failed,
     /// A 5xx response: nothing is saved; `Vary: Cookie` only.
     VaryOnly,

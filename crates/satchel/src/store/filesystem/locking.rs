@@ -63,15 +63,39 @@ pub(super) fn lock_name(stripe: usize) -> String {
     format!("{stripe:02}")
 }
 
-/// Opens a lock file, creating it when it has gone missing. Locking needs no write
-/// access, so a lock file is opened for reading.
+/// Opens a lock file, creating it (and the lock directory) when it has gone missing: a
+/// store directory emptied or made again while the store runs gets its locks back with
+/// its first write. The store's own directory is never made again here: when it is gone
+/// (an unmounted volume, say), writes keep failing rather than going elsewhere. Locking
+/// needs no write access, so a lock file is opened for reading.
 fn open_lock_file(path: &Path, mode: u32) -> io::Result<File> {
     match File::open(path) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            create_lock_file(path, mode)?;
+            match create_lock_file(path, mode) {
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    if let Some(lock_dir) = path.parent() {
+                        create_lock_dir(lock_dir, mode)?;
+                    }
+                    create_lock_file(path, mode)?;
+                }
+                created => created?,
+            }
             File::open(path)
         }
         opened => opened,
+    }
+}
+
+/// Creates the lock directory inside the store's directory (which must exist) unless it
+/// exists.
+fn create_lock_dir(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    match std::fs::DirBuilder::new()
+        .mode(super::paths::dir_mode_for(mode))
+        .create(path)
+    {
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        created => created,
     }
 }
 
@@ -110,6 +134,35 @@ mod tests {
             .collect();
         assert_eq!(stripes.len(), STRIPES);
         assert!(stripes.iter().all(|s| *s < STRIPES));
+    }
+
+    #[tokio::test]
+    async fn a_directory_made_again_gets_its_locks_back_and_a_missing_one_stays_missing() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("sessions");
+        let store = FilesystemStore::open(&dir).unwrap();
+        let id = SessionId::generate();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let refused = store
+            .save(&id, &setting("a", json!(1)), in_a_minute())
+            .await;
+        assert!(
+            matches!(refused, Err(crate::StoreError::Backend(_))),
+            "{refused:?}"
+        );
+        assert!(!dir.exists(), "the store's own directory is not made again");
+
+        std::fs::create_dir(&dir).unwrap();
+        let saved = store
+            .save(&id, &setting("a", json!(1)), in_a_minute())
+            .await;
+        assert_eq!(saved.unwrap(), Saved::Stored);
+        assert_eq!(store.load(&id, None).await.unwrap().unwrap().data["a"], 1);
+        assert!(
+            dir.join(LOCK_DIR)
+                .join(lock_name(stripe_of(&id.to_string())))
+                .exists()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
