@@ -34,7 +34,34 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn conclude(&self, status: u16) -> Finished {
-        match self.finish(status).await {
+        self.answer(self.finish(status).await)
+    }
+
+    /// How to answer once [`finish`](Self::finish) has given `ended`: its outcome, or the
+    /// empty answer SESSION_STORE_FAILURE chooses for a failed store (an empty `503` with
+    /// `Retry-After` under `unavailable`), or the error's status.
+    /// [`conclude`](Self::conclude) is `finish` then `answer`; an integration that wants
+    /// no extra future around `finish` calls the two itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{Error, FailurePolicy, Finished, MemoryStore, SessionConfig, SessionManager};
+    ///
+    /// let config = SessionConfig::default().with_store_failure(FailurePolicy::Unavailable);
+    /// let manager = SessionManager::new(MemoryStore::default(), config)?;
+    /// let session = manager.session(None::<&str>);
+    /// match session.answer(Err(Error::Unavailable)) {
+    ///     Finished::Replace(replacement) => {
+    ///         assert_eq!(replacement.status(), 503);
+    ///         assert!(replacement.retry_after().is_some());
+    ///     }
+    ///     Finished::Respond(_) => unreachable!(),
+    /// }
+    /// # Ok::<_, satchel::ConfigError>(())
+    /// ```
+    pub fn answer(&self, ended: Result<Outcome, Error>) -> Finished {
+        match ended {
             Ok(outcome) => Finished::Respond(outcome),
             Err(Error::Unavailable)
                 if self.config().store_failure() == FailurePolicy::Unavailable =>
@@ -86,27 +113,6 @@ impl Session {
     /// [`insert_if_unchanged`](Self::insert_if_unchanged)) were committed when those
     /// returned, whatever the request's end.
     pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
-        match self.end(status).await {
-            Err(Error::Unavailable) if self.goes_on_without_store() => {
-                // A write failed at the end: the handler's answer stands.
-                Ok(self.dropped())
-            }
-            ended => ended,
-        }
-    }
-
-    /// The outcome of a request whose session changes the failing store did not get
-    /// (SESSION_STORE_FAILURE=anonymous): said and counted.
-    fn dropped(&self) -> Outcome {
-        tracing::warn!(
-            "session store failed: this request's session changes were dropped \
-             (SESSION_STORE_FAILURE=anonymous)"
-        );
-        crate::observability::write_dropped();
-        Outcome::degraded()
-    }
-
-    async fn end(&self, status: u16) -> Result<Outcome, Error> {
         let mut state = {
             let mut guard = self.state();
             if guard.status == Status::Untouched {
@@ -146,10 +152,9 @@ impl Session {
             // Retired before the delete: a request that finds the entry gone must already
             // see that it was destroyed, not that it never was.
             self.retire(old);
-            store
-                .delete(&old)
-                .await
-                .map_err(|e| store_failed("delete", &e))?;
+            if let Err(error) = store.delete(&old).await {
+                return self.failed_at_end(store_failed("delete", &error));
+            }
             Event::Destroyed.record();
             if let Some(user) = &state.unbind {
                 self.unbind(user, old).await;
@@ -164,7 +169,10 @@ impl Session {
             Write::Nothing => (state.loaded_id(), Answer::Nothing),
             // Boxed: a write's future is large, and inline it would be part of the future
             // of every request, which the integrations box (copying it all).
-            _ => Box::pin(self.write(&state, &write)).await?,
+            _ => match Box::pin(self.write(&state, &write)).await {
+                Ok(written) => written,
+                Err(error) => return self.failed_at_end(error),
+            },
         };
         let cookie = plan::cookie(&ending, &write, answer).map_err(|Superseded| {
             tracing::debug!("session ended by a concurrent request; changes dropped");
@@ -198,6 +206,25 @@ impl Session {
         })
     }
 
+    /// The outcome of a request whose session changes the failing store did not get
+    /// (SESSION_STORE_FAILURE=anonymous): said and counted.
+    fn dropped(&self) -> Outcome {
+        tracing::warn!(
+            "session store failed: this request's session changes were dropped \
+             (SESSION_STORE_FAILURE=anonymous)"
+        );
+        crate::observability::write_dropped();
+        Outcome::degraded()
+    }
+
+    /// The end of a request whose store failed at its end: the failure policy's error,
+    /// or under SESSION_STORE_FAILURE=anonymous the handler's answer, its changes dropped.
+    fn failed_at_end(&self, error: Error) -> Result<Outcome, Error> {
+        match error {
+            Error::Unavailable if self.goes_on_without_store() => Ok(self.dropped()),
+            error => Err(error),
+        }
+    }
     /// The facts of `state` the end of the request decides on.
     fn ending(&self, state: &State, status: u16) -> Ending {
         Ending {

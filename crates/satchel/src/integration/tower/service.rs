@@ -79,7 +79,8 @@ where
         let answer = async move {
             let mut response = inner.call(request).await?;
             let status = response.status().as_u16();
-            let outcome = match session.conclude(status).await {
+            let ended = session.finish(status).await;
+            let outcome = match session.answer(ended) {
                 Finished::Respond(outcome) => outcome,
                 Finished::Replace(replacement) => return Ok(empty(replacement)),
             };
