@@ -28,7 +28,7 @@ impl Session {
     /// session.insert("user", "ada").await?;
     /// match session.conclude(200).await {
     ///     Finished::Respond(outcome) => assert!(outcome.set_cookie().is_some()),
-    ///     Finished::Replace(status) => panic!("answered {status}"),
+    ///     Finished::Replace(replacement) => panic!("answered {}", replacement.status()),
     /// }
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// # }).unwrap();
