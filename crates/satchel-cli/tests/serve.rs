@@ -1281,6 +1281,7 @@ fn metrics_are_served_at_the_metrics_bind_address() {
         "satchel_store_operations_total{store=\"memory\",operation=\"load\",result=\"ok\"}",
         "satchel_store_operation_duration_seconds_bucket{store=\"memory\",operation=\"save\",le=\"0.001\"}",
         "satchel_store_operation_duration_seconds_count{store=\"memory\",operation=\"save\"} 2",
+        "satchel_breaker_state{store=\"memory\"} 0",
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }

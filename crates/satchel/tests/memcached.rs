@@ -316,6 +316,58 @@ async fn a_touch_appends_its_expiry_and_leaves_the_data_alone() {
     assert_eq!(store.load(&id, None).await.unwrap().unwrap().data.len(), 2);
 }
 
+/// A save based on a version that another writer replaced meanwhile is applied again onto
+/// the newer entry (both writers' keys are kept), and counted in
+/// `satchel_merge_conflicts_total`.
+#[test]
+fn a_save_that_finds_a_newer_entry_keeps_both_and_is_counted_as_a_conflict() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let Some(servers) = servers() else { return };
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let store = store_on(&servers[0]).await;
+            let id = SessionId::generate();
+            let first = setting(&[("a", json!(1))]);
+            store.save(&id, &first, in_secs(60)).await.unwrap();
+            let loaded = store.load(&id, None).await.unwrap().unwrap();
+            // Another request writes after this one loaded.
+            let other = setting(&[("b", json!(2))]);
+            store.save(&id, &other, in_secs(60)).await.unwrap();
+            let changes = setting(&[("c", json!(3))]);
+            let mut data = loaded.data.clone();
+            changes.apply(&mut data);
+            let seen = Seen {
+                version: loaded.version.unwrap(),
+                data: &data,
+                permanent: None,
+            };
+            let saved = store.save_seen(&id, seen, &changes, in_secs(60)).await;
+            assert_eq!(saved.unwrap(), Saved::Stored);
+            let record = store.load(&id, None).await.unwrap().unwrap();
+            let keys: Vec<&str> = record.data.keys().map(String::as_str).collect();
+            assert_eq!(keys, ["a", "b", "c"]);
+        });
+    });
+    let conflicts: u64 = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "satchel_merge_conflicts_total")
+        .map(|(.., value)| match value {
+            DebugValue::Counter(n) => n,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(conflicts, 1);
+}
+
 /// The observed failure: PERMANENT_SESSION_LIFETIME=2 with refresh, a read after 0.5 s
 /// (a touch), and the session was still served 2.1 to 2.6 s after that touch, because its
 /// expiry was estimated from the TTL memcached reports, in whole seconds. A session must

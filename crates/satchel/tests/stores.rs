@@ -228,3 +228,93 @@ fn metrics_count_store_calls_and_session_events() {
     );
     assert_eq!(timed, 3, "each store call is timed");
 }
+
+/// What a failing store leaves in the metrics, under SESSION_STORE_FAILURE=anonymous: each
+/// request's dropped changes, the breaker's state once it opens, and each call it refused.
+#[cfg(feature = "filesystem")]
+#[test]
+fn the_breaker_and_dropped_writes_are_measured() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use satchel::{BreakerState, FailurePolicy, FilesystemStore, SessionConfig, SessionManager};
+
+    let root = tempfile::tempdir().expect("a temporary directory");
+    let dir = root.path().join("sessions");
+    let store = FilesystemStore::builder(&dir)
+        .open()
+        .expect("the store opens");
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let config = SessionConfig::default()
+                .with_store_failure(FailurePolicy::Anonymous)
+                .with_breaker_failures(2)
+                .with_breaker_cooldown(std::time::Duration::from_secs(60));
+            let manager = SessionManager::new(store, config).expect("a manager");
+            let session = manager.session(std::iter::empty::<&[u8]>());
+            session.insert("user", 7).await.expect("an insert");
+            let outcome = session.finish(200).await.expect("a finish");
+            let cookie = outcome.set_cookie().expect("a cookie").to_owned();
+            let pair = cookie.split(';').next().expect("name=value").to_owned();
+
+            // The directory becomes a plain file: every read and write fails.
+            std::fs::rename(&dir, root.path().join("aside")).expect("moved aside");
+            std::fs::write(&dir, b"not a directory").expect("a file in its place");
+            for request in 0..3 {
+                let session = manager.session([pair.as_bytes()]);
+                let user = session.get::<i64>("user").await.expect("an empty session");
+                assert_eq!(user, None, "request {request}");
+                if request < 2 {
+                    session.insert("user", 8).await.expect("an insert");
+                }
+                let outcome = session.finish(200).await.expect("the handler's answer");
+                assert_eq!(outcome.set_cookie(), None, "request {request}");
+                assert_eq!(outcome.disposition(), satchel::Disposition::Degraded);
+            }
+            assert_eq!(manager.breaker_state(), Some(BreakerState::Open));
+        });
+    });
+
+    let (mut counters, mut gauges) = (
+        std::collections::BTreeMap::new(),
+        std::collections::BTreeMap::new(),
+    );
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let labels: Vec<String> = key
+            .labels()
+            .map(|label| format!("{}={}", label.key(), label.value()))
+            .collect();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        match value {
+            DebugValue::Counter(n) => {
+                counters.insert(name, n);
+            }
+            DebugValue::Gauge(value) => {
+                gauges.insert(name, value.into_inner());
+            }
+            DebugValue::Histogram(_) => {}
+        }
+    }
+    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
+    assert_eq!(count("satchel_writes_dropped_total{}"), 2, "{counters:#?}");
+    assert_eq!(
+        count("satchel_store_operations_total{store=filesystem,operation=load,result=error}"),
+        2,
+        "{counters:#?}"
+    );
+    assert_eq!(
+        count("satchel_breaker_rejections_total{store=filesystem}"),
+        1,
+        "{counters:#?}"
+    );
+    assert_eq!(
+        gauges.get("satchel_breaker_state{store=filesystem}"),
+        Some(&1.0),
+        "{gauges:#?}"
+    );
+}

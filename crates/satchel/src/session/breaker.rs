@@ -296,7 +296,9 @@ impl Guarded {
     pub(crate) fn new(store: BoxedStore, failures: usize, cooldown: Duration) -> Self {
         let breaker = (failures > 0).then(|| {
             let threshold = u32::try_from(failures).unwrap_or(u32::MAX);
-            Breaker::new(threshold, cooldown, store.name())
+            let breaker = Breaker::new(threshold, cooldown, store.name());
+            breaker.publish(BreakerState::Closed);
+            breaker
         });
         Self { store, breaker }
     }
@@ -309,6 +311,16 @@ impl Guarded {
     /// Where the breaker stands; `None` without one.
     pub(crate) fn breaker_state(&self) -> Option<BreakerState> {
         self.breaker.as_ref().map(Breaker::state)
+    }
+
+    /// Sets the breaker's gauge to where it stands (for a recorder installed after the
+    /// breaker was made), and says where that is.
+    pub(crate) fn publish_breaker(&self) -> Option<BreakerState> {
+        self.breaker.as_ref().map(|breaker| {
+            let state = breaker.state();
+            breaker.publish(state);
+            state
+        })
     }
 
     /// How long until the store is tried again, for `Retry-After`: the rest of an open

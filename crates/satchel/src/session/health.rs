@@ -61,7 +61,7 @@ impl SessionManager {
         Health {
             took: started.elapsed(),
             error: answer.err(),
-            breaker: self.breaker_state(),
+            breaker: self.shared.store.publish_breaker(),
         }
     }
 }
