@@ -148,12 +148,33 @@ async fn a_memory_store_of_100000_sessions_lists_each_once() {
     );
 }
 
-/// Store calls and session events are recorded under their documented names and labels,
-/// and no label carries a session id.
-#[test]
-fn metrics_count_store_calls_and_session_events() {
+/// What a test's async work recorded through the `metrics` facade: each metric as
+/// `name{label=value,…}`, with its value (counters, gauges) or its number of samples
+/// (histograms).
+#[derive(Debug, Default)]
+struct Recorded {
+    counters: std::collections::BTreeMap<String, u64>,
+    gauges: std::collections::BTreeMap<String, f64>,
+    histograms: std::collections::BTreeMap<String, usize>,
+}
+
+impl Recorded {
+    fn count(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.counters
+            .keys()
+            .chain(self.gauges.keys())
+            .chain(self.histograms.keys())
+    }
+}
+
+/// Runs `work` on a current-thread runtime with a recorder of its own (this thread's while
+/// the work runs, and every task runs here), and returns what it recorded.
+fn recorded<T>(work: impl std::future::Future<Output = T>) -> (T, Recorded) {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    use satchel::{SessionConfig, SessionManager};
 
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
@@ -161,51 +182,65 @@ fn metrics_count_store_calls_and_session_events() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // The recorder is this thread's while the closure runs; a current-thread runtime
-    // runs every task here.
-    let id = metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
-            let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())
-                .expect("a manager");
-            let session = manager.session(std::iter::empty::<&[u8]>());
-            session.insert("k", 1).await.expect("an insert");
-            let outcome = session.finish(200).await.expect("a finish");
-            let cookie = outcome.set_cookie().expect("a new session's cookie");
-            let pair = cookie.split(';').next().expect("name=value").to_owned();
-            let session = manager.session([pair.as_bytes()]);
-            assert_eq!(session.get::<i64>("k").await.expect("a read"), Some(1));
-            let _read = session.finish(200).await.expect("a finish");
-            assert!(manager.health().await.is_ok());
-            pair.split_once('=').expect("name=value").1.to_owned()
-        })
-    });
-
-    let mut counters = std::collections::BTreeMap::new();
-    let mut timed = 0;
+    let output = metrics::with_local_recorder(&recorder, || runtime.block_on(work));
+    let mut recorded = Recorded::default();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
         let key = key.key();
         let labels: Vec<String> = key
             .labels()
             .map(|label| format!("{}={}", label.key(), label.value()))
             .collect();
-        for label in &labels {
-            assert!(
-                !label.contains(&id),
-                "a label carries the session id: {label}"
-            );
-        }
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
         match value {
             DebugValue::Counter(n) => {
-                counters.insert(format!("{}{{{}}}", key.name(), labels.join(",")), n);
+                recorded.counters.insert(name, n);
+            }
+            DebugValue::Gauge(value) => {
+                recorded.gauges.insert(name, value.into_inner());
             }
             DebugValue::Histogram(samples) => {
-                assert_eq!(key.name(), "satchel_store_operation_duration_seconds");
-                timed += samples.len();
+                recorded.histograms.insert(name, samples.len());
             }
-            DebugValue::Gauge(_) => {}
         }
     }
-    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
+    (output, recorded)
+}
+
+/// Store calls and session events are recorded under their documented names and labels,
+/// and no label carries a session id.
+#[test]
+fn metrics_count_store_calls_and_session_events() {
+    use satchel::{SessionConfig, SessionManager};
+
+    let (id, recorded) = recorded(async {
+        let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())
+            .expect("a manager");
+        let session = manager.session(std::iter::empty::<&[u8]>());
+        session.insert("k", 1).await.expect("an insert");
+        let outcome = session.finish(200).await.expect("a finish");
+        let cookie = outcome.set_cookie().expect("a new session's cookie");
+        let pair = cookie.split(';').next().expect("name=value").to_owned();
+        let session = manager.session([pair.as_bytes()]);
+        assert_eq!(session.get::<i64>("k").await.expect("a read"), Some(1));
+        let _read = session.finish(200).await.expect("a finish");
+        assert!(manager.health().await.is_ok());
+        pair.split_once('=').expect("name=value").1.to_owned()
+    });
+    for name in recorded.names() {
+        assert!(
+            !name.contains(&id),
+            "a label carries the session id: {name}"
+        );
+    }
+    for name in recorded.histograms.keys() {
+        assert!(
+            name.starts_with("satchel_store_operation_duration_seconds{"),
+            "{name}"
+        );
+    }
+    let timed: usize = recorded.histograms.values().sum();
+    let counters = &recorded.counters;
+    let count = |name: &str| recorded.count(name);
     assert_eq!(
         count("satchel_sessions_total{event=created}"),
         1,
@@ -234,7 +269,6 @@ fn metrics_count_store_calls_and_session_events() {
 #[cfg(feature = "filesystem")]
 #[test]
 fn the_breaker_and_dropped_writes_are_measured() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use satchel::{BreakerState, FailurePolicy, FilesystemStore, SessionConfig, SessionManager};
 
     let root = tempfile::tempdir().expect("a temporary directory");
@@ -242,79 +276,58 @@ fn the_breaker_and_dropped_writes_are_measured() {
     let store = FilesystemStore::builder(&dir)
         .open()
         .expect("the store opens");
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
-            let config = SessionConfig::default()
-                .with_store_failure(FailurePolicy::Anonymous)
-                .with_breaker_failures(2)
-                .with_breaker_cooldown(std::time::Duration::from_secs(60));
-            let manager = SessionManager::new(store, config).expect("a manager");
-            let session = manager.session(std::iter::empty::<&[u8]>());
-            session.insert("user", 7).await.expect("an insert");
-            let outcome = session.finish(200).await.expect("a finish");
-            let cookie = outcome.set_cookie().expect("a cookie").to_owned();
-            let pair = cookie.split(';').next().expect("name=value").to_owned();
+    let ((), recorded) = recorded(async {
+        let config = SessionConfig::default()
+            .with_store_failure(FailurePolicy::Anonymous)
+            .with_breaker_failures(2)
+            .with_breaker_cooldown(std::time::Duration::from_secs(60));
+        let manager = SessionManager::new(store, config).expect("a manager");
+        let session = manager.session(std::iter::empty::<&[u8]>());
+        session.insert("user", 7).await.expect("an insert");
+        let outcome = session.finish(200).await.expect("a finish");
+        let cookie = outcome.set_cookie().expect("a cookie").to_owned();
+        let pair = cookie.split(';').next().expect("name=value").to_owned();
 
-            // The directory becomes a plain file: every read and write fails.
-            std::fs::rename(&dir, root.path().join("aside")).expect("moved aside");
-            std::fs::write(&dir, b"not a directory").expect("a file in its place");
-            for request in 0..3 {
-                let session = manager.session([pair.as_bytes()]);
-                let user = session.get::<i64>("user").await.expect("an empty session");
-                assert_eq!(user, None, "request {request}");
-                if request < 2 {
-                    session.insert("user", 8).await.expect("an insert");
-                }
-                let outcome = session.finish(200).await.expect("the handler's answer");
-                assert_eq!(outcome.set_cookie(), None, "request {request}");
-                assert_eq!(outcome.disposition(), satchel::Disposition::Degraded);
+        // The directory becomes a plain file: every read and write fails.
+        std::fs::rename(&dir, root.path().join("aside")).expect("moved aside");
+        std::fs::write(&dir, b"not a directory").expect("a file in its place");
+        for request in 0..3 {
+            let session = manager.session([pair.as_bytes()]);
+            let user = session.get::<i64>("user").await.expect("an empty session");
+            assert_eq!(user, None, "request {request}");
+            if request < 2 {
+                session.insert("user", 8).await.expect("an insert");
             }
-            assert_eq!(manager.breaker_state(), Some(BreakerState::Open));
-        });
+            let outcome = session.finish(200).await.expect("the handler's answer");
+            assert_eq!(outcome.set_cookie(), None, "request {request}");
+            assert_eq!(outcome.disposition(), satchel::Disposition::Degraded);
+        }
+        assert_eq!(manager.breaker_state(), Some(BreakerState::Open));
     });
 
-    let (mut counters, mut gauges) = (
-        std::collections::BTreeMap::new(),
-        std::collections::BTreeMap::new(),
-    );
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        let labels: Vec<String> = key
-            .labels()
-            .map(|label| format!("{}={}", label.key(), label.value()))
-            .collect();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        match value {
-            DebugValue::Counter(n) => {
-                counters.insert(name, n);
-            }
-            DebugValue::Gauge(value) => {
-                gauges.insert(name, value.into_inner());
-            }
-            DebugValue::Histogram(_) => {}
-        }
-    }
-    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
-    assert_eq!(count("satchel_writes_dropped_total{}"), 2, "{counters:#?}");
+    let counters = &recorded.counters;
     assert_eq!(
-        count("satchel_store_operations_total{store=filesystem,operation=load,result=error}"),
+        recorded.count("satchel_writes_dropped_total{}"),
         2,
         "{counters:#?}"
     );
     assert_eq!(
-        count("satchel_breaker_rejections_total{store=filesystem}"),
+        recorded
+            .count("satchel_store_operations_total{store=filesystem,operation=load,result=error}"),
+        2,
+        "{counters:#?}"
+    );
+    assert_eq!(
+        recorded.count("satchel_breaker_rejections_total{store=filesystem}"),
         1,
         "{counters:#?}"
     );
     assert_eq!(
-        gauges.get("satchel_breaker_state{store=filesystem}"),
+        recorded
+            .gauges
+            .get("satchel_breaker_state{store=filesystem}"),
         Some(&1.0),
-        "{gauges:#?}"
+        "{:#?}",
+        recorded.gauges
     );
 }
