@@ -123,8 +123,11 @@ impl Session {
         };
         state.settle(self.config().permanent());
         if state.detached {
-            let wrote =
-                !state.changes.is_empty() || state.fate != Fate::Keep || state.unbind.is_some();
+            // A 5xx answer saves nothing anyway: nothing was dropped.
+            let wrote = status < 500
+                && (!state.changes.is_empty()
+                    || state.fate != Fate::Keep
+                    || state.unbind.is_some());
             return Ok(if wrote {
                 self.dropped()
             } else {
@@ -225,6 +228,7 @@ impl Session {
             error => Err(error),
         }
     }
+
     /// The facts of `state` the end of the request decides on.
     fn ending(&self, state: &State, status: u16) -> Ending {
         Ending {
