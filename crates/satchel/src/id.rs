@@ -88,6 +88,23 @@ impl SessionId {
         text
     }
 
+    /// The key a session with this id is stored under when SESSION_HASH_IDS is on (the
+    /// default): SHA-256 of the id, under a context of its own, as an id of the same
+    /// form. It cannot be turned back into the id, so it does not work as a cookie:
+    /// whoever reads the store does not get the sessions in it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = satchel::SessionId::generate();
+    /// assert_ne!(id.hashed(), id);
+    /// assert_eq!(id.hashed(), id.hashed(), "the same in every process");
+    /// ```
+    #[must_use]
+    pub fn hashed(&self) -> Self {
+        Self::derive("satchel session key", &self.0)
+    }
+
     /// An id derived from `input` under `context` (SHA-256 of both): the same in every
     /// process, for entries the store keeps beside sessions (a user's index).
     pub(crate) fn derive(context: &str, input: &[u8]) -> Self {

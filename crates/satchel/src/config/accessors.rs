@@ -882,6 +882,65 @@ impl SessionConfig {
         self
     }
 
+    /// Whether sessions are stored under a hash of their id (`SESSION_HASH_IDS`).
+    ///
+    /// Defaults to `true`. The id in the cookie is a bearer credential: whoever holds it
+    /// holds the session. Stored under the SHA-256 of the id instead, a session cannot be
+    /// taken by whoever reads the store (a backup, a replica, a `KEYS *`, a SQL dump, a
+    /// leaked snapshot): the hash cannot be turned back into the id, nor used as a cookie.
+    /// The id carries 256 random bits, so an unkeyed hash is enough: there is nothing to
+    /// guess, and no key to keep or rotate. Every store is covered, and so are the user
+    /// indexes, which list sessions by their stored key.
+    ///
+    /// Turn it off only where something else must find sessions by their cookie's id: an
+    /// application sharing the store with Flask-Session (which stores raw ids), or tools
+    /// that look sessions up by cookie. A deployment whose sessions were stored under raw
+    /// ids moves with [`hash_ids_migrate`](Self::hash_ids_migrate).
+    #[must_use]
+    pub fn hash_ids(&self) -> bool {
+        self.hash_ids
+    }
+
+    /// Sets `SESSION_HASH_IDS`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_hash_ids(false);
+    /// assert!(!config.hash_ids());
+    /// ```
+    pub fn with_hash_ids(mut self, hash: bool) -> Self {
+        self.hash_ids = hash;
+        self
+    }
+
+    /// Whether a session that is not found under its hashed key is looked up under its
+    /// raw id and moved (`SESSION_HASH_IDS_MIGRATE`).
+    ///
+    /// Defaults to `false`: it costs a second lookup for every id that names no session.
+    /// Turn it on when turning SESSION_HASH_IDS on over sessions stored under raw ids
+    /// (before it existed, or with it off): each such session moves to its hashed key the
+    /// first time a request presents it (an atomic move, as for a log-in, so a change
+    /// racing it is kept), with its user's index. Turn it off again once the longest
+    /// session lifetime has passed: by then every raw entry has moved or expired.
+    #[must_use]
+    pub fn hash_ids_migrate(&self) -> bool {
+        self.hash_ids_migrate
+    }
+
+    /// Sets `SESSION_HASH_IDS_MIGRATE`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_hash_ids_migrate(true);
+    /// assert!(config.hash_ids_migrate());
+    /// ```
+    pub fn with_hash_ids_migrate(mut self, migrate: bool) -> Self {
+        self.hash_ids_migrate = migrate;
+        self
+    }
+
     /// SQL database URL (`SESSION_SQL_URL`), if set.
     ///
     /// Defaults to `None`: there is no sensible database to assume, so the SQL store

@@ -28,6 +28,8 @@
 //! | `SECRET_KEY` | unset | Secret used to sign session ids (`satchel keygen` makes one). Never printed. |
 //! | `SECRET_KEY_FALLBACKS` | unset | Older secrets still accepted when verifying, for key rotation; comma-separated (or a TOML array). Never printed. |
 //! | `SESSION_KEY_PREFIX` | `session:` | Prefix of every key written to the store, so several applications can share one backend. |
+//! | `SESSION_HASH_IDS` | `true` | Store each session under a SHA-256 hash of its id, so that whoever reads the store (a backup, a replica, a dump) finds no id that works as a cookie; `false` keeps raw ids, as Flask-Session does (Satchel's own). |
+//! | `SESSION_HASH_IDS_MIGRATE` | `false` | While moving to hashed ids: a session not found under its hashed key is looked up once under its raw id and moved to the hashed key (Satchel's own). |
 //! | `SESSION_FILE_DIR` | `flask_sessions` | Directory of the `filesystem` store; a relative path is taken from the working directory. |
 //! | `SESSION_FILE_THRESHOLD` | `500` | Most sessions the `filesystem` store keeps; beyond it, expired then soonest-expiring sessions go. |
 //! | `SESSION_FILE_MODE` | `0o600` | Permissions of session files, in octal (`600`, `0600` or `0o600`). |
@@ -147,6 +149,8 @@ pub struct SessionConfig {
     secret_key: Option<Secret>,
     secret_key_fallbacks: Vec<Secret>,
     key_prefix: String,
+    hash_ids: bool,
+    hash_ids_migrate: bool,
     file_dir: PathBuf,
     file_threshold: usize,
     file_mode: u32,
@@ -186,6 +190,8 @@ impl Default for SessionConfig {
             secret_key: None,
             secret_key_fallbacks: Vec::new(),
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            hash_ids: true,
+            hash_ids_migrate: false,
             file_dir: PathBuf::from(DEFAULT_FILE_DIR),
             file_threshold: defaults::FILE_THRESHOLD,
             file_mode: defaults::FILE_MODE,

@@ -324,6 +324,31 @@ pub const SETTINGS: &[Setting] = &[
         show: |config| config.key_prefix.clone(),
     },
     Setting {
+        key: "SESSION_HASH_IDS",
+        default: "`true`",
+        doc: "Store each session under a SHA-256 hash of its id, so that whoever reads the \
+              store (a backup, a replica, a dump) finds no id that works as a cookie; `false` \
+              keeps raw ids, as Flask-Session does (Satchel's own).",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.hash_ids = boolean(key, raw)?;
+            Ok(())
+        },
+        show: |config| config.hash_ids.to_string(),
+    },
+    Setting {
+        key: "SESSION_HASH_IDS_MIGRATE",
+        default: "`false`",
+        doc: "While moving to hashed ids: a session not found under its hashed key is looked \
+              up once under its raw id and moved to the hashed key (Satchel's own).",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.hash_ids_migrate = boolean(key, raw)?;
+            Ok(())
+        },
+        show: |config| config.hash_ids_migrate.to_string(),
+    },
+    Setting {
         key: "SESSION_FILE_DIR",
         default: "`flask_sessions`",
         doc: "Directory of the `filesystem` store; a relative path is taken from the working \

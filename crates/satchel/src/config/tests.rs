@@ -84,6 +84,8 @@ fn every_key_parses_from_its_string_form() {
         ("SECRET_KEY", SECRET),
         ("SECRET_KEY_FALLBACKS", "old-one, older-one"),
         ("SESSION_KEY_PREFIX", "shop:"),
+        ("SESSION_HASH_IDS", "off"),
+        ("SESSION_HASH_IDS_MIGRATE", "yes"),
         ("SESSION_FILE_DIR", "/tmp/sessions"),
         ("SESSION_FILE_THRESHOLD", "42"),
         ("SESSION_FILE_MODE", "0640"),
@@ -127,6 +129,8 @@ fn every_key_parses_from_its_string_form() {
         [Secret::from("old-one"), Secret::from("older-one")]
     );
     assert_eq!(config.key_prefix(), "shop:");
+    assert!(!config.hash_ids());
+    assert!(config.hash_ids_migrate());
     assert_eq!(config.file_dir(), Path::new("/tmp/sessions"));
     assert_eq!(config.file_threshold(), 42);
     assert_eq!(config.file_mode(), 0o640);

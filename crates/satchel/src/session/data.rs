@@ -197,7 +197,12 @@ impl Session {
                 }
             }
         };
-        let outcome = self.inner.shared.store.update(&id, key, &update).await;
+        let outcome = self
+            .inner
+            .shared
+            .store
+            .update(&self.key(&id), key, &update)
+            .await;
         let mut state = self.state();
         let value = match outcome {
             Ok(Updated::Applied(value)) => value,
@@ -399,14 +404,23 @@ impl Session {
         Ok(self.load().await?.loaded.map(|loaded| loaded.expires_at))
     }
 
-    /// The id of the stored session this request loaded, if any.
+    /// The key of the stored session this request loaded, if any: what the store and
+    /// the user indexes know it by, and what [`SessionManager::revoke`],
+    /// [`SessionManager::revoke_user`] and [`SessionInfo::id`](crate::SessionInfo::id)
+    /// take and give. With SESSION_HASH_IDS (the default) it is the
+    /// [hash](SessionId::hashed) of the cookie's id, which does not work as a cookie;
+    /// otherwise the cookie's id itself, a secret. Show its
+    /// [fingerprint](SessionId::fingerprint), never the key.
+    ///
+    /// [`SessionManager::revoke`]: crate::SessionManager::revoke
+    /// [`SessionManager::revoke_user`]: crate::SessionManager::revoke_user
     ///
     /// # Errors
     ///
     /// [`Error::Unavailable`] when the store failed.
     pub async fn id(&self) -> Result<Option<SessionId>, Error> {
         let state = self.load().await?;
-        Ok(state.loaded_id())
+        Ok(state.loaded_id().map(|id| self.key(&id)))
     }
 }
 

@@ -155,12 +155,13 @@ impl Session {
             // Retired before the delete: a request that finds the entry gone must already
             // see that it was destroyed, not that it never was.
             self.retire(old);
-            if let Err(error) = store.delete(&old).await {
+            let key = self.key(&old);
+            if let Err(error) = store.delete(&key).await {
                 return self.failed_at_end(store_failed("delete", &error));
             }
             Event::Destroyed.record();
             if let Some(user) = &state.unbind {
-                self.unbind(user, old).await;
+                self.unbind(user, key).await;
             }
         }
         if ending.existed {
@@ -268,18 +269,20 @@ impl Session {
             (Write::Nothing, _) => Ok((id, Answer::Nothing)),
             (Write::Cycle { expires_at }, Some(old)) => {
                 let new = SessionId::generate();
+                let (old_key, new_key) = (self.key(&old), self.key(&new));
                 let (user, previous) = (bound_user(state), loaded_user(state));
                 // Indexed before the move, so that a bound session is always found.
                 if let Some(user) = user {
-                    self.index(user, &new).await?;
+                    self.index(user, &new_key).await?;
                 }
                 // Retired before the move, as for a delete. While the move runs, the id
                 // still names its entry, which any request for it loads as usual.
                 self.retire(old);
-                let answer = saved(store.cycle(&old, &new, &state.changes, expires_at).await)?;
+                let moved = store.cycle(&old_key, &new_key, &state.changes, expires_at);
+                let answer = saved(moved.await)?;
                 Event::Cycled.record();
                 let newly = user.filter(|_| user != previous);
-                self.after_binding(newly, previous.map(|user| (user, old)))
+                self.after_binding(newly, previous.map(|user| (user, old_key)))
                     .await;
                 Ok((Some(new), answer))
             }
@@ -289,10 +292,11 @@ impl Session {
                 },
                 Some(id),
             ) => {
+                let key = self.key(&id);
                 let (user, previous) = (bound_user(state), loaded_user(state));
                 let rebound = user != previous;
                 if let (true, Some(user)) = (rebound, user) {
-                    self.index(user, &id).await?;
+                    self.index(user, &key).await?;
                 }
                 let result = match state
                     .loaded
@@ -305,13 +309,15 @@ impl Session {
                             data: &state.data,
                             permanent: state.changes.permanent().or(state.stored_permanent()),
                         };
-                        store.save_seen(&id, seen, &state.changes, expires_at).await
+                        store
+                            .save_seen(&key, seen, &state.changes, expires_at)
+                            .await
                     }
-                    None => store.save(&id, &state.changes, expires_at).await,
+                    None => store.save(&key, &state.changes, expires_at).await,
                 };
                 let answer = saved(result)?;
                 if rebound {
-                    self.after_binding(user, previous.map(|user| (user, id)))
+                    self.after_binding(user, previous.map(|user| (user, key)))
                         .await;
                 }
                 Ok((Some(id), answer))
@@ -319,7 +325,7 @@ impl Session {
             (Write::Touch { expires_at }, Some(id)) => {
                 // The refresh is this request's one write: a touch that moves the expiry
                 // and leaves the data alone.
-                let answer = match store.load(&id, Some(expires_at)).await {
+                let answer = match store.load(&self.key(&id), Some(expires_at)).await {
                     Ok(Some(record)) => {
                         Event::Refreshed.record();
                         Answer::Touched(record.expires_at)
@@ -349,11 +355,12 @@ impl Session {
                     return Err(Error::Superseded);
                 }
                 let new = SessionId::generate();
+                let key = self.key(&new);
                 let user = bound_user(state);
                 if let Some(user) = user {
-                    self.index(user, &new).await?;
+                    self.index(user, &key).await?;
                 }
-                let answer = saved(store.save(&new, &state.changes, expires_at).await)?;
+                let answer = saved(store.save(&key, &state.changes, expires_at).await)?;
                 if answer == Answer::Saved(Saved::Stored) {
                     Event::Created.record();
                 }

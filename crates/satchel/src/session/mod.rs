@@ -75,6 +75,8 @@ struct Shared {
     config: SessionConfig,
     cookie: CookieWriter,
     writable: bool,
+    /// SESSION_HASH_IDS: sessions are stored under the hash of their id.
+    hash_ids: bool,
     #[cfg(feature = "signed")]
     signer: Option<crate::signing::Signer>,
     retired: Mutex<Retired>,
@@ -179,6 +181,7 @@ impl SessionManager {
             shared: Arc::new(Shared {
                 cookie: CookieWriter::new(&config),
                 store,
+                hash_ids: config.hash_ids(),
                 config,
                 writable,
                 #[cfg(feature = "signed")]
@@ -707,7 +710,55 @@ fn store_failed(what: &str, error: &StoreError) -> Error {
     Error::Unavailable
 }
 
+/// Whether sessions stored under their raw id move to their hashed key when found
+/// (SESSION_HASH_IDS_MIGRATE).
+fn shared_migrates(shared: &Shared) -> bool {
+    shared.config.hash_ids_migrate()
+}
+
 impl Session {
+    /// Moves the session stored under the raw id `raw` to its hashed `key`
+    /// (SESSION_HASH_IDS_MIGRATE), with its user's index, and loads it from there. The
+    /// move is the store's atomic id rotation, so a change racing it is kept; nothing is
+    /// written when there is no live entry under `raw`.
+    ///
+    /// Boxed: it runs once per session, and inline it would grow the future of every
+    /// request.
+    fn migrate<'a>(
+        &'a self,
+        raw: &'a SessionId,
+        key: &'a SessionId,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Option<crate::Record>, StoreError>> + Send + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let store = &self.inner.shared.store;
+            let Some(record) = store.load(raw, None).await? else {
+                return Ok(None);
+            };
+            if record.is_expired(SystemTime::now()) {
+                return Ok(None);
+            }
+            let mut changes = Changes::default();
+            changes.require_existing();
+            store.cycle(raw, key, &changes, record.expires_at).await?;
+            let user = record
+                .data
+                .get(crate::store::index::USER_KEY)
+                .and_then(Value::as_str);
+            if let Some(user) = user {
+                if let Err(error) = self.index(user, key).await {
+                    tracing::warn!(%error, "indexing a migrated session failed");
+                }
+                self.manager().unindex(user, &[*raw]).await;
+            }
+            tracing::debug!("a session stored under its raw id moved to its hashed key");
+            store.load(key, None).await
+        })
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // State stays consistent at every await point; a panic in another clone's
         // critical section leaves nothing half-done worth refusing service for.
@@ -780,8 +831,20 @@ impl Session {
         self.inner.shared.retired()
     }
 
+    /// Remembers that the session of the cookie id `id` was rotated away from or
+    /// destroyed (by its key, as [`SessionManager::revoke`] does).
     fn retire(&self, id: SessionId) {
-        self.retired().add(id);
+        let key = self.key(&id);
+        self.retired().add(key);
+    }
+
+    /// The key the session of the cookie id `id` is stored under (SESSION_HASH_IDS).
+    fn key(&self, id: &SessionId) -> SessionId {
+        if self.inner.shared.hash_ids {
+            id.hashed()
+        } else {
+            *id
+        }
     }
 
     /// Whether the request presented an id this process rotated away from or destroyed
@@ -798,7 +861,7 @@ impl Session {
             .candidates
             .iter()
             .filter_map(|value| self.verify(value))
-            .any(|(id, _)| retired.contains(&id))
+            .any(|(id, _)| retired.contains(&self.key(&id)))
     }
 
     /// The cookie for the id the browser presented, which stays: the value it sent,
@@ -851,7 +914,14 @@ impl Session {
         for presented in ids {
             // A plain read: a refresh that falls due is applied when the request ends,
             // in the place of a save (see `finish`).
-            let loaded = store.load(&presented.id, None).await;
+            let key = self.key(&presented.id);
+            let mut loaded = store.load(&key, None).await;
+            if matches!(loaded, Ok(None))
+                && key != presented.id
+                && shared_migrates(&self.inner.shared)
+            {
+                loaded = self.migrate(&presented.id, &key).await;
+            }
             match loaded {
                 Ok(Some(record)) if !record.is_expired(now) => {
                     let mut state = self.state();

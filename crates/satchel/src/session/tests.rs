@@ -23,6 +23,12 @@ fn cookie_pair(outcome: &Outcome) -> String {
         .to_owned()
 }
 
+/// The key the session of a `name=id` cookie is stored under (SESSION_HASH_IDS is on).
+fn stored_key(cookie: &str) -> SessionId {
+    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+    id.hashed()
+}
+
 fn manager(store: &MemoryStore) -> SessionManager {
     let config = SessionConfig::default().with_refresh_each_request(false);
     SessionManager::new(store.clone(), config).unwrap()
@@ -35,7 +41,7 @@ async fn a_read_extends_the_stored_expiry_only_once_it_lags_by_the_granularity()
     assert_eq!(config.refresh_granularity(), Duration::from_millis(200));
     let manager = SessionManager::new(store.clone(), config).unwrap();
     let cookie = logged_in(&manager).await;
-    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let id = stored_key(&cookie);
     let stored = || async { store.load(&id, None).await.unwrap().unwrap().expires_at };
     let saved_at = stored().await;
 
@@ -71,7 +77,7 @@ async fn a_session_destroyed_during_a_request_is_not_brought_back_by_its_save() 
     let store = MemoryStore::default();
     let manager = manager(&store);
     let cookie = logged_in(&manager).await;
-    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let id = stored_key(&cookie);
 
     // A slow request loads the session…
     let slow = manager.session([cookie.as_str()]);
@@ -121,7 +127,7 @@ async fn a_change_resends_the_cookie_only_when_its_expiry_is_due() {
         .with_refresh_each_request(false);
     let manager = SessionManager::new(store.clone(), config).unwrap();
     let cookie = logged_in(&manager).await;
-    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let id = stored_key(&cookie);
     let stored = || async { store.load(&id, None).await.unwrap().unwrap() };
     let saved_at = stored().await.expires_at;
 
@@ -273,7 +279,7 @@ async fn an_increment_moves_the_expiry_as_a_change_does() {
         .with_lifetime(Duration::from_secs(20));
     let manager = SessionManager::new(store.clone(), config).unwrap();
     let cookie = logged_in(&manager).await;
-    let id: SessionId = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let id = stored_key(&cookie);
     let saved_at = store.load(&id, None).await.unwrap().unwrap().expires_at;
     tokio::time::sleep(Duration::from_millis(250)).await;
     let session = manager.session([cookie.as_str()]);

@@ -140,10 +140,21 @@ impl<'a, H: Harness> Browser<'a, H> {
         self.send("POST", path).await
     }
 
-    /// The session id in the cookie (the part before any signature).
-    pub fn id(&self) -> SessionId {
+    /// The session id in the cookie (the part before any signature): a secret.
+    pub fn cookie_id(&self) -> SessionId {
         let value = self.cookie.as_deref().expect("a session cookie");
         value.split('.').next().unwrap().parse().unwrap()
+    }
+
+    /// The key the session is stored under: the hash of the cookie's id, unless the
+    /// app's configuration turns SESSION_HASH_IDS off.
+    pub fn id(&self) -> SessionId {
+        let id = self.cookie_id();
+        if self.app.config.hash_ids() {
+            id.hashed()
+        } else {
+            id
+        }
     }
 }
 
@@ -553,7 +564,7 @@ pub async fn malformed_cookies_give_a_fresh_session<H: Harness>(h: &H, store: &B
         assert_eq!(reply.status, 200, "{junk:?}");
         assert_eq!(reply.body, "0");
         b.post("/set/k").await;
-        let id = b.id();
+        let id = b.cookie_id();
         assert_ne!(id.to_string(), junk);
     }
 }
@@ -568,8 +579,15 @@ pub async fn unknown_ids_are_never_adopted<H: Harness>(h: &H, store: &BoxedStore
     // Left alone: a concurrent request may be replacing it with a live one.
     assert!(reply.set_cookie.is_empty(), "{reply:?}");
     b.post("/set/k").await;
-    assert_ne!(b.id(), chosen, "a client-chosen id is never adopted");
+    assert_ne!(b.cookie_id(), chosen, "a client-chosen id is never adopted");
     assert!(app.store.load(&chosen, None).await.unwrap().is_none());
+    assert!(
+        app.store
+            .load(&chosen.hashed(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn forged_signatures_are_rejected<H: Harness>(h: &H, store: &BoxedStore) {
@@ -589,7 +607,7 @@ pub async fn forged_signatures_are_rejected<H: Harness>(h: &H, store: &BoxedStor
         resent.starts_with(&format!("session={good};")),
         "the same signed value: {resent}"
     );
-    let id = b.id();
+    let id = b.cookie_id();
     let forgeries = [
         id.to_string(),
         format!("{id}.{}", "A".repeat(43)),
@@ -606,7 +624,7 @@ pub async fn forged_signatures_are_rejected<H: Harness>(h: &H, store: &BoxedStor
         assert_eq!(eve.get("/read").await.body, "0", "{forged}");
         // A write from the forger starts a session of its own under a new id.
         eve.post("/set/k").await;
-        assert_ne!(eve.id(), id, "{forged}");
+        assert_ne!(eve.cookie_id(), id, "{forged}");
         assert!(eve.cookie.as_deref().is_some_and(|c| c != forged));
     }
     assert_eq!(
@@ -652,7 +670,7 @@ pub async fn fallback_keys_verify_and_the_cookie_is_resigned<H: Harness>(
     let resigned = session_cookie(&reply, "session").expect("re-signed on this response");
     assert!(!resigned.contains(&old_cookie));
     assert_eq!(
-        b.id().to_string(),
+        b.cookie_id().to_string(),
         old_cookie[..43],
         "same id, new signature"
     );
@@ -1026,7 +1044,7 @@ pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H, _store: &Bo
     assert_eq!((reply.status, reply.body.as_str()), (200, "0"));
     b.cookie = Some(planted.to_string());
     assert_eq!(b.post("/set/k").await.status, 200);
-    assert_ne!(b.id(), planted);
+    assert_ne!(b.cookie_id(), planted);
 }
 
 /// The race of the benchmark: one session, fifty concurrent requests each setting its own
