@@ -62,6 +62,35 @@ mod filesystem {
     use super::*;
     use satchel::{FilesystemStore, SessionConfig};
 
+    /// Nothing in the directory holds a session's id after a log-in: every file's name
+    /// and contents name the session by the hash of its id.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_session_id_is_stored_in_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::builder(dir.path()).open().unwrap();
+        let path = dir.path().to_owned();
+        scenarios::no_session_id_at_rest(satchel::store::BoxedStore::new(store), || {
+            let path = path.clone();
+            async move {
+                let mut names: Vec<_> = std::fs::read_dir(&path)
+                    .expect("the directory")
+                    .map(|entry| entry.expect("an entry").path())
+                    .filter(|path| path.is_file())
+                    .collect();
+                names.sort();
+                names
+                    .iter()
+                    .map(|file| {
+                        let contents = std::fs::read(file).expect("a file");
+                        let name = file.file_name().expect("a name").to_string_lossy();
+                        format!("{name} -> {}\n", String::from_utf8_lossy(&contents))
+                    })
+                    .collect()
+            }
+        })
+        .await;
+    }
+
     fn app(dir: &tempfile::TempDir) -> App {
         let config = SessionConfig::default().with_file_dir(dir.path());
         App::new(FilesystemStore::from_config(&config).unwrap(), config)

@@ -814,3 +814,50 @@ async fn a_stopped_server_leaves_the_sessions_on_the_others_alone() {
     assert_eq!(reply.status, 200);
     assert_eq!(on_private.get("/read").await.body, "4");
 }
+
+/// Sends `command` to the memcached at `addr` and reads its answer up to `END`.
+async fn ask_memcached(addr: &str, command: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(command.as_bytes()).await.unwrap();
+    let mut text = Vec::new();
+    while !(text.ends_with(b"END\r\n") || text.ends_with(b"ERROR\r\n")) {
+        let mut chunk = [0; 65536];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "memcached closed the connection");
+        text.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Nothing in memcached holds a session's id after a log-in: every key the server holds
+/// under the store's prefix (its LRU crawler lists them), and every value, names the
+/// session by the hash of its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_id_is_stored_in_memcached() {
+    let Some(servers) = servers() else { return };
+    let addr = servers[0].clone();
+    let prefix = format!("satchel-at-rest-{}:", SessionId::generate().fingerprint());
+    let config = SessionConfig::default()
+        .with_memcached_servers(addr.as_str())
+        .with_key_prefix(prefix.as_str());
+    let store = MemcachedStore::from_config(&config).await.unwrap();
+    scenarios::no_session_id_at_rest(satchel::store::BoxedStore::new(store), || async {
+        let listing = ask_memcached(&addr, "lru_crawler metadump all\r\n").await;
+        let mut keys: Vec<String> = listing
+            .lines()
+            .filter_map(|line| line.strip_prefix("key="))
+            .filter_map(|rest| rest.split(' ').next())
+            .map(|key| key.replace("%3A", ":").replace("%3a", ":"))
+            .filter(|key| key.starts_with(&prefix))
+            .collect();
+        keys.sort();
+        let mut text = String::new();
+        for key in keys {
+            let value = ask_memcached(&addr, &format!("get {key}\r\n")).await;
+            let value = value.lines().nth(1).unwrap_or_default().to_owned();
+            text.push_str(&format!("{key} -> {value}\n"));
+        }
+        text
+    })
+    .await;
+}

@@ -741,3 +741,30 @@ async fn the_store_fails_fast_while_the_server_is_down_and_recovers_by_itself() 
     assert_eq!(b.get("/read").await.body, "8");
     server.stop();
 }
+
+/// Nothing in MongoDB holds a session's id after a log-in: every document's `_id` and
+/// every value name the session by the hash of its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_id_is_stored_in_mongodb() {
+    let collection = format!(
+        "at_rest_{}",
+        SessionId::generate().fingerprint().replace('-', "_")
+    );
+    let Some(store) = store_in(&collection).await else {
+        return;
+    };
+    let documents = store.collection().clone();
+    scenarios::no_session_id_at_rest(satchel::store::BoxedStore::new(store), || async {
+        use futures_util::TryStreamExt as _;
+        let all: Vec<Document> = documents
+            .find(doc! {})
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        all.iter().map(|document| format!("{document}\n")).collect()
+    })
+    .await;
+    documents.drop().await.unwrap();
+}

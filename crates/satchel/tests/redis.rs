@@ -924,3 +924,35 @@ async fn through_sentinel_the_store_works_again_after_the_master_restarts() {
     assert_eq!(browser.get("/read").await.body, "5");
     assert_eq!(browser.post("/write").await.body, "1");
 }
+
+/// Nothing in Redis holds a session's id after a log-in: keys and index members are
+/// hashes of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_id_is_stored_in_redis() {
+    let prefix = format!("satchel-at-rest-{}:", SessionId::generate().fingerprint());
+    let Some(store) = store_with_prefix(Kind::Standalone, &prefix).await else {
+        return;
+    };
+    scenarios::no_session_id_at_rest(BoxedStore::new(store), || async {
+        let mut raw = Raw::open(Kind::Standalone).await;
+        let mut keys: Vec<String> = raw
+            .query(redis::cmd("KEYS").arg(format!("{prefix}*")))
+            .await;
+        keys.sort();
+        let mut text = String::new();
+        for key in keys {
+            let fields: Vec<String> = raw
+                .hash(&key)
+                .await
+                .into_iter()
+                .map(|(field, value)| {
+                    let value = String::from_utf8_lossy(&value);
+                    format!("{}={value}", String::from_utf8_lossy(&field))
+                })
+                .collect();
+            text.push_str(&format!("{key} -> {}\n", fields.join(" ")));
+        }
+        text
+    })
+    .await;
+}

@@ -351,6 +351,40 @@ mod cases {
         raw.drop_table(&table).await;
     }
 
+    /// Nothing in the table holds a session's id after a log-in: every row's key and
+    /// data name the session by the hash of its id.
+    pub(crate) async fn no_session_id_is_stored_in_the_table(target: Target) {
+        let Some((store, raw, table)) = open_own(target, options()).await else {
+            return;
+        };
+        let sql = format!(
+            "SELECT {}, {} FROM {} ORDER BY {}",
+            raw.quote("id"),
+            raw.quote("data"),
+            raw.quote(&table),
+            raw.quote("id")
+        );
+        scenarios::no_session_id_at_rest(BoxedStore::new(store), || async {
+            let rows: Vec<(String, Vec<u8>)> = match &raw {
+                Raw::Sqlite(pool) => sqlx::query_as(&sql).fetch_all(pool).await.unwrap(),
+                Raw::Postgres(pool) => sqlx::query_as(&sql).fetch_all(pool).await.unwrap(),
+                // MySQL keeps the key as VARBINARY, compared byte for byte.
+                Raw::MySql(pool) => {
+                    let rows: Vec<(Vec<u8>, Vec<u8>)> =
+                        sqlx::query_as(&sql).fetch_all(pool).await.unwrap();
+                    rows.into_iter()
+                        .map(|(id, data)| (String::from_utf8_lossy(&id).into_owned(), data))
+                        .collect()
+                }
+            };
+            rows.iter()
+                .map(|(id, data)| format!("{id} -> {}\n", String::from_utf8_lossy(data)))
+                .collect()
+        })
+        .await;
+        raw.drop_table(&table).await;
+    }
+
     pub(crate) async fn cleanup_removes_expired_rows_and_counts_them(target: Target) {
         let Some((store, raw, table)) = open_own(target, options()).await else {
             return;
@@ -876,6 +910,7 @@ per_target!(
     ids_differing_in_case_are_different_sessions,
     delete_expired_sweeps_the_shared_table,
     cleanup_removes_expired_rows_and_counts_them,
+    no_session_id_is_stored_in_the_table,
 );
 
 #[tokio::test]

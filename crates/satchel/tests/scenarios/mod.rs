@@ -222,6 +222,7 @@ macro_rules! scenarios {
             the_cap_keeps_the_most_recently_used_sessions,
             expired_sessions_are_never_listed,
             logging_out_everywhere_else_keeps_this_session,
+            raw_entries_move_to_hashed_keys_when_migrating,
         );
     };
     (@each $harness:expr, $store:expr; $($name:ident),* $(,)?) => {
@@ -1002,6 +1003,74 @@ pub async fn the_breaker_guards_a_store_that_stops_answering(
     assert_eq!(b.post("/write").await.body, "2", "nothing was overwritten");
     let reply = h.request(&anonymous, "GET", "/read", Some(&cookie)).await;
     assert_eq!((reply.status, reply.body.as_str()), (200, "42"));
+}
+
+/// A session stored under its raw id (SESSION_HASH_IDS off) is found again once hashing
+/// is on with SESSION_HASH_IDS_MIGRATE, and moves to its hashed key with its user's
+/// index; without the migration it is not found.
+pub async fn raw_entries_move_to_hashed_keys_when_migrating<H: Harness>(h: &H, store: &BoxedStore) {
+    let raw_app = App::new(store.clone(), SessionConfig::default().with_hash_ids(false));
+    let mut b = Browser::new(h, &raw_app);
+    b.post("/login?uid=5").await;
+    b.post("/bind?uid=5").await;
+    assert_eq!(b.post("/write").await.body, "1");
+    let raw = b.cookie_id();
+    assert_eq!(b.id(), raw, "stored under the raw id");
+    assert!(store.load(&raw, None).await.unwrap().is_some());
+
+    let plain = App::new(store.clone(), SessionConfig::default());
+    let reply = h.request(&plain, "GET", "/read", Some(&b.header())).await;
+    assert_eq!(
+        reply.body, "0",
+        "not looked up under its raw id without the migration"
+    );
+
+    let migrating = App::new(
+        store.clone(),
+        SessionConfig::default().with_hash_ids_migrate(true),
+    );
+    let mut m = Browser::new(h, &migrating);
+    m.cookie = b.cookie.clone();
+    assert_eq!(m.get("/read").await.body, "5");
+    assert!(store.load(&raw, None).await.unwrap().is_none(), "moved");
+    let moved = store.load(&raw.hashed(), None).await.unwrap().unwrap();
+    assert_eq!(moved.data["n"], 1);
+    assert_eq!(m.post("/write").await.body, "2");
+    let sessions = migrating.manager().user_sessions("5").await.unwrap();
+    let ids: Vec<SessionId> = sessions.iter().map(|info| *info.id()).collect();
+    assert_eq!(ids, [raw.hashed()], "the user's index follows");
+    // Without the migration, the moved session is found as any other.
+    let reply = h.request(&plain, "GET", "/read", Some(&b.header())).await;
+    assert_eq!(reply.body, "5");
+}
+
+/// After a log-in bound to a user and a write, the raw backend (as `dump` reads it: every
+/// key and value the store wrote, as text) holds the session under the hash of its id
+/// and nowhere the id itself. Returns the dump.
+#[cfg(feature = "axum")]
+pub async fn no_session_id_at_rest<Fut: Future<Output = String>>(
+    store: BoxedStore,
+    dump: impl Fn() -> Fut,
+) -> String {
+    let app = App::new(store, SessionConfig::default());
+    let mut b = Browser::new(&axum_app::Axum, &app);
+    b.post("/login?uid=11").await;
+    b.post("/bind?uid=11").await;
+    assert_eq!(b.post("/write").await.body, "1");
+    let (raw, key) = (b.cookie_id().to_string(), b.id().to_string());
+    let text = dump().await;
+    assert!(
+        text.contains(&key),
+        "the dump shows the session under its hashed key {key}:\n{text}"
+    );
+    assert!(
+        !text.contains(&raw),
+        "the cookie's id {raw} is in the store:\n{text}"
+    );
+    let fingerprint = b.cookie_id().fingerprint();
+    let shown = text.replace(&key, &format!("<hash of {fingerprint}…>"));
+    eprintln!("cookie id {fingerprint}… (fingerprint); the raw backend after a log-in:\n{shown}");
+    text
 }
 
 pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H, _store: &BoxedStore) {
