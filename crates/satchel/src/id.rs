@@ -89,9 +89,12 @@ impl SessionId {
     }
 
     /// The key a session with this id is stored under when SESSION_HASH_IDS is on (the
-    /// default): SHA-256 of the id, under a context of its own, as an id of the same
-    /// form. It cannot be turned back into the id, so it does not work as a cookie:
-    /// whoever reads the store does not get the sessions in it.
+    /// default): the BLAKE3 hash of the id, keyed with a fixed, public key that keeps these
+    /// hashes apart from any other use of BLAKE3, as an id of the same form. It cannot be
+    /// turned back into the id, so it does not work as a cookie: whoever reads the store
+    /// does not get the sessions in it. No secret is needed: the id carries 256 random
+    /// bits, so there is nothing to guess. (BLAKE3 rather than SHA-256 because it costs a
+    /// fifth of a software SHA-256, which matters on every request.)
     ///
     /// # Examples
     ///
@@ -102,7 +105,9 @@ impl SessionId {
     /// ```
     #[must_use]
     pub fn hashed(&self) -> Self {
-        Self::derive("satchel session key", &self.0)
+        /// Separates these hashes from every other use of BLAKE3; public by design.
+        const KEY: &[u8; 32] = b"satchel: the key of a session id";
+        Self(*blake3::keyed_hash(KEY, &self.0).as_bytes())
     }
 
     /// An id derived from `input` under `context` (SHA-256 of both): the same in every

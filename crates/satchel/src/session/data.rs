@@ -186,7 +186,7 @@ impl Session {
         let id = {
             let mut state = self.load().await?;
             let own = !state.existed() || state.detached || state.changes_key(key);
-            match state.id().filter(|_| !own) {
+            match state.key().filter(|_| !own) {
                 Some(id) => id,
                 None => {
                     let value = update
@@ -197,12 +197,7 @@ impl Session {
                 }
             }
         };
-        let outcome = self
-            .inner
-            .shared
-            .store
-            .update(&self.key(&id), key, &update)
-            .await;
+        let outcome = self.inner.shared.store.update(&id, key, &update).await;
         let mut state = self.state();
         let value = match outcome {
             Ok(Updated::Applied(value)) => value,
@@ -420,7 +415,7 @@ impl Session {
     /// [`Error::Unavailable`] when the store failed.
     pub async fn id(&self) -> Result<Option<SessionId>, Error> {
         let state = self.load().await?;
-        Ok(state.loaded_id().map(|id| self.key(&id)))
+        Ok(state.loaded_key())
     }
 }
 

@@ -154,8 +154,8 @@ impl Session {
         if let (true, Fate::Destroy { purge: Some(old) }) = (delete, state.fate) {
             // Retired before the delete: a request that finds the entry gone must already
             // see that it was destroyed, not that it never was.
-            self.retire(old);
             let key = self.key(&old);
+            self.retire(key);
             if let Err(error) = store.delete(&key).await {
                 return self.failed_at_end(store_failed("delete", &error));
             }
@@ -265,11 +265,12 @@ impl Session {
                 .map_err(|e| store_failed("save", &e))
         };
         let id = state.loaded_id();
+        let loaded_key = state.loaded_key();
         match (*write, id) {
             (Write::Nothing, _) => Ok((id, Answer::Nothing)),
             (Write::Cycle { expires_at }, Some(old)) => {
                 let new = SessionId::generate();
-                let (old_key, new_key) = (self.key(&old), self.key(&new));
+                let (old_key, new_key) = (loaded_key.unwrap_or(old), self.key(&new));
                 let (user, previous) = (bound_user(state), loaded_user(state));
                 // Indexed before the move, so that a bound session is always found.
                 if let Some(user) = user {
@@ -277,7 +278,7 @@ impl Session {
                 }
                 // Retired before the move, as for a delete. While the move runs, the id
                 // still names its entry, which any request for it loads as usual.
-                self.retire(old);
+                self.retire(old_key);
                 let moved = store.cycle(&old_key, &new_key, &state.changes, expires_at);
                 let answer = saved(moved.await)?;
                 Event::Cycled.record();
@@ -292,7 +293,7 @@ impl Session {
                 },
                 Some(id),
             ) => {
-                let key = self.key(&id);
+                let key = loaded_key.unwrap_or(id);
                 let (user, previous) = (bound_user(state), loaded_user(state));
                 let rebound = user != previous;
                 if let (true, Some(user)) = (rebound, user) {
@@ -325,7 +326,8 @@ impl Session {
             (Write::Touch { expires_at }, Some(id)) => {
                 // The refresh is this request's one write: a touch that moves the expiry
                 // and leaves the data alone.
-                let answer = match store.load(&self.key(&id), Some(expires_at)).await {
+                let key = loaded_key.unwrap_or(id);
+                let answer = match store.load(&key, Some(expires_at)).await {
                     Ok(Some(record)) => {
                         Event::Refreshed.record();
                         Answer::Touched(record.expires_at)

@@ -308,6 +308,8 @@ enum Identity {
 #[derive(Debug, Clone, Copy)]
 struct Presented {
     id: SessionId,
+    /// The key its session is stored under (SESSION_HASH_IDS), computed once.
+    key: SessionId,
     /// Verified by a fallback key: re-sign it.
     resign: bool,
     /// Which of the cookie values gave it: re-sent as it is when the id stays.
@@ -372,6 +374,16 @@ impl State {
     /// The id of the entry this request loaded.
     fn loaded_id(&self) -> Option<SessionId> {
         self.loaded.and(self.id())
+    }
+
+    /// The key the store holds the presented id's session under.
+    fn key(&self) -> Option<SessionId> {
+        self.presented().map(|presented| presented.key)
+    }
+
+    /// The key of the entry this request loaded.
+    fn loaded_key(&self) -> Option<SessionId> {
+        self.loaded.and(self.key())
     }
 
     /// Whether the store held an entry for the id.
@@ -803,8 +815,12 @@ impl Session {
     fn verified(&self) -> impl Iterator<Item = Presented> + '_ {
         let candidates = self.inner.candidates.iter().enumerate();
         candidates.filter_map(|(index, value)| {
-            self.verify(value)
-                .map(|(id, resign)| Presented { id, resign, index })
+            self.verify(value).map(|(id, resign)| Presented {
+                key: self.key(&id),
+                id,
+                resign,
+                index,
+            })
         })
     }
 
@@ -831,10 +847,9 @@ impl Session {
         self.inner.shared.retired()
     }
 
-    /// Remembers that the session of the cookie id `id` was rotated away from or
-    /// destroyed (by its key, as [`SessionManager::revoke`] does).
-    fn retire(&self, id: SessionId) {
-        let key = self.key(&id);
+    /// Remembers that the session stored under `key` was rotated away from or destroyed
+    /// (by its key, as [`SessionManager::revoke`] does).
+    fn retire(&self, key: SessionId) {
         self.retired().add(key);
     }
 
@@ -914,7 +929,7 @@ impl Session {
         for presented in ids {
             // A plain read: a refresh that falls due is applied when the request ends,
             // in the place of a save (see `finish`).
-            let key = self.key(&presented.id);
+            let key = presented.key;
             let mut loaded = store.load(&key, None).await;
             if matches!(loaded, Ok(None))
                 && key != presented.id
