@@ -60,6 +60,17 @@ fn start_with(
     dir: &std::path::Path,
     extra: &[&str],
 ) -> Server {
+    start_at("127.0.0.1", framework, envs, dir, extra)
+}
+
+/// As [`start_with`], listening on `host` (reached through the loopback address).
+fn start_at(
+    host: &str,
+    framework: &str,
+    envs: &[(&str, &str)],
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> Server {
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_satchel"));
     command
@@ -68,7 +79,7 @@ fn start_with(
             "--framework",
             framework,
             "--bind",
-            &format!("127.0.0.1:{port}"),
+            &format!("{host}:{port}"),
         ])
         .args(extra)
         .current_dir(dir)
@@ -1327,5 +1338,32 @@ fn access_lines_are_logged_as_json() {
         let id = cookie.split_once('=').unwrap().1;
         assert!(!log.contains(id), "a session id in the log");
         assert!(!log.contains("secret"), "the query string in the log");
+    }
+}
+
+/// Listening beyond the loopback interface with cookies that may travel over plain HTTP
+/// is said at start, with what to do; on the loopback interface (a developer's machine),
+/// or with SESSION_COOKIE_SECURE on, nothing is said.
+#[test]
+fn an_insecure_cookie_on_a_public_address_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = [("SESSION_TYPE", "memory")];
+    let public = start_at("0.0.0.0", "axum", &memory, dir.path(), &[]);
+    let warning = public.logged("SESSION_COOKIE_SECURE=false");
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("SESSION_COOKIE_SECURE=true"), "{warning}");
+
+    let secure = [
+        ("SESSION_TYPE", "memory"),
+        ("SESSION_COOKIE_SECURE", "true"),
+    ];
+    for (host, envs) in [("127.0.0.1", &memory[..]), ("0.0.0.0", &secure[..])] {
+        let quiet = start_at(host, "axum", envs, dir.path(), &[]);
+        quiet.logged("listening on");
+        assert!(
+            !quiet.log().contains("SESSION_COOKIE_SECURE=false"),
+            "{host}: {}",
+            quiet.log()
+        );
     }
 }

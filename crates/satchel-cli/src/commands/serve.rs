@@ -17,6 +17,14 @@ pub(crate) async fn run(args: ServeArgs, workers: usize) -> anyhow::Result<()> {
         serve_metrics(bind).await?;
     }
     let config = super::demo_config(args.config.as_deref())?;
+    if !args.bind.ip().is_loopback() && !config.secure() {
+        tracing::warn!(
+            "satchel serve: listening on {} with SESSION_COOKIE_SECURE=false: browsers will \
+             send the session cookie over plain HTTP, where anyone on the path can read it \
+             and take the session; serve over HTTPS and set SESSION_COOKIE_SECURE=true",
+            args.bind
+        );
+    }
     let manager = SessionManager::from_config(config)
         .await
         .context("session configuration")?;
