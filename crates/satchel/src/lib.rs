@@ -4,6 +4,9 @@
 pub mod config;
 mod cookie;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub mod integration;

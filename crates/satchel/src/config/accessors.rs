@@ -885,11 +885,12 @@ impl SessionConfig {
     /// Whether sessions are stored under a hash of their id (`SESSION_HASH_IDS`).
     ///
     /// Defaults to `true`. The id in the cookie is a bearer credential: whoever holds it
-    /// holds the session. Stored under the SHA-256 of the id instead, a session cannot be
-    /// taken by whoever reads the store (a backup, a replica, a `KEYS *`, a SQL dump, a
-    /// leaked snapshot): the hash cannot be turned back into the id, nor used as a cookie.
-    /// The id carries 256 random bits, so an unkeyed hash is enough: there is nothing to
-    /// guess, and no key to keep or rotate. Every store is covered, and so are the user
+    /// holds the session. Stored under a hash of the id instead
+    /// ([`SessionId::hashed`](crate::SessionId::hashed): BLAKE3, keyed with a fixed public
+    /// key), a session cannot be taken by whoever reads the store (a backup, a replica, a
+    /// `KEYS *`, a SQL dump, a leaked snapshot): the hash cannot be turned back into the id,
+    /// nor used as a cookie. The id carries 256 random bits, so no secret is needed: there
+    /// is nothing to guess, and no key to keep or rotate. Every store is covered, and so are the user
     /// indexes, which list sessions by their stored key.
     ///
     /// Turn it off only where something else must find sessions by their cookie's id: an

@@ -326,7 +326,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "SESSION_HASH_IDS",
         default: "`true`",
-        doc: "Store each session under a SHA-256 hash of its id, so that whoever reads the \
+        doc: "Store each session under a hash of its id (keyed BLAKE3), so that whoever reads the \
               store (a backup, a replica, a dump) finds no id that works as a cookie; `false` \
               keeps raw ids, as Flask-Session does (Satchel's own).",
         exposure: Exposure::Plain,

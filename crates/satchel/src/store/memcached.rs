@@ -1119,6 +1119,12 @@ fn live(value: Value, expires: u64, now: SystemTime, cas: u64) -> Option<Record>
     })
 }
 
+/// Decodes arbitrary bytes as an item's value (fuzzing).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(bytes: &[u8]) {
+    let _ = decode(bytes, SystemTime::UNIX_EPOCH, 0);
+}
+
 /// Decodes an item's value into its record, `None` when it has expired at `now`: the
 /// expiry is the record's, moved by the touches appended since (see [`fold`]).
 fn decode(bytes: &[u8], now: SystemTime, cas: u64) -> Result<Option<Record>, StoreError> {

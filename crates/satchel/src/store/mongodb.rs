@@ -1209,6 +1209,14 @@ fn int32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// Decodes arbitrary bytes as a stored document: BSON, then the document (fuzzing).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(bytes: &[u8]) {
+    if let Ok(document) = Document::from_reader(bytes) {
+        let _ = decode(&document);
+    }
+}
+
 /// Decodes a stored document; `None` for a document without data, which a save is about
 /// to delete.
 fn decode(document: &Document) -> Result<Option<Record>, FormatError> {

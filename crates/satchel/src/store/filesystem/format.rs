@@ -60,6 +60,12 @@ fn decode(bytes: &[u8], expires_at: SystemTime) -> Result<Record, StoreError> {
     })
 }
 
+/// Decodes arbitrary bytes as a session file (fuzzing).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(bytes: &[u8]) {
+    let _ = decode(bytes, SystemTime::UNIX_EPOCH);
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -55,6 +55,8 @@ use crate::record::{Changes, KeyUpdate, Record, Updated};
 use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, ExpiredDeletion, Page, Saved, SessionStore};
 
 mod format;
+#[cfg(feature = "fuzzing")]
+pub(crate) use format::fuzz;
 mod locking;
 mod ops;
 mod paths;

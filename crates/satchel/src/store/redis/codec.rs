@@ -99,6 +99,17 @@ fn insert(data: &mut Data, name: &[u8], value: &[u8]) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Decodes arbitrary bytes as the load script's reply: fields separated by `0xff` bytes
+/// (fuzzing).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(bytes: &[u8]) {
+    let fields = bytes
+        .split(|&byte| byte == 0xff)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let _ = decode(fields);
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

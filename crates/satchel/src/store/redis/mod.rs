@@ -138,6 +138,8 @@ use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Page, Save
 
 mod builder;
 mod codec;
+#[cfg(feature = "fuzzing")]
+pub(crate) use codec::fuzz;
 mod connection;
 mod listing;
 mod scripts;

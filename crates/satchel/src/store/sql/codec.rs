@@ -106,6 +106,20 @@ pub(super) fn check_prefix(prefix: &str) -> Result<(), OpenError> {
     Ok(())
 }
 
+/// Decodes arbitrary bytes as a row: the expiry and the version in the first 16 bytes,
+/// the data after them (fuzzing).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(bytes: &[u8]) {
+    let number = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .and_then(|slice| <[u8; 8]>::try_from(slice).ok())
+            .map_or(0, i64::from_le_bytes)
+    };
+    let data = bytes.get(16..).unwrap_or_default().to_vec();
+    let _ = record((data, number(0..8), number(8..16)));
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -150,6 +150,8 @@ pub mod sqlite;
 mod builder;
 mod cleanup;
 mod codec;
+#[cfg(feature = "fuzzing")]
+pub(crate) use codec::fuzz;
 mod mapping;
 mod options;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
