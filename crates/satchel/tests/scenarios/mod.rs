@@ -1011,8 +1011,10 @@ pub async fn the_breaker_guards_a_store_that_stops_answering(
 pub async fn raw_entries_move_to_hashed_keys_when_migrating<H: Harness>(h: &H, store: &BoxedStore) {
     let raw_app = App::new(store.clone(), SessionConfig::default().with_hash_ids(false));
     let mut b = Browser::new(h, &raw_app);
-    b.post("/login?uid=5").await;
-    b.post("/bind?uid=5").await;
+    // A user of its own: stores shared by several tests keep one index per user.
+    let uid = fresh_uid();
+    b.post(&format!("/login?uid={uid}")).await;
+    b.post(&format!("/bind?uid={uid}")).await;
     assert_eq!(b.post("/write").await.body, "1");
     let raw = b.cookie_id();
     assert_eq!(b.id(), raw, "stored under the raw id");
@@ -1031,17 +1033,21 @@ pub async fn raw_entries_move_to_hashed_keys_when_migrating<H: Harness>(h: &H, s
     );
     let mut m = Browser::new(h, &migrating);
     m.cookie = b.cookie.clone();
-    assert_eq!(m.get("/read").await.body, "5");
+    assert_eq!(m.get("/read").await.body, uid.to_string());
     assert!(store.load(&raw, None).await.unwrap().is_none(), "moved");
     let moved = store.load(&raw.hashed(), None).await.unwrap().unwrap();
     assert_eq!(moved.data["n"], 1);
     assert_eq!(m.post("/write").await.body, "2");
-    let sessions = migrating.manager().user_sessions("5").await.unwrap();
+    let sessions = migrating
+        .manager()
+        .user_sessions(&uid.to_string())
+        .await
+        .unwrap();
     let ids: Vec<SessionId> = sessions.iter().map(|info| *info.id()).collect();
     assert_eq!(ids, [raw.hashed()], "the user's index follows");
     // Without the migration, the moved session is found as any other.
     let reply = h.request(&plain, "GET", "/read", Some(&b.header())).await;
-    assert_eq!(reply.body, "5");
+    assert_eq!(reply.body, uid.to_string());
 }
 
 /// After a log-in bound to a user and a write, the raw backend (as `dump` reads it: every
