@@ -50,7 +50,8 @@ enum SessionsCommand {
     },
     /// Show one session of a user, by fingerprint (or a prefix of it).
     Show {
-        /// The session's fingerprint, as `list` shows it.
+        /// The session's fingerprint, as `list` shows it (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         fingerprint: String,
         /// The user.
         #[arg(long)]
@@ -58,7 +59,8 @@ enum SessionsCommand {
     },
     /// Revoke one session of a user, by fingerprint (or a prefix of it).
     Revoke {
-        /// The session's fingerprint, as `list` shows it.
+        /// The session's fingerprint, as `list` shows it (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         fingerprint: String,
         /// The user.
         #[arg(long)]
@@ -75,8 +77,8 @@ enum SessionsCommand {
     RevokeUser {
         /// The user.
         user: String,
-        /// Keep the session with this fingerprint (the one in use).
-        #[arg(long, value_name = "FINGERPRINT")]
+        /// Keep the session with this fingerprint (the one in use; it may begin with `-`).
+        #[arg(long, value_name = "FINGERPRINT", allow_hyphen_values = true)]
         keep_current: Option<String>,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -490,5 +492,41 @@ fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
         Ok(())
     } else {
         anyhow::bail!("cancelled: nothing was revoked")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    /// A fingerprint is base64url: one in 64 begins with `-`, and must still be taken as
+    /// the fingerprint, not as an option.
+    #[test]
+    fn fingerprints_may_begin_with_a_hyphen() {
+        for args in [
+            &[
+                "satchel", "sessions", "revoke", "-nAbC", "--user", "7", "--yes",
+            ][..],
+            &["satchel", "sessions", "show", "-nAbC", "--user", "7"],
+            &[
+                "satchel",
+                "sessions",
+                "revoke-user",
+                "7",
+                "--keep-current",
+                "-nAbC",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
+            let Command::Sessions(sessions) = cli.command else {
+                panic!("{args:?}: not the sessions command");
+            };
+            assert!(
+                format!("{sessions:?}").contains("\"-nAbC\""),
+                "{sessions:?}"
+            );
+        }
     }
 }
