@@ -17,13 +17,14 @@ use crate::support::Chain;
 
 /// One live session of a user, as listed by [`SessionManager::user_sessions`].
 ///
-/// Its id is a secret (whoever holds it holds the session): show the
-/// [`fingerprint`](Self::fingerprint) instead.
+/// It is named by its key in the store: with SESSION_HASH_IDS (the default) a hash of the
+/// cookie's id, which does not work as a cookie; otherwise the cookie's id itself, a
+/// secret. Either way, show the [`fingerprint`](Self::fingerprint) instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionInfo {
     id: SessionId,
-    /// The id's [fingerprint](SessionId::fingerprint): what listings show.
+    /// The key's [fingerprint](SessionId::fingerprint): what listings show.
     pub fingerprint: String,
     /// When the session was bound to the user (its log-in).
     pub created: SystemTime,
@@ -40,7 +41,8 @@ pub struct SessionInfo {
 }
 
 impl SessionInfo {
-    /// The session's id. A secret: never show it.
+    /// The session's key in the store, as [`Session::id`] gives it and
+    /// [`SessionManager::revoke`] takes it. Never show it: show the fingerprint.
     #[must_use]
     pub fn id(&self) -> &SessionId {
         &self.id
@@ -123,7 +125,8 @@ impl SessionManager {
         Ok(sessions)
     }
 
-    /// Revokes the session `id`: deletes its entry, so that no request, in flight or
+    /// Revokes the session stored under `id` (its key, as [`Session::id`] and
+    /// [`SessionInfo::id`] give it): deletes its entry, so that no request, in flight or
     /// later, can use or write it again (a request that loaded it before finds it gone
     /// when it saves, as after a log-out), and drops it from its user's index. Says
     /// whether there was a live session to revoke.
@@ -152,8 +155,9 @@ impl SessionManager {
         Ok(true)
     }
 
-    /// Revokes every session of `user` but `keep` (the current one, for "log out
-    /// everywhere else"), as [`revoke`](Self::revoke) does each; says how many went.
+    /// Revokes every session of `user` but `keep` (the current one's key, from
+    /// [`Session::id`], for "log out everywhere else"), as [`revoke`](Self::revoke) does
+    /// each; says how many went.
     ///
     /// # Errors
     ///
