@@ -924,6 +924,13 @@ impl SessionConfig {
     /// first time a request presents it (an atomic move, as for a log-in, so a change
     /// racing it is kept), with its user's index. Turn it off again once the longest
     /// session lifetime has passed: by then every raw entry has moved or expired.
+    ///
+    /// It needs SESSION_USE_SIGNER ([`validate`](Self::validate) refuses it otherwise):
+    /// with unsigned cookies, whoever learned a stored key (from a dump, say) could
+    /// present it as a cookie, and the migration would move that session to the hash of
+    /// the key, which their cookie then opens. A signed cookie names only ids the server
+    /// signed. A deployment without signing that turns hashing on does without the
+    /// migration: its users log in again.
     #[must_use]
     pub fn hash_ids_migrate(&self) -> bool {
         self.hash_ids_migrate

@@ -29,7 +29,7 @@
 //! | `SECRET_KEY_FALLBACKS` | unset | Older secrets still accepted when verifying, for key rotation; comma-separated (or a TOML array). Never printed. |
 //! | `SESSION_KEY_PREFIX` | `session:` | Prefix of every key written to the store, so several applications can share one backend. |
 //! | `SESSION_HASH_IDS` | `true` | Store each session under a hash of its id (keyed BLAKE3), so that whoever reads the store (a backup, a replica, a dump) finds no id that works as a cookie; `false` keeps raw ids, as Flask-Session does (Satchel's own). |
-//! | `SESSION_HASH_IDS_MIGRATE` | `false` | While moving to hashed ids: a session not found under its hashed key is looked up once under its raw id and moved to the hashed key (Satchel's own). |
+//! | `SESSION_HASH_IDS_MIGRATE` | `false` | While moving to hashed ids: a session not found under its hashed key is looked up once under its raw id and moved to the hashed key; needs `SESSION_USE_SIGNER` (Satchel's own). |
 //! | `SESSION_FILE_DIR` | `flask_sessions` | Directory of the `filesystem` store; a relative path is taken from the working directory. |
 //! | `SESSION_FILE_THRESHOLD` | `500` | Most sessions the `filesystem` store keeps; beyond it, expired then soonest-expiring sessions go. |
 //! | `SESSION_FILE_MODE` | `0o600` | Permissions of session files, in octal (`600`, `0600` or `0o600`). |

@@ -340,7 +340,8 @@ pub const SETTINGS: &[Setting] = &[
         key: "SESSION_HASH_IDS_MIGRATE",
         default: "`false`",
         doc: "While moving to hashed ids: a session not found under its hashed key is looked \
-              up once under its raw id and moved to the hashed key (Satchel's own).",
+              up once under its raw id and moved to the hashed key; needs \
+              `SESSION_USE_SIGNER` (Satchel's own).",
         exposure: Exposure::Plain,
         set: |config, key, raw| {
             config.hash_ids_migrate = boolean(key, raw)?;

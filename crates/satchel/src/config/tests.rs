@@ -929,3 +929,24 @@ fn documented_defaults_are_the_defaults() {
         );
     }
 }
+
+/// The migration to hashed ids needs signed cookies: unsigned, a client could present a
+/// stored key as its cookie and have the migration move that session to it.
+#[test]
+fn migrating_to_hashed_ids_needs_signed_cookies() {
+    let migrating = SessionConfig::default().with_hash_ids_migrate(true);
+    let error = migrating.validate().unwrap_err().to_string();
+    assert!(error.contains("SESSION_USE_SIGNER"), "{error}");
+    let signed = migrating
+        .with_use_signer(true)
+        .with_secret_key("a long, random and secret application key");
+    assert!(signed.validate().is_ok());
+    // With hashing off there is nothing to migrate, and nothing to refuse.
+    assert!(
+        SessionConfig::default()
+            .with_hash_ids(false)
+            .with_hash_ids_migrate(true)
+            .validate()
+            .is_ok()
+    );
+}

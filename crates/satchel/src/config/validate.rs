@@ -59,6 +59,14 @@ impl SessionConfig {
                     .to_owned(),
             ));
         }
+        if self.hash_ids && self.hash_ids_migrate && !self.use_signer {
+            return Err(ConfigError::Conflict(
+                "SESSION_HASH_IDS_MIGRATE needs SESSION_USE_SIGNER: without signed cookies, \
+                 anyone who learns a stored key could present it as a cookie and have the \
+                 migration move that session to a key they hold"
+                    .to_owned(),
+            ));
+        }
         if self.use_signer && !cfg!(feature = "signed") {
             return Err(ConfigError::Conflict(
                 "SESSION_USE_SIGNER is true but satchel was built without its `signed` \

@@ -87,8 +87,10 @@ struct Breaker {
 enum Pass {
     /// An ordinary call through a closed breaker.
     Closed,
-    /// The one call that tries the store once the cool-down is over.
-    Probe,
+    /// The one call that tries the store once the cool-down is over; with the end of
+    /// the cool-down it was let through after, so that a late probe of an earlier
+    /// opening changes nothing of a later one.
+    Probe(u64),
     /// A call made whatever the state (a health check).
     Always,
 }
@@ -158,8 +160,16 @@ impl Breaker {
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
-            self.publish(BreakerState::Probing);
-            return Ok(Pass::Probe);
+            let now = self.open_until.load(Ordering::Acquire);
+            if now == until {
+                self.publish(BreakerState::Probing);
+                return Ok(Pass::Probe(until));
+            }
+            // Closed (or opened again) meanwhile: no probe of this opening is needed.
+            self.probing.store(false, Ordering::Release);
+            if now == 0 {
+                return Ok(Pass::Closed);
+            }
         }
         observability::breaker_rejected(self.store);
         Err(StoreError::CircuitOpen)
@@ -172,8 +182,11 @@ impl Breaker {
                 if self.failures.load(Ordering::Relaxed) != 0 {
                     self.failures.store(0, Ordering::Relaxed);
                 }
-                if self.open_until.swap(0, Ordering::AcqRel) != 0 {
+                let was_open = self.open_until.swap(0, Ordering::AcqRel) != 0;
+                if was_open || matches!(pass, Pass::Probe(_)) {
                     self.probing.store(false, Ordering::Release);
+                }
+                if was_open {
                     tracing::info!(
                         store = self.store,
                         "session store answers again: circuit breaker closed"
@@ -186,9 +199,18 @@ impl Breaker {
                     .failures
                     .fetch_add(1, Ordering::Relaxed)
                     .saturating_add(1);
-                if pass == Pass::Probe {
-                    self.open_until
-                        .store(self.until(self.now()), Ordering::Release);
+                // A probe opens again only the opening it was let through after.
+                if let Pass::Probe(at) = pass
+                    && self
+                        .open_until
+                        .compare_exchange(
+                            at,
+                            self.until(self.now()),
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
+                        .is_ok()
+                {
                     self.probing.store(false, Ordering::Release);
                     tracing::debug!(
                         store = self.store,
@@ -216,17 +238,21 @@ impl Breaker {
                 }
             }
             Verdict::Neutral => {
-                if pass == Pass::Probe {
-                    self.release();
+                if let Pass::Probe(at) = pass {
+                    self.release(at);
                 }
             }
         }
     }
 
-    /// Frees the probe's place without a verdict: the next call tries the store.
-    fn release(&self) {
-        self.probing.store(false, Ordering::Release);
-        self.publish(self.state());
+    /// Frees the place of a probe let through after the opening that ends at `at`,
+    /// without a verdict, so that the next call tries the store; a probe of an earlier
+    /// opening frees nothing.
+    fn release(&self, at: u64) {
+        if self.open_until.load(Ordering::Acquire) == at {
+            self.probing.store(false, Ordering::Release);
+            self.publish(self.state());
+        }
     }
 
     fn publish(&self, state: BreakerState) {
@@ -269,8 +295,8 @@ impl<'a> Ticket<'a> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        if !self.settled && self.pass == Pass::Probe {
-            self.breaker.release();
+        if let (false, Pass::Probe(at)) = (self.settled, self.pass) {
+            self.breaker.release(at);
         }
     }
 }
@@ -447,7 +473,7 @@ mod tests {
 
         std::thread::sleep(Duration::from_millis(50));
         let probe = breaker.admit().unwrap();
-        assert_eq!(probe, Pass::Probe);
+        assert!(matches!(probe, Pass::Probe(_)));
         assert_eq!(breaker.state(), BreakerState::Probing);
         assert!(
             matches!(breaker.admit(), Err(StoreError::CircuitOpen)),
@@ -494,7 +520,7 @@ mod tests {
         breaker.settle(pass, &Verdict::of(&failed()));
         assert_eq!(breaker.state(), BreakerState::Open);
         let pass = breaker.admit().unwrap();
-        assert_eq!(pass, Pass::Probe);
+        assert!(matches!(pass, Pass::Probe(_)));
         // The request goes away while its probe waits for the store.
         let probe = through(
             Ticket::new(breaker, pass),
@@ -502,11 +528,32 @@ mod tests {
         );
         drop(probe);
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert_eq!(
-            breaker.admit().unwrap(),
-            Pass::Probe,
+        assert!(
+            matches!(breaker.admit().unwrap(), Pass::Probe(_)),
             "the next call probes"
         );
+    }
+
+    #[test]
+    fn a_late_probe_of_an_earlier_opening_leaves_the_next_one_alone() {
+        let breaker = Breaker::new(1, Duration::ZERO, "test");
+        let pass = breaker.admit().unwrap();
+        breaker.settle(pass, &Verdict::of(&failed()));
+        let first = breaker.admit().unwrap();
+        assert!(matches!(first, Pass::Probe(_)));
+        // A health check closes the breaker, a failure opens it again, a new probe goes.
+        breaker.settle(Pass::Always, &Verdict::of(&Ok::<_, StoreError>(())));
+        breaker.settle(Pass::Closed, &Verdict::of(&failed()));
+        std::thread::sleep(Duration::from_millis(2));
+        let second = breaker.admit().unwrap();
+        assert!(matches!(second, Pass::Probe(_)));
+        assert_ne!(first, second);
+        // The first probe fails late: the second keeps its place, and no third goes.
+        breaker.settle(first, &Verdict::of(&failed()));
+        assert_eq!(breaker.state(), BreakerState::Probing);
+        assert!(matches!(breaker.admit(), Err(StoreError::CircuitOpen)));
+        breaker.settle(second, &Verdict::of(&Ok::<_, StoreError>(())));
+        assert_eq!(breaker.state(), BreakerState::Closed);
     }
 
     #[tokio::test]

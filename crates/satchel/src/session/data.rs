@@ -345,6 +345,8 @@ impl Session {
             identity: Identity::Read(None),
             fate: Fate::Destroy { purge },
             unbind,
+            // Cut off from a failing store, it stays cut off: nothing is deleted.
+            detached: state.detached,
             ..State::default()
         };
     }

@@ -159,6 +159,14 @@ impl Session {
             if let Err(error) = store.delete(&key).await {
                 return self.failed_at_end(store_failed("delete", &error));
             }
+            // While raw entries move, one that has not moved yet goes too: else the next
+            // request with the cookie would move it back to life.
+            if key != old
+                && self.config().hash_ids_migrate()
+                && let Err(error) = store.delete(&old).await
+            {
+                return self.failed_at_end(store_failed("delete", &error));
+            }
             Event::Destroyed.record();
             if let Some(user) = &state.unbind {
                 self.unbind(user, key).await;

@@ -753,17 +753,22 @@ impl Session {
             if record.is_expired(SystemTime::now()) {
                 return Ok(None);
             }
-            let mut changes = Changes::default();
-            changes.require_existing();
-            store.cycle(raw, key, &changes, record.expires_at).await?;
             let user = record
                 .data
                 .get(crate::store::index::USER_KEY)
                 .and_then(Value::as_str);
+            // Indexed before the move, as for a log-in, so that a bound session is always
+            // found.
             if let Some(user) = user {
-                if let Err(error) = self.index(user, key).await {
-                    tracing::warn!(%error, "indexing a migrated session failed");
-                }
+                self.index(user, key)
+                    .await
+                    .map_err(|_| StoreError::backend("indexing a migrated session failed"))?;
+            }
+            let mut changes = Changes::default();
+            changes.require_existing();
+            let moved = store.cycle(raw, key, &changes, record.expires_at).await?;
+            // A concurrent request may have moved it first: then it did the rest.
+            if let (Some(user), crate::store::Saved::Stored) = (user, moved) {
                 self.manager().unindex(user, &[*raw]).await;
             }
             tracing::debug!("a session stored under its raw id moved to its hashed key");

@@ -1009,7 +1009,8 @@ pub async fn the_breaker_guards_a_store_that_stops_answering(
 /// is on with SESSION_HASH_IDS_MIGRATE, and moves to its hashed key with its user's
 /// index; without the migration it is not found.
 pub async fn raw_entries_move_to_hashed_keys_when_migrating<H: Harness>(h: &H, store: &BoxedStore) {
-    let raw_app = App::new(store.clone(), SessionConfig::default().with_hash_ids(false));
+    // Signed cookies: the migration needs them (a client cannot name a stored key).
+    let raw_app = App::new(store.clone(), signed_config().with_hash_ids(false));
     let mut b = Browser::new(h, &raw_app);
     // A user of its own: stores shared by several tests keep one index per user.
     let uid = fresh_uid();
@@ -1020,17 +1021,14 @@ pub async fn raw_entries_move_to_hashed_keys_when_migrating<H: Harness>(h: &H, s
     assert_eq!(b.id(), raw, "stored under the raw id");
     assert!(store.load(&raw, None).await.unwrap().is_some());
 
-    let plain = App::new(store.clone(), SessionConfig::default());
+    let plain = App::new(store.clone(), signed_config());
     let reply = h.request(&plain, "GET", "/read", Some(&b.header())).await;
     assert_eq!(
         reply.body, "0",
         "not looked up under its raw id without the migration"
     );
 
-    let migrating = App::new(
-        store.clone(),
-        SessionConfig::default().with_hash_ids_migrate(true),
-    );
+    let migrating = App::new(store.clone(), signed_config().with_hash_ids_migrate(true));
     let mut m = Browser::new(h, &migrating);
     m.cookie = b.cookie.clone();
     assert_eq!(m.get("/read").await.body, uid.to_string());
