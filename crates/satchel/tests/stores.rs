@@ -331,3 +331,46 @@ fn the_breaker_and_dropped_writes_are_measured() {
         recorded.gauges
     );
 }
+
+/// Under SESSION_STORE_FAILURE=anonymous a log-out while the store fails neither removes
+/// the browser's cookie nor deletes the stored session, whether the request read its
+/// session first (the failed load cuts it off) or not (the failed delete is dropped).
+#[cfg(feature = "filesystem")]
+#[tokio::test]
+async fn an_anonymous_log_out_while_the_store_fails_keeps_the_session() {
+    use satchel::{Disposition, FailurePolicy, FilesystemStore, SessionConfig, SessionManager};
+
+    let root = tempfile::tempdir().expect("a temporary directory");
+    let dir = root.path().join("sessions");
+    let store = FilesystemStore::builder(&dir)
+        .open()
+        .expect("the store opens");
+    let config = SessionConfig::default()
+        .with_store_failure(FailurePolicy::Anonymous)
+        .with_breaker_failures(0);
+    let manager = SessionManager::new(store, config).expect("a manager");
+    let session = manager.session(std::iter::empty::<&[u8]>());
+    session.insert("user", 7).await.expect("an insert");
+    let outcome = session.finish(200).await.expect("a finish");
+    let cookie = outcome.set_cookie().expect("a cookie").to_owned();
+    let pair = cookie.split(';').next().expect("name=value").to_owned();
+
+    let aside = root.path().join("aside");
+    std::fs::rename(&dir, &aside).expect("moved aside");
+    std::fs::write(&dir, b"not a directory").expect("a file in its place");
+    for read_first in [true, false] {
+        let session = manager.session([pair.as_bytes()]);
+        if read_first {
+            let user = session.get::<i64>("user").await.expect("an empty session");
+            assert_eq!(user, None);
+        }
+        session.destroy();
+        let outcome = session.finish(200).await.expect("the handler's answer");
+        assert_eq!(outcome.set_cookie(), None, "read first: {read_first}");
+        assert_eq!(outcome.disposition(), Disposition::Degraded);
+    }
+    std::fs::remove_file(&dir).expect("the file goes");
+    std::fs::rename(&aside, &dir).expect("moved back");
+    let session = manager.session([pair.as_bytes()]);
+    assert_eq!(session.get::<i64>("user").await.expect("a read"), Some(7));
+}
