@@ -28,6 +28,11 @@ pub enum StoreError {
     /// The store cannot do this at all (memcached cannot list its keys); says what.
     #[error("this store cannot {0}")]
     Unsupported(&'static str),
+    /// The store answered, but gave up on a write that too many concurrent writes to the
+    /// same session kept getting in the way of (memcached's compare-and-swap loop). The
+    /// store is healthy: the circuit breaker does not count it.
+    #[error("session store gave up on a write contended by concurrent writes")]
+    Contended(#[source] BoxError),
     /// The store was not asked: it failed SESSION_BREAKER_FAILURES times in a row, and the
     /// circuit breaker holds calls back until its cool-down ends. Stores never return it;
     /// the engine's breaker does.

@@ -10,7 +10,7 @@
 //!
 //! | name | type | labels | what |
 //! | --- | --- | --- | --- |
-//! | `satchel_store_operations_total` | counter | `store`, `operation`, `result` | every call to the store; `result` is `ok`, `error` (the backend failed or did not answer), `corrupt` (an entry that does not decode) or `unsupported` |
+//! | `satchel_store_operations_total` | counter | `store`, `operation`, `result` | every call to the store; `result` is `ok`, `error` (the backend failed, did not answer, or gave up on a write contended by concurrent writes), `corrupt` (an entry that does not decode) or `unsupported` |
 //! | `satchel_store_operation_duration_seconds` | histogram | `store`, `operation` | how long each call took, failures included |
 //! | `satchel_sessions_total` | counter | `event` | sessions `created`, `cycled` (a new id at log-in), `refreshed` (an expiry moved by a read), `destroyed` |
 //! | `satchel_decode_failures_total` | counter | `store` | stored entries that did not decode (each then reads as no session) |

@@ -9,8 +9,8 @@
 //! counts like any other.
 //!
 //! Only [`StoreError::Backend`] counts as a failure (no answer, refused, timed out). A
-//! corrupt entry is an answer, and an encoding error or a refused operation says nothing
-//! of the store's health.
+//! corrupt entry is an answer, and an encoding error, a refused operation or a write given
+//! up under contention ([`StoreError::Contended`]) says nothing of the store's health.
 //!
 //! The state is three atomics, so a call through a closed breaker costs two loads.
 
@@ -498,7 +498,8 @@ mod tests {
     fn a_success_resets_the_count_and_corrupt_entries_do_not_count() {
         let breaker = Breaker::new(2, Duration::from_secs(60), "test");
         let corrupt: Result<(), StoreError> = Err(StoreError::decode("bad bytes"));
-        for result in [failed(), Ok(()), failed(), corrupt, failed()] {
+        let contended: Result<(), StoreError> = Err(StoreError::Contended("busy".into()));
+        for result in [failed(), Ok(()), failed(), corrupt, failed(), contended] {
             let pass = breaker.admit().unwrap();
             breaker.settle(pass, &Verdict::of(&result));
         }

@@ -615,7 +615,9 @@ impl MemcachedStore {
                 return Ok(Saved::Empty);
             }
         }
-        Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
+        Err(StoreError::Contended(
+            Failure::Conflict(MAX_ATTEMPTS).into(),
+        ))
     }
 
     /// Applies `update` to `key` of the live item at `item` under a compare-and-swap,
@@ -659,7 +661,9 @@ impl MemcachedStore {
                 Outcome::Done(_) => return Ok(outcome),
             }
         }
-        Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
+        Err(StoreError::Contended(
+            Failure::Conflict(MAX_ATTEMPTS).into(),
+        ))
     }
 }
 
@@ -915,7 +919,9 @@ impl SessionStore for MemcachedStore {
                 return Ok(saved);
             }
         }
-        Err(StoreError::backend(Failure::Conflict(MAX_ATTEMPTS)))
+        Err(StoreError::Contended(
+            Failure::Conflict(MAX_ATTEMPTS).into(),
+        ))
     }
 
     async fn update(

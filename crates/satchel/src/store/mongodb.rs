@@ -865,7 +865,7 @@ impl SessionStore for MongoStore {
                 };
             }
         }
-        Err(StoreError::backend(Contended(UPDATE_ATTEMPTS)))
+        Err(StoreError::Contended(Box::new(Contended(UPDATE_ATTEMPTS))))
     }
 
     async fn cycle(

@@ -202,7 +202,7 @@ where
             attempts: MAX_ATTEMPTS,
             source,
         }),
-        None => StoreError::backend(Contended),
+        None => StoreError::Contended(Box::new(Contended)),
     })
 }
 
