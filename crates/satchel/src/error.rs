@@ -31,7 +31,7 @@ pub enum StoreError {
     /// The store answered, but gave up on a write that too many concurrent writes to the
     /// same session kept getting in the way of (memcached's compare-and-swap loop). The
     /// store is healthy: the circuit breaker does not count it.
-    #[error("session store gave up on a write contended by concurrent writes")]
+    #[error("session store gave up on a contended write")]
     Contended(#[source] BoxError),
     /// The store was not asked: it failed SESSION_BREAKER_FAILURES times in a row, and the
     /// circuit breaker holds calls back until its cool-down ends. Stores never return it;

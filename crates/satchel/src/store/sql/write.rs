@@ -271,7 +271,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             chain(&raced),
-            "session backend failed: the session row kept changing under concurrent writes"
+            "session store gave up on a contended write: the session row kept changing under \
+             concurrent writes"
         );
         let mut attempts = 0;
         let aborted = retrying(|| {
