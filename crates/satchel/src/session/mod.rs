@@ -75,8 +75,6 @@ struct Shared {
     config: SessionConfig,
     cookie: CookieWriter,
     writable: bool,
-    /// SESSION_HASH_IDS: sessions are stored under the hash of their id.
-    hash_ids: bool,
     #[cfg(feature = "signed")]
     signer: Option<crate::signing::Signer>,
     retired: Mutex<Retired>,
@@ -181,7 +179,6 @@ impl SessionManager {
             shared: Arc::new(Shared {
                 cookie: CookieWriter::new(&config),
                 store,
-                hash_ids: config.hash_ids(),
                 config,
                 writable,
                 #[cfg(feature = "signed")]
@@ -722,12 +719,6 @@ fn store_failed(what: &str, error: &StoreError) -> Error {
     Error::Unavailable
 }
 
-/// Whether sessions stored under their raw id move to their hashed key when found
-/// (SESSION_HASH_IDS_MIGRATE).
-fn shared_migrates(shared: &Shared) -> bool {
-    shared.config.hash_ids_migrate()
-}
-
 impl Session {
     /// Moves the session stored under the raw id `raw` to its hashed `key`
     /// (SESSION_HASH_IDS_MIGRATE), with its user's index, and loads it from there. The
@@ -860,7 +851,7 @@ impl Session {
 
     /// The key the session of the cookie id `id` is stored under (SESSION_HASH_IDS).
     fn key(&self, id: &SessionId) -> SessionId {
-        if self.inner.shared.hash_ids {
+        if self.config().hash_ids() {
             id.hashed()
         } else {
             *id
@@ -936,9 +927,7 @@ impl Session {
             // in the place of a save (see `finish`).
             let key = presented.key;
             let mut loaded = store.load(&key, None).await;
-            if matches!(loaded, Ok(None))
-                && key != presented.id
-                && shared_migrates(&self.inner.shared)
+            if matches!(loaded, Ok(None)) && key != presented.id && self.config().hash_ids_migrate()
             {
                 loaded = self.migrate(&presented.id, &key).await;
             }
