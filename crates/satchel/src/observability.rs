@@ -141,7 +141,7 @@ pub(crate) async fn metered<T>(
     let outcome = match &result {
         Ok(_) => 0,
         Err(StoreError::Decode(_)) => {
-            ::metrics::counter!("satchel_decode_failures_total", "store" => store).increment(1);
+            decode_failed(store);
             2
         }
         Err(StoreError::Unsupported(_)) => 3,
@@ -179,6 +179,11 @@ pub(crate) async fn metered<T>(
 /// ```
 pub fn record_conflict(store: &'static str) {
     ::metrics::counter!("satchel_merge_conflicts_total", "store" => store).increment(1);
+}
+
+/// Counts a stored session that could not be decoded (`satchel_decode_failures_total`).
+pub(crate) fn decode_failed(store: &'static str) {
+    ::metrics::counter!("satchel_decode_failures_total", "store" => store).increment(1);
 }
 
 /// Counts a store call the open breaker refused.

@@ -182,6 +182,28 @@ impl Changes {
         self.remove.retain(|key| keep(key, None));
     }
 
+    /// The same change set with every value it sets replaced by `map(key, value)`, or
+    /// the first error `map` gives.
+    ///
+    /// # Errors
+    ///
+    /// The first error of `map`.
+    pub(crate) fn try_map_sets<E>(
+        &self,
+        mut map: impl FnMut(&str, &Value) -> Result<Value, E>,
+    ) -> Result<Self, E> {
+        let set = self
+            .set
+            .iter()
+            .map(|(key, value)| Ok((key.clone(), map(key, value)?)))
+            .collect::<Result<_, E>>()?;
+        Ok(Self {
+            set,
+            remove: self.remove.clone(),
+            ..*self
+        })
+    }
+
     /// Drops the permanent-flag change.
     pub fn forget_permanent(&mut self) {
         self.permanent = None;

@@ -62,6 +62,24 @@ mod filesystem {
     use super::*;
     use satchel::{FilesystemStore, SessionConfig};
 
+    /// Every file of `path`, by name, with its contents as text.
+    async fn dump(path: std::path::PathBuf) -> String {
+        let mut names: Vec<_> = std::fs::read_dir(&path)
+            .expect("the directory")
+            .map(|entry| entry.expect("an entry").path())
+            .filter(|path| path.is_file())
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|file| {
+                let contents = std::fs::read(file).expect("a file");
+                let name = file.file_name().expect("a name").to_string_lossy();
+                format!("{name} -> {}\n", String::from_utf8_lossy(&contents))
+            })
+            .collect()
+    }
+
     /// Nothing in the directory holds a session's id after a log-in: every file's name
     /// and contents name the session by the hash of its id.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,23 +88,20 @@ mod filesystem {
         let store = FilesystemStore::builder(dir.path()).open().unwrap();
         let path = dir.path().to_owned();
         scenarios::no_session_id_at_rest(satchel::store::BoxedStore::new(store), || {
-            let path = path.clone();
-            async move {
-                let mut names: Vec<_> = std::fs::read_dir(&path)
-                    .expect("the directory")
-                    .map(|entry| entry.expect("an entry").path())
-                    .filter(|path| path.is_file())
-                    .collect();
-                names.sort();
-                names
-                    .iter()
-                    .map(|file| {
-                        let contents = std::fs::read(file).expect("a file");
-                        let name = file.file_name().expect("a name").to_string_lossy();
-                        format!("{name} -> {}\n", String::from_utf8_lossy(&contents))
-                    })
-                    .collect()
-            }
+            dump(path.clone())
+        })
+        .await;
+    }
+
+    /// With SESSION_DATA_KEY, no file holds a session value in the clear.
+    #[cfg(feature = "sealed")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn session_values_are_sealed_in_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::builder(dir.path()).open().unwrap();
+        let path = dir.path().to_owned();
+        scenarios::values_sealed_at_rest(satchel::store::BoxedStore::new(store), || {
+            dump(path.clone())
         })
         .await;
     }

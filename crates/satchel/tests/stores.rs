@@ -5,6 +5,10 @@
 use satchel::MemoryStore;
 
 satchel::conformance!(memory, async { Some(MemoryStore::default()) });
+#[cfg(feature = "sealed")]
+satchel::conformance!(sealed_memory, async {
+    satchel::testing::sealed(Some(MemoryStore::default()))
+});
 
 #[cfg(feature = "filesystem")]
 mod fs {
@@ -24,6 +28,10 @@ mod fs {
     }
 
     satchel::conformance!(filesystem, store());
+    #[cfg(feature = "sealed")]
+    satchel::conformance!(sealed_filesystem, async {
+        satchel::testing::sealed(store().await)
+    });
 
     /// A store in a directory of its own (removed when dropped), without a threshold:
     /// keeping one scans the directory at every new session.

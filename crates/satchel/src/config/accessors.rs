@@ -466,6 +466,71 @@ impl SessionConfig {
         self
     }
 
+    /// The secret that encrypts session values at rest (`SESSION_DATA_KEY`), if set.
+    ///
+    /// Unset by default: values are stored as they are, which every store and tool can
+    /// read. Set it when session values hold personal data that backups, replicas and
+    /// whoever reads the store should not see; each value is then sealed with
+    /// XChaCha20-Poly1305, bound to its session and key (see
+    /// [`store::sealed`](crate::store::sealed), feature `sealed`). It needs 32 bytes or
+    /// more: it is a key, not a password.
+    #[must_use]
+    pub fn data_key(&self) -> Option<&Secret> {
+        self.data_key.as_ref()
+    }
+
+    /// Sets the secret that encrypts session values at rest (`SESSION_DATA_KEY`).
+    ///
+    /// Turning it on for a store that holds sessions in the clear ends those sessions
+    /// (a value in the clear does not open: each such session starts afresh), and so does
+    /// changing it without keeping the old one in
+    /// [`data_key_fallbacks`](Self::data_key_fallbacks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_data_key("a long and random data key, at least 32 bytes");
+    /// assert!(config.data_key().is_some());
+    /// assert!(!format!("{config:?}").contains("a long and random data key"));
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_data_key(mut self, secret: impl Into<Secret>) -> Self {
+        self.data_key = Some(secret.into());
+        self
+    }
+
+    /// Older data keys that still open values sealed before a rotation
+    /// (`SESSION_DATA_KEY_FALLBACKS`); none by default.
+    #[must_use]
+    pub fn data_key_fallbacks(&self) -> &[Secret] {
+        &self.data_key_fallbacks
+    }
+
+    /// Sets the older data keys that still open values sealed before a rotation
+    /// (`SESSION_DATA_KEY_FALLBACKS`), replacing any set before.
+    ///
+    /// To rotate, make the new secret `SESSION_DATA_KEY` and the old one a fallback:
+    /// values are sealed with the new key from then on, and each value is sealed again
+    /// whenever it is written. Keep the fallback for at least PERMANENT_SESSION_LIFETIME.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default()
+    ///     .with_data_key("the new data key, long and random, 32 bytes or more")
+    ///     .with_data_key_fallbacks(["the old data key, long and random, 32 bytes or more"]);
+    /// assert_eq!(config.data_key_fallbacks().len(), 1);
+    /// ```
+    #[must_use = "setters return the changed configuration"]
+    pub fn with_data_key_fallbacks(
+        mut self,
+        secrets: impl IntoIterator<Item = impl Into<Secret>>,
+    ) -> Self {
+        self.data_key_fallbacks = secrets.into_iter().map(Into::into).collect();
+        self
+    }
+
     // ---- Stores ----
 
     /// Prefix of every key written to the store (`SESSION_KEY_PREFIX`).

@@ -27,6 +27,8 @@
 //! | `SESSION_MAX_PER_USER` | unset | Most sessions one user may have (Satchel's own setting): binding a user beyond it revokes that user's least recently used sessions. Unset, no cap. |
 //! | `SECRET_KEY` | unset | Secret used to sign session ids (`satchel keygen` makes one). Never printed. |
 //! | `SECRET_KEY_FALLBACKS` | unset | Older secrets still accepted when verifying, for key rotation; comma-separated (or a TOML array). Never printed. |
+//! | `SESSION_DATA_KEY` | unset | Secret that encrypts session values at rest (XChaCha20-Poly1305, 32 bytes or more; `satchel keygen` makes one); unset keeps values in the clear. Never printed. |
+//! | `SESSION_DATA_KEY_FALLBACKS` | unset | Older data keys that still open values sealed before a rotation; comma-separated (or a TOML array). Never printed. |
 //! | `SESSION_KEY_PREFIX` | `session:` | Prefix of every key written to the store, so several applications can share one backend. |
 //! | `SESSION_HASH_IDS` | `true` | Store each session under a hash of its id (keyed BLAKE3), so that whoever reads the store (a backup, a replica, a dump) finds no id that works as a cookie; `false` keeps raw ids, as Flask-Session does (Satchel's own). |
 //! | `SESSION_HASH_IDS_MIGRATE` | `false` | While moving to hashed ids: a session not found under its hashed key is looked up once under its raw id and moved to the hashed key; needs `SESSION_USE_SIGNER` (Satchel's own). |
@@ -148,6 +150,8 @@ pub struct SessionConfig {
     max_per_user: Option<usize>,
     secret_key: Option<Secret>,
     secret_key_fallbacks: Vec<Secret>,
+    data_key: Option<Secret>,
+    data_key_fallbacks: Vec<Secret>,
     key_prefix: String,
     hash_ids: bool,
     hash_ids_migrate: bool,
@@ -189,6 +193,8 @@ impl Default for SessionConfig {
             max_per_user: None,
             secret_key: None,
             secret_key_fallbacks: Vec::new(),
+            data_key: None,
+            data_key_fallbacks: Vec::new(),
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             hash_ids: true,
             hash_ids_migrate: false,

@@ -312,6 +312,40 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "SESSION_DATA_KEY",
+        default: "unset",
+        doc: "Secret that encrypts session values at rest (XChaCha20-Poly1305, 32 bytes or \
+              more; `satchel keygen` makes one); unset keeps values in the clear. Never \
+              printed.",
+        exposure: Exposure::Secret,
+        set: |config, key, raw| {
+            config.data_key = Some(Secret::from(text(key, raw)?));
+            Ok(())
+        },
+        show: |config| {
+            if config.data_key.is_some() {
+                "<set>".to_owned()
+            } else {
+                UNSET.to_owned()
+            }
+        },
+    },
+    Setting {
+        key: "SESSION_DATA_KEY_FALLBACKS",
+        default: "unset",
+        doc: "Older data keys that still open values sealed before a rotation; \
+              comma-separated (or a TOML array). Never printed.",
+        exposure: Exposure::Secret,
+        set: |config, key, raw| {
+            config.data_key_fallbacks = secrets(key, raw)?;
+            Ok(())
+        },
+        show: |config| match config.data_key_fallbacks.len() {
+            1 => "<1 key>".to_owned(),
+            count => format!("<{count} keys>"),
+        },
+    },
+    Setting {
         key: "SESSION_KEY_PREFIX",
         default: "`session:`",
         doc: "Prefix of every key written to the store, so several applications can share \

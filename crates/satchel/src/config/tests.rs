@@ -66,6 +66,38 @@ fn default_config_is_valid() {
     SessionConfig::default().validate().unwrap();
 }
 
+/// A data key long enough for SESSION_DATA_KEY, and an older one.
+const DATA_KEY: &str = "a data key of thirty-two bytes or more";
+const OLD_DATA_KEY: &str = "an older data key of 32 bytes or more";
+
+#[test]
+fn data_keys_must_be_long_and_fallbacks_need_a_key() {
+    let short = SessionConfig::default().with_data_key("short");
+    let message = short.validate().unwrap_err().to_string();
+    assert!(
+        message.contains("SESSION_DATA_KEY") && message.contains("32 bytes"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("short"),
+        "the secret is not printed: {message}"
+    );
+    let short_fallback = SessionConfig::default()
+        .with_data_key(DATA_KEY)
+        .with_data_key_fallbacks(["short"]);
+    let message = short_fallback.validate().unwrap_err().to_string();
+    assert!(message.contains("SESSION_DATA_KEY_FALLBACKS"), "{message}");
+    let orphan = SessionConfig::default().with_data_key_fallbacks([OLD_DATA_KEY]);
+    let message = orphan.validate().unwrap_err().to_string();
+    assert!(message.contains("SESSION_DATA_KEY is not"), "{message}");
+    let shown = format!("{:?}", SessionConfig::default().with_data_key(DATA_KEY));
+    assert!(!shown.contains(DATA_KEY), "{shown}");
+    let ok = SessionConfig::default()
+        .with_data_key(DATA_KEY)
+        .with_data_key_fallbacks([OLD_DATA_KEY]);
+    assert_eq!(ok.validate().is_ok(), cfg!(feature = "sealed"));
+}
+
 #[test]
 fn every_key_parses_from_its_string_form() {
     let pairs = [
@@ -83,6 +115,8 @@ fn every_key_parses_from_its_string_form() {
         ("SESSION_MAX_PER_USER", "5"),
         ("SECRET_KEY", SECRET),
         ("SECRET_KEY_FALLBACKS", "old-one, older-one"),
+        ("SESSION_DATA_KEY", DATA_KEY),
+        ("SESSION_DATA_KEY_FALLBACKS", OLD_DATA_KEY),
         ("SESSION_KEY_PREFIX", "shop:"),
         ("SESSION_HASH_IDS", "off"),
         ("SESSION_HASH_IDS_MIGRATE", "yes"),
@@ -128,6 +162,8 @@ fn every_key_parses_from_its_string_form() {
         config.secret_key_fallbacks(),
         [Secret::from("old-one"), Secret::from("older-one")]
     );
+    assert_eq!(config.data_key().unwrap().as_bytes(), DATA_KEY.as_bytes());
+    assert_eq!(config.data_key_fallbacks(), [Secret::from(OLD_DATA_KEY)]);
     assert_eq!(config.key_prefix(), "shop:");
     assert!(!config.hash_ids());
     assert!(config.hash_ids_migrate());

@@ -21,6 +21,9 @@ impl SessionConfig {
     /// - `SESSION_USE_SIGNER` without `SECRET_KEY`, or in a build without the `signed`
     ///   feature;
     /// - an empty `SECRET_KEY` or an empty entry in `SECRET_KEY_FALLBACKS`;
+    /// - a `SESSION_DATA_KEY` or an entry of `SESSION_DATA_KEY_FALLBACKS` shorter than
+    ///   32 bytes, fallbacks without `SESSION_DATA_KEY`, or a data key in a build
+    ///   without the `sealed` feature;
     /// - `SESSION_COOKIE_SAMESITE=None` without `SESSION_COOKIE_SECURE` (browsers drop
     ///   such cookies);
     /// - a `PERMANENT_SESSION_LIFETIME` under one second or over 100 years;
@@ -96,6 +99,7 @@ impl SessionConfig {
                 expected: EXPECTED_SECRETS.to_owned(),
             });
         }
+        self.validate_data_keys()?;
         if self.same_site == Some(SameSite::None) && !self.secure {
             return Err(ConfigError::Conflict(
                 "SESSION_COOKIE_SAMESITE is None but SESSION_COOKIE_SECURE is false: browsers \
@@ -179,6 +183,52 @@ impl SessionConfig {
                 "SESSION_KEY_PREFIX",
                 &self.key_prefix,
                 "a prefix without whitespace or control characters, e.g. session:",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The fewest bytes a data key may have: it is a 256-bit key, not a password.
+const MIN_DATA_KEY_LEN: usize = 32;
+
+impl SessionConfig {
+    /// The checks of SESSION_DATA_KEY and its fallbacks.
+    fn validate_data_keys(&self) -> Result<(), ConfigError> {
+        let short = |key: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            value: REDACTED.to_owned(),
+            expected: format!(
+                "a secret of {MIN_DATA_KEY_LEN} bytes or more (it is a key, not a password): \
+                 generate one with `satchel keygen`"
+            ),
+        };
+        if self
+            .data_key
+            .as_ref()
+            .is_some_and(|secret| secret.as_bytes().len() < MIN_DATA_KEY_LEN)
+        {
+            return Err(short("SESSION_DATA_KEY"));
+        }
+        if self
+            .data_key_fallbacks
+            .iter()
+            .any(|secret| secret.as_bytes().len() < MIN_DATA_KEY_LEN)
+        {
+            return Err(short("SESSION_DATA_KEY_FALLBACKS"));
+        }
+        if self.data_key.is_none() && !self.data_key_fallbacks.is_empty() {
+            return Err(ConfigError::Conflict(
+                "SESSION_DATA_KEY_FALLBACKS is set but SESSION_DATA_KEY is not: the \
+                 fallbacks only open values sealed before a rotation, set the new key too"
+                    .to_owned(),
+            ));
+        }
+        if self.data_key.is_some() && !cfg!(feature = "sealed") {
+            return Err(ConfigError::Conflict(
+                "SESSION_DATA_KEY is set but satchel was built without its `sealed` \
+                 feature: enable the feature or unset SESSION_DATA_KEY"
+                    .to_owned(),
             ));
         }
         Ok(())

@@ -174,6 +174,17 @@ impl SessionManager {
             // validate() guarantees SECRET_KEY is set when the signer is on.
             Signer::new(current.unwrap_or_else(Key::generate), fallbacks)
         });
+        #[cfg(feature = "sealed")]
+        let store = match config.data_key() {
+            Some(current) => {
+                use crate::store::sealed::{DataKey, SealedStore};
+                let derive = |secret: &crate::Secret| DataKey::derive(secret.as_bytes());
+                let fallbacks = config.data_key_fallbacks().iter().map(derive);
+                // The store inside is counted and timed already.
+                BoxedStore::unmetered(SealedStore::new(store, derive(current), fallbacks))
+            }
+            None => store,
+        };
         let store = Guarded::new(store, config.breaker_failures(), config.breaker_cooldown());
         Ok(Self {
             shared: Arc::new(Shared {

@@ -53,6 +53,9 @@ pub mod mongodb;
 pub mod null;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "sealed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sealed")))]
+pub mod sealed;
 #[cfg(feature = "_sql")]
 pub mod sql;
 
@@ -574,6 +577,84 @@ impl BoxedStore {
             return boxed.clone();
         }
         Self(Arc::new(store))
+    }
+}
+
+impl BoxedStore {
+    /// Erases the type of a store that wraps stores already boxed (and so already
+    /// counted and timed): its own calls are not counted again.
+    #[cfg_attr(not(feature = "sealed"), allow(dead_code))]
+    pub(crate) fn unmetered<S: SessionStore>(store: S) -> Self {
+        Self(Arc::new(Unmetered(store)))
+    }
+}
+
+/// A store whose calls are not counted and timed: a wrapper of stores that are.
+struct Unmetered<S>(S);
+
+impl<S: SessionStore> DynStore for Unmetered<S> {
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
+        touch: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(self.0.load(id, touch))
+    }
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(self.0.save(id, changes, expires_at))
+    }
+    fn save_seen<'a>(
+        &'a self,
+        id: &'a SessionId,
+        seen: Seen<'a>,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(self.0.save_seen(id, seen, changes, expires_at))
+    }
+    fn cycle<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        changes: &'a Changes,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(self.0.cycle(old, new, changes, expires_at))
+    }
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        key: &'a str,
+        update: &'a KeyUpdate,
+    ) -> BoxFuture<'a, Result<Updated, StoreError>> {
+        Box::pin(self.0.update(id, key, update))
+    }
+    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.0.delete(id))
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+    fn list<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Page, StoreError>> {
+        Box::pin(self.0.list(cursor, limit))
+    }
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.0.ping())
+    }
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<S>()
     }
 }
 

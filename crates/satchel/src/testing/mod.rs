@@ -39,6 +39,28 @@ pub fn service_unavailable<T>(service: &str, why: &str) -> Option<T> {
     None
 }
 
+/// `store` with its values sealed at rest under a fixed test key (see
+/// [`store::sealed`](crate::store::sealed)), for running the conformance suite on the
+/// sealed form of a store.
+///
+/// # Examples
+///
+/// ```
+/// satchel::conformance!(sealed_memory, async {
+///     satchel::testing::sealed(Some(satchel::MemoryStore::default()))
+/// });
+/// # fn main() {}
+/// ```
+#[cfg(feature = "sealed")]
+#[must_use]
+pub fn sealed<S: crate::SessionStore>(
+    store: Option<S>,
+) -> Option<crate::store::sealed::SealedStore<S>> {
+    use crate::store::sealed::{DataKey, SealedStore};
+    let key = DataKey::derive(b"the data key of satchel's conformance suite");
+    store.map(|store| SealedStore::new(store, key, []))
+}
+
 /// Generates one `#[tokio::test]` per conformance case for a store.
 ///
 /// `$store` is an expression giving a future of `Option<S>` (where `S: SessionStore +

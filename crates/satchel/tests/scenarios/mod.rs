@@ -1077,6 +1077,82 @@ pub async fn no_session_id_at_rest<Fut: Future<Output = String>>(
     text
 }
 
+/// With SESSION_DATA_KEY set, after a log-in, a user binding, a write and an
+/// increment, the raw backend (as `dump` reads it) holds no session value in the clear,
+/// only sealed ones, and Satchel reads them back; after a rotation the old key, kept as
+/// a fallback, still opens them, and without it the session is not served. Returns the
+/// dump.
+#[cfg(all(feature = "axum", feature = "sealed"))]
+pub async fn values_sealed_at_rest<Fut: Future<Output = String>>(
+    store: BoxedStore,
+    dump: impl Fn() -> Fut,
+) -> String {
+    const OLD: &str = "the data key before the rotation: long and random enough";
+    const NEW: &str = "the data key after the rotation: also long and random enough";
+    // A user id of eleven digits, of this run alone: it shows in the dump if anything
+    // is stored in the clear.
+    let uid = 10_000_000_000 + fresh_uid();
+    let sealed = |key: &str, fallbacks: &[&str]| {
+        SessionConfig::default()
+            .with_data_key(key)
+            .with_data_key_fallbacks(fallbacks.iter().copied())
+    };
+    let before = App::new(store.clone(), sealed(OLD, &[]));
+    let mut b = Browser::new(&axum_app::Axum, &before);
+    b.post(&format!("/login?uid={uid}")).await;
+    b.post(&format!("/bind?uid={uid}")).await;
+    assert_eq!(b.post("/write").await.body, "1");
+    assert_eq!(b.post("/incr").await.body, "2");
+    // A control: a session of another user, written in the clear, shows in the dump.
+    let control = 10_000_000_000 + fresh_uid();
+    let clear = App::new(store.clone(), SessionConfig::default());
+    let mut c = Browser::new(&axum_app::Axum, &clear);
+    c.post(&format!("/bind?uid={control}")).await;
+    let text = dump().await;
+    assert!(
+        text.contains(&control.to_string()),
+        "the dump shows a value stored in the clear:\n{text}"
+    );
+    assert!(
+        !text.contains(&uid.to_string()),
+        "a session value is in the store in the clear:\n{text}"
+    );
+    assert!(
+        text.contains("sealed:v1:"),
+        "the dump shows sealed values:\n{text}"
+    );
+    assert_eq!(
+        b.get("/read").await.body,
+        uid.to_string(),
+        "read through Satchel"
+    );
+    assert_eq!(
+        b.get("/user-sessions").await.body,
+        "1",
+        "the user index works"
+    );
+
+    // The new key seals, the old one (a fallback) still opens.
+    let rotated = App::new(store.clone(), sealed(NEW, &[OLD]));
+    let mut r = Browser::new(&axum_app::Axum, &rotated);
+    r.cookie.clone_from(&b.cookie);
+    assert_eq!(r.get("/read").await.body, uid.to_string());
+    assert_eq!(r.post("/incr").await.body, "3");
+
+    // Without the fallback, the value still sealed with the old key does not open: the
+    // session is not served, the request gets a fresh one.
+    let dropped = App::new(store.clone(), sealed(NEW, &[]));
+    let mut d = Browser::new(&axum_app::Axum, &dropped);
+    d.cookie.clone_from(&r.cookie);
+    assert_eq!(d.get("/read").await.body, "0");
+    // The key that sealed it, as a fallback again, still opens the session.
+    let mut again = Browser::new(&axum_app::Axum, &rotated);
+    again.cookie.clone_from(&r.cookie);
+    assert_eq!(again.get("/read").await.body, uid.to_string());
+    eprintln!("the raw backend after a log-in with SESSION_DATA_KEY:\n{text}");
+    text
+}
+
 pub async fn corrupt_entries_give_a_fresh_session<H: Harness>(h: &H, _store: &BoxedStore) {
     /// Holds one entry that cannot be decoded.
     #[derive(Debug, Clone)]
