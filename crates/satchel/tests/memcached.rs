@@ -66,6 +66,10 @@ async fn single() -> Option<MemcachedStore> {
 
 satchel::conformance!(pool_conformance, pool());
 satchel::conformance!(single_conformance, single());
+#[cfg(feature = "sealed")]
+satchel::conformance!(sealed_conformance, async {
+    satchel::testing::sealed(pool().await)
+});
 
 /// Every HTTP scenario on the pool of two servers.
 mod pool_scenarios {
@@ -834,14 +838,27 @@ async fn ask_memcached(addr: &str, command: &str) -> String {
 /// session by the hash of its id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_session_id_is_stored_in_memcached() {
-    let Some(servers) = servers() else { return };
+    at_rest_in_memcached(false).await;
+}
+
+/// With SESSION_DATA_KEY, no memcached item holds a session value in the clear.
+#[cfg(feature = "sealed")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_values_are_sealed_in_memcached() {
+    at_rest_in_memcached(true).await;
+}
+
+async fn at_rest_in_memcached(sealed: bool) -> String {
+    let Some(servers) = servers() else {
+        return String::new();
+    };
     let addr = servers[0].clone();
     let prefix = format!("satchel-at-rest-{}:", SessionId::generate().fingerprint());
     let config = SessionConfig::default()
         .with_memcached_servers(addr.as_str())
         .with_key_prefix(prefix.as_str());
     let store = MemcachedStore::from_config(&config).await.unwrap();
-    scenarios::no_session_id_at_rest(satchel::store::BoxedStore::new(store), || async {
+    let dump = || async {
         let listing = ask_memcached(&addr, "lru_crawler metadump all\r\n").await;
         let mut keys: Vec<String> = listing
             .lines()
@@ -858,6 +875,6 @@ async fn no_session_id_is_stored_in_memcached() {
             text.push_str(&format!("{key} -> {value}\n"));
         }
         text
-    })
-    .await;
+    };
+    scenarios::at_rest(satchel::store::BoxedStore::new(store), sealed, dump).await
 }

@@ -88,6 +88,10 @@ async fn raw(store: &MongoStore, id: &SessionId) -> Option<Document> {
 }
 
 satchel::conformance!(conformance, store());
+#[cfg(feature = "sealed")]
+satchel::conformance!(sealed_conformance, async {
+    satchel::testing::sealed(store().await)
+});
 
 /// A collection of 1,500 sessions pages through all of them exactly once, on a server of
 /// the test's own: the shared one serves the other tests, and its single thread would
@@ -746,15 +750,26 @@ async fn the_store_fails_fast_while_the_server_is_down_and_recovers_by_itself() 
 /// every value name the session by the hash of its id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_session_id_is_stored_in_mongodb() {
+    at_rest_in_mongodb(false).await;
+}
+
+/// With SESSION_DATA_KEY, no MongoDB document holds a session value in the clear.
+#[cfg(feature = "sealed")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_values_are_sealed_in_mongodb() {
+    at_rest_in_mongodb(true).await;
+}
+
+async fn at_rest_in_mongodb(sealed: bool) -> String {
     let collection = format!(
         "at_rest_{}",
         SessionId::generate().fingerprint().replace('-', "_")
     );
     let Some(store) = store_in(&collection).await else {
-        return;
+        return String::new();
     };
     let documents = store.collection().clone();
-    scenarios::no_session_id_at_rest(satchel::store::BoxedStore::new(store), || async {
+    let dump = || async {
         use futures_util::TryStreamExt as _;
         let all: Vec<Document> = documents
             .find(doc! {})
@@ -764,7 +779,8 @@ async fn no_session_id_is_stored_in_mongodb() {
             .await
             .unwrap();
         all.iter().map(|document| format!("{document}\n")).collect()
-    })
-    .await;
+    };
+    let text = scenarios::at_rest(satchel::store::BoxedStore::new(store), sealed, dump).await;
     documents.drop().await.unwrap();
+    text
 }

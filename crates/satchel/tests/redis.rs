@@ -411,6 +411,10 @@ macro_rules! deployment {
             use super::*;
 
             satchel::conformance!(conformance, store($kind));
+            #[cfg(feature = "sealed")]
+            satchel::conformance!(sealed_conformance, async {
+                satchel::testing::sealed(store($kind).await)
+            });
 
             mod http {
                 use super::*;
@@ -929,11 +933,22 @@ async fn through_sentinel_the_store_works_again_after_the_master_restarts() {
 /// hashes of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_session_id_is_stored_in_redis() {
+    at_rest_in_redis(false).await;
+}
+
+/// With SESSION_DATA_KEY, no Redis hash holds a session value in the clear.
+#[cfg(feature = "sealed")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_values_are_sealed_in_redis() {
+    at_rest_in_redis(true).await;
+}
+
+async fn at_rest_in_redis(sealed: bool) -> String {
     let prefix = format!("satchel-at-rest-{}:", SessionId::generate().fingerprint());
     let Some(store) = store_with_prefix(Kind::Standalone, &prefix).await else {
-        return;
+        return String::new();
     };
-    scenarios::no_session_id_at_rest(BoxedStore::new(store), || async {
+    let dump = || async {
         let mut raw = Raw::open(Kind::Standalone).await;
         let mut keys: Vec<String> = raw
             .query(redis::cmd("KEYS").arg(format!("{prefix}*")))
@@ -953,6 +968,6 @@ async fn no_session_id_is_stored_in_redis() {
             text.push_str(&format!("{key} -> {}\n", fields.join(" ")));
         }
         text
-    })
-    .await;
+    };
+    scenarios::at_rest(BoxedStore::new(store), sealed, dump).await
 }

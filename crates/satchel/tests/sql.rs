@@ -142,6 +142,18 @@ satchel::conformance!(conformance_sqlite_file, sqlite_file_store());
 satchel::conformance!(conformance_sqlite_memory, sqlite_memory_store());
 satchel::conformance!(conformance_postgres, postgres_store());
 satchel::conformance!(conformance_mariadb, mysql_store());
+#[cfg(feature = "sealed")]
+satchel::conformance!(sealed_conformance_sqlite, async {
+    satchel::testing::sealed(sqlite_file_store().await)
+});
+#[cfg(feature = "sealed")]
+satchel::conformance!(sealed_conformance_postgres, async {
+    satchel::testing::sealed(postgres_store().await)
+});
+#[cfg(feature = "sealed")]
+satchel::conformance!(sealed_conformance_mariadb, async {
+    satchel::testing::sealed(mysql_store().await)
+});
 
 mod scenarios_sqlite_file {
     use super::*;
@@ -354,6 +366,15 @@ mod cases {
     /// Nothing in the table holds a session's id after a log-in: every row's key and
     /// data name the session by the hash of its id.
     pub(crate) async fn no_session_id_is_stored_in_the_table(target: Target) {
+        at_rest_in_the_table(target, false).await;
+    }
+
+    /// With SESSION_DATA_KEY, no row holds a session value in the clear.
+    pub(crate) async fn session_values_are_sealed_in_the_table(target: Target) {
+        at_rest_in_the_table(target, true).await;
+    }
+
+    async fn at_rest_in_the_table(target: Target, sealed: bool) {
         let Some((store, raw, table)) = open_own(target, options()).await else {
             return;
         };
@@ -364,7 +385,7 @@ mod cases {
             raw.quote(&table),
             raw.quote("id")
         );
-        scenarios::no_session_id_at_rest(BoxedStore::new(store), || async {
+        let dump = || async {
             let rows: Vec<(String, Vec<u8>)> = match &raw {
                 Raw::Sqlite(pool) => sqlx::query_as(&sql).fetch_all(pool).await.unwrap(),
                 Raw::Postgres(pool) => sqlx::query_as(&sql).fetch_all(pool).await.unwrap(),
@@ -380,8 +401,8 @@ mod cases {
             rows.iter()
                 .map(|(id, data)| format!("{id} -> {}\n", String::from_utf8_lossy(data)))
                 .collect()
-        })
-        .await;
+        };
+        scenarios::at_rest(BoxedStore::new(store), sealed, dump).await;
         raw.drop_table(&table).await;
     }
 
@@ -911,6 +932,7 @@ per_target!(
     delete_expired_sweeps_the_shared_table,
     cleanup_removes_expired_rows_and_counts_them,
     no_session_id_is_stored_in_the_table,
+    session_values_are_sealed_in_the_table,
 );
 
 #[tokio::test]

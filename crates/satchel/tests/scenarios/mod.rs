@@ -1077,6 +1077,21 @@ pub async fn no_session_id_at_rest<Fut: Future<Output = String>>(
     text
 }
 
+/// [`values_sealed_at_rest`] when `sealed`, else [`no_session_id_at_rest`].
+#[cfg(feature = "axum")]
+pub async fn at_rest<Fut: Future<Output = String>>(
+    store: BoxedStore,
+    sealed: bool,
+    dump: impl Fn() -> Fut,
+) -> String {
+    #[cfg(feature = "sealed")]
+    if sealed {
+        return values_sealed_at_rest(store, dump).await;
+    }
+    assert!(!sealed, "sealing needs the `sealed` feature");
+    no_session_id_at_rest(store, dump).await
+}
+
 /// With SESSION_DATA_KEY set, after a log-in, a user binding, a write and an
 /// increment, the raw backend (as `dump` reads it) holds no session value in the clear,
 /// only sealed ones, and Satchel reads them back; after a rotation the old key, kept as
