@@ -36,7 +36,8 @@ pub(crate) enum Command {
     /// one, revoke them all ("log out everywhere"). Sessions are named by fingerprint,
     /// never by id.
     Sessions(crate::commands::sessions::SessionsArgs),
-    /// Print a new random key for SECRET_KEY (48 bytes from the OS, base64url).
+    /// Print a new random key for SECRET_KEY or SESSION_DATA_KEY (48 bytes from the OS,
+    /// base64url).
     Keygen,
 }
 

@@ -26,6 +26,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("redis_hash", redis_hash),
     #[cfg(feature = "mongodb")]
     ("mongodb_document", mongodb_document),
+    #[cfg(feature = "sealed")]
+    ("sealed_value", sealed_value),
     ("env_value", env_value),
     ("toml_config", toml_config),
 ];
@@ -90,6 +92,13 @@ pub fn redis_hash(data: &[u8]) {
 #[cfg(feature = "mongodb")]
 pub fn mongodb_document(data: &[u8]) {
     crate::store::mongodb::fuzz(data);
+}
+
+/// A sealed session value as a store gives it back (SESSION_DATA_KEY): opened only when
+/// Satchel sealed it, and then to a value whose JSON text round-trips.
+#[cfg(feature = "sealed")]
+pub fn sealed_value(data: &[u8]) {
+    crate::store::sealed::fuzz(data);
 }
 
 /// A value from the environment for one key (chosen by the first byte): parsed or

@@ -1,4 +1,4 @@
-//! `satchel keygen`: a new random SECRET_KEY.
+//! `satchel keygen`: a new random SECRET_KEY or SESSION_DATA_KEY.
 
 use std::io::Write as _;
 
@@ -10,8 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 const KEY_BYTES: usize = 48;
 
 /// Prints a key of [`KEY_BYTES`] bytes from the operating system's random source, as
-/// 64 characters of base64url, ready for SECRET_KEY (or, when rotating, for
-/// SECRET_KEY_FALLBACKS after the new key replaces it).
+/// 64 characters of base64url, ready for SECRET_KEY or SESSION_DATA_KEY (or, when
+/// rotating, for their fallbacks after a new key replaces it).
 pub(crate) fn run() -> anyhow::Result<()> {
     let key = generate()?;
     writeln!(std::io::stdout().lock(), "{key}").context("writing the key")?;

@@ -489,6 +489,44 @@ impl<S: SessionStore> SessionStore for SealedStore<S> {
     }
 }
 
+/// The fuzz target `sealed_value`: `data` as the text a store holds for a value. Inputs
+/// that begin with `!` are sealed first (with the fuzzing key, for a fixed session and
+/// key), so the fuzzer also mutates values that open.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(data: &[u8]) {
+    let keys = Keys {
+        current: DataKey::derive(b"the fuzzing data key"),
+        fallbacks: vec![DataKey::derive(b"an older fuzzing data key")],
+    };
+    let id = SessionId::derive("fuzzing", b"a session");
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let stored = match text.strip_prefix('!') {
+        Some(json) => match serde_json::from_str::<Value>(json) {
+            Ok(value) => match keys.seal(&id, "k", &value) {
+                Ok(sealed) => {
+                    let opened = keys.open(&id, "k", &sealed);
+                    assert_eq!(opened.ok().as_ref(), Some(&value), "a sealed value opens");
+                    sealed
+                }
+                Err(_) => return,
+            },
+            Err(_) => return,
+        },
+        None => Value::String(text.to_owned()),
+    };
+    if let Ok(value) = keys.open(&id, "k", &stored) {
+        let again = serde_json::to_string(&value).ok();
+        let back = again.and_then(|json| serde_json::from_str::<Value>(&json).ok());
+        assert_eq!(back.as_ref(), Some(&value));
+        assert!(
+            keys.open(&id, "other", &stored).is_err(),
+            "bound to its key"
+        );
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
