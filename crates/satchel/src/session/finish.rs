@@ -176,6 +176,11 @@ impl Session {
             // Never bring back an entry that a concurrent request destroyed meanwhile.
             state.changes.require_existing();
         }
+        if let Some(budget) = self.budget() {
+            // The store checks it again on what it merges: a concurrent request's keys
+            // may take the session over it.
+            state.changes.limit_size(budget);
+        }
         let destroyed = delete && matches!(state.fate, Fate::Destroy { .. });
         let (id, answer) = match write {
             Write::Nothing => (state.loaded_id(), Answer::Nothing),

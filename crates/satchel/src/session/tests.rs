@@ -436,3 +436,88 @@ async fn each_outcome_says_what_became_of_the_session() {
     assert_eq!(answer(logout).await.disposition(), Disposition::Destroyed);
     assert_eq!(Disposition::Destroyed.to_string(), "destroyed");
 }
+
+fn budgeted(store: &MemoryStore, budget: usize) -> SessionManager {
+    let config = SessionConfig::default()
+        .with_refresh_each_request(false)
+        .with_max_size(budget);
+    SessionManager::new(store.clone(), config).unwrap()
+}
+
+#[tokio::test]
+async fn an_insert_over_the_budget_fails_at_once_and_changes_nothing() {
+    let store = MemoryStore::default();
+    let manager = budgeted(&store, 100);
+    let cookie = logged_in(&manager).await;
+    let session = manager.session([cookie.as_str()]);
+    session.insert("note", "x".repeat(40)).await.unwrap();
+    let error = session.insert("blob", "y".repeat(60)).await.unwrap_err();
+    // "user" + "\"ada\"" + "note" + 42 + "blob" + 62.
+    assert!(
+        matches!(
+            error,
+            Error::TooLarge {
+                budget: 100,
+                size: 121
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.status_code(), 500);
+    assert!(error.to_string().contains("121") && error.to_string().contains("100"));
+    assert_eq!(session.get_value("blob").await.unwrap(), None, "unchanged");
+    let error = session
+        .insert_if_unchanged("blob", "y".repeat(60))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::TooLarge { .. }), "{error:?}");
+    // Replacing a value by a smaller one, removing, and the request's end still work.
+    session.insert("note", "z").await.unwrap();
+    session.remove_value("user").await.unwrap();
+    let _ = session.finish(200).await.unwrap();
+    let data = store
+        .load(&stored_key(&cookie), None)
+        .await
+        .unwrap()
+        .unwrap()
+        .data;
+    assert_eq!(data, Data::from([("note".into(), json!("z"))]));
+}
+
+#[tokio::test]
+async fn a_store_refusal_for_the_size_ends_the_request_with_too_large() {
+    let store = MemoryStore::default();
+    let manager = budgeted(&store, 100);
+    let cookie = logged_in(&manager).await;
+    let first = manager.session([cookie.as_str()]);
+    let second = manager.session([cookie.as_str()]);
+    first.insert("a", "a".repeat(50)).await.unwrap();
+    second.insert("b", "b".repeat(50)).await.unwrap();
+    let _ = first.finish(200).await.unwrap();
+    let error = second.finish(200).await.unwrap_err();
+    assert!(
+        matches!(error, Error::TooLarge { budget: 100, .. }),
+        "{error:?}"
+    );
+    let data = store
+        .load(&stored_key(&cookie), None)
+        .await
+        .unwrap()
+        .unwrap()
+        .data;
+    assert!(
+        data.contains_key("a") && !data.contains_key("b"),
+        "{data:?}"
+    );
+    // The store is healthy: the breaker did not count it.
+    assert_eq!(manager.breaker_state(), Some(BreakerState::Closed));
+}
+
+#[tokio::test]
+async fn no_budget_takes_anything() {
+    let store = MemoryStore::default();
+    let manager = budgeted(&store, 0);
+    let session = manager.session(None::<&str>);
+    session.insert("blob", "x".repeat(1 << 20)).await.unwrap();
+    let _ = session.finish(200).await.unwrap();
+}

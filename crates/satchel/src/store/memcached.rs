@@ -597,7 +597,7 @@ impl MemcachedStore {
                 pause(attempt).await;
             }
             let (cas, base) = split(self.current(key).await?);
-            let outcome = match (changes.apply_to(base, expires_at), cas) {
+            let outcome = match (changes.apply_to(base, expires_at)?, cas) {
                 (Some(record), cas) => {
                     let condition = cas.map_or(Condition::Absent, Condition::Cas);
                     match self
@@ -638,7 +638,7 @@ impl MemcachedStore {
                 return Ok(Updated::Missing);
             };
             let before = record.data.get(key).cloned();
-            let outcome = update.apply_to(&mut record.data, key);
+            let outcome = update.apply_to(&mut record.data, key)?;
             let written = if record.data.is_empty() {
                 self.remove(item, Some(cas)).await?
             } else if record.data.get(key) == before.as_ref() {
@@ -808,7 +808,8 @@ impl SessionStore for MemcachedStore {
         // The engine saves without a version when it found no entry, mostly for a new
         // session: one `add` then does it, as it only stores when there is no item, which
         // makes it the change set applied onto nothing. Otherwise, the CAS loop.
-        if let Some(record) = changes.apply_to(None, expires_at)
+        // Refused onto nothing is refused onto anything: the sets alone are over.
+        if let Some(record) = changes.apply_to(None, expires_at)?
             && let Outcome::Done(_) = self
                 .write(
                     &key,
@@ -835,6 +836,7 @@ impl SessionStore for MemcachedStore {
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
+        changes.check_merged(seen.data)?;
         if seen.data.is_empty() {
             // Gone already is as good: the changes remove every key, so applying them
             // onto nothing leaves nothing either.
@@ -881,7 +883,19 @@ impl SessionStore for MemcachedStore {
                 pause(attempt).await;
             }
             let (old_cas, base) = split(self.current(&old_key).await?);
-            let saved = match changes.apply_to(base, expires_at) {
+            let merged = match changes.apply_to(base, expires_at) {
+                Ok(merged) => merged,
+                Err(refused) => {
+                    // Over the budget onto the old entry's latest state: the entry stays
+                    // under the old id, and what an earlier attempt wrote under the new
+                    // one goes.
+                    if let Some(cas) = target {
+                        self.remove(&new_key, Some(cas)).await?;
+                    }
+                    return Err(refused);
+                }
+            };
+            let saved = match merged {
                 Some(record) => {
                     let condition = target.map_or(Condition::Absent, Condition::Cas);
                     match self

@@ -371,7 +371,9 @@ pub trait SessionStore: Send + Sync + 'static {
 }
 
 /// The second half of an id rotation, once the old entry (`base`) is taken: applies
-/// `changes` onto it and writes the result under `new`, replacing whatever is there.
+/// `changes` onto it and writes the result under `new`, replacing whatever is there. A
+/// result over the change set's budget is refused by that write, and nothing is written
+/// under `new`.
 pub(crate) async fn save_moved<S: SessionStore + ?Sized>(
     store: &S,
     new: &SessionId,
@@ -379,11 +381,14 @@ pub(crate) async fn save_moved<S: SessionStore + ?Sized>(
     changes: &Changes,
     expires_at: SystemTime,
 ) -> Result<Saved, StoreError> {
-    match changes.apply_to(base, expires_at) {
+    match changes.merge(base, expires_at) {
         Some(record) => {
-            store
-                .save(new, &Changes::replacing_with(&record), expires_at)
-                .await
+            // The store's own save holds the result to the budget, in its own measure.
+            let mut replacing = Changes::replacing_with(&record);
+            if let Some(budget) = changes.max_size() {
+                replacing.limit_size(budget);
+            }
+            store.save(new, &replacing, expires_at).await
         }
         None => Ok(Saved::Empty),
     }
