@@ -712,7 +712,7 @@ fn set_view(data: &mut Data, key: &str, value: Option<Value>) {
 fn store_failed(what: &str, error: &StoreError) -> Error {
     if let StoreError::TooLarge { budget, size } = *error {
         // The store is healthy: the session is over its budget (or the store's limit).
-        tracing::debug!(error = %Chain(error), "session store refused to {what}");
+        tracing::warn!(error = %Chain(error), "session store refused to {what}");
         return Error::TooLarge { budget, size };
     }
     if let StoreError::CircuitOpen = error {
