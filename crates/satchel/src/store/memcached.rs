@@ -555,13 +555,17 @@ impl MemcachedStore {
         condition: Condition,
     ) -> Result<Outcome, StoreError> {
         let bytes = encode(data, permanent, expires_at)?;
+        let size = bytes.len();
         let ttl = wire_ttl(expires_at, SystemTime::now(), TTL_GRACE);
         let set = Set::new(key, bytes).ttl_raw(ttl).return_cas();
         let set = match condition {
             Condition::Absent => set.add(),
             Condition::Cas(cas) => set.compare_cas(cas),
         };
-        let result = self.run(set).await?;
+        let result = self
+            .run(set)
+            .await
+            .map_err(|error| too_large(error, size))?;
         Ok(match result.status {
             MutationStatus::Applied => Outcome::Done(result.cas),
             _ => Outcome::Conflict,
@@ -963,6 +967,29 @@ impl SessionStore for MemcachedStore {
             listable: false,
             list_may_repeat: false,
         }
+    }
+}
+
+/// A write of `size` bytes that the server refused for its item size (`-I`, 1 MB by
+/// default: "object too large for cache") as [`StoreError::TooLarge`], whose limit is
+/// unknown (`0`): the server does not say it. Any other error as it is.
+fn too_large(error: StoreError, size: usize) -> StoreError {
+    fn says_too_large(failure: &Failure) -> bool {
+        match failure {
+            Failure::Server(message) | Failure::Rejected(message) => message.contains("too large"),
+            // The server answered that it refused it: the outcome is known after all.
+            Failure::Ambiguous(inner) => says_too_large(inner),
+            _ => false,
+        }
+    }
+    let refused = match &error {
+        StoreError::Backend(source) => source.downcast_ref::<Failure>().is_some_and(says_too_large),
+        _ => false,
+    };
+    if refused {
+        StoreError::TooLarge { budget: 0, size }
+    } else {
+        error
     }
 }
 

@@ -398,7 +398,10 @@ impl SessionStore for RedisStore {
             Some(false) => invocation.arg(PERMANENT_FIELD).arg("0"),
             None => &mut invocation,
         };
-        let outcome: String = self.execute(Request::Script(&invocation)).await?;
+        let outcome: String = self
+            .execute(Request::Script(&invocation))
+            .await
+            .map_err(|error| bulk_too_large(error, size))?;
         match outcome.as_str() {
             "stored" => Ok(Saved::Stored),
             "empty" => Ok(Saved::Empty),
@@ -439,7 +442,10 @@ impl SessionStore for RedisStore {
                 .arg(&expected)
                 .arg(&new)
                 .arg(budget);
-            let reply: Vec<Vec<u8>> = self.execute(Request::Once(&invocation)).await?;
+            let reply: Vec<Vec<u8>> = self
+                .execute(Request::Once(&invocation))
+                .await
+                .map_err(|error| bulk_too_large(error, key.len() + new.len()))?;
             let mut reply = reply.into_iter();
             let status = reply.next().unwrap_or_default();
             let raw = reply.next();
@@ -522,5 +528,23 @@ impl SessionStore for RedisStore {
     /// come twice when the keyspace shrinks during the walk.
     async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
         self.list_page(cursor, limit).await
+    }
+}
+
+/// A request that Redis refused because an argument is longer than its
+/// `proto-max-bulk-len` ("Protocol error: invalid bulk length") as
+/// [`StoreError::TooLarge`] for the `size` of the data sent, whose limit is unknown
+/// (`0`): the server does not say it. Any other error as it is.
+fn bulk_too_large(error: StoreError, size: usize) -> StoreError {
+    let refused = match &error {
+        StoreError::Backend(source) => source
+            .downcast_ref::<redis::RedisError>()
+            .is_some_and(|error| error.to_string().contains("invalid bulk length")),
+        _ => false,
+    };
+    if refused {
+        StoreError::TooLarge { budget: 0, size }
+    } else {
+        error
     }
 }
