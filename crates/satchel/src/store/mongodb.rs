@@ -76,6 +76,23 @@
 //! it finds no document and writes nothing (the engine answers that request with `409`),
 //! so no acknowledged change is lost to a log-in.
 //!
+//! # The size budget
+//!
+//! MongoDB measures a session as the BSON size of its merged `data` sub-document, not as
+//! keys plus JSON text ([`stored_size`](crate::record::stored_size)): the JSON text is
+//! never built on the server. A budgeted save ([`Changes::max_size`]) that sets keys adds
+//! to its filter an `$expr` that computes the merge the pipeline makes (the stored `data`
+//! when live and not cleared, without the keys removed or set, merged with the keys set)
+//! and compares its `$bsonSize` (MongoDB 4.4) with the budget, so the check and the write
+//! are one atomic update. When nothing matched, one read tells a missing session from one
+//! over the budget ([`StoreError::TooLarge`], with the size the merge would have had); a
+//! session changed in between so that the merge fits is updated again. The keys set alone
+//! are measured before anything is sent. An upsert that would take an existing document
+//! over the budget meets it as a duplicate key, and is then refused the same way. A
+//! budgeted compare-and-set guards on the `$bsonSize` of `data` with the new value. An id
+//! rotation refused for the size gives the old document its life back (with the expiry
+//! the request would have given it: the take set it to the epoch).
+//!
 //! # Timeouts and outages
 //!
 //! The connect and server-selection timeouts of the driver, and a limit on each operation

@@ -34,7 +34,8 @@ return fields
 /// Applies a change set. KEYS[1]: the session key. ARGV: now, the new expiry (Unix
 /// milliseconds), flags (``, `c` to clear, `e` to apply only onto a live entry, or `ce`),
 /// the number of removed fields, the number of data fields to set, the size budget (`0`:
-/// none), the size of the data fields to set (as [`stored_size`] measures it), the
+/// none), the size of the data fields to set (as [`stored_size`] measures it; Satchel
+/// refuses a change set whose sets alone are over the budget without sending it), the
 /// removed fields, then field/value pairs to set: the data fields, then the store's own
 /// (expiry and permanent flag). Returns `stored`, or `empty` when no data is left and the
 /// key was deleted (or, with `e`, when there was no live entry and nothing was written),
@@ -42,11 +43,14 @@ return fields
 /// nothing was written.
 ///
 /// Every call into Redis from a script costs about as much as the command itself, so the
-/// common case is three: a live entry with changed fields costs an `HGET` (an `HGETALL`
-/// when there is a budget to check: the sizes of the fields kept are needed, and it
-/// brings the expiry too), one `HSET` (data, expiry and flag together) and a
-/// `PEXPIREAT`. Long argument lists are sent in slices the Lua stack can take (of an
-/// even size, so pairs stay together).
+/// common case is three: a live entry with changed fields costs an `HGET`, one `HSET`
+/// (data, expiry and flag together) and a `PEXPIREAT`. With a budget, a save that sets
+/// fields onto a live entry it does not clear costs one call more, `MEMORY USAGE`: twice
+/// the hash's memory bounds the length of its fields and values (a listpack keeps an
+/// integer in no less than half its text, everything else in no less than its text), so
+/// when that bound and the fields set fit the budget, the merge does. Only a session near
+/// its budget pays for the exact measure, an `HGETALL`. Long argument lists are sent in
+/// slices the Lua stack can take (of an even size, so pairs stay together).
 ///
 /// [`stored_size`]: crate::record::stored_size
 const SAVE_SCRIPT: &str = r"
@@ -58,31 +62,23 @@ local sets = tonumber(ARGV[5])
 local budget = tonumber(ARGV[6])
 local first = 8 + removals
 -- Anything but a live session hash (expired, without an expiry, another type: an error
--- for HGET and HGETALL, caught here) is replaced.
-local fields = nil
-local expires = nil
-if budget > 0 and sets > 0 then
-  fields = redis.pcall('HGETALL', key)
-  if fields['err'] then fields = {} end
-  for i = 1, #fields, 2 do
-    if fields[i] == '\0expires' then expires = fields[i + 1] break end
-  end
-else
-  expires = redis.pcall('HGET', key, '\0expires')
-end
+-- for HGET, caught here) is replaced.
+local expires = redis.pcall('HGET', key, '\0expires')
 local live = type(expires) == 'string' and (tonumber(expires) or 0) > tonumber(ARGV[1])
-if not live and (flags == 'e' or flags == 'ce') then
+if not live then
   redis.call('DEL', key)
-  return 'empty'
+  if flags == 'e' or flags == 'ce' then return 'empty' end
 end
-if fields then
-  -- The merged size: the fields set, and the stored data fields neither set nor removed
-  -- (a field escaped with one more NUL counts as its key, one byte shorter).
+if live and not clear and budget > 0 and sets > 0 then
   local size = tonumber(ARGV[7])
-  if live and not clear then
+  local used = redis.pcall('MEMORY', 'USAGE', key, 'SAMPLES', '0')
+  if type(used) ~= 'number' or 2 * used + size > budget then
+    -- The exact measure: the fields set, and the stored data fields neither set nor
+    -- removed (a field escaped with one more NUL counts as its key, one byte shorter).
     local gone = {}
     for i = 8, first - 1 do gone[ARGV[i]] = true end
     for i = first, first + 2 * sets - 1, 2 do gone[ARGV[i]] = true end
+    local fields = redis.call('HGETALL', key)
     for i = 1, #fields, 2 do
       local field = fields[i]
       local a, b = string.byte(field, 1, 2)
@@ -91,25 +87,15 @@ if fields then
         if a == 0 then size = size - 1 end
       end
     end
+    if size > budget then return 'too_large ' .. size end
   end
-  if size > budget then return 'too_large ' .. size end
-end
-if not live then
-  redis.call('DEL', key)
 end
 if live then
   if clear then
     local removed = {}
-    if fields then
-      for i = 1, #fields, 2 do
-        local a, b = string.byte(fields[i], 1, 2)
-        if a ~= 0 or b == 0 then removed[#removed + 1] = fields[i] end
-      end
-    else
-      for _, field in ipairs(redis.call('HKEYS', key)) do
-        local a, b = string.byte(field, 1, 2)
-        if a ~= 0 or b == 0 then removed[#removed + 1] = field end
-      end
+    for _, field in ipairs(redis.call('HKEYS', key)) do
+      local a, b = string.byte(field, 1, 2)
+      if a ~= 0 or b == 0 then removed[#removed + 1] = field end
     end
     for i = 1, #removed, 1000 do
       redis.call('HDEL', key, unpack(removed, i, math.min(i + 999, #removed)))
@@ -154,38 +140,18 @@ return 'stored'
 /// Lua numbers are doubles, so the script never does arithmetic on values: `HINCRBY` adds
 /// in Redis, and the new value is computed again by Satchel from the field as found. The
 /// usual increment costs two calls (`HMGET`, `HINCRBY`), a compare-and-set two (`HMGET`,
-/// or `HGETALL` when there is a budget to check, and `HSET`).
+/// `HSET`), and with a budget one more (`MEMORY USAGE`, as for a save; an `HGETALL` for a
+/// session near its budget).
 ///
 /// [`KeyUpdate`]: crate::record::KeyUpdate
 const UPDATE_SCRIPT: &str = r"
 local key = KEYS[1]
 local field = ARGV[2]
 local budget = tonumber(ARGV[6])
-local sized = ARGV[3] == 'r' and ARGV[5] ~= '' and budget > 0
-local expires, raw, size = nil, nil, 0
-if sized then
-  -- The sizes of every data field are needed; HGETALL brings the expiry and the field too.
-  local fields = redis.pcall('HGETALL', key)
-  if fields['err'] then return {'foreign'} end
-  for i = 1, #fields, 2 do
-    local name = fields[i]
-    if name == '\0expires' then expires = fields[i + 1] end
-    if name == field then
-      raw = fields[i + 1]
-    else
-      local a, b = string.byte(name, 1, 2)
-      if a ~= 0 or b == 0 then
-        size = size + #name + #fields[i + 1]
-        if a == 0 then size = size - 1 end
-      end
-    end
-  end
-else
-  -- Another type than a hash is an error for HMGET, caught here.
-  local got = redis.pcall('HMGET', key, '\0expires', field)
-  if got['err'] then return {'foreign'} end
-  expires, raw = got[1], got[2]
-end
+-- Another type than a hash is an error for HMGET, caught here.
+local got = redis.pcall('HMGET', key, '\0expires', field)
+if got['err'] then return {'foreign'} end
+local expires, raw = got[1], got[2]
 if type(expires) ~= 'string' or (tonumber(expires) or 0) <= tonumber(ARGV[1]) then
   return {'missing'}
 end
@@ -214,11 +180,24 @@ elseif raw ~= ARGV[4] then
   return reply('mismatch')
 end
 if ARGV[5] ~= '' then
-  if sized then
-    size = size + #field + #ARGV[5]
-    local a = string.byte(field, 1)
-    if a == 0 then size = size - 1 end
-    if size > budget then return {'too_large', tostring(size)} end
+  if budget > 0 then
+    -- The field's new size, and a bound of the others (see the save script), else the
+    -- exact measure.
+    local size = #field + #ARGV[5]
+    if string.byte(field, 1) == 0 then size = size - 1 end
+    local used = redis.pcall('MEMORY', 'USAGE', key, 'SAMPLES', '0')
+    if type(used) ~= 'number' or 2 * used + size > budget then
+      local fields = redis.call('HGETALL', key)
+      for i = 1, #fields, 2 do
+        local name = fields[i]
+        local a, b = string.byte(name, 1, 2)
+        if name ~= field and (a ~= 0 or b == 0) then
+          size = size + #name + #fields[i + 1]
+          if a == 0 then size = size - 1 end
+        end
+      end
+      if size > budget then return {'too_large', tostring(size)} end
+    end
   end
   redis.call('HSET', key, field, ARGV[5])
 elseif raw then
