@@ -53,8 +53,10 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::Disabled`] on the `null` store; [`Error::Value`] when `value` does not
-    /// serialize; [`Error::Unavailable`] when the store failed.
+    /// [`Error::TooLarge`] when the session would then be over its size budget
+    /// (SESSION_MAX_SIZE): the session is left as it was. [`Error::Disabled`] on the
+    /// `null` store; [`Error::Value`] when `value` does not serialize;
+    /// [`Error::Unavailable`] when the store failed.
     pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
         let value = serde_json::to_value(value).map_err(|source| Error::Value {
             key: key.to_owned(),
@@ -67,8 +69,9 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::Disabled`] on the `null` store; [`Error::Unavailable`] when the store
-    /// failed.
+    /// [`Error::TooLarge`] when the session would then be over its size budget: the
+    /// session is left as it was. [`Error::Disabled`] on the `null` store;
+    /// [`Error::Unavailable`] when the store failed.
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
         if !self.inner.shared.writable {
             return Err(Error::Disabled);
@@ -144,6 +147,8 @@ impl Session {
     ///   it.
     /// - [`Error::Superseded`] when the session was destroyed, rotated or expired
     ///   meanwhile.
+    /// - [`Error::TooLarge`] when the session (this request's view of it, or the stored
+    ///   one) would then be over its size budget: nothing was written.
     /// - [`Error::Value`] when `value` does not serialize; [`Error::Disabled`] on the
     ///   `null` store; [`Error::Unavailable`] when the store failed.
     ///

@@ -15,6 +15,13 @@
 //! logout) or it expired meanwhile, the save writes nothing, so a logout cannot be
 //! undone by a request that was still running.
 //!
+//! A change set may carry a [size budget](Changes::limit_size) (SESSION_MAX_SIZE): a
+//! store checks it inside the same atomic merge, on the merged result, and when the result
+//! would be over it, writes nothing and returns [`StoreError::TooLarge`]. A change set that
+//! sets no key is never refused. Stores that merge in Rust use [`Changes::apply_to`] (or
+//! [`Changes::check_size`] and [`Changes::check_merged`]), so that the rule is the same
+//! everywhere; a [`KeyUpdate::Replace`] carries the budget too.
+//!
 //! Every operation is one round trip where the backend allows it, and a request costs at
 //! most one load and one write. A read is a plain load. The refresh of
 //! SESSION_REFRESH_EACH_REQUEST is a "touch" ([`SessionStore::load`] with a new expiry),
@@ -240,7 +247,11 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`StoreError`] when the backend fails or refuses writes.
+    /// [`StoreError::TooLarge`] when the result would be over the change set's
+    /// [size budget](Changes::limit_size), or over what the backend takes: nothing is
+    /// written (for [`save_seen`](SessionStore::save_seen) and
+    /// [`cycle`](SessionStore::cycle) too; a refused cycle leaves the entry under the old
+    /// id). [`StoreError`] when the backend fails or refuses writes.
     fn save(
         &self,
         id: &SessionId,
