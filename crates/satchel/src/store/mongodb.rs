@@ -850,10 +850,17 @@ impl SessionStore for MongoStore {
                     Ok(()) => Ok(Saved::Stored),
                     // A document that the merge would take over the budget is not
                     // matched, so the upsert meets it as a duplicate key.
-                    Err(error) => match self.over_budget(&key, changes, now).await? {
-                        Some(refused) => Err(refused),
-                        None => Err(error),
-                    },
+                    Err(StoreError::Backend(source))
+                        if source
+                            .downcast_ref::<mongodb::error::Error>()
+                            .is_some_and(is_duplicate_key) =>
+                    {
+                        match self.over_budget(&key, changes, now).await? {
+                            Some(refused) => Err(refused),
+                            None => Err(StoreError::Backend(source)),
+                        }
+                    }
+                    Err(error) => Err(error),
                 };
             }
             for _ in 0..UPDATE_ATTEMPTS {

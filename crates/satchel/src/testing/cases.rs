@@ -1080,6 +1080,24 @@ pub async fn a_save_over_the_budget_is_refused_and_writes_nothing<S: SessionStor
         Data::from([("user".into(), json!("ada"))])
     );
 
+    // Sets that fit alone, onto a session they take over it, with or without requiring
+    // an existing entry.
+    let padded = SessionId::generate();
+    let pad = json!("p".repeat(600));
+    store
+        .save(&padded, &setting(&[("pad", pad.clone())]), in_secs(60))
+        .await
+        .unwrap();
+    for existing in [false, true] {
+        let more = budgeted("more", json!("m".repeat(600)), existing);
+        let result = store.save(&padded, &more, in_secs(60)).await;
+        assert!(is_too_large(&result), "refused merge: {result:?}");
+        assert_eq!(
+            stored(&store, &padded).await,
+            Data::from([("pad".into(), pad.clone())])
+        );
+    }
+
     // From the version seen (the uncontended save of a loaded session).
     let seen = store.load(&id, None).await.unwrap().unwrap();
     let changes = budgeted("blob", big.clone(), true);
