@@ -113,7 +113,8 @@ impl Session {
     /// because the request's changes, merged onto the latest stored session (which a
     /// concurrent request may have grown), would take it over SESSION_MAX_SIZE: nothing
     /// was written, and the integration answers with an empty `500` (whatever
-    /// SESSION_STORE_FAILURE says: the store is healthy). Keys updated at once ([`increment`](Self::increment),
+    /// SESSION_STORE_FAILURE says: the store is healthy). Keys updated at once
+    /// ([`increment`](Self::increment),
     /// [`insert_if_unchanged`](Self::insert_if_unchanged)) were committed when those
     /// returned, whatever the request's end.
     pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
