@@ -90,8 +90,8 @@
 //! are measured before anything is sent. An upsert that would take an existing document
 //! over the budget meets it as a duplicate key, and is then refused the same way. A
 //! budgeted compare-and-set guards on the `$bsonSize` of `data` with the new value. An id
-//! rotation refused for the size gives the old document its life back (with the expiry
-//! the request would have given it: the take set it to the epoch).
+//! rotation refused for the size gives the old document its life back, with its expiry
+//! (which the take keeps in a `taken_expiry` field of the dead document).
 //!
 //! # Timeouts and outages
 //!
@@ -202,6 +202,11 @@ pub const TTL_INDEX_NAME: &str = "expiry_ttl";
 const DUPLICATE_KEY: i32 = 11000;
 /// How many times a save is sent when concurrent upserts collide on a new `_id`.
 const UPSERT_ATTEMPTS: usize = 3;
+
+/// The field where an id rotation keeps the expiry of the document it takes (and ends),
+/// until the document is deleted, or given its life back when the rotation is refused
+/// for its size.
+const TAKEN_EXPIRY: &str = "taken_expiry";
 /// The `expiry` of a document whose last save or update left no data: the Unix epoch, in
 /// the past on every clock, so that the session ends in that very write.
 const DEAD: DateTime = DateTime::from_millis(0);
@@ -1102,7 +1107,12 @@ impl SessionStore for MongoStore {
                 self.collection
                     .find_one_and_update(
                         doc! { "_id": &key, "expiry": { "$gt": now } },
-                        doc! { "$set": { "expiry": DEAD } },
+                        // The live expiry is kept aside, for a rotation refused for its
+                        // size to give it back.
+                        vec![
+                            doc! { "$set": { TAKEN_EXPIRY: "$expiry" } },
+                            doc! { "$set": { "expiry": DEAD } },
+                        ],
                     )
                     .return_document(ReturnDocument::After),
             )
@@ -1119,13 +1129,13 @@ impl SessionStore for MongoStore {
         let saved = match super::save_moved(self, new, base, changes, expires_at).await {
             Ok(saved) => saved,
             Err(refused @ StoreError::TooLarge { .. }) => {
-                // Over the budget: the old document comes back to life with its data as
-                // it was, and the expiry this request would have given it (its old one
-                // went with the take).
+                // Over the budget: the old document comes back to life as it was.
                 if taken.is_some() {
                     let dead = doc! { "_id": &key, "expiry": DEAD };
-                    let back =
-                        doc! { "$set": { "expiry": DateTime::from_system_time(expires_at) } };
+                    let back = vec![
+                        doc! { "$set": { "expiry": format!("${TAKEN_EXPIRY}") } },
+                        doc! { "$unset": TAKEN_EXPIRY },
+                    ];
                     self.timed(self.collection.update_one(dead, back)).await?;
                 }
                 return Err(refused);

@@ -1118,10 +1118,24 @@ pub async fn a_save_over_the_budget_is_refused_and_writes_nothing<S: SessionStor
     // An id rotation: the entry stays under the old id, nothing under the new one.
     let new = SessionId::generate();
     let result = store
-        .cycle(&id, &new, &budgeted("blob", big.clone(), true), in_secs(60))
+        .cycle(
+            &id,
+            &new,
+            &budgeted("blob", big.clone(), true),
+            in_secs(600),
+        )
         .await;
     assert!(is_too_large(&result), "refused rotation: {result:?}");
-    assert_eq!(stored(&store, &id).await, seen.data, "the old entry stays");
+    let after = store
+        .load(&id, None)
+        .await
+        .unwrap()
+        .expect("the old entry stays");
+    assert_eq!(after.data, seen.data, "the old entry stays as it was");
+    assert!(
+        after.expires_at <= seen.expires_at + Duration::from_secs(1),
+        "with its expiry"
+    );
     assert!(
         store.load(&new, None).await.unwrap().is_none(),
         "nothing new"
