@@ -583,6 +583,72 @@ mod tests {
     }
 
     #[test]
+    fn the_measure_is_keys_and_json_text_and_the_merge_is_measured_without_applying() {
+        let values = [
+            json!(null),
+            json!(-12.5e-3),
+            json!("quote \" and é"),
+            json!([1, {"a": [true, "\u{1}"]}]),
+            json!(u64::MAX),
+        ];
+        for value in &values {
+            assert_eq!(json_len(value), serde_json::to_string(value).unwrap().len());
+        }
+        let base: Data = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("k{i}"), v.clone()))
+            .collect();
+        let mut changes = Changes::default();
+        changes.set("k0", json!("longer than null"));
+        changes.set("new", json!({"x": 1}));
+        changes.remove("k1");
+        let mut merged = base.clone();
+        changes.apply(&mut merged);
+        assert_eq!(changes.merged_size(Some(&base)), stored_size(&merged));
+        changes.clear();
+        changes.set("only", json!(1));
+        assert_eq!(changes.merged_size(Some(&base)), 5);
+    }
+
+    #[test]
+    fn only_a_change_set_that_sets_keys_can_be_refused() {
+        let at = SystemTime::now() + Duration::from_secs(5);
+        let base = Record::new(Data::from([("big".into(), json!("x".repeat(100)))]), at);
+        let mut shrink = Changes::default();
+        shrink.set_permanent(true);
+        shrink.limit_size(10);
+        assert!(shrink.apply_to(Some(base.clone()), at).unwrap().is_some());
+        shrink.remove("big");
+        assert!(shrink.apply_to(Some(base.clone()), at).unwrap().is_none());
+        let mut grow = Changes::default();
+        grow.set("a", json!(1));
+        grow.limit_size(10);
+        assert!(matches!(
+            grow.apply_to(Some(base.clone()), at),
+            Err(StoreError::TooLarge {
+                budget: 10,
+                size: 107
+            })
+        ));
+        let mut data = base.data.clone();
+        let replace = KeyUpdate::Replace {
+            expected: None,
+            new: Some(json!(1)),
+            max_size: Some(106),
+        };
+        assert!(matches!(
+            replace.apply_to(&mut data, "a"),
+            Err(StoreError::TooLarge {
+                budget: 106,
+                size: 107
+            })
+        ));
+        assert_eq!(data, base.data, "left as it was");
+        assert!(KeyUpdate::Increment(1).apply_to(&mut data, "a").is_ok());
+    }
+
+    #[test]
     fn apply_to_nothing_with_only_removals_gives_no_record() {
         let mut changes = Changes::default();
         changes.remove("x");
