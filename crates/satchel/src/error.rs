@@ -33,11 +33,35 @@ pub enum StoreError {
     /// store is healthy: the circuit breaker does not count it.
     #[error("session store gave up on a contended write")]
     Contended(#[source] BoxError),
+    /// The write would make the session larger than its size budget (the change set's
+    /// [`max_size`](crate::Changes::max_size), from SESSION_MAX_SIZE), or larger than
+    /// the backend itself takes (memcached's item size, Redis' `proto-max-bulk-len`):
+    /// nothing was written. The store is healthy: the circuit breaker does not count it.
+    #[error("{}", too_large_message(*.budget, *.size))]
+    TooLarge {
+        /// The budget in bytes; `0` when the limit is the backend's and its value is
+        /// unknown.
+        budget: usize,
+        /// The size the session would have had, in bytes, in the store's measure (see
+        /// [`stored_size`](crate::record::stored_size)).
+        size: usize,
+    },
     /// The store was not asked: it failed SESSION_BREAKER_FAILURES times in a row, and the
     /// circuit breaker holds calls back until its cool-down ends. Stores never return it;
     /// the engine's breaker does.
     #[error("session store not asked: it keeps failing, and the circuit breaker is open")]
     CircuitOpen,
+}
+
+/// The message of a size refusal, naming both numbers.
+fn too_large_message(budget: usize, size: usize) -> String {
+    if budget == 0 {
+        format!(
+            "session would hold {size} bytes, more than the session store takes (its limit is unknown)"
+        )
+    } else {
+        format!("session would hold {size} bytes, over its budget of {budget} (SESSION_MAX_SIZE)")
+    }
 }
 
 impl StoreError {
@@ -98,6 +122,18 @@ pub enum Error {
         /// The session key.
         key: String,
     },
+    /// The session would grow over its size budget (SESSION_MAX_SIZE), or over what the
+    /// store takes: nothing was changed. An insert that would cross the budget fails at
+    /// once, leaving the session as it was; a save whose merge onto a newer stored entry
+    /// would cross it is refused by the store, and the request's changes are not kept.
+    /// As an answer, an empty `500`; a handler may map it to its own answer (e.g. `413`).
+    #[error("{}", too_large_message(*.budget, *.size))]
+    TooLarge {
+        /// The budget in bytes; `0` when the limit is the store's own and unknown.
+        budget: usize,
+        /// The size the session would have had, in bytes.
+        size: usize,
+    },
     /// A value could not be converted to or from its stored form.
     #[error("session value for key {key:?} could not be converted")]
     Value {
@@ -125,9 +161,11 @@ impl Error {
     pub fn status_code(&self) -> u16 {
         match self {
             Self::Superseded | Self::Conflict { .. } => 409,
-            Self::Unavailable | Self::Disabled | Self::NotAnInteger { .. } | Self::Value { .. } => {
-                500
-            }
+            Self::Unavailable
+            | Self::Disabled
+            | Self::NotAnInteger { .. }
+            | Self::TooLarge { .. }
+            | Self::Value { .. } => 500,
         }
     }
 
@@ -137,7 +175,7 @@ impl Error {
     fn is_fault(&self) -> bool {
         matches!(
             self,
-            Self::Disabled | Self::NotAnInteger { .. } | Self::Value { .. }
+            Self::Disabled | Self::NotAnInteger { .. } | Self::TooLarge { .. } | Self::Value { .. }
         )
     }
 

@@ -5,8 +5,72 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::error::StoreError;
+
 /// The key/value data of one session.
 pub type Data = BTreeMap<String, Value>;
+
+/// The size of session data as the size budget (SESSION_MAX_SIZE) measures it: for every
+/// key, its length plus the length of its value's JSON text, in bytes.
+///
+/// This is what the Redis store keeps (a hash field per key, holding the JSON text), and
+/// close to what the other stores write (their envelopes add a few bytes per key, and a
+/// little per session). MongoDB, which keeps values as BSON, measures its own way (see
+/// [`MongoStore`](crate::store::mongodb)).
+///
+/// The JSON text is counted, not built.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{Data, record::stored_size};
+/// use serde_json::json;
+///
+/// let mut data = Data::new();
+/// data.insert("user".into(), json!("ada")); // 4 + 5 bytes
+/// data.insert("n".into(), json!(12)); // 1 + 2 bytes
+/// assert_eq!(stored_size(&data), 12);
+/// ```
+#[must_use]
+pub fn stored_size(data: &Data) -> usize {
+    data.iter().map(|(key, value)| entry_size(key, value)).sum()
+}
+
+/// The measure of one key and its value (see [`stored_size`]).
+fn entry_size(key: &str, value: &Value) -> usize {
+    key.len().saturating_add(json_len(value))
+}
+
+/// The length of `value`'s JSON text, counted without building it.
+pub(crate) fn json_len(value: &Value) -> usize {
+    /// Counts the bytes written through it.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(bytes.len());
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` fails only when the writer does, and this one never does.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+/// The refusal of a write of `size` bytes over `budget`, when it is over.
+fn within(budget: Option<usize>, size: impl FnOnce() -> usize) -> Result<(), StoreError> {
+    let Some(budget) = budget else {
+        return Ok(());
+    };
+    let size = size();
+    if size > budget {
+        return Err(StoreError::TooLarge { budget, size });
+    }
+    Ok(())
+}
 
 /// One stored session: its data, when it expires, and its own permanent flag.
 ///
@@ -88,9 +152,100 @@ pub struct Changes {
     remove: BTreeSet<String>,
     permanent: Option<bool>,
     existing_only: bool,
+    max_size: Option<usize>,
 }
 
 impl Changes {
+    /// Gives the change set a size budget: a store applies it only when the session's
+    /// data afterwards measures at most `max` bytes ([`stored_size`]), and otherwise
+    /// writes nothing and returns [`StoreError::TooLarge`]. The check is made inside the
+    /// store's atomic merge, on the merged result, so two requests whose changes each
+    /// fit but together do not cannot both land.
+    ///
+    /// A change set that sets no key (it only removes keys, clears, or changes the
+    /// permanent flag) is never refused: it cannot make the session grow. The engine
+    /// gives every change set it sends the configured budget
+    /// ([`max_size`](crate::SessionConfig::max_size)), unless that is `0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use satchel::{Changes, StoreError};
+    /// use serde_json::json;
+    ///
+    /// let mut changes = Changes::default();
+    /// changes.set("user", json!("ada"));
+    /// changes.limit_size(8);
+    /// assert_eq!(changes.max_size(), Some(8));
+    /// let later = SystemTime::now() + Duration::from_secs(60);
+    /// let refused = changes.apply_to(None, later).unwrap_err();
+    /// assert!(matches!(refused, StoreError::TooLarge { budget: 8, size: 9 }));
+    /// ```
+    pub fn limit_size(&mut self, max: usize) {
+        self.max_size = Some(max);
+    }
+
+    /// The size budget of the change set, if it has one (see
+    /// [`limit_size`](Self::limit_size)).
+    #[must_use]
+    pub fn max_size(&self) -> Option<usize> {
+        self.max_size
+    }
+
+    /// The size ([`stored_size`]) of the data that applying the change set onto `base`
+    /// gives, computed without applying it.
+    #[must_use]
+    pub fn merged_size(&self, base: Option<&Data>) -> usize {
+        let set: usize = self
+            .set
+            .iter()
+            .map(|(key, value)| entry_size(key, value))
+            .sum();
+        let kept: usize = match base {
+            Some(base) if !self.clear => base
+                .iter()
+                .filter(|(key, _)| {
+                    !self.set.contains_key(key.as_str()) && !self.remove.contains(key.as_str())
+                })
+                .map(|(key, value)| entry_size(key, value))
+                .sum(),
+            _ => 0,
+        };
+        set.saturating_add(kept)
+    }
+
+    /// Whether the change set may be applied onto `base` within its size budget: the
+    /// rule every store applies inside its atomic merge ([`apply_to`](Self::apply_to)
+    /// applies it too).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::TooLarge`] when the change set sets keys and the merged data would
+    /// measure more than its [`max_size`](Self::max_size).
+    pub fn check_size(&self, base: Option<&Data>) -> Result<(), StoreError> {
+        if self.set.is_empty() {
+            return Ok(());
+        }
+        within(self.max_size, || self.merged_size(base))
+    }
+
+    /// Whether `merged`, the data a store is about to write for this change set (the
+    /// data a request saw after its changes, for
+    /// [`save_seen`](crate::SessionStore::save_seen)), fits the change set's size
+    /// budget. The same rule as [`check_size`](Self::check_size).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::TooLarge`] when the change set sets keys and `merged` measures more
+    /// than its [`max_size`](Self::max_size).
+    pub fn check_merged(&self, merged: &Data) -> Result<(), StoreError> {
+        if self.set.is_empty() {
+            return Ok(());
+        }
+        within(self.max_size, || stored_size(merged))
+    }
+
     /// Marks the change set as one for an entry that existed when the request loaded
     /// it: a store applies it only onto a live stored entry, and never creates one.
     ///
@@ -111,7 +266,8 @@ impl Changes {
     /// changes.require_existing();
     /// assert!(changes.requires_existing());
     /// let later = SystemTime::now() + Duration::from_secs(60);
-    /// assert!(changes.apply_to(None, later).is_none(), "nothing to apply onto");
+    /// assert!(changes.apply_to(None, later)?.is_none(), "nothing to apply onto");
+    /// # Ok::<_, satchel::StoreError>(())
     /// ```
     pub fn require_existing(&mut self) {
         self.existing_only = true;
@@ -232,8 +388,27 @@ impl Changes {
     /// record to store with the new expiry, or `None` when the result holds no data and
     /// the entry must be deleted, or when there is no base and the change set
     /// [requires an existing entry](Self::require_existing).
-    #[must_use]
-    pub fn apply_to(&self, base: Option<Record>, expires_at: SystemTime) -> Option<Record> {
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::TooLarge`] when the result would be over the change set's
+    /// [size budget](Self::limit_size) (see [`check_size`](Self::check_size)): nothing
+    /// must be written then.
+    pub fn apply_to(
+        &self,
+        base: Option<Record>,
+        expires_at: SystemTime,
+    ) -> Result<Option<Record>, StoreError> {
+        if base.is_none() && self.existing_only {
+            return Ok(None);
+        }
+        self.check_size(base.as_ref().map(|record| &record.data))?;
+        Ok(self.merge(base, expires_at))
+    }
+
+    /// [`apply_to`](Self::apply_to) without the size check, for a store that made it
+    /// already.
+    pub(crate) fn merge(&self, base: Option<Record>, expires_at: SystemTime) -> Option<Record> {
         let (mut data, permanent) = match base {
             Some(record) => (record.data, record.permanent),
             None if self.existing_only => return None,
@@ -251,7 +426,8 @@ impl Changes {
         })
     }
 
-    /// A change set that replaces whatever is stored with `record`'s data and flag.
+    /// A change set that replaces whatever is stored with `record`'s data and flag,
+    /// without a size budget.
     #[must_use]
     pub fn replacing_with(record: &Record) -> Self {
         Self {
@@ -260,6 +436,7 @@ impl Changes {
             remove: BTreeSet::new(),
             permanent: record.permanent,
             existing_only: false,
+            max_size: None,
         }
     }
 }
@@ -284,7 +461,7 @@ impl Changes {
 /// assert_eq!(add.apply(None), Ok(Some(json!(2))));
 /// assert_eq!(add.apply(Some(&json!("x"))), Err(Updated::Invalid(Some(json!("x")))));
 ///
-/// let swap = KeyUpdate::Replace { expected: Some(json!(1)), new: Some(json!(2)) };
+/// let swap = KeyUpdate::Replace { expected: Some(json!(1)), new: Some(json!(2)), max_size: None };
 /// assert_eq!(swap.apply(Some(&json!(1))), Ok(Some(json!(2))));
 /// assert_eq!(swap.apply(Some(&json!(3))), Err(Updated::Mismatch(Some(json!(3)))));
 /// ```
@@ -292,6 +469,10 @@ impl Changes {
 #[non_exhaustive]
 pub enum KeyUpdate {
     /// Adds the amount to the key's integer value; a missing key counts as `0`.
+    ///
+    /// An increment is not held to the size budget: it changes the session's size by a
+    /// few bytes at most (an integer's text is at most 20 bytes), and the next insert
+    /// or save that sets a key is checked on the whole session again.
     Increment(i64),
     /// Sets the key to `new` (`None`: removes it), only if it still holds `expected`
     /// (`None`: the key is absent).
@@ -300,6 +481,11 @@ pub enum KeyUpdate {
         expected: Option<Value>,
         /// The value to store; `None` removes the key.
         new: Option<Value>,
+        /// The session's size budget (see [`Changes::limit_size`]): when `new` is a
+        /// value and the session's data with it would measure more ([`stored_size`]),
+        /// nothing is written and the store returns [`StoreError::TooLarge`]. `None`:
+        /// no budget.
+        max_size: Option<usize>,
     },
 }
 
@@ -339,7 +525,7 @@ impl KeyUpdate {
                     .map(|sum| Some(Value::from(sum)))
                     .ok_or_else(|| Updated::Invalid(current.cloned()))
             }
-            Self::Replace { expected, new } => {
+            Self::Replace { expected, new, .. } => {
                 if current == expected.as_ref() {
                     Ok(new.clone())
                 } else {
@@ -349,11 +535,42 @@ impl KeyUpdate {
         }
     }
 
+    /// The session's size budget the update is held to: a [`Replace`](Self::Replace)'s
+    /// `max_size`; an increment has none.
+    #[must_use]
+    pub fn max_size(&self) -> Option<usize> {
+        match self {
+            Self::Replace { max_size, .. } => *max_size,
+            Self::Increment(_) => None,
+        }
+    }
+
+    /// Whether setting `key` of `data` to `new` keeps the session within `budget`.
+    fn check_size(
+        budget: Option<usize>,
+        data: &Data,
+        key: &str,
+        new: &Value,
+    ) -> Result<(), StoreError> {
+        within(budget, || {
+            let old = data.get(key).map_or(0, |value| entry_size(key, value));
+            stored_size(data)
+                .saturating_sub(old)
+                .saturating_add(entry_size(key, new))
+        })
+    }
+
     /// Applies the update onto `data`'s `key`, giving the outcome. `data` is changed only
     /// when the update applies.
-    pub fn apply_to(&self, data: &mut Data, key: &str) -> Updated {
-        match self.apply(data.get(key)) {
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::TooLarge`] when a [`Replace`](Self::Replace) would set a value that
+    /// takes the data over its `max_size`: `data` is left as it was.
+    pub fn apply_to(&self, data: &mut Data, key: &str) -> Result<Updated, StoreError> {
+        Ok(match self.apply(data.get(key)) {
             Ok(Some(value)) => {
+                Self::check_size(self.max_size(), data, key, &value)?;
                 data.insert(key.to_owned(), value.clone());
                 Updated::Applied(Some(value))
             }
@@ -362,7 +579,7 @@ impl KeyUpdate {
                 Updated::Applied(None)
             }
             Err(refused) => refused,
-        }
+        })
     }
 }
 
@@ -388,10 +605,76 @@ mod tests {
     }
 
     #[test]
+    fn the_measure_is_keys_and_json_text_and_the_merge_is_measured_without_applying() {
+        let values = [
+            json!(null),
+            json!(-12.5e-3),
+            json!("quote \" and é"),
+            json!([1, {"a": [true, "\u{1}"]}]),
+            json!(u64::MAX),
+        ];
+        for value in &values {
+            assert_eq!(json_len(value), serde_json::to_string(value).unwrap().len());
+        }
+        let base: Data = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("k{i}"), v.clone()))
+            .collect();
+        let mut changes = Changes::default();
+        changes.set("k0", json!("longer than null"));
+        changes.set("new", json!({"x": 1}));
+        changes.remove("k1");
+        let mut merged = base.clone();
+        changes.apply(&mut merged);
+        assert_eq!(changes.merged_size(Some(&base)), stored_size(&merged));
+        changes.clear();
+        changes.set("only", json!(1));
+        assert_eq!(changes.merged_size(Some(&base)), 5);
+    }
+
+    #[test]
+    fn only_a_change_set_that_sets_keys_can_be_refused() {
+        let at = SystemTime::now() + Duration::from_secs(5);
+        let base = Record::new(Data::from([("big".into(), json!("x".repeat(100)))]), at);
+        let mut shrink = Changes::default();
+        shrink.set_permanent(true);
+        shrink.limit_size(10);
+        assert!(shrink.apply_to(Some(base.clone()), at).unwrap().is_some());
+        shrink.remove("big");
+        assert!(shrink.apply_to(Some(base.clone()), at).unwrap().is_none());
+        let mut grow = Changes::default();
+        grow.set("a", json!(1));
+        grow.limit_size(10);
+        assert!(matches!(
+            grow.apply_to(Some(base.clone()), at),
+            Err(StoreError::TooLarge {
+                budget: 10,
+                size: 107
+            })
+        ));
+        let mut data = base.data.clone();
+        let replace = KeyUpdate::Replace {
+            expected: None,
+            new: Some(json!(1)),
+            max_size: Some(106),
+        };
+        assert!(matches!(
+            replace.apply_to(&mut data, "a"),
+            Err(StoreError::TooLarge {
+                budget: 106,
+                size: 107
+            })
+        ));
+        assert_eq!(data, base.data, "left as it was");
+        assert!(KeyUpdate::Increment(1).apply_to(&mut data, "a").is_ok());
+    }
+
+    #[test]
     fn apply_to_nothing_with_only_removals_gives_no_record() {
         let mut changes = Changes::default();
         changes.remove("x");
-        assert_eq!(changes.apply_to(None, SystemTime::now()), None);
+        assert_eq!(changes.apply_to(None, SystemTime::now()).unwrap(), None);
     }
 
     #[test]
@@ -401,12 +684,12 @@ mod tests {
         base.permanent = Some(false);
         let mut changes = Changes::default();
         changes.set("b", json!(2));
-        let out = changes.apply_to(Some(base.clone()), at).unwrap();
+        let out = changes.apply_to(Some(base.clone()), at).unwrap().unwrap();
         assert_eq!(out.permanent, Some(false));
         assert_eq!(out.data.len(), 2);
         changes.set_permanent(true);
         assert_eq!(
-            changes.apply_to(Some(base), at).unwrap().permanent,
+            changes.apply_to(Some(base), at).unwrap().unwrap().permanent,
             Some(true)
         );
     }

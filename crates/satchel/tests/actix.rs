@@ -53,3 +53,8 @@ async fn the_null_store_reads_empty_and_refuses_writes() {
     assert!(reply.body.is_empty());
     assert!(reply.set_cookie.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_over_its_budget_is_a_mappable_error() {
+    scenarios::a_session_over_its_budget_is_a_mappable_error(&Actix).await;
+}

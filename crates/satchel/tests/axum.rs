@@ -330,3 +330,8 @@ fn requests_and_store_calls_are_traced() {
         "the query string in a span:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_over_its_budget_is_a_mappable_error() {
+    scenarios::a_session_over_its_budget_is_a_mappable_error(&Axum).await;
+}

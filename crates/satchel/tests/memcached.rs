@@ -571,6 +571,11 @@ struct PrivateMemcached {
 
 impl PrivateMemcached {
     async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a server with `extra` options.
+    async fn start_with(extra: &[&str]) -> Option<Self> {
         let port = free_port();
         let args = [
             "-p",
@@ -584,6 +589,7 @@ impl PrivateMemcached {
         ]
         .iter()
         .chain(&["-m", "16"])
+        .chain(extra)
         .map(|arg| (*arg).to_owned())
         .collect();
         match Process::start("memcached", args, port, Duration::from_secs(5)) {
@@ -877,4 +883,45 @@ async fn at_rest_in_memcached(sealed: bool) -> String {
         text
     };
     scenarios::at_rest(satchel::store::BoxedStore::new(store), sealed, dump).await
+}
+
+/// An item over the server's item size (`-I`) is refused as `StoreError::TooLarge`,
+/// naming the size sent, whatever the budget; the oversized data is never stored. (The
+/// server itself drops the item it refused to replace, so the session is gone then: the
+/// budget must stay under the item size, as the default does.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_over_the_server_item_size_is_too_large() {
+    let Some(server) =
+        PrivateMemcached::start_with(&["-I", "2k", "-o", "slab_chunk_max=1024"]).await
+    else {
+        return;
+    };
+    let store = MemcachedStore::builder(server.addr()).open().await.unwrap();
+    let later = SystemTime::now() + Duration::from_secs(60);
+    let id = SessionId::generate();
+    let mut small = Changes::default();
+    small.set("user", json!("ada"));
+    assert_eq!(store.save(&id, &small, later).await.unwrap(), Saved::Stored);
+    for budget in [None, Some(1 << 20)] {
+        let mut big = Changes::default();
+        big.set("blob", json!("x".repeat(4000)));
+        if let Some(budget) = budget {
+            big.limit_size(budget);
+        }
+        match store.save(&id, &big, later).await {
+            Err(error @ StoreError::TooLarge { budget: 0, size }) => {
+                assert!(size > 4000, "the size sent: {size}");
+                assert!(error.to_string().contains("unknown"), "{error}");
+            }
+            other => panic!("refused for the item size: {other:?}"),
+        }
+        let stored = store.load(&id, None).await.unwrap();
+        assert!(
+            stored.is_none_or(|record| record.data.len() == 1),
+            "the oversized data is not stored"
+        );
+    }
+    let mut fits = Changes::default();
+    fits.set("note", json!("y".repeat(100)));
+    assert_eq!(store.save(&id, &fits, later).await.unwrap(), Saved::Stored);
 }

@@ -971,3 +971,33 @@ async fn at_rest_in_redis(sealed: bool) -> String {
     };
     scenarios::at_rest(BoxedStore::new(store), sealed, dump).await
 }
+
+/// A value over the server's `proto-max-bulk-len` is refused as `StoreError::TooLarge`,
+/// naming the size sent, instead of a protocol error; nothing is written, and the store
+/// goes on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_over_the_server_bulk_length_is_too_large() {
+    let Some(server) = Private::start(&["--proto-max-bulk-len", "1mb"]) else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    let later = SystemTime::now() + Duration::from_secs(60);
+    let id = SessionId::generate();
+    let mut small = Changes::default();
+    small.set("user", json!("ada"));
+    assert_eq!(store.save(&id, &small, later).await.unwrap(), Saved::Stored);
+    let mut big = Changes::default();
+    big.set("blob", json!("x".repeat(2 << 20)));
+    big.require_existing();
+    match store.save(&id, &big, later).await {
+        Err(error @ StoreError::TooLarge { budget: 0, size }) => {
+            assert!(size > 2 << 20, "the size sent: {size}");
+            assert!(error.to_string().contains("unknown"), "{error}");
+        }
+        other => panic!("refused for the bulk length: {other:?}"),
+    }
+    let data = store.load(&id, None).await.unwrap().unwrap().data;
+    assert_eq!(data.len(), 1, "nothing written");
+    small.set("note", json!("fits"));
+    assert_eq!(store.save(&id, &small, later).await.unwrap(), Saved::Stored);
+}

@@ -924,6 +924,43 @@ impl SessionConfig {
         self
     }
 
+    /// The size budget of a session, in bytes (`SESSION_MAX_SIZE`); `0` when there is
+    /// none. Default [`DEFAULT_MAX_SIZE`](super::DEFAULT_MAX_SIZE) (256 KiB), and why.
+    ///
+    /// A session is measured as its keys plus the JSON text of its values
+    /// ([`stored_size`](crate::record::stored_size); MongoDB measures the BSON of its
+    /// `data` document instead). An insert that would take the session over the budget
+    /// fails at once with [`Error::TooLarge`](crate::Error::TooLarge), leaving the
+    /// session as it was; the store checks the budget again when it merges the
+    /// request's changes onto the latest stored session, and refuses (never truncates)
+    /// a merge that would cross it. Removing keys is never refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default();
+    /// assert_eq!(config.max_size(), 256 * 1024);
+    /// ```
+    #[must_use]
+    pub fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// Sets `SESSION_MAX_SIZE`, in bytes (`0`: no budget).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = satchel::SessionConfig::default().with_max_size(64 * 1024);
+    /// assert_eq!(config.max_size(), 65536);
+    /// let unlimited = satchel::SessionConfig::default().with_max_size(0);
+    /// assert_eq!(unlimited.max_size(), 0);
+    /// ```
+    pub fn with_max_size(mut self, bytes: usize) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
     /// How long an open breaker answers without asking the store
     /// (`SESSION_BREAKER_COOLDOWN`). Default
     /// [`DEFAULT_BREAKER_COOLDOWN`](super::DEFAULT_BREAKER_COOLDOWN) (1 second).

@@ -50,6 +50,7 @@
 //! | `SESSION_STORE_FAILURE` | `error` | How a request is answered when the store fails or the breaker is open: `error` (an empty 500), `unavailable` (an empty 503 with `Retry-After`) or `anonymous` (the request goes on with an empty session that is never saved; the stored session and the cookie are left alone) (Satchel's own). |
 //! | `SESSION_BREAKER_FAILURES` | `5` | Consecutive store failures that open the circuit breaker: for `SESSION_BREAKER_COOLDOWN` requests get the failure answer at once instead of waiting for the store; then one request tries the store. `0` turns it off (Satchel's own). |
 //! | `SESSION_BREAKER_COOLDOWN` | `1s` | How long an open circuit breaker answers without asking the store before one request tries it again (Satchel's own). |
+//! | `SESSION_MAX_SIZE` | `262144` (256 KiB) | The size budget of one session, in bytes (`262144`, `256KiB`, `1MiB`): an insert or a save that would take the session's keys and JSON values over it fails with `Error::TooLarge` (a 500 the application can map) and writes nothing. A few hundred times a typical session, and under memcached's 1 MB item size. `0` turns it off (Satchel's own). |
 //!
 //! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no` and `on`/`off` in any case. In the
 //! string form (environment, [`SessionConfig::apply`]) an empty value leaves an optional
@@ -110,6 +111,16 @@ pub const DEFAULT_BREAKER_FAILURES: usize = 5;
 /// store's return requests keep getting the failure answer, and costs one request per
 /// second that tries the store while it is down (answered as fast as the store fails).
 pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(1);
+/// Default of `SESSION_MAX_SIZE`: 256 KiB (262144 bytes).
+///
+/// A typical session holds well under 1 KiB (a user id, a few flags, a CSRF token), so
+/// a few hundred times that fits any real use, carts and wizards included. A session that
+/// grows without bound (a list appended to on every request, a cache kept in the session)
+/// fails early with a clear [`Error::TooLarge`](crate::Error::TooLarge) instead of
+/// making every request slower and the store's tables or memory grow to gigabytes. It
+/// is also under memcached's default item size of 1 MB, so a session within the budget
+/// is one memcached takes.
+pub const DEFAULT_MAX_SIZE: usize = 256 * 1024;
 
 /// The session settings: cookie attributes, lifetime, signing secrets and the store.
 ///
@@ -165,6 +176,7 @@ pub struct SessionConfig {
     store_failure: FailurePolicy,
     breaker_failures: usize,
     breaker_cooldown: Duration,
+    max_size: usize,
     redis_url: Option<String>,
     memcached_servers: Option<String>,
     mongodb_uri: Option<String>,
@@ -208,6 +220,7 @@ impl Default for SessionConfig {
             store_failure: FailurePolicy::Error,
             breaker_failures: DEFAULT_BREAKER_FAILURES,
             breaker_cooldown: DEFAULT_BREAKER_COOLDOWN,
+            max_size: DEFAULT_MAX_SIZE,
             redis_url: None,
             memcached_servers: None,
             mongodb_uri: None,

@@ -20,6 +20,8 @@ pub(super) const EXPECTED_FILE_MODE: &str =
 pub(super) const EXPECTED_FILE_MODE_TOML: &str = "an octal file mode from 0 to 0o777: in TOML an integer \
      is decimal, so write 0o600 or the string \"600\"";
 pub(super) const EXPECTED_COUNT: &str = "a positive whole number";
+pub(super) const EXPECTED_BYTE_SIZE: &str = "a whole number of bytes, optionally followed by \
+     KiB or MiB (e.g. 262144, 256KiB, 1MiB); 0 for no limit";
 pub(super) const EXPECTED_STRING: &str = "a string";
 pub(super) const EXPECTED_SECRETS: &str =
     "non-empty secrets separated by commas (in TOML: a string or an array of strings)";
@@ -157,6 +159,33 @@ pub(super) fn count(key: &str, raw: &Raw<'_>) -> Result<usize, ConfigError> {
     number
         .filter(|&number| number > 0)
         .ok_or_else(|| invalid(key, raw, EXPECTED_COUNT))
+}
+
+/// A size in bytes (`SESSION_MAX_SIZE`): a TOML integer, or text of digits with an
+/// optional `KiB` or `MiB` (any case, spaces allowed before it). `0` is accepted.
+pub(super) fn byte_size(key: &str, raw: &Raw<'_>) -> Result<usize, ConfigError> {
+    let bytes = match raw {
+        Raw::Integer(number) => usize::try_from(*number).ok(),
+        Raw::Text(text) => {
+            let text = text.trim();
+            let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+            let (number, unit) = text.split_at(digits);
+            let scale = match unit.trim_start().to_ascii_lowercase().as_str() {
+                "" | "b" => Some(1),
+                "kib" => Some(1024),
+                "mib" => Some(1024 * 1024),
+                _ => None,
+            };
+            scale.and_then(|scale| {
+                number
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|number| number.checked_mul(scale))
+            })
+        }
+        _ => None,
+    };
+    bytes.ok_or_else(|| invalid(key, raw, EXPECTED_BYTE_SIZE))
 }
 
 /// `PERMANENT_SESSION_LIFETIME`: seconds as a TOML integer, or text for

@@ -10,8 +10,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::parse::{
-    EXPECTED_FAILURE_POLICY, EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE, Raw, boolean, count,
-    file_mode, format_lifetime, invalid, lifetime, optional_text, secrets, text,
+    EXPECTED_FAILURE_POLICY, EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE, Raw, boolean, byte_size,
+    count, file_mode, format_lifetime, invalid, lifetime, optional_text, secrets, text,
 };
 use super::{Secret, SessionConfig};
 use crate::error::ConfigError;
@@ -615,6 +615,21 @@ pub const SETTINGS: &[Setting] = &[
             Ok(())
         },
         show: |config| format_lifetime(config.breaker_cooldown),
+    },
+    Setting {
+        key: "SESSION_MAX_SIZE",
+        default: "`262144` (256 KiB)",
+        doc: "The size budget of one session, in bytes (`262144`, `256KiB`, `1MiB`): an insert \
+              or a save that would take the session's keys and JSON values over it fails with \
+              `Error::TooLarge` (a 500 the application can map) and writes nothing. A few \
+              hundred times a typical session, and under memcached's 1 MB item size. `0` \
+              turns it off (Satchel's own).",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.max_size = byte_size(key, raw)?;
+            Ok(())
+        },
+        show: |config| config.max_size.to_string(),
     },
 ];
 

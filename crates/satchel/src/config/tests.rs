@@ -138,6 +138,7 @@ fn every_key_parses_from_its_string_form() {
         ("SESSION_STORE_FAILURE", "Unavailable"),
         ("SESSION_BREAKER_FAILURES", "0"),
         ("SESSION_BREAKER_COOLDOWN", "10s"),
+        ("SESSION_MAX_SIZE", "64KiB"),
     ];
     let given: Vec<&str> = pairs.iter().map(|(key, _)| *key).collect();
     assert_eq!(given, KEYS, "the test covers every key");
@@ -187,6 +188,7 @@ fn every_key_parses_from_its_string_form() {
     assert_eq!(config.store_failure(), FailurePolicy::Unavailable);
     assert_eq!(config.breaker_failures(), 0);
     assert_eq!(config.breaker_cooldown(), Duration::from_secs(10));
+    assert_eq!(config.max_size(), 64 * 1024);
 }
 
 #[test]
@@ -416,6 +418,11 @@ fn failure_settings_parse_and_refuse_what_they_cannot_take() {
         ("SESSION_BREAKER_FAILURES", "five"),
         ("SESSION_BREAKER_COOLDOWN", "0"),
         ("SESSION_BREAKER_COOLDOWN", "soon"),
+        ("SESSION_MAX_SIZE", "-1"),
+        ("SESSION_MAX_SIZE", "big"),
+        ("SESSION_MAX_SIZE", "256KB"),
+        ("SESSION_MAX_SIZE", "1.5MiB"),
+        ("SESSION_MAX_SIZE", "99999999999999999999"),
     ] {
         let error = SessionConfig::default().apply(key, value).unwrap_err();
         assert_eq!(invalid_key(&error), key, "{value:?}");
@@ -425,6 +432,20 @@ fn failure_settings_parse_and_refuse_what_they_cannot_take() {
         .apply("SESSION_BREAKER_FAILURES", " 12 ")
         .unwrap();
     assert_eq!(config.breaker_failures(), 12);
+    for (text, bytes) in [
+        ("0", 0),
+        (" 262144 ", 262_144),
+        ("256KiB", 262_144),
+        ("256 kib", 262_144),
+        ("1MiB", 1_048_576),
+        ("512B", 512),
+    ] {
+        let config = SessionConfig::default()
+            .apply("SESSION_MAX_SIZE", text)
+            .unwrap();
+        assert_eq!(config.max_size(), bytes, "{text:?}");
+    }
+    assert_eq!(SessionConfig::default().max_size(), 262_144);
 }
 
 #[test]

@@ -10,7 +10,8 @@
 //!
 //! Only [`StoreError::Backend`] counts as a failure (no answer, refused, timed out). A
 //! corrupt entry is an answer, and an encoding error, a refused operation or a write given
-//! up under contention ([`StoreError::Contended`]) says nothing of the store's health.
+//! up under contention ([`StoreError::Contended`]) or refused for its size
+//! ([`StoreError::TooLarge`]) says nothing of the store's health.
 //!
 //! The state is three atomics, so a call through a closed breaker costs two loads.
 
@@ -499,7 +500,16 @@ mod tests {
         let breaker = Breaker::new(2, Duration::from_secs(60), "test");
         let corrupt: Result<(), StoreError> = Err(StoreError::decode("bad bytes"));
         let contended: Result<(), StoreError> = Err(StoreError::Contended("busy".into()));
-        for result in [failed(), Ok(()), failed(), corrupt, failed(), contended] {
+        let too_large: Result<(), StoreError> = Err(StoreError::TooLarge { budget: 1, size: 2 });
+        for result in [
+            failed(),
+            Ok(()),
+            failed(),
+            corrupt,
+            failed(),
+            too_large,
+            contended,
+        ] {
             let pass = breaker.admit().unwrap();
             breaker.settle(pass, &Verdict::of(&result));
         }

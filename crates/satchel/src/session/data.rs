@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::plan::Fate;
 use super::{Identity, Session, State, Status, refusal, set_view, store_failed};
-use crate::error::Error;
+use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::record::{Data, KeyUpdate, Updated};
 use crate::store::SessionStore;
@@ -53,8 +53,10 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::Disabled`] on the `null` store; [`Error::Value`] when `value` does not
-    /// serialize; [`Error::Unavailable`] when the store failed.
+    /// [`Error::TooLarge`] when the session would then be over its size budget
+    /// (SESSION_MAX_SIZE): the session is left as it was. [`Error::Disabled`] on the
+    /// `null` store; [`Error::Value`] when `value` does not serialize;
+    /// [`Error::Unavailable`] when the store failed.
     pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
         let value = serde_json::to_value(value).map_err(|source| Error::Value {
             key: key.to_owned(),
@@ -67,13 +69,18 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::Disabled`] on the `null` store; [`Error::Unavailable`] when the store
-    /// failed.
+    /// [`Error::TooLarge`] when the session would then be over its size budget: the
+    /// session is left as it was. [`Error::Disabled`] on the `null` store;
+    /// [`Error::Unavailable`] when the store failed.
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
         if !self.inner.shared.writable {
             return Err(Error::Disabled);
         }
-        self.load().await?.write(key, Some(value));
+        let mut state = self.load().await?;
+        if state.data.get(key) != Some(&value) {
+            self.check_insert(&mut state.data, key, &value)?;
+        }
+        state.write(key, Some(value));
         Ok(())
     }
 
@@ -140,6 +147,8 @@ impl Session {
     ///   it.
     /// - [`Error::Superseded`] when the session was destroyed, rotated or expired
     ///   meanwhile.
+    /// - [`Error::TooLarge`] when the session (this request's view of it, or the stored
+    ///   one) would then be over its size budget: nothing was written.
     /// - [`Error::Value`] when `value` does not serialize; [`Error::Disabled`] on the
     ///   `null` store; [`Error::Unavailable`] when the store failed.
     ///
@@ -172,6 +181,7 @@ impl Session {
         let update = KeyUpdate::Replace {
             expected,
             new: Some(new),
+            max_size: self.budget(),
         };
         self.update_key(key, update).await.map(|_| ())
     }
@@ -186,16 +196,29 @@ impl Session {
         let id = {
             let mut state = self.load().await?;
             let own = !state.existed() || state.detached || state.changes_key(key);
-            match state.key().filter(|_| !own) {
+            let id = match state.key().filter(|_| !own) {
                 Some(id) => id,
                 None => {
                     let value = update
                         .apply(state.data.get(key))
                         .map_err(|refused| refusal(key, &refused))?;
+                    if let (KeyUpdate::Replace { .. }, Some(new)) = (&update, &value)
+                        && state.data.get(key) != Some(new)
+                    {
+                        self.check_insert(&mut state.data, key, new)?;
+                    }
                     state.write(key, value.clone());
                     return Ok(value);
                 }
+            };
+            // The request's own view too: its changes are saved onto the stored session
+            // when it ends.
+            if let KeyUpdate::Replace { new: Some(new), .. } = &update
+                && state.data.get(key) != Some(new)
+            {
+                self.check_insert(&mut state.data, key, new)?;
             }
+            id
         };
         let outcome = self.inner.shared.store.update(&id, key, &update).await;
         let mut state = self.state();
@@ -210,6 +233,10 @@ impl Session {
                 });
             }
             Ok(refused) => return Err(refusal(key, &refused)),
+            // Refused for its size: the store and the session are as they were.
+            Err(error @ StoreError::TooLarge { .. }) => {
+                return Err(store_failed("update a key", &error));
+            }
             Err(error) => {
                 self.store_failure(&mut state);
                 return Err(store_failed("update a key", &error));

@@ -109,7 +109,12 @@ impl Session {
     /// SESSION_STORE_FAILURE=unavailable). [`Error::Superseded`] when keys this
     /// request set could not be kept because its session was destroyed, rotated or
     /// expired meanwhile (or, lately in this process, before it loaded); the integration
-    /// answers with an empty `409`. Keys updated at once ([`increment`](Self::increment),
+    /// answers with an empty `409`. [`Error::TooLarge`] when the store refused the save
+    /// because the request's changes, merged onto the latest stored session (which a
+    /// concurrent request may have grown), would take it over SESSION_MAX_SIZE: nothing
+    /// was written, and the integration answers with an empty `500` (whatever
+    /// SESSION_STORE_FAILURE says: the store is healthy). Keys updated at once
+    /// ([`increment`](Self::increment),
     /// [`insert_if_unchanged`](Self::insert_if_unchanged)) were committed when those
     /// returned, whatever the request's end.
     pub async fn finish(&self, status: u16) -> Result<Outcome, Error> {
@@ -175,6 +180,11 @@ impl Session {
         if ending.existed {
             // Never bring back an entry that a concurrent request destroyed meanwhile.
             state.changes.require_existing();
+        }
+        if let Some(budget) = self.budget() {
+            // The store checks it again on what it merges: a concurrent request's keys
+            // may take the session over it.
+            state.changes.limit_size(budget);
         }
         let destroyed = delete && matches!(state.fate, Fate::Destroy { .. });
         let (id, answer) = match write {

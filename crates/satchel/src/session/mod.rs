@@ -721,6 +721,11 @@ fn set_view(data: &mut Data, key: &str, value: Option<Value>) {
 }
 
 fn store_failed(what: &str, error: &StoreError) -> Error {
+    if let StoreError::TooLarge { budget, size } = *error {
+        // The store is healthy: the session is over its budget (or the store's limit).
+        tracing::warn!(error = %Chain(error), "session store refused to {what}");
+        return Error::TooLarge { budget, size };
+    }
     if let StoreError::CircuitOpen = error {
         // Said once, when the breaker opened; the metric counts each one.
         tracing::debug!("session store not asked to {what}: the circuit breaker is open");
@@ -785,6 +790,39 @@ impl Session {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The size budget the change sets and key updates sent to the store carry: the
+    /// configured SESSION_MAX_SIZE, unless that is `0`.
+    fn budget(&self) -> Option<usize> {
+        Some(self.config().max_size()).filter(|&budget| budget > 0)
+    }
+
+    /// The session's size when `data` is over the budget, measured as the store will
+    /// measure what it writes: the one place the engine measures a session.
+    fn over_budget(&self, data: &Data) -> Option<Error> {
+        let budget = self.budget()?;
+        #[cfg(feature = "sealed")]
+        let size = if self.config().data_key().is_some() {
+            crate::store::sealed::sealed_size(data)
+        } else {
+            crate::record::stored_size(data)
+        };
+        #[cfg(not(feature = "sealed"))]
+        let size = crate::record::stored_size(data);
+        (size > budget).then_some(Error::TooLarge { budget, size })
+    }
+
+    /// Refuses to set `key` of `data` to `value` when the session would then be over its
+    /// budget; `data` is left as it was either way.
+    fn check_insert(&self, data: &mut Data, key: &str, value: &Value) -> Result<(), Error> {
+        if self.budget().is_none() {
+            return Ok(());
+        }
+        let previous = data.insert(key.to_owned(), value.clone());
+        let over = self.over_budget(data);
+        set_view(data, key, previous);
+        over.map_or(Ok(()), Err)
     }
 
     fn config(&self) -> &SessionConfig {

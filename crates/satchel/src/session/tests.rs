@@ -436,3 +436,136 @@ async fn each_outcome_says_what_became_of_the_session() {
     assert_eq!(answer(logout).await.disposition(), Disposition::Destroyed);
     assert_eq!(Disposition::Destroyed.to_string(), "destroyed");
 }
+
+fn budgeted(store: &MemoryStore, budget: usize) -> SessionManager {
+    let config = SessionConfig::default()
+        .with_refresh_each_request(false)
+        .with_max_size(budget);
+    SessionManager::new(store.clone(), config).unwrap()
+}
+
+#[tokio::test]
+async fn an_insert_over_the_budget_fails_at_once_and_changes_nothing() {
+    let store = MemoryStore::default();
+    let manager = budgeted(&store, 100);
+    let cookie = logged_in(&manager).await;
+    let session = manager.session([cookie.as_str()]);
+    session.insert("note", "x".repeat(40)).await.unwrap();
+    let error = session.insert("blob", "y".repeat(60)).await.unwrap_err();
+    // "user" + "\"ada\"" + "note" + 42 + "blob" + 62.
+    assert!(
+        matches!(
+            error,
+            Error::TooLarge {
+                budget: 100,
+                size: 121
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.status_code(), 500);
+    assert!(error.to_string().contains("121") && error.to_string().contains("100"));
+    assert_eq!(session.get_value("blob").await.unwrap(), None, "unchanged");
+    let error = session
+        .insert_if_unchanged("blob", "y".repeat(60))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::TooLarge { .. }), "{error:?}");
+    // Replacing a value by a smaller one, removing, and the request's end still work.
+    session.insert("note", "z").await.unwrap();
+    session.remove_value("user").await.unwrap();
+    let _ = session.finish(200).await.unwrap();
+    let data = store
+        .load(&stored_key(&cookie), None)
+        .await
+        .unwrap()
+        .unwrap()
+        .data;
+    assert_eq!(data, Data::from([("note".into(), json!("z"))]));
+}
+
+#[tokio::test]
+async fn a_store_refusal_for_the_size_ends_the_request_with_too_large() {
+    let store = MemoryStore::default();
+    let manager = budgeted(&store, 100);
+    let cookie = logged_in(&manager).await;
+    let first = manager.session([cookie.as_str()]);
+    let second = manager.session([cookie.as_str()]);
+    first.insert("a", "a".repeat(50)).await.unwrap();
+    second.insert("b", "b".repeat(50)).await.unwrap();
+    let _ = first.finish(200).await.unwrap();
+    let error = second.finish(200).await.unwrap_err();
+    assert!(
+        matches!(error, Error::TooLarge { budget: 100, .. }),
+        "{error:?}"
+    );
+    let data = store
+        .load(&stored_key(&cookie), None)
+        .await
+        .unwrap()
+        .unwrap()
+        .data;
+    assert!(
+        data.contains_key("a") && !data.contains_key("b"),
+        "{data:?}"
+    );
+    // The store is healthy: the breaker did not count it.
+    assert_eq!(manager.breaker_state(), Some(BreakerState::Closed));
+}
+
+#[tokio::test]
+async fn no_budget_takes_anything() {
+    let store = MemoryStore::default();
+    let manager = budgeted(&store, 0);
+    let session = manager.session(None::<&str>);
+    session.insert("blob", "x".repeat(1 << 20)).await.unwrap();
+    let _ = session.finish(200).await.unwrap();
+}
+
+/// With SESSION_DATA_KEY, the budget measures what the store keeps: the sealed values.
+/// The engine's measure on insert and the store's on save agree to the byte.
+#[cfg(feature = "sealed")]
+#[tokio::test]
+async fn sealed_sessions_are_measured_sealed() {
+    use crate::store::sealed::{sealed_len, sealed_size};
+    let store = MemoryStore::default();
+    let config = SessionConfig::default()
+        .with_refresh_each_request(false)
+        .with_data_key("a data key of thirty-two bytes or more")
+        .with_max_size(400);
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let session = manager.session(None::<&str>);
+    // 3 + 2 + sealed_len(12) = 101 bytes sealed where the clear form takes 15.
+    session.insert("one", "x".repeat(10)).await.unwrap();
+    let one = 3 + 2 + sealed_len(12);
+    let data = Data::from([("one".into(), json!("x".repeat(10)))]);
+    assert_eq!(sealed_size(&data), one);
+    // Fits in the clear (15 + 215), not sealed (101 + 305).
+    let error = session.insert("two", "y".repeat(200)).await.unwrap_err();
+    let two = 3 + 2 + sealed_len(202);
+    assert!(
+        matches!(error, Error::TooLarge { budget: 400, size } if size == one + two),
+        "{error:?}"
+    );
+    let _ = session.finish(200).await.unwrap();
+
+    // A concurrent merge that crosses the budget sealed is refused by the store, which
+    // measures the same bytes.
+    let cookie = {
+        let session = manager.session(None::<&str>);
+        session.insert("a", "a".repeat(60)).await.unwrap();
+        let outcome = session.finish(200).await.unwrap();
+        cookie_pair(&outcome)
+    };
+    let first = manager.session([cookie.as_str()]);
+    let second = manager.session([cookie.as_str()]);
+    first.insert("b", "b".repeat(60)).await.unwrap();
+    second.insert("c", "c".repeat(60)).await.unwrap();
+    let _ = first.finish(200).await.unwrap();
+    let error = second.finish(200).await.unwrap_err();
+    let each = 1 + 2 + sealed_len(62);
+    assert!(
+        matches!(error, Error::TooLarge { budget: 400, size } if size == 3 * each),
+        "{error:?}"
+    );
+}

@@ -555,13 +555,17 @@ impl MemcachedStore {
         condition: Condition,
     ) -> Result<Outcome, StoreError> {
         let bytes = encode(data, permanent, expires_at)?;
+        let size = bytes.len();
         let ttl = wire_ttl(expires_at, SystemTime::now(), TTL_GRACE);
         let set = Set::new(key, bytes).ttl_raw(ttl).return_cas();
         let set = match condition {
             Condition::Absent => set.add(),
             Condition::Cas(cas) => set.compare_cas(cas),
         };
-        let result = self.run(set).await?;
+        let result = self
+            .run(set)
+            .await
+            .map_err(|error| too_large(error, size))?;
         Ok(match result.status {
             MutationStatus::Applied => Outcome::Done(result.cas),
             _ => Outcome::Conflict,
@@ -597,7 +601,7 @@ impl MemcachedStore {
                 pause(attempt).await;
             }
             let (cas, base) = split(self.current(key).await?);
-            let outcome = match (changes.apply_to(base, expires_at), cas) {
+            let outcome = match (changes.apply_to(base, expires_at)?, cas) {
                 (Some(record), cas) => {
                     let condition = cas.map_or(Condition::Absent, Condition::Cas);
                     match self
@@ -638,7 +642,7 @@ impl MemcachedStore {
                 return Ok(Updated::Missing);
             };
             let before = record.data.get(key).cloned();
-            let outcome = update.apply_to(&mut record.data, key);
+            let outcome = update.apply_to(&mut record.data, key)?;
             let written = if record.data.is_empty() {
                 self.remove(item, Some(cas)).await?
             } else if record.data.get(key) == before.as_ref() {
@@ -808,7 +812,8 @@ impl SessionStore for MemcachedStore {
         // The engine saves without a version when it found no entry, mostly for a new
         // session: one `add` then does it, as it only stores when there is no item, which
         // makes it the change set applied onto nothing. Otherwise, the CAS loop.
-        if let Some(record) = changes.apply_to(None, expires_at)
+        // Refused onto nothing is refused onto anything: the sets alone are over.
+        if let Some(record) = changes.apply_to(None, expires_at)?
             && let Outcome::Done(_) = self
                 .write(
                     &key,
@@ -835,6 +840,7 @@ impl SessionStore for MemcachedStore {
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
+        changes.check_merged(seen.data)?;
         if seen.data.is_empty() {
             // Gone already is as good: the changes remove every key, so applying them
             // onto nothing leaves nothing either.
@@ -881,7 +887,19 @@ impl SessionStore for MemcachedStore {
                 pause(attempt).await;
             }
             let (old_cas, base) = split(self.current(&old_key).await?);
-            let saved = match changes.apply_to(base, expires_at) {
+            let merged = match changes.apply_to(base, expires_at) {
+                Ok(merged) => merged,
+                Err(refused) => {
+                    // Over the budget onto the old entry's latest state: the entry stays
+                    // under the old id, and what an earlier attempt wrote under the new
+                    // one goes.
+                    if let Some(cas) = target {
+                        self.remove(&new_key, Some(cas)).await?;
+                    }
+                    return Err(refused);
+                }
+            };
+            let saved = match merged {
                 Some(record) => {
                     let condition = target.map_or(Condition::Absent, Condition::Cas);
                     match self
@@ -949,6 +967,29 @@ impl SessionStore for MemcachedStore {
             listable: false,
             list_may_repeat: false,
         }
+    }
+}
+
+/// A write of `size` bytes that the server refused for its item size (`-I`, 1 MB by
+/// default: "object too large for cache") as [`StoreError::TooLarge`], whose limit is
+/// unknown (`0`): the server does not say it. Any other error as it is.
+fn too_large(error: StoreError, size: usize) -> StoreError {
+    fn says_too_large(failure: &Failure) -> bool {
+        match failure {
+            Failure::Server(message) | Failure::Rejected(message) => message.contains("too large"),
+            // The server answered that it refused it: the outcome is known after all.
+            Failure::Ambiguous(inner) => says_too_large(inner),
+            _ => false,
+        }
+    }
+    let refused = match &error {
+        StoreError::Backend(source) => source.downcast_ref::<Failure>().is_some_and(says_too_large),
+        _ => false,
+    };
+    if refused {
+        StoreError::TooLarge { budget: 0, size }
+    } else {
+        error
     }
 }
 

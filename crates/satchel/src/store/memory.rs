@@ -192,8 +192,12 @@ impl SessionStore for MemoryStore {
     ) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
         let mut shard = self.shard_of(id);
+        let base = shard.entries.get(id).filter(|r| !r.is_expired(now));
+        if base.is_some() || !changes.requires_existing() {
+            changes.check_size(base.map(|record| &record.data))?;
+        }
         let base = self.take(&mut shard, id).filter(|r| !r.is_expired(now));
-        Ok(match changes.apply_to(base, expires_at) {
+        Ok(match changes.merge(base, expires_at) {
             Some(record) => {
                 self.put(shard, *id, record);
                 Saved::Stored
@@ -212,11 +216,16 @@ impl SessionStore for MemoryStore {
         let now = SystemTime::now();
         let base = {
             let mut shard = self.shard_of(old);
+            let base = shard.entries.get(old).filter(|r| !r.is_expired(now));
+            if base.is_some() || !changes.requires_existing() {
+                // Refused: the entry stays under the old id, as it was.
+                changes.check_size(base.map(|record| &record.data))?;
+            }
             self.take(&mut shard, old).filter(|r| !r.is_expired(now))
         };
         // The old entry is gone before the new one appears; a concurrent change to the
         // old id after this point starts from nothing, as after a logout.
-        Ok(match changes.apply_to(base, expires_at) {
+        Ok(match changes.merge(base, expires_at) {
             Some(record) => {
                 self.put(self.shard_of(new), *new, record);
                 Saved::Stored
@@ -237,7 +246,7 @@ impl SessionStore for MemoryStore {
             return Ok(Updated::Missing);
         };
         // The expiry stays, so the expiry index needs no change.
-        let outcome = update.apply_to(&mut record.data, key);
+        let outcome = update.apply_to(&mut record.data, key)?;
         if record.data.is_empty() {
             self.take(&mut shard, id);
         }

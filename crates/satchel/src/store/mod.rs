@@ -15,6 +15,13 @@
 //! logout) or it expired meanwhile, the save writes nothing, so a logout cannot be
 //! undone by a request that was still running.
 //!
+//! A change set may carry a [size budget](Changes::limit_size) (SESSION_MAX_SIZE): a
+//! store checks it inside the same atomic merge, on the merged result, and when the result
+//! would be over it, writes nothing and returns [`StoreError::TooLarge`]. A change set that
+//! sets no key is never refused. Stores that merge in Rust use [`Changes::apply_to`] (or
+//! [`Changes::check_size`] and [`Changes::check_merged`]), so that the rule is the same
+//! everywhere; a [`KeyUpdate::Replace`] carries the budget too.
+//!
 //! Every operation is one round trip where the backend allows it, and a request costs at
 //! most one load and one write. A read is a plain load. The refresh of
 //! SESSION_REFRESH_EACH_REQUEST is a "touch" ([`SessionStore::load`] with a new expiry),
@@ -243,7 +250,11 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`StoreError`] when the backend fails or refuses writes.
+    /// [`StoreError::TooLarge`] when the result would be over the change set's
+    /// [size budget](Changes::limit_size), or over what the backend takes: nothing is
+    /// written (for [`save_seen`](SessionStore::save_seen) and
+    /// [`cycle`](SessionStore::cycle) too; a refused cycle leaves the entry under the old
+    /// id). [`StoreError`] when the backend fails or refuses writes.
     fn save(
         &self,
         id: &SessionId,
@@ -374,7 +385,9 @@ pub trait SessionStore: Send + Sync + 'static {
 }
 
 /// The second half of an id rotation, once the old entry (`base`) is taken: applies
-/// `changes` onto it and writes the result under `new`, replacing whatever is there.
+/// `changes` onto it and writes the result under `new`, replacing whatever is there. A
+/// result over the change set's budget is refused by that write, and nothing is written
+/// under `new`.
 pub(crate) async fn save_moved<S: SessionStore + ?Sized>(
     store: &S,
     new: &SessionId,
@@ -382,11 +395,14 @@ pub(crate) async fn save_moved<S: SessionStore + ?Sized>(
     changes: &Changes,
     expires_at: SystemTime,
 ) -> Result<Saved, StoreError> {
-    match changes.apply_to(base, expires_at) {
+    match changes.merge(base, expires_at) {
         Some(record) => {
-            store
-                .save(new, &Changes::replacing_with(&record), expires_at)
-                .await
+            // The store's own save holds the result to the budget, in its own measure.
+            let mut replacing = Changes::replacing_with(&record);
+            if let Some(budget) = changes.max_size() {
+                replacing.limit_size(budget);
+            }
+            store.save(new, &replacing, expires_at).await
         }
         None => Ok(Saved::Empty),
     }

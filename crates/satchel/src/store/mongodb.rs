@@ -76,6 +76,23 @@
 //! it finds no document and writes nothing (the engine answers that request with `409`),
 //! so no acknowledged change is lost to a log-in.
 //!
+//! # The size budget
+//!
+//! MongoDB measures a session as the BSON size of its merged `data` sub-document, not as
+//! keys plus JSON text ([`stored_size`](crate::record::stored_size)): the JSON text is
+//! never built on the server. A budgeted save ([`Changes::max_size`]) that sets keys adds
+//! to its filter an `$expr` that computes the merge the pipeline makes (the stored `data`
+//! when live and not cleared, without the keys removed or set, merged with the keys set)
+//! and compares its `$bsonSize` (MongoDB 4.4) with the budget, so the check and the write
+//! are one atomic update. When nothing matched, one read tells a missing session from one
+//! over the budget ([`StoreError::TooLarge`], with the size the merge would have had); a
+//! session changed in between so that the merge fits is updated again. The keys set alone
+//! are measured before anything is sent. An upsert that would take an existing document
+//! over the budget meets it as a duplicate key, and is then refused the same way. A
+//! budgeted compare-and-set guards on the `$bsonSize` of `data` with the new value. An id
+//! rotation refused for the size gives the old document its life back, with its expiry
+//! (which the take keeps in a `taken_expiry` field of the dead document).
+//!
 //! # Timeouts and outages
 //!
 //! The connect and server-selection timeouts of the driver, and a limit on each operation
@@ -185,6 +202,11 @@ pub const TTL_INDEX_NAME: &str = "expiry_ttl";
 const DUPLICATE_KEY: i32 = 11000;
 /// How many times a save is sent when concurrent upserts collide on a new `_id`.
 const UPSERT_ATTEMPTS: usize = 3;
+
+/// The field where an id rotation keeps the expiry of the document it takes (and ends),
+/// until the document is deleted, or given its life back when the rotation is refused
+/// for its size.
+const TAKEN_EXPIRY: &str = "taken_expiry";
 /// The `expiry` of a document whose last save or update left no data: the Unix epoch, in
 /// the past on every clock, so that the session ends in that very write.
 const DEAD: DateTime = DateTime::from_millis(0);
@@ -556,6 +578,123 @@ impl MongoStore {
         }
         Ok(Some(data.remove(name)))
     }
+
+    /// Whether there is a live document at `document_id`.
+    async fn is_live(&self, document_id: &str, now: DateTime) -> Result<bool, StoreError> {
+        let filter = doc! { "_id": document_id, "expiry": { "$gt": now } };
+        let found = self
+            .timed(
+                self.collection
+                    .find_one(filter)
+                    .projection(doc! { "_id": 1 }),
+            )
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Why a budgeted save of `changes` matched no document: [`StoreError::TooLarge`]
+    /// when the live document's data merged with the changes is over the budget,
+    /// `None` when there is no live document (or the merge fits now: it changed in
+    /// between).
+    async fn over_budget(
+        &self,
+        document_id: &str,
+        changes: &Changes,
+        now: DateTime,
+    ) -> Result<Option<StoreError>, StoreError> {
+        let Some(budget) = changes.max_size() else {
+            return Ok(None);
+        };
+        let filter = doc! { "_id": document_id, "expiry": { "$gt": now } };
+        let found = self
+            .timed(
+                self.collection
+                    .find_one(filter)
+                    .projection(doc! { "data": 1 }),
+            )
+            .await?;
+        let mut data = match found.as_ref().and_then(|document| document.get("data")) {
+            Some(Bson::Document(data)) if !changes.is_clear() => data.clone(),
+            _ => Document::new(),
+        };
+        for key in changes.removals().iter().chain(changes.sets().keys()) {
+            data.remove(&*escape_key(key));
+        }
+        for (key, value) in changes.sets() {
+            data.insert(escape_key(key), to_bson(value)?);
+        }
+        let size = bson_size(&data)?;
+        Ok((found.is_some() && size > budget).then_some(StoreError::TooLarge { budget, size }))
+    }
+}
+
+/// The size of `document` as BSON: what `$bsonSize` gives.
+fn bson_size(document: &Document) -> Result<usize, StoreError> {
+    bson::to_vec(document)
+        .map(|bytes| bytes.len())
+        .map_err(StoreError::encode)
+}
+
+/// The refusal of a budgeted change set whose sets alone are over its budget (then they
+/// are over it merged onto anything), as BSON measures them; nothing to send then.
+fn sets_over_budget(changes: &Changes) -> Result<Option<StoreError>, StoreError> {
+    let Some(budget) = changes.max_size().filter(|_| !changes.sets().is_empty()) else {
+        return Ok(None);
+    };
+    let mut sets = Document::new();
+    for (key, value) in changes.sets() {
+        sets.insert(escape_key(key), to_bson(value)?);
+    }
+    let size = bson_size(&sets)?;
+    Ok((size > budget).then_some(StoreError::TooLarge { budget, size }))
+}
+
+/// The filter condition that keeps a budgeted save from writing a document whose `data`,
+/// once `changes` are merged onto it, is over the budget in BSON (`$bsonSize`, MongoDB
+/// 4.4): the merge computed the way the update pipeline does it (see
+/// [`update_pipeline`]).
+fn within_budget(changes: &Changes, now: DateTime, budget: usize) -> Result<Document, StoreError> {
+    let base = if changes.is_clear() {
+        doc! { "$literal": {} }
+    } else {
+        doc! {
+            "$cond": [
+                { "$and": [
+                    { "$eq": [{ "$type": "$expiry" }, "date"] },
+                    { "$gt": ["$expiry", now] },
+                    { "$eq": [{ "$type": "$data" }, "object"] },
+                ] },
+                "$data",
+                { "$literal": {} },
+            ]
+        }
+    };
+    let names: Vec<Bson> = changes
+        .removals()
+        .iter()
+        .chain(changes.sets().keys())
+        .map(|key| Bson::String(escape_key(key).into_owned()))
+        .collect();
+    let mut sets = Document::new();
+    for (key, value) in changes.sets() {
+        sets.insert(escape_key(key), to_bson(value)?);
+    }
+    let kept = doc! {
+        "$arrayToObject": {
+            "$filter": {
+                "input": { "$objectToArray": base },
+                "as": "field",
+                "cond": { "$not": [{ "$in": ["$$field.k", { "$literal": names }] }] },
+            }
+        }
+    };
+    let merged = doc! { "$mergeObjects": [kept, { "$literal": sets }] };
+    Ok(doc! { "$lte": [{ "$bsonSize": merged }, bson_budget(budget)] })
+}
+
+/// A budget as a BSON number.
+fn bson_budget(budget: usize) -> i64 {
+    i64::try_from(budget).unwrap_or(i64::MAX)
 }
 
 impl MongoStoreBuilder {
@@ -697,25 +836,57 @@ impl SessionStore for MongoStore {
         let pipeline = update_pipeline(changes, now, DateTime::from_system_time(expires_at))?;
         let key = self.key(id);
         // A change set for a loaded session applies only onto a live document.
-        let filter = if changes.requires_existing() {
+        let mut filter = if changes.requires_existing() {
             doc! { "_id": &key, "expiry": { "$gt": now } }
         } else {
             doc! { "_id": &key }
         };
         if !changes.sets().is_empty() {
+            if let Some(refused) = sets_over_budget(changes)? {
+                return Err(refused);
+            }
+            if let Some(budget) = changes.max_size() {
+                // Matches only when the merge fits (see `within_budget`).
+                filter.insert("$expr", within_budget(changes, now, budget)?);
+            }
             // The result holds at least the keys set: never empty.
             if !changes.requires_existing() {
-                self.upsert(filter, pipeline).await?;
-                return Ok(Saved::Stored);
+                return match self.upsert(filter, pipeline).await {
+                    Ok(()) => Ok(Saved::Stored),
+                    // A document that the merge would take over the budget is not
+                    // matched, so the upsert meets it as a duplicate key.
+                    Err(StoreError::Backend(source))
+                        if source
+                            .downcast_ref::<mongodb::error::Error>()
+                            .is_some_and(is_duplicate_key) =>
+                    {
+                        match self.over_budget(&key, changes, now).await? {
+                            Some(refused) => Err(refused),
+                            None => Err(StoreError::Backend(source)),
+                        }
+                    }
+                    Err(error) => Err(error),
+                };
             }
-            let result = self
-                .timed(self.collection.update_one(filter, pipeline))
-                .await?;
-            return Ok(if result.matched_count == 0 {
-                Saved::Empty
-            } else {
-                Saved::Stored
-            });
+            for _ in 0..UPDATE_ATTEMPTS {
+                let result = self
+                    .timed(self.collection.update_one(filter.clone(), pipeline.clone()))
+                    .await?;
+                if result.matched_count > 0 {
+                    return Ok(Saved::Stored);
+                }
+                if changes.max_size().is_none() {
+                    return Ok(Saved::Empty);
+                }
+                // No live document, or one the merge would take over the budget.
+                match self.over_budget(&key, changes, now).await? {
+                    Some(refused) => return Err(refused),
+                    None if !self.is_live(&key, now).await? => return Ok(Saved::Empty),
+                    // It changed in between, and the merge fits now: again.
+                    None => {}
+                }
+            }
+            return Err(StoreError::Contended(Box::new(Contended(UPDATE_ATTEMPTS))));
         }
         // Only removals, clear or the flag: nothing to create, and the result may be empty.
         let after = self
@@ -762,7 +933,7 @@ impl SessionStore for MongoStore {
                     projection,
                 )
             }
-            KeyUpdate::Replace { expected, new } => {
+            KeyUpdate::Replace { expected, new, .. } => {
                 let guard = match expected {
                     Some(value) => same_value(Bson::String(field.clone()), &to_bson(value)?, 0),
                     None => is_missing(&field),
@@ -792,13 +963,34 @@ impl SessionStore for MongoStore {
                 (guard, change, doc! { "_id": 0, "expiry": 1 })
             }
         };
+        // A replace that sets a value is held to the budget, as BSON measures `data`.
+        let budgeted = match update {
+            KeyUpdate::Replace {
+                new: Some(value),
+                max_size: Some(budget),
+                ..
+            } => {
+                let mut set = Document::new();
+                set.insert(&*name, to_bson(value)?);
+                Some((set, *budget))
+            }
+            _ => None,
+        };
+        let size_guard = budgeted.as_ref().map(|(set, budget)| {
+            let merged = doc! { "$mergeObjects": ["$data", { "$literal": set }] };
+            doc! { "$lte": [{ "$bsonSize": merged }, bson_budget(*budget)] }
+        });
         for _ in 0..UPDATE_ATTEMPTS {
             // A live document with data: one that a save is about to delete stays deleted.
+            let condition = match &size_guard {
+                Some(size_guard) => doc! { "$and": [&guard, size_guard] },
+                None => guard.clone(),
+            };
             let filter = doc! {
                 "_id": &document_id,
                 "expiry": { "$gt": now },
                 "data": { "$type": "object", "$ne": {} },
-                "$expr": &guard,
+                "$expr": condition,
             };
             let after = self
                 .timed(
@@ -855,6 +1047,29 @@ impl SessionStore for MongoStore {
             if let Err(refused) = update.apply(current.as_ref()) {
                 return Ok(refused);
             }
+            if let Some((set, budget)) = &budgeted {
+                // Allowed but not applied: perhaps for the size.
+                let filter = doc! { "_id": &document_id, "expiry": { "$gt": now } };
+                let found = self
+                    .timed(
+                        self.collection
+                            .find_one(filter)
+                            .projection(doc! { "data": 1 }),
+                    )
+                    .await?;
+                if let Some(Bson::Document(mut data)) =
+                    found.and_then(|mut document| document.remove("data"))
+                {
+                    data.extend(set.clone());
+                    let size = bson_size(&data)?;
+                    if size > *budget {
+                        return Err(StoreError::TooLarge {
+                            budget: *budget,
+                            size,
+                        });
+                    }
+                }
+            }
             // The key allows the update now: it changed after the refusal, or it holds the
             // expected value in another encoding (a Decimal128 integer, say). A replace now
             // guards on the value exactly as it is stored.
@@ -892,7 +1107,12 @@ impl SessionStore for MongoStore {
                 self.collection
                     .find_one_and_update(
                         doc! { "_id": &key, "expiry": { "$gt": now } },
-                        doc! { "$set": { "expiry": DEAD } },
+                        // The live expiry is kept aside, for a rotation refused for its
+                        // size to give it back.
+                        vec![
+                            doc! { "$set": { TAKEN_EXPIRY: "$expiry" } },
+                            doc! { "$set": { "expiry": DEAD } },
+                        ],
                     )
                     .return_document(ReturnDocument::After),
             )
@@ -906,7 +1126,22 @@ impl SessionStore for MongoStore {
                 None
             }
         };
-        let saved = super::save_moved(self, new, base, changes, expires_at).await?;
+        let saved = match super::save_moved(self, new, base, changes, expires_at).await {
+            Ok(saved) => saved,
+            Err(refused @ StoreError::TooLarge { .. }) => {
+                // Over the budget: the old document comes back to life as it was.
+                if taken.is_some() {
+                    let dead = doc! { "_id": &key, "expiry": DEAD };
+                    let back = vec![
+                        doc! { "$set": { "expiry": format!("${TAKEN_EXPIRY}") } },
+                        doc! { "$unset": TAKEN_EXPIRY },
+                    ];
+                    self.timed(self.collection.update_one(dead, back)).await?;
+                }
+                return Err(refused);
+            }
+            Err(error) => return Err(error),
+        };
         // The dead document goes once the new one is written (were the save to fail, the
         // TTL index would remove it; it is dead either way).
         if taken.is_some() {

@@ -572,9 +572,12 @@ pub async fn concurrent_increments_all_land<S: SessionStore + Clone>(store: S) {
 pub async fn updates_apply_or_refuse_as_specified<S: SessionStore>(store: S) {
     let id = SessionId::generate();
     let incr = |by| KeyUpdate::Increment(by);
-    let replace = |expected: Option<serde_json::Value>, new: Option<serde_json::Value>| {
-        KeyUpdate::Replace { expected, new }
-    };
+    let replace =
+        |expected: Option<serde_json::Value>, new: Option<serde_json::Value>| KeyUpdate::Replace {
+            expected,
+            new,
+            max_size: None,
+        };
     assert_eq!(
         store.update(&id, "n", &incr(1)).await.unwrap(),
         Updated::Missing,
@@ -1009,4 +1012,220 @@ pub async fn cleanup_removes_expired_entries_and_counts_them<S: crate::ExpiredDe
         "nothing left to delete"
     );
     assert!(store.load(&live, None).await.unwrap().is_some());
+}
+
+/// The size budget used by the budget cases: large enough for either measure (keys and
+/// JSON text, or MongoDB's BSON) to hold a small session and one 600-byte value, too
+/// small for two.
+const BUDGET: usize = 1000;
+
+/// A change set that sets `key` to `value`, with [`BUDGET`], as the engine sends it.
+fn budgeted(key: &str, value: serde_json::Value, existing: bool) -> Changes {
+    let mut changes = Changes::default();
+    changes.set(key, value);
+    changes.limit_size(BUDGET);
+    if existing {
+        changes.require_existing();
+    }
+    changes
+}
+
+/// Whether `result` is a refusal for the size, naming [`BUDGET`] and a size over it.
+fn is_too_large<T: std::fmt::Debug>(result: &Result<T, crate::StoreError>) -> bool {
+    match result {
+        Err(crate::StoreError::TooLarge { budget, size }) => {
+            assert_eq!(*budget, BUDGET, "the refusal names the budget");
+            assert!(
+                *size > BUDGET,
+                "the refusal names a size over the budget: {size}"
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A save, a conditional save, an id rotation and a compare-and-set that would take the
+/// session over its change set's budget are refused with [`StoreError::TooLarge`] and
+/// write nothing; one within the budget, and one that only removes keys (even from a
+/// session over the budget), are applied.
+///
+/// [`StoreError::TooLarge`]: crate::StoreError::TooLarge
+pub async fn a_save_over_the_budget_is_refused_and_writes_nothing<S: SessionStore>(store: S) {
+    let big = json!("x".repeat(2 * BUDGET));
+    let base = setting(&[("user", json!("ada"))]);
+
+    // Onto nothing: nothing is created.
+    let id = SessionId::generate();
+    let result = store
+        .save(&id, &budgeted("blob", big.clone(), false), in_secs(60))
+        .await;
+    assert!(is_too_large(&result), "refused onto nothing: {result:?}");
+    assert!(
+        store.load(&id, None).await.unwrap().is_none(),
+        "nothing created"
+    );
+
+    // Onto a stored session: the session stays as it was.
+    store.save(&id, &base, in_secs(60)).await.unwrap();
+    let result = store
+        .save(&id, &budgeted("blob", big.clone(), true), in_secs(60))
+        .await;
+    assert!(
+        is_too_large(&result),
+        "refused onto the session: {result:?}"
+    );
+    assert_eq!(
+        stored(&store, &id).await,
+        Data::from([("user".into(), json!("ada"))])
+    );
+
+    // Sets that fit alone, onto a session they take over it, with or without requiring
+    // an existing entry.
+    let padded = SessionId::generate();
+    let pad = json!("p".repeat(600));
+    store
+        .save(&padded, &setting(&[("pad", pad.clone())]), in_secs(60))
+        .await
+        .unwrap();
+    for existing in [false, true] {
+        let more = budgeted("more", json!("m".repeat(600)), existing);
+        let result = store.save(&padded, &more, in_secs(60)).await;
+        assert!(is_too_large(&result), "refused merge: {result:?}");
+        assert_eq!(
+            stored(&store, &padded).await,
+            Data::from([("pad".into(), pad.clone())])
+        );
+    }
+
+    // From the version seen (the uncontended save of a loaded session).
+    let seen = store.load(&id, None).await.unwrap().unwrap();
+    let changes = budgeted("blob", big.clone(), true);
+    let mut data = seen.data.clone();
+    changes.apply(&mut data);
+    let view = Seen {
+        version: seen.version.unwrap_or(0),
+        data: &data,
+        permanent: None,
+    };
+    let result = store.save_seen(&id, view, &changes, in_secs(60)).await;
+    assert!(
+        is_too_large(&result),
+        "refused from the version seen: {result:?}"
+    );
+    assert_eq!(stored(&store, &id).await, seen.data, "nothing written");
+
+    // An id rotation: the entry stays under the old id, nothing under the new one.
+    let new = SessionId::generate();
+    let result = store
+        .cycle(
+            &id,
+            &new,
+            &budgeted("blob", big.clone(), true),
+            in_secs(600),
+        )
+        .await;
+    assert!(is_too_large(&result), "refused rotation: {result:?}");
+    let after = store
+        .load(&id, None)
+        .await
+        .unwrap()
+        .expect("the old entry stays");
+    assert_eq!(after.data, seen.data, "the old entry stays as it was");
+    assert!(
+        after.expires_at <= seen.expires_at + Duration::from_secs(1),
+        "with its expiry"
+    );
+    assert!(
+        store.load(&new, None).await.unwrap().is_none(),
+        "nothing new"
+    );
+
+    // A compare-and-set that would cross it.
+    let replace = KeyUpdate::Replace {
+        expected: None,
+        new: Some(big.clone()),
+        max_size: Some(BUDGET),
+    };
+    let result = store.update(&id, "blob", &replace).await;
+    assert!(is_too_large(&result), "refused update: {result:?}");
+    assert_eq!(stored(&store, &id).await, seen.data, "nothing written");
+
+    // Within the budget: applied.
+    let fits = json!("y".repeat(BUDGET / 2));
+    let saved = store
+        .save(&id, &budgeted("half", fits.clone(), true), in_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(saved, Saved::Stored);
+    assert_eq!(stored(&store, &id).await["half"], fits);
+
+    // A session over the budget (stored without one) can always shrink.
+    store
+        .save(&id, &setting(&[("blob", big.clone())]), in_secs(60))
+        .await
+        .unwrap();
+    let mut removal = Changes::default();
+    removal.remove("half");
+    removal.limit_size(BUDGET);
+    removal.require_existing();
+    assert_eq!(
+        store.save(&id, &removal, in_secs(60)).await.unwrap(),
+        Saved::Stored,
+        "a removal is never refused"
+    );
+    let data = stored(&store, &id).await;
+    assert_eq!(data.len(), 2, "user and blob are left");
+    assert_eq!(data["blob"], big, "whole, never truncated");
+}
+
+/// Two change sets that each fit the budget, but not together, saved concurrently (and
+/// then one after the other) onto one entry: exactly one lands, the other is refused
+/// with [`StoreError::TooLarge`], and the entry holds the result of the one that landed,
+/// whole.
+///
+/// [`StoreError::TooLarge`]: crate::StoreError::TooLarge
+pub async fn a_concurrent_merge_that_crosses_the_budget_is_refused<S: SessionStore>(store: S) {
+    let base = Data::from([("user".into(), json!("ada"))]);
+    let a = json!("a".repeat(600));
+    let b = json!("b".repeat(600));
+    for concurrent in [true, false] {
+        let id = SessionId::generate();
+        store
+            .save(&id, &setting(&[("user", json!("ada"))]), in_secs(60))
+            .await
+            .unwrap();
+        let first = budgeted("a", a.clone(), true);
+        let second = budgeted("b", b.clone(), true);
+        let (one, two) = if concurrent {
+            tokio::join!(
+                store.save(&id, &first, in_secs(60)),
+                store.save(&id, &second, in_secs(60)),
+            )
+        } else {
+            let one = store.save(&id, &first, in_secs(60)).await;
+            (one, store.save(&id, &second, in_secs(60)).await)
+        };
+        let data = stored(&store, &id).await;
+        let mut with_a = base.clone();
+        with_a.insert("a".into(), a.clone());
+        let mut with_b = base.clone();
+        with_b.insert("b".into(), b.clone());
+        match (&one, &two) {
+            (Ok(Saved::Stored), refused) if is_too_large(refused) => {
+                assert_eq!(
+                    data, with_a,
+                    "the first landed whole, the second not at all"
+                );
+            }
+            (refused, Ok(Saved::Stored)) if is_too_large(refused) => {
+                assert!(concurrent, "one after the other, the second is refused");
+                assert_eq!(
+                    data, with_b,
+                    "the second landed whole, the first not at all"
+                );
+            }
+            _ => panic!("exactly one lands (concurrent: {concurrent}): {one:?}, {two:?}"),
+        }
+    }
 }

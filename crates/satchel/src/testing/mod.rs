@@ -98,6 +98,8 @@ macro_rules! conformance {
                 listing_pages_through_every_entry_once,
                 pruning_an_index_drops_dead_members_only,
                 ping_answers_while_the_store_works,
+                a_save_over_the_budget_is_refused_and_writes_nothing,
+                a_concurrent_merge_that_crosses_the_budget_is_refused,
             );
         }
     };

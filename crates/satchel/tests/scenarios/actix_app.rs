@@ -87,6 +87,24 @@ fn routes(cfg: &mut web::ServiceConfig) {
             }),
         )
         .route(
+            "/grow/{n}",
+            web::post().to(|s: Session, n: web::Path<usize>| async move {
+                s.insert("blob", "x".repeat(*n)).await?;
+                Ok::<_, Error>("ok")
+            }),
+        )
+        .route(
+            "/grow-mapped/{n}",
+            web::post().to(|s: Session, n: web::Path<usize>| async move {
+                match s.insert("blob", "x".repeat(*n)).await {
+                    Ok(()) => HttpResponse::Ok().body("ok"),
+                    // The application's own answer to a session over its budget.
+                    Err(Error::TooLarge { .. }) => HttpResponse::PayloadTooLarge().finish(),
+                    Err(_) => HttpResponse::InternalServerError().finish(),
+                }
+            }),
+        )
+        .route(
             "/get/{k}",
             web::get().to(|s: Session, k: web::Path<String>| async move {
                 let value = s.get_value(&k).await?.unwrap_or_default();

@@ -87,6 +87,24 @@ pub fn router(app: &App) -> Router {
             }),
         )
         .route(
+            "/grow/{n}",
+            post(|s: Session, Path(n): Path<usize>| async move {
+                s.insert("blob", "x".repeat(n)).await?;
+                Ok::<_, Error>("ok")
+            }),
+        )
+        .route(
+            "/grow-mapped/{n}",
+            post(|s: Session, Path(n): Path<usize>| async move {
+                match s.insert("blob", "x".repeat(n)).await {
+                    Ok(()) => Ok("ok"),
+                    // The application's own answer to a session over its budget.
+                    Err(Error::TooLarge { .. }) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+                    Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+                }
+            }),
+        )
+        .route(
             "/get/{k}",
             get(|s: Session, Path(k): Path<String>| async move {
                 let value = s.get_value(&k).await?.unwrap_or_default();

@@ -1801,3 +1801,31 @@ pub async fn logging_out_everywhere_else_keeps_this_session<H: Harness>(h: &H, s
         "this session's entry is gone"
     );
 }
+
+/// A handler that inserts past SESSION_MAX_SIZE gets `Error::TooLarge`: returned as it
+/// is, an empty 500 that saves nothing; mapped by the application, its own answer (413).
+/// The session stays as it was, and takes what fits.
+pub async fn a_session_over_its_budget_is_a_mappable_error<H: Harness>(h: &H) {
+    let config = SessionConfig::default().with_max_size(1000);
+    let app = App::new(satchel::MemoryStore::default(), config);
+    let mut browser = Browser::new(h, &app);
+    assert_eq!(browser.send("POST", "/login").await.status, 200);
+    let cookie = browser.header();
+
+    let reply = browser.send("POST", "/grow/2000").await;
+    assert_eq!(reply.status, 500, "unmapped: an empty 500");
+    assert!(reply.body.is_empty());
+    assert!(
+        reply.set_cookie.is_empty(),
+        "nothing saved, the cookie stays"
+    );
+    let reply = browser.send("POST", "/grow-mapped/2000").await;
+    assert_eq!(reply.status, 413, "mapped by the application");
+    assert_eq!(browser.header(), cookie);
+    assert_eq!(browser.send("GET", "/get/blob").await.body, "null");
+
+    assert_eq!(browser.send("POST", "/grow-mapped/500").await.status, 200);
+    assert_eq!(browser.send("GET", "/read").await.body, "1");
+    let blob = browser.send("GET", "/get/blob").await.body;
+    assert_eq!(blob.len(), 502, "stored whole");
+}

@@ -79,7 +79,7 @@ impl Inner {
         let (saved, created) = {
             let _lock = self.lock(entry.stripe)?;
             let (existed, base) = self.current(&path)?;
-            match changes.apply_to(base, expires_at) {
+            match changes.apply_to(base, expires_at)? {
                 Some(record) => {
                     self.write(&path, &record)?;
                     (Saved::Stored, !existed)
@@ -114,7 +114,8 @@ impl Inner {
         let (saved, created) = {
             let _locks = self.lock_pair(old.stripe, new.stripe)?;
             let (old_existed, base) = self.current(&old_path)?;
-            let result = match changes.apply_to(base, expires_at) {
+            // Refused: the entry stays under the old id, as it was.
+            let result = match changes.apply_to(base, expires_at)? {
                 Some(record) => {
                     let new_existed = new_path.try_exists().map_err(StoreError::backend)?;
                     self.write(&new_path, &record)?;
@@ -144,7 +145,7 @@ impl Inner {
             return Ok(Updated::Missing);
         };
         let before = record.data.get(key).cloned();
-        let outcome = update.apply_to(&mut record.data, key);
+        let outcome = update.apply_to(&mut record.data, key)?;
         if record.data.is_empty() {
             remove_if_present(&path).map_err(StoreError::backend)?;
         } else if record.data.get(key) != before.as_ref() {

@@ -600,6 +600,7 @@ impl<DB: ServerDb> Inner<DB> {
         changes: &Changes,
         at: SystemTime,
     ) -> Result<Saved, StoreError> {
+        changes.check_merged(seen.data)?;
         let key = self.key(id);
         let version = seen.version.cast_signed();
         let mut held = self.hold().await?;

@@ -59,7 +59,7 @@ pub(super) fn plan(
         }
         Some(Err(error)) => return Err(error),
     };
-    Ok(match changes.apply_to(base, expires_at) {
+    Ok(match changes.apply_to(base, expires_at)? {
         Some(record) => {
             let bytes = encode(&record.data, record.permanent)?;
             let write = if existed {
@@ -89,7 +89,7 @@ pub(super) fn plan_update(
         return Ok((Write::Nothing, Updated::Missing));
     };
     let mut stored = record(row)?;
-    let updated = update.apply_to(&mut stored.data, name);
+    let updated = update.apply_to(&mut stored.data, name)?;
     let write = match updated {
         Updated::Applied(_) if stored.data.is_empty() => Write::Delete,
         Updated::Applied(_) => Write::Update(encode(&stored.data, stored.permanent)?),

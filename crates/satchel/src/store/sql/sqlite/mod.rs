@@ -688,6 +688,7 @@ impl SessionStore for SqliteStore {
         changes: &Changes,
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
+        changes.check_merged(seen.data)?;
         let bytes = if seen.data.is_empty() {
             None
         } else {
