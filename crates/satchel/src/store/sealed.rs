@@ -34,10 +34,13 @@
 //!   session. A value that failed to open is never served.
 //! - A save seals the values it sets for the session's key.
 //! - An id rotation ([`SessionStore::cycle`]) moves the entry as the wrapped store does,
-//!   atomically, with the request's changes sealed for the new id; the values that came
-//!   with the entry, still sealed for the old id, are then sealed again for the new one
-//!   (one load and one save). Nobody else knows the new id before the response carries
-//!   it, so nothing else writes the entry in between.
+//!   atomically, with the request's changes sealed for the new id. The values that came
+//!   with the entry, still sealed for the old id, are then sealed again for the new one,
+//!   in a second step (one load and one save, tried up to three times). Nobody else
+//!   knows the new id before the response carries it, so nothing else writes the entry
+//!   in between. If the second step keeps failing (the store went down between the two,
+//!   or the process died), the moved values never open: the request fails, and the
+//!   session starts afresh, as after a log-out.
 //! - An atomic update ([`SessionStore::update`]: `increment`, `insert_if_unchanged`)
 //!   cannot add to a sealed number in the store, so it runs as a compare-and-swap: read
 //!   the sealed value, compute the new one, and replace it only if the store still holds
@@ -109,6 +112,10 @@ const AAD_LABEL: &[u8] = b"satchel sealed session value v1\0";
 /// BLAKE3 key-derivation contexts: the AEAD key, and the id naming it in sealed values.
 const KEY_CONTEXT: &str = "satchel 2026-12-06 session data key";
 const KEY_ID_CONTEXT: &str = "satchel 2026-12-06 session data key id";
+
+/// How many times the values of a moved session are sealed again for its new id before
+/// the failure is reported.
+const RESEAL_ATTEMPTS: usize = 3;
 
 /// How many times an update reads and tries again when other writers keep changing the
 /// key between its read and its write, before it gives up ([`StoreError::Contended`]).
@@ -418,7 +425,21 @@ impl<S: SessionStore> SessionStore for SealedStore<S> {
         let sealed = self.keys.seal_changes(new, changes)?;
         let saved = self.inner.cycle(old, new, &sealed, expires_at).await?;
         if saved == Saved::Stored {
-            self.reseal_moved(old, new).await?;
+            // The move is done: until the values are sealed again for the new id, they
+            // do not open under it. Resealing can be repeated, so a failure is tried
+            // again before it is reported.
+            let mut attempt = 1;
+            while let Err(error) = self.reseal_moved(old, new).await {
+                if attempt == RESEAL_ATTEMPTS {
+                    return Err(error);
+                }
+                tracing::warn!(
+                    error = %crate::support::Chain(&error),
+                    attempt,
+                    "sealing a moved session's values for its new id failed; trying again"
+                );
+                attempt += 1;
+            }
         }
         Ok(saved)
     }

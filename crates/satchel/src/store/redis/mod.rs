@@ -340,8 +340,10 @@ impl SessionStore for RedisStore {
             Err(error) => return Err(error),
         };
         if let Err(refused) = changes.check_size(base.as_ref().map(|record| &record.data)) {
-            // Over the budget: the entry goes back under the old id, as it was (merged
-            // onto what a write to the old id in between left there).
+            // Over the budget: the entry goes back under the old id, as it was. A write
+            // to the old id in between found no entry and wrote nothing (the engine's
+            // saves require one); another kind of write there is overwritten by the
+            // entry's own keys.
             if let Some(record) = &base {
                 let mut back = Changes::default();
                 for (key, value) in &record.data {
