@@ -34,7 +34,7 @@ pub use integration::tower::{SessionLayer, SessionRejection, SessionService};
 pub use record::{Changes, Data, Record};
 pub use session::{
     BreakerState, Disposition, Finished, Health, Outcome, Replacement, Session, SessionInfo,
-    SessionManager,
+    SessionManager, SessionStatus,
 };
 #[cfg(feature = "filesystem")]
 #[cfg_attr(docsrs, doc(cfg(feature = "filesystem")))]

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::plan::Fate;
-use super::{Identity, Session, State, Status, refusal, set_view, store_failed};
+use super::{Identity, Session, SessionStatus, State, Status, refusal, set_view, store_failed};
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::record::{Data, KeyUpdate, Updated};
@@ -286,6 +286,32 @@ impl Session {
             state.changes.clear();
         }
         Ok(())
+    }
+
+    /// Whether the session holds `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn contains_key(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.load().await?.data.contains_key(key))
+    }
+
+    /// Where the session stands so far in this request (see [`SessionStatus`]). Never
+    /// loads the session: before its first use it is [`SessionStatus::Unloaded`].
+    #[must_use]
+    pub fn status(&self) -> SessionStatus {
+        let state = self.state();
+        let changed = !state.changes.is_empty() || state.status == Status::Updated;
+        match state.fate {
+            Fate::Destroy { .. } if changed => SessionStatus::Changed,
+            Fate::Destroy { .. } => SessionStatus::Destroyed,
+            Fate::Cycle => SessionStatus::Changed,
+            Fate::Keep if changed => SessionStatus::Changed,
+            Fate::Keep if state.status == Status::Untouched => SessionStatus::Unloaded,
+            Fate::Keep if state.existed() => SessionStatus::Loaded,
+            Fate::Keep => SessionStatus::New,
+        }
     }
 
     /// The session's keys, in order.

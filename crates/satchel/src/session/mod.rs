@@ -467,6 +467,49 @@ impl fmt::Debug for Session {
     }
 }
 
+/// Where a request's session stands so far ([`Session::status`]), for middleware and
+/// handlers that act on it without loading it.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::{MemoryStore, SessionConfig, SessionManager, SessionStatus};
+///
+/// # tokio_test::block_on(async {
+/// let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
+/// let session = manager.session(None::<&str>);
+/// assert_eq!(session.status(), SessionStatus::Unloaded);
+/// assert!(!session.contains_key("user").await?);
+/// assert_eq!(session.status(), SessionStatus::New);
+/// session.insert("user", "ada").await?;
+/// assert_eq!(session.status(), SessionStatus::Changed);
+/// session.destroy();
+/// assert_eq!(session.status(), SessionStatus::Destroyed);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SessionStatus {
+    /// Not loaded yet: the request has neither read nor written it. Sessions load
+    /// lazily, on first use, and asking for the status does not load one.
+    Unloaded,
+    /// Loaded, and there was no stored session: none was presented, or the one presented
+    /// had ended. Nothing is stored unless the request writes.
+    New,
+    /// Loaded from the store, and unchanged so far.
+    Loaded,
+    /// Changed by this request: keys set or removed (saved when the request ends), a key
+    /// updated in the store at once ([`Session::increment`],
+    /// [`Session::insert_if_unchanged`]), the permanent flag, or a new id
+    /// ([`Session::cycle_id`]).
+    Changed,
+    /// Destroyed by this request ([`Session::destroy`]): the stored session is deleted
+    /// when the request ends. A key written after `destroy` starts a new session, which
+    /// is [`Changed`](Self::Changed).
+    Destroyed,
+}
+
 /// What became of a request's session, for traces, access logs and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -569,3 +569,50 @@ async fn sealed_sessions_are_measured_sealed() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn the_status_follows_the_request_without_loading() {
+    let store = MemoryStore::default();
+    let manager = SessionManager::new(store.clone(), SessionConfig::default()).unwrap();
+    let cookie = logged_in(&manager).await;
+
+    let read = manager.session([cookie.as_str()]);
+    assert_eq!(read.status(), SessionStatus::Unloaded);
+    assert!(read.contains_key("user").await.unwrap());
+    assert!(!read.contains_key("cart").await.unwrap());
+    assert_eq!(read.status(), SessionStatus::Loaded);
+    read.insert("user", "ada").await.unwrap();
+    assert_eq!(
+        read.status(),
+        SessionStatus::Loaded,
+        "the same value changes nothing"
+    );
+    read.insert("cart", 1).await.unwrap();
+    assert_eq!(read.status(), SessionStatus::Changed);
+
+    let counter = manager.session([cookie.as_str()]);
+    counter.increment("n", 1).await.unwrap();
+    assert_eq!(
+        counter.status(),
+        SessionStatus::Changed,
+        "updated in the store at once"
+    );
+
+    let rotated = manager.session([cookie.as_str()]);
+    rotated.cycle_id().await.unwrap();
+    assert_eq!(rotated.status(), SessionStatus::Changed);
+
+    let gone = manager.session([cookie.as_str()]);
+    gone.destroy();
+    assert_eq!(gone.status(), SessionStatus::Destroyed);
+    gone.insert("flash", "bye").await.unwrap();
+    assert_eq!(
+        gone.status(),
+        SessionStatus::Changed,
+        "a new session after destroy"
+    );
+
+    let unknown = manager.session(["session=not-an-id"]);
+    assert!(!unknown.contains_key("user").await.unwrap());
+    assert_eq!(unknown.status(), SessionStatus::New);
+}
