@@ -158,11 +158,13 @@ pub(crate) async fn dump(session: &Session) -> Result<Reply, Error> {
 pub(crate) async fn demo_login(session: &Session, name: &str) -> Result<Reply, Error> {
     let name = name.trim();
     if name.is_empty() {
-        session.insert("flash", "Please type a name.").await?;
+        session.flash("message", "Please type a name.").await?;
         return Ok(Reply::Redirect("/"));
     }
     let name: String = name.chars().take(64).collect();
-    session.insert("flash", format!("Welcome, {name}!")).await?;
+    session
+        .flash("message", &format!("Welcome, {name}!"))
+        .await?;
     session.set_user(name.clone()).await?;
     session.insert("name", name).await?;
     // A new id at log-in: an id known before it is worth nothing after.
@@ -179,7 +181,7 @@ pub(crate) async fn demo_count(session: &Session) -> Result<Reply, Error> {
 /// The demo's log-out: the session goes, and a brand-new one carries the message.
 pub(crate) async fn demo_logout(session: &Session) -> Result<Reply, Error> {
     session.destroy();
-    session.insert("flash", "You are logged out.").await?;
+    session.flash("message", "You are logged out.").await?;
     Ok(Reply::Redirect("/"))
 }
 
@@ -194,12 +196,15 @@ pub(crate) async fn demo_logout_all(session: &Session, others_only: bool) -> Res
     if others_only {
         let others = if revoked == 1 { "session" } else { "sessions" };
         session
-            .insert("flash", format!("Logged out of {revoked} other {others}."))
+            .flash(
+                "message",
+                &format!("Logged out of {revoked} other {others}."),
+            )
             .await?;
     } else {
         session.destroy();
         session
-            .insert("flash", "You are logged out everywhere.")
+            .flash("message", "You are logged out everywhere.")
             .await?;
     }
     Ok(Reply::Redirect("/"))
@@ -207,7 +212,7 @@ pub(crate) async fn demo_logout_all(session: &Session, others_only: bool) -> Res
 
 /// The demo page.
 pub(crate) async fn page(session: &Session, config: &SessionConfig) -> Result<Reply, Error> {
-    let flash = session.remove::<String>("flash").await?;
+    let flashes = session.take_flashes().await?;
     let name = session.get::<String>("name").await?;
     let counter = session.get::<u64>("counter").await?.unwrap_or(0);
     let data = session.data().await?;
@@ -215,8 +220,8 @@ pub(crate) async fn page(session: &Session, config: &SessionConfig) -> Result<Re
     let permanent = session.is_permanent().await?;
 
     let mut html = String::from(HEAD);
-    if let Some(flash) = flash {
-        let _ = write!(html, r#"<p class="flash">{}</p>"#, escape(&flash));
+    for flash in &flashes {
+        let _ = write!(html, r#"<p class="flash">{}</p>"#, escape(&flash.message));
     }
     match &name {
         Some(name) => {

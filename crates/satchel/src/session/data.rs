@@ -189,7 +189,11 @@ impl Session {
     /// Applies `update` to `key`: in the store at once for a stored session whose key
     /// this request has not changed, else into this request's own change set. Returns
     /// the key's value afterwards.
-    async fn update_key(&self, key: &str, update: KeyUpdate) -> Result<Option<Value>, Error> {
+    pub(super) async fn update_key(
+        &self,
+        key: &str,
+        update: KeyUpdate,
+    ) -> Result<Option<Value>, Error> {
         if !self.inner.shared.writable {
             return Err(Error::Disabled);
         }

@@ -27,6 +27,7 @@ use crate::support::Chain;
 mod breaker;
 mod data;
 mod finish;
+pub mod flash;
 mod health;
 mod plan;
 #[cfg(test)]

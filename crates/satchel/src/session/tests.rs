@@ -616,3 +616,83 @@ async fn the_status_follows_the_request_without_loading() {
     assert!(!unknown.contains_key("user").await.unwrap());
     assert_eq!(unknown.status(), SessionStatus::New);
 }
+
+/// Twenty requests flash at once while others take: every message is shown exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_flashes_are_each_shown_once() {
+    let store = MemoryStore::default();
+    let manager = SessionManager::new(store.clone(), SessionConfig::default()).unwrap();
+    let cookie = logged_in(&manager).await;
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let (manager, cookie) = (manager.clone(), cookie.clone());
+        tasks.push(tokio::spawn(async move {
+            let session = manager.session([cookie.as_str()]);
+            session.flash("info", &format!("m{n}")).await.unwrap();
+            let taken = if n % 4 == 0 {
+                session.take_flashes().await.unwrap()
+            } else {
+                Vec::new()
+            };
+            let _ = session.finish(200).await.unwrap();
+            taken
+        }));
+    }
+    let mut shown: Vec<String> = Vec::new();
+    for task in tasks {
+        shown.extend(task.await.unwrap().into_iter().map(|flash| flash.message));
+    }
+    let last = manager.session([cookie.as_str()]);
+    shown.extend(
+        last.take_flashes()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.message),
+    );
+    let _ = last.finish(200).await.unwrap();
+    shown.sort();
+    let mut expected: Vec<String> = (0..20).map(|n| format!("m{n}")).collect();
+    expected.sort();
+    assert_eq!(shown, expected, "each message once, none lost");
+    let after = manager.session([cookie.as_str()]);
+    assert!(after.take_flashes().await.unwrap().is_empty());
+    assert_eq!(
+        after.get::<String>("user").await.unwrap().as_deref(),
+        Some("ada")
+    );
+}
+
+#[tokio::test]
+async fn flashes_are_stored_in_flasks_shape() {
+    let store = MemoryStore::default();
+    let manager = SessionManager::new(store.clone(), SessionConfig::default()).unwrap();
+    let session = manager.session(None::<&str>);
+    session.flash("error", "No.").await.unwrap();
+    session.flash("message", "Hi.").await.unwrap();
+    assert_eq!(
+        session.get_value(flash::FLASHES_KEY).await.unwrap(),
+        Some(json!([["error", "No."], ["message", "Hi."]]))
+    );
+    let cookie = cookie_pair(&session.finish(200).await.unwrap());
+    let stored = store
+        .load(&stored_key(&cookie), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.data["_flashes"],
+        json!([["error", "No."], ["message", "Hi."]])
+    );
+    // What Flask may leave: a lone string is a message; other items are dropped.
+    let next = manager.session([cookie.as_str()]);
+    next.insert(flash::FLASHES_KEY, json!([["error", "No."], "bare", 7]))
+        .await
+        .unwrap();
+    let taken = next.take_flashes().await.unwrap();
+    let pairs: Vec<(&str, &str)> = taken
+        .iter()
+        .map(|f| (f.category.as_str(), f.message.as_str()))
+        .collect();
+    assert_eq!(pairs, [("error", "No."), ("message", "bare")]);
+}

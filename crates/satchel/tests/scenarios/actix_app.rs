@@ -68,6 +68,21 @@ fn routes(cfg: &mut web::ServiceConfig) {
             }),
         )
         .route(
+            "/flash/{m}",
+            web::post().to(|s: Session, m: web::Path<String>| async move {
+                s.flash("info", &m).await?;
+                Ok::<_, Error>("ok")
+            }),
+        )
+        .route(
+            "/take-flashes",
+            web::post().to(|s: Session| async move {
+                let taken = s.take_flashes().await?;
+                let messages: Vec<String> = taken.into_iter().map(|f| f.message).collect();
+                Ok::<_, Error>(messages.join(","))
+            }),
+        )
+        .route(
             "/bump/{k}",
             web::post().to(|s: Session, k: web::Path<String>| async move {
                 let next = s.get::<i64>(&k).await?.unwrap_or(0) + 1;

@@ -68,6 +68,21 @@ pub fn router(app: &App) -> Router {
             ),
         )
         .route(
+            "/flash/{m}",
+            post(|s: Session, Path(m): Path<String>| async move {
+                s.flash("info", &m).await?;
+                Ok::<_, Error>("ok")
+            }),
+        )
+        .route(
+            "/take-flashes",
+            post(|s: Session| async move {
+                let taken = s.take_flashes().await?;
+                let messages: Vec<String> = taken.into_iter().map(|f| f.message).collect();
+                Ok::<_, Error>(messages.join(","))
+            }),
+        )
+        .route(
             "/bump/{k}",
             post(|s: Session, Path(k): Path<String>| async move {
                 let next = s.get::<i64>(&k).await?.unwrap_or(0) + 1;

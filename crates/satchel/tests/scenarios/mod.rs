@@ -214,6 +214,7 @@ macro_rules! scenarios {
             a_stale_cookie_of_the_same_name_does_not_hide_the_live_one,
             each_request_costs_at_most_one_load_and_one_save,
             concurrent_increments_are_all_kept,
+            concurrent_flashes_are_each_shown_once,
             conditional_sets_never_overwrite_a_concurrent_change,
             changes_racing_a_login_are_kept_or_refused,
             changes_racing_a_logout_are_refused_and_never_revive_it,
@@ -1326,6 +1327,42 @@ pub async fn concurrent_increments_are_all_kept<H: Harness>(h: &H, store: &Boxed
     let mut fresh = Browser::new(h, app);
     assert_eq!(fresh.post("/incr").await.body, "1");
     assert_eq!(fresh.post("/incr").await.body, "2");
+}
+
+/// Sixteen requests flash a message while four take them, at once from one version of
+/// the session: every message is shown exactly once, by a take or the last one.
+pub async fn concurrent_flashes_are_each_shown_once<H: Harness>(h: &H, store: &BoxedStore) {
+    let gate = Probe::new(store.clone());
+    let app = &App::new(gate.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, app);
+    b.post("/login").await;
+    let mut paths: Vec<String> = (0..16).map(|n| format!("/flash/m{n}")).collect();
+    paths.extend((0..4).map(|_| "/take-flashes".to_owned()));
+    let replies = at_once(h, app, &gate, &b.header(), &paths, paths.len()).await;
+    let messages = |body: &str| -> Vec<String> {
+        body.split(',')
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut shown = Vec::new();
+    for (path, reply) in paths.iter().zip(&replies) {
+        assert_eq!(reply.status, 200, "{path}: {reply:?}");
+        if path == "/take-flashes" {
+            shown.extend(messages(&reply.body));
+        }
+    }
+    shown.extend(messages(&b.post("/take-flashes").await.body));
+    shown.sort();
+    let mut expected: Vec<String> = (0..16).map(|n| format!("m{n}")).collect();
+    expected.sort();
+    assert_eq!(shown, expected, "each message shown once, none lost");
+    assert_eq!(b.post("/take-flashes").await.body, "");
+    assert_eq!(
+        b.get("/read").await.body,
+        "1",
+        "the rest of the session is kept"
+    );
 }
 
 pub async fn conditional_sets_never_overwrite_a_concurrent_change<H: Harness>(
