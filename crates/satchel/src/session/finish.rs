@@ -297,8 +297,19 @@ impl Session {
                 // Retired before the move, as for a delete. While the move runs, the id
                 // still names its entry, which any request for it loads as usual.
                 self.retire(old_key);
-                let moved = store.cycle(&old_key, &new_key, &state.changes, expires_at);
-                let answer = saved(moved.await)?;
+                let moved = store
+                    .cycle(&old_key, &new_key, &state.changes, expires_at)
+                    .await;
+                if let Err(StoreError::TooLarge { .. }) = moved {
+                    // Refused for its size: the session stays under its old id, which is
+                    // not retired after all, and the new key, never written, leaves the
+                    // index it joined above.
+                    self.unretire(&old_key);
+                    if let Some(user) = user {
+                        self.manager().unindex(user, &[new_key]).await;
+                    }
+                }
+                let answer = saved(moved)?;
                 Event::Cycled.record();
                 let newly = user.filter(|_| user != previous);
                 self.after_binding(newly, previous.map(|user| (user, old_key)))

@@ -942,6 +942,13 @@ impl Session {
         self.retired().add(key);
     }
 
+    /// Forgets that `key` was retired: its rotation was refused, and the session stays
+    /// under it.
+    fn unretire(&self, key: &SessionId) {
+        // Its place in the order goes with the eviction that reaches it.
+        self.retired().ids.remove(key);
+    }
+
     /// The key the session of the cookie id `id` is stored under (SESSION_HASH_IDS).
     fn key(&self, id: &SessionId) -> SessionId {
         if self.config().hash_ids() {

@@ -696,3 +696,37 @@ async fn flashes_are_stored_in_flasks_shape() {
         .collect();
     assert_eq!(pairs, [("error", "No."), ("message", "bare")]);
 }
+
+/// A log-in whose move the store refuses for its size leaves the session under its old
+/// id, usable and not retired, and leaves no member for the new id in the user's index.
+#[tokio::test]
+async fn a_login_refused_for_its_size_leaves_the_old_session_as_it_was() {
+    let store = MemoryStore::default();
+    let manager = budgeted(&store, 200);
+    let cookie = logged_in(&manager).await;
+    let first = manager.session([cookie.as_str()]);
+    let second = manager.session([cookie.as_str()]);
+    first.insert("a", "a".repeat(100)).await.unwrap();
+    second.insert("b", "b".repeat(100)).await.unwrap();
+    second.set_user("grace").await.unwrap();
+    second.cycle_id().await.unwrap();
+    let _ = first.finish(200).await.unwrap();
+    let error = second.finish(200).await.unwrap_err();
+    assert!(matches!(error, Error::TooLarge { .. }), "{error:?}");
+
+    // The index holds no member for the id the refused move would have made.
+    let members = crate::store::index::members(manager.store(), "grace")
+        .await
+        .unwrap();
+    assert!(members.is_empty(), "{members:?}");
+    // The old id still works: not retired, so it is neither refused nor replaced.
+    let again = manager.session([cookie.as_str()]);
+    assert_eq!(
+        again.get::<String>("user").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert!(!again.presents_retired_id());
+    again.insert("c", 1).await.unwrap();
+    let outcome = again.finish(200).await.unwrap();
+    assert_eq!(outcome.disposition(), Disposition::Changed);
+}
