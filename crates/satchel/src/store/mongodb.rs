@@ -842,7 +842,11 @@ impl SessionStore for MongoStore {
             doc! { "_id": &key }
         };
         if !changes.sets().is_empty() {
-            if let Some(refused) = sets_over_budget(changes)? {
+            // A change set for an existing entry is sent all the same: onto nothing it
+            // matches nothing and is `Empty`, as on every store.
+            if !changes.requires_existing()
+                && let Some(refused) = sets_over_budget(changes)?
+            {
                 return Err(refused);
             }
             if let Some(budget) = changes.max_size() {

@@ -1065,6 +1065,15 @@ pub async fn a_save_over_the_budget_is_refused_and_writes_nothing<S: SessionStor
         store.load(&id, None).await.unwrap().is_none(),
         "nothing created"
     );
+    // A change set for an existing entry, onto nothing: nothing to apply it onto comes
+    // first, as without a budget.
+    let result = store
+        .save(&id, &budgeted("blob", big.clone(), true), in_secs(60))
+        .await;
+    assert!(
+        matches!(result, Ok(Saved::Empty)),
+        "an existing entry required, and none: {result:?}"
+    );
 
     // Onto a stored session: the session stays as it was.
     store.save(&id, &base, in_secs(60)).await.unwrap();

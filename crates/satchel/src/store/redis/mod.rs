@@ -390,8 +390,11 @@ impl SessionStore for RedisStore {
         }
         if let Some(budget) = changes.max_size()
             && size > budget
+            && !changes.requires_existing()
         {
-            // Over the budget onto anything: the fields set alone are.
+            // Over the budget onto anything: the fields set alone are. (A change set
+            // for an existing entry goes to the script, which first finds whether there
+            // is one: onto nothing it is `empty`, as on every store.)
             return Err(StoreError::TooLarge { budget, size });
         }
         invocation.arg(size);
