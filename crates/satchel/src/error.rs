@@ -122,6 +122,10 @@ pub enum Error {
         /// The session key.
         key: String,
     },
+    /// [`Session::set_lifetime`](crate::Session::set_lifetime) was given a lifetime
+    /// under one second (stores keep whole seconds): nothing was changed.
+    #[error("a session lifetime must be at least one second")]
+    InvalidLifetime,
     /// The session would grow over its size budget (SESSION_MAX_SIZE), or over what the
     /// store takes: nothing was changed. An insert that would cross the budget fails at
     /// once, leaving the session as it was; a save whose merge onto a newer stored entry
@@ -164,6 +168,7 @@ impl Error {
             Self::Unavailable
             | Self::Disabled
             | Self::NotAnInteger { .. }
+            | Self::InvalidLifetime
             | Self::TooLarge { .. }
             | Self::Value { .. } => 500,
         }
@@ -175,7 +180,11 @@ impl Error {
     fn is_fault(&self) -> bool {
         matches!(
             self,
-            Self::Disabled | Self::NotAnInteger { .. } | Self::TooLarge { .. } | Self::Value { .. }
+            Self::Disabled
+                | Self::NotAnInteger { .. }
+                | Self::InvalidLifetime
+                | Self::TooLarge { .. }
+                | Self::Value { .. }
         )
     }
 

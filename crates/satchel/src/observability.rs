@@ -208,6 +208,8 @@ pub(crate) enum Event {
     Cycled,
     Refreshed,
     Destroyed,
+    /// A session loaded past its absolute lifetime, and deleted.
+    Expired,
 }
 
 impl Event {
@@ -218,6 +220,7 @@ impl Event {
             Self::Cycled => "cycled",
             Self::Refreshed => "refreshed",
             Self::Destroyed => "destroyed",
+            Self::Expired => "expired",
         };
         ::metrics::counter!("satchel_sessions_total", "event" => event).increment(1);
     }

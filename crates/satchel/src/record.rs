@@ -1,7 +1,7 @@
 //! What a store keeps for one session, and the changes a request makes to it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -98,6 +98,13 @@ pub struct Record {
     /// [`SessionStore::save_seen`](crate::SessionStore::save_seen) so that the common,
     /// uncontended save is a single conditional write.
     pub version: Option<u64>,
+    /// When the session was created: what SESSION_ABSOLUTE_LIFETIME counts from. An id
+    /// rotation keeps it. `None` for an entry written before Satchel stored it; the
+    /// engine stamps such an entry on its next save.
+    pub created: Option<SystemTime>,
+    /// The session's own lifetime ([`Session::set_lifetime`](crate::Session::set_lifetime)),
+    /// when the application set one; `None` follows PERMANENT_SESSION_LIFETIME.
+    pub lifetime: Option<Duration>,
 }
 
 impl Record {
@@ -109,6 +116,34 @@ impl Record {
             expires_at,
             permanent: None,
             version: None,
+            created: None,
+            lifetime: None,
+        }
+    }
+
+    /// A record of `data` with the session's own settings `meta`.
+    pub(crate) fn from_parts(
+        data: Data,
+        expires_at: SystemTime,
+        meta: Meta,
+        version: Option<u64>,
+    ) -> Self {
+        Self {
+            data,
+            expires_at,
+            permanent: meta.permanent,
+            version,
+            created: meta.created,
+            lifetime: meta.lifetime,
+        }
+    }
+
+    /// The session's own settings this record carries, as a store encodes them.
+    pub(crate) fn meta(&self) -> Meta {
+        Meta {
+            permanent: self.permanent,
+            created: self.created,
+            lifetime: self.lifetime,
         }
     }
 
@@ -151,6 +186,8 @@ pub struct Changes {
     set: BTreeMap<String, Value>,
     remove: BTreeSet<String>,
     permanent: Option<bool>,
+    created: Option<SystemTime>,
+    lifetime: Option<Option<Duration>>,
     existing_only: bool,
     max_size: Option<usize>,
 }
@@ -307,6 +344,38 @@ impl Changes {
         self.permanent = Some(permanent);
     }
 
+    /// Records the session's creation time ([`Record::created`]), which the store writes
+    /// with the entry. The engine sets it when it creates an entry, and when it saves
+    /// one stored without it. It is not a change on its own:
+    /// [`is_empty`](Self::is_empty) ignores it.
+    pub fn set_created(&mut self, at: SystemTime) {
+        self.created = Some(at);
+    }
+
+    /// The creation time to write, if the change set carries one.
+    #[must_use]
+    pub fn created(&self) -> Option<SystemTime> {
+        self.created
+    }
+
+    /// Records a new per-session lifetime ([`Record::lifetime`]); `None` goes back to
+    /// PERMANENT_SESSION_LIFETIME. Stores keep it in whole seconds.
+    pub fn set_lifetime(&mut self, lifetime: Option<Duration>) {
+        self.lifetime = Some(lifetime);
+    }
+
+    /// The new per-session lifetime, if the request set one: `Some(None)` goes back to
+    /// the configured lifetime.
+    #[must_use]
+    pub fn lifetime(&self) -> Option<Option<Duration>> {
+        self.lifetime
+    }
+
+    /// Drops the lifetime change.
+    pub fn forget_lifetime(&mut self) {
+        self.lifetime = None;
+    }
+
     /// Whether the change set drops every previously stored key.
     #[must_use]
     pub fn is_clear(&self) -> bool {
@@ -365,10 +434,15 @@ impl Changes {
         self.permanent = None;
     }
 
-    /// Whether the change set changes nothing.
+    /// Whether the change set changes nothing (a [creation time](Self::set_created) is
+    /// not a change on its own).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        !self.clear && self.set.is_empty() && self.remove.is_empty() && self.permanent.is_none()
+        !self.clear
+            && self.set.is_empty()
+            && self.remove.is_empty()
+            && self.permanent.is_none()
+            && self.lifetime.is_none()
     }
 
     /// Applies the data changes onto `data`: clear, then removals, then sets.
@@ -409,21 +483,36 @@ impl Changes {
     /// [`apply_to`](Self::apply_to) without the size check, for a store that made it
     /// already.
     pub(crate) fn merge(&self, base: Option<Record>, expires_at: SystemTime) -> Option<Record> {
-        let (mut data, permanent) = match base {
-            Some(record) => (record.data, record.permanent),
+        let (mut data, meta) = match base {
+            Some(record) => {
+                let meta = record.meta();
+                (record.data, meta)
+            }
             None if self.existing_only => return None,
-            None => (Data::new(), None),
+            None => (Data::new(), Meta::default()),
         };
         self.apply(&mut data);
         if data.is_empty() {
             return None;
         }
+        let meta = self.meta_onto(meta);
         Some(Record {
             data,
             expires_at,
-            permanent: self.permanent.or(permanent),
+            permanent: meta.permanent,
             version: None,
+            created: meta.created,
+            lifetime: meta.lifetime,
         })
+    }
+
+    /// The session's own settings once the change set's are applied onto `stored`.
+    pub(crate) fn meta_onto(&self, stored: Meta) -> Meta {
+        Meta {
+            permanent: self.permanent.or(stored.permanent),
+            created: self.created.or(stored.created),
+            lifetime: self.lifetime.unwrap_or(stored.lifetime),
+        }
     }
 
     /// A change set that replaces whatever is stored with `record`'s data and flag,
@@ -435,10 +524,21 @@ impl Changes {
             set: record.data.clone(),
             remove: BTreeSet::new(),
             permanent: record.permanent,
+            created: record.created,
+            lifetime: Some(record.lifetime),
             existing_only: false,
             max_size: None,
         }
     }
+}
+
+/// A session's own settings, beside its data: what the stores that serialise records
+/// write next to the data (see [`Record`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub(crate) permanent: Option<bool>,
+    pub(crate) created: Option<SystemTime>,
+    pub(crate) lifetime: Option<Duration>,
 }
 
 /// One operation on one key that a store applies at once, atomically, onto the latest

@@ -310,6 +310,8 @@ async fn a_touch_appends_its_expiry_and_leaves_the_data_alone() {
         version: later.version.unwrap(),
         data: &data,
         permanent: None,
+        created: None,
+        lifetime: None,
     };
     let saved = store
         .save_seen(&id, seen, &changes, in_secs(60))
@@ -351,6 +353,8 @@ fn a_save_that_finds_a_newer_entry_keeps_both_and_is_counted_as_a_conflict() {
                 version: loaded.version.unwrap(),
                 data: &data,
                 permanent: None,
+                created: None,
+                lifetime: None,
             };
             let saved = store.save_seen(&id, seen, &changes, in_secs(60)).await;
             assert_eq!(saved.unwrap(), Saved::Stored);

@@ -834,6 +834,8 @@ mod cases {
             version: stale.version.unwrap(),
             data: &data,
             permanent: None,
+            created: None,
+            lifetime: None,
         };
         store
             .save_seen(&id, seen, &changes, in_secs(60))

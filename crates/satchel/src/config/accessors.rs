@@ -826,6 +826,36 @@ impl SessionConfig {
         self
     }
 
+    /// The most a session lives from its creation, however active it is
+    /// (`SESSION_ABSOLUTE_LIFETIME`); `None` (the default): no such limit.
+    ///
+    /// Unset by default, as in Flask and every peer: a session then lives as long as it is
+    /// used within [`lifetime`](Self::lifetime). Set it to bound what a stolen session id
+    /// is worth even while its thief keeps it busy (OWASP asks for both limits). The
+    /// engine counts it from the creation time stored with the session, which an id
+    /// rotation keeps: no refresh and no per-session lifetime moves the expiry past it,
+    /// and a session loaded past it (the limit may have been lowered since) is deleted
+    /// and loads as none.
+    #[must_use]
+    pub fn absolute_lifetime(&self) -> Option<Duration> {
+        self.absolute_lifetime
+    }
+
+    /// Sets `SESSION_ABSOLUTE_LIFETIME`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let day = Duration::from_secs(24 * 3600);
+    /// let config = satchel::SessionConfig::default().with_absolute_lifetime(Some(day));
+    /// assert_eq!(config.absolute_lifetime(), Some(day));
+    /// ```
+    pub fn with_absolute_lifetime(mut self, limit: Option<Duration>) -> Self {
+        self.absolute_lifetime = limit;
+        self
+    }
+
     /// How often a background task deletes expired rows from the SQL table
     /// (`SESSION_SQL_CLEANUP_INTERVAL`). Default unset: no task; expired rows are never
     /// served (expiry is checked on load) and `satchel cleanup` removes them.

@@ -21,6 +21,7 @@
 //! | `SESSION_COOKIE_SECURE` | `false` | Set the `Secure` flag, so the cookie is only sent over HTTPS. Turn it on in production. |
 //! | `SESSION_COOKIE_SAMESITE` | unset | `SameSite` attribute: `Lax` (recommended), `Strict` or `None` (which requires `SESSION_COOKIE_SECURE`). Unset, the attribute is left out and browsers apply their own default. |
 //! | `PERMANENT_SESSION_LIFETIME` | `31d` (31 days) | How long a permanent session lives: seconds (`2678400`) or a duration such as `31d`, `12h`, `90m`, `45s`, `1d12h`, `2w`. |
+//! | `SESSION_ABSOLUTE_LIFETIME` | unset | The most a session lives from its creation, however active (a duration as for `PERMANENT_SESSION_LIFETIME`); an id rotation keeps its creation time, and no refresh or per-session lifetime goes past it. Unset: no such limit (Satchel's own). |
 //! | `SESSION_REFRESH_EACH_REQUEST` | `true` | Extend a permanent session's lifetime on every request, not only when it changes: once the stored expiry lags by 1% of the lifetime it is moved and the cookie re-sent with it (so reads stay reads). |
 //! | `SESSION_PERMANENT` | `true` | Give sessions an expiry of `PERMANENT_SESSION_LIFETIME`; if `false`, the cookie lasts until the browser closes. |
 //! | `SESSION_USE_SIGNER` | `false` | Sign the session id in the cookie with HMAC-SHA256 and `SECRET_KEY` (needs the `signed` feature). |
@@ -155,6 +156,7 @@ pub struct SessionConfig {
     secure: bool,
     same_site: Option<SameSite>,
     lifetime: Duration,
+    absolute_lifetime: Option<Duration>,
     refresh_each_request: bool,
     permanent: bool,
     use_signer: bool,
@@ -199,6 +201,7 @@ impl Default for SessionConfig {
             secure: false,
             same_site: None,
             lifetime: DEFAULT_LIFETIME,
+            absolute_lifetime: None,
             refresh_each_request: true,
             permanent: true,
             use_signer: false,

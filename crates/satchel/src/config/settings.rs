@@ -223,6 +223,27 @@ pub const SETTINGS: &[Setting] = &[
         show: |config| format_lifetime(config.lifetime),
     },
     Setting {
+        key: "SESSION_ABSOLUTE_LIFETIME",
+        default: "unset",
+        doc: "The most a session lives from its creation, however active (a duration as for \
+              `PERMANENT_SESSION_LIFETIME`); an id rotation keeps its creation time, and no \
+              refresh or per-session lifetime goes past it. Unset: no such limit \
+              (Satchel's own).",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.absolute_lifetime = match raw {
+                Raw::Text(text) if text.trim().is_empty() => None,
+                _ => Some(lifetime(key, raw)?),
+            };
+            Ok(())
+        },
+        show: |config| {
+            config
+                .absolute_lifetime
+                .map_or_else(|| UNSET.to_owned(), format_lifetime)
+        },
+    },
+    Setting {
         key: "SESSION_REFRESH_EACH_REQUEST",
         default: "`true`",
         doc: "Extend a permanent session's lifetime on every request, not only when it \

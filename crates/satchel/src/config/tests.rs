@@ -109,6 +109,7 @@ fn every_key_parses_from_its_string_form() {
         ("SESSION_COOKIE_SECURE", "true"),
         ("SESSION_COOKIE_SAMESITE", "strict"),
         ("PERMANENT_SESSION_LIFETIME", "3600"),
+        ("SESSION_ABSOLUTE_LIFETIME", "12h"),
         ("SESSION_REFRESH_EACH_REQUEST", "no"),
         ("SESSION_PERMANENT", "off"),
         ("SESSION_USE_SIGNER", "1"),

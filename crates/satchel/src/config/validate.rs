@@ -115,6 +115,15 @@ impl SessionConfig {
                 expected: EXPECTED_LIFETIME.to_owned(),
             });
         }
+        if let Some(limit) = self.absolute_lifetime
+            && (limit < Duration::from_secs(1) || limit > MAX_LIFETIME)
+        {
+            return Err(ConfigError::Invalid {
+                key: "SESSION_ABSOLUTE_LIFETIME".to_owned(),
+                value: format_lifetime(limit),
+                expected: EXPECTED_LIFETIME.to_owned(),
+            });
+        }
         if self.file_threshold == 0 {
             return Err(invalid_value("SESSION_FILE_THRESHOLD", "0", EXPECTED_COUNT));
         }

@@ -1,7 +1,7 @@
 //! The handler's API of [`Session`]: reading and changing keys, atomic updates, the
 //! id's fate (`cycle_id`, `destroy`) and the permanent flag.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -444,6 +444,84 @@ impl Session {
             state.changes.set_permanent(permanent);
         }
         Ok(())
+    }
+
+    /// The lifetime this session lives by: its own ([`set_lifetime`](Self::set_lifetime)),
+    /// or PERMANENT_SESSION_LIFETIME. It is how long the session lives past its last
+    /// refresh, and what its cookie's expiry counts, all within SESSION_ABSOLUTE_LIFETIME
+    /// from its creation when that is set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn lifetime(&self) -> Result<Duration, Error> {
+        let state = self.load().await?;
+        Ok(self.lifetime_of(&state))
+    }
+
+    pub(super) fn lifetime_of(&self, state: &State) -> Duration {
+        state
+            .changes
+            .lifetime()
+            .unwrap_or_else(|| state.loaded.and_then(|loaded| loaded.lifetime))
+            .unwrap_or_else(|| self.config().lifetime())
+    }
+
+    /// Gives this session its own lifetime, in the place of PERMANENT_SESSION_LIFETIME
+    /// (`None`: back to it): "remember me" for a month on one device, an hour on a shared
+    /// one. The lifetime is stored with the session and survives
+    /// [`cycle_id`](Self::cycle_id); every save and refresh counts it from then on, the
+    /// cookie of a [permanent](Self::set_permanent) session carries it, and it never
+    /// takes the session past SESSION_ABSOLUTE_LIFETIME. Stores keep it in whole
+    /// seconds; a lifetime under a second is refused.
+    ///
+    /// The request ends by re-sending the cookie with the new expiry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use satchel::{MemoryStore, SessionConfig, SessionManager};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::default(), SessionConfig::default())?;
+    /// let session = manager.session(None::<&str>);
+    /// session.insert("user", "ada").await?;
+    /// let month = Duration::from_secs(30 * 24 * 3600);
+    /// session.set_lifetime(Some(month)).await?;
+    /// assert_eq!(session.lifetime().await?, month);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disabled`] on the `null` store; [`Error::InvalidLifetime`] for a
+    /// lifetime under one second; [`Error::Unavailable`] when the store failed.
+    pub async fn set_lifetime(&self, lifetime: Option<Duration>) -> Result<(), Error> {
+        if !self.inner.shared.writable {
+            return Err(Error::Disabled);
+        }
+        if let Some(lifetime) = lifetime
+            && lifetime.as_secs() == 0
+        {
+            return Err(Error::InvalidLifetime);
+        }
+        // Whole seconds, as stored.
+        let lifetime = lifetime.map(|lifetime| Duration::from_secs(lifetime.as_secs()));
+        let mut state = self.load().await?;
+        state.changes.set_lifetime(lifetime);
+        Ok(())
+    }
+
+    /// When the session was created, as stored (an id rotation keeps it); `None` for a
+    /// session not stored yet, or stored before Satchel kept the time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store failed.
+    pub async fn created_at(&self) -> Result<Option<SystemTime>, Error> {
+        Ok(self.load().await?.loaded.and_then(|loaded| loaded.created))
     }
 
     /// When the stored entry expires, as loaded; `None` for a session not stored yet.

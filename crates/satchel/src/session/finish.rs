@@ -142,11 +142,25 @@ impl Session {
         let config = self.config();
         // Read only for a request that has store work to do: an untouched session costs
         // no clock reading.
-        let policy = || Policy {
-            now: SystemTime::now(),
-            lifetime: config.lifetime(),
-            granularity: config.refresh_granularity(),
-            refresh_each_request: config.refresh_each_request(),
+        let lifetime = self.lifetime_of(&state);
+        let created = state.loaded.and_then(|loaded| loaded.created);
+        let policy = || {
+            let now = SystemTime::now();
+            Policy {
+                now,
+                lifetime,
+                // A new session counts from now.
+                deadline: config.absolute_lifetime().and_then(|limit| {
+                    let created = if state.loaded.is_some() {
+                        created
+                    } else {
+                        Some(now)
+                    };
+                    created.and_then(|created| created.checked_add(limit))
+                }),
+                granularity: lifetime / 100,
+                refresh_each_request: config.refresh_each_request(),
+            }
         };
         let ending = self.ending(&state, status);
         let (delete, write) = match plan::plan(&ending, policy) {
@@ -180,6 +194,11 @@ impl Session {
         if ending.existed {
             // Never bring back an entry that a concurrent request destroyed meanwhile.
             state.changes.require_existing();
+        }
+        if !ending.existed || state.loaded.is_some_and(|loaded| loaded.created.is_none()) {
+            // A new entry gets its creation time, and so does one stored without it
+            // (by an earlier release): SESSION_ABSOLUTE_LIFETIME counts from it.
+            state.changes.set_created(SystemTime::now());
         }
         if let Some(budget) = self.budget() {
             // The store checks it again on what it merges: a concurrent request's keys
@@ -261,7 +280,7 @@ impl Session {
             has_data: !state.data.is_empty(),
             updated: state.status == Status::Updated,
             permanent: self.permanent(state),
-            flag_changed: state.changes.permanent().is_some(),
+            flag_changed: state.changes.permanent().is_some() || state.changes.lifetime().is_some(),
             resign: state.presented().is_some_and(|presented| presented.resign),
             stored_expires: state.loaded.map(|loaded| loaded.expires_at),
             has_version: state.loaded.and_then(|loaded| loaded.version).is_some(),
@@ -334,10 +353,18 @@ impl Session {
                     .filter(|_| seen)
                 {
                     Some(version) => {
+                        let loaded = state.loaded.map(|loaded| crate::record::Meta {
+                            permanent: loaded.permanent,
+                            created: loaded.created,
+                            lifetime: loaded.lifetime,
+                        });
+                        let meta = state.changes.meta_onto(loaded.unwrap_or_default());
                         let seen = Seen {
                             version,
                             data: &state.data,
-                            permanent: state.changes.permanent().or(state.stored_permanent()),
+                            permanent: meta.permanent,
+                            created: meta.created,
+                            lifetime: meta.lifetime,
                         };
                         store
                             .save_seen(&key, seen, &state.changes, expires_at)

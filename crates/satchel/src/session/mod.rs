@@ -330,6 +330,10 @@ struct Presented {
 struct Loaded {
     expires_at: SystemTime,
     permanent: Option<bool>,
+    /// When the session was created, if stored.
+    created: Option<SystemTime>,
+    /// The session's own lifetime, if it has one.
+    lifetime: Option<std::time::Duration>,
     /// The store's version of the entry, if it keeps versions.
     version: Option<u64>,
 }
@@ -452,6 +456,10 @@ impl State {
         let loaded = self.stored_permanent().unwrap_or(default_permanent);
         if self.changes.permanent() == Some(loaded) {
             self.changes.forget_permanent();
+        }
+        let lifetime = self.loaded.and_then(|loaded| loaded.lifetime);
+        if self.changes.lifetime() == Some(lifetime) {
+            self.changes.forget_lifetime();
         }
     }
 }
@@ -827,6 +835,16 @@ impl Session {
         })
     }
 
+    /// Whether `record` has passed SESSION_ABSOLUTE_LIFETIME from its creation at `now`.
+    fn outlived(&self, record: &crate::Record, now: SystemTime) -> bool {
+        match (self.config().absolute_lifetime(), record.created) {
+            (Some(limit), Some(created)) => {
+                created.checked_add(limit).is_some_and(|end| end <= now)
+            }
+            _ => false,
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // State stays consistent at every await point; a panic in another clone's
         // critical section leaves nothing half-done worth refusing service for.
@@ -1032,12 +1050,25 @@ impl Session {
                 loaded = self.migrate(&presented.id, &key).await;
             }
             match loaded {
+                Ok(Some(record)) if self.outlived(&record, now) => {
+                    // Past SESSION_ABSOLUTE_LIFETIME: dead, whatever its expiry says
+                    // (the limit may have been lowered since it was written).
+                    if let Err(error) = store.delete(&key).await {
+                        tracing::warn!(
+                            error = %Chain(&error),
+                            "session store failed to delete a session past its absolute lifetime"
+                        );
+                    }
+                    crate::observability::Event::Expired.record();
+                }
                 Ok(Some(record)) if !record.is_expired(now) => {
                     let mut state = self.state();
                     state.identity = Identity::Read(Some(presented));
                     state.loaded = Some(Loaded {
                         expires_at: record.expires_at,
                         permanent: record.permanent,
+                        created: record.created,
+                        lifetime: record.lifetime,
                         version: record.version,
                     });
                     state.data = record.data;

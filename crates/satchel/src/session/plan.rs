@@ -50,7 +50,7 @@ pub(super) struct Ending {
     pub(super) updated: bool,
     /// The session is permanent (its cookie carries an expiry).
     pub(super) permanent: bool,
-    /// The request changes the permanent flag.
+    /// The request changes the permanent flag or the session's lifetime.
     pub(super) flag_changed: bool,
     /// The cookie verified by a fallback key: re-sign it.
     pub(super) resign: bool,
@@ -66,8 +66,11 @@ pub(super) struct Ending {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Policy {
     pub(super) now: SystemTime,
-    /// `PERMANENT_SESSION_LIFETIME`.
+    /// The session's lifetime: its own, or `PERMANENT_SESSION_LIFETIME`.
     pub(super) lifetime: Duration,
+    /// The end of the session's absolute lifetime (SESSION_ABSOLUTE_LIFETIME from its
+    /// creation), which no expiry passes.
+    pub(super) deadline: Option<SystemTime>,
     /// How far a stored expiry may lag before a refresh moves it.
     pub(super) granularity: Duration,
     /// `SESSION_REFRESH_EACH_REQUEST`.
@@ -160,7 +163,11 @@ pub(super) fn plan(ending: &Ending, policy: impl FnOnce() -> Policy) -> Plan {
     }
     let policy = &policy();
     let delete = matches!(ending.fate, Fate::Destroy { purge: Some(_) });
-    let expires_at = policy.now + policy.lifetime;
+    let full = policy
+        .now
+        .checked_add(policy.lifetime)
+        .unwrap_or(policy.now);
+    let expires_at = policy.deadline.map_or(full, |deadline| full.min(deadline));
     let write = if ending.existed {
         match ending.fate {
             Fate::Cycle => Write::Cycle { expires_at },
@@ -290,6 +297,7 @@ mod tests {
         Policy {
             now: SystemTime::UNIX_EPOCH + 1000 * DAY,
             lifetime: 31 * DAY,
+            deadline: None,
             granularity: 31 * DAY / 100,
             refresh_each_request: true,
         }
@@ -753,5 +761,86 @@ mod tests {
         for (what, ending, write, answer, expected) in cases {
             assert_eq!(cookie(&ending, &write, answer), expected, "{what}");
         }
+    }
+
+    /// SESSION_ABSOLUTE_LIFETIME: no write moves an expiry past the deadline, and a
+    /// session at its deadline is not touched again.
+    #[test]
+    fn the_absolute_deadline_caps_every_expiry() {
+        let now = policy().now;
+        let deadline = now + 20 * DAY;
+        let capped = || Policy {
+            deadline: Some(deadline),
+            ..policy()
+        };
+        let writes = |ending: &Ending| match plan(ending, capped) {
+            Plan::Act { write, .. } => write,
+            other => panic!("expected store work, got {other:?}"),
+        };
+        let new = Ending {
+            status: 200,
+            touched: true,
+            has_data: true,
+            permanent: true,
+            ..Ending::default()
+        };
+        assert_eq!(
+            writes(&new),
+            Write::Create {
+                expires_at: deadline,
+                check_retired: true
+            }
+        );
+        let lagging = loaded(now + DAY);
+        assert_eq!(
+            writes(&lagging),
+            Write::Touch {
+                expires_at: deadline
+            },
+            "a due refresh stops at the deadline"
+        );
+        assert_eq!(
+            writes(&loaded(deadline)),
+            Write::Nothing,
+            "at the deadline already: nothing to refresh"
+        );
+        // Near the deadline, the refresh throttle holds as ever: the stored expiry lags
+        // the capped one by less than the granularity.
+        let near = || Policy {
+            deadline: Some(now + 2 * HOUR),
+            ..policy()
+        };
+        assert!(matches!(
+            plan(&loaded(now + HOUR), near),
+            Plan::Act {
+                write: Write::Nothing,
+                ..
+            }
+        ));
+        let cycling = Ending {
+            fate: Fate::Cycle,
+            ..loaded(deadline)
+        };
+        assert_eq!(
+            writes(&cycling),
+            Write::Cycle {
+                expires_at: deadline
+            }
+        );
+        // A deadline further than a lifetime away changes nothing.
+        let far = || Policy {
+            deadline: Some(now + 100 * DAY),
+            ..policy()
+        };
+        assert_eq!(
+            match plan(&new, far) {
+                Plan::Act { write, .. } => write,
+                other => panic!("{other:?}"),
+            },
+            Write::Create {
+                expires_at: full(),
+                check_retired: true
+            }
+        );
     }
 }

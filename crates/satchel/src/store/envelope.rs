@@ -15,7 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::record::Data;
+use crate::record::{Data, Meta};
+use crate::support::{from_unix_millis, unix_millis};
 
 /// The version of the envelope this release writes, and the only one it reads.
 pub(crate) const VERSION: u8 = 1;
@@ -30,17 +31,25 @@ pub(crate) struct EnvelopeRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) expires: Option<u64>,
     pub(crate) permanent: Option<bool>,
+    /// The creation time in Unix milliseconds, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) created: Option<u64>,
+    /// The per-session lifetime in seconds, when the application set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) lifetime: Option<u64>,
     pub(crate) data: &'a Data,
 }
 
 impl<'a> EnvelopeRef<'a> {
-    /// The envelope of `data` with its permanent flag, at the current version.
-    pub(crate) fn new(data: &'a Data, permanent: Option<bool>) -> Self {
+    /// The envelope of `data` with the session's own settings, at the current version.
+    pub(crate) fn new(data: &'a Data, meta: Meta) -> Self {
         Self {
             magic: None,
             v: VERSION,
             expires: None,
-            permanent,
+            permanent: meta.permanent,
+            created: meta.created.map(unix_millis),
+            lifetime: meta.lifetime.map(|lifetime| lifetime.as_secs()),
             data,
         }
     }
@@ -61,6 +70,10 @@ pub(crate) struct Envelope {
     #[serde(default)]
     pub(crate) expires: Option<u64>,
     pub(crate) permanent: Option<bool>,
+    #[serde(default)]
+    pub(crate) created: Option<u64>,
+    #[serde(default)]
+    pub(crate) lifetime: Option<u64>,
     pub(crate) data: Data,
 }
 
@@ -88,6 +101,15 @@ impl Envelope {
         envelope.checked()
     }
 
+    /// The session's own settings the envelope carries.
+    pub(crate) fn meta(&self) -> Meta {
+        Meta {
+            permanent: self.permanent,
+            created: self.created.map(from_unix_millis),
+            lifetime: self.lifetime.map(std::time::Duration::from_secs),
+        }
+    }
+
     fn checked(self) -> Result<Self, StoreError> {
         if self.v == VERSION {
             Ok(self)
@@ -111,7 +133,11 @@ mod tests {
     #[test]
     fn an_envelope_round_trips_with_and_without_its_extras() {
         let data = data();
-        let plain = EnvelopeRef::new(&data, Some(true)).encode().unwrap();
+        let meta = Meta {
+            permanent: Some(true),
+            ..Meta::default()
+        };
+        let plain = EnvelopeRef::new(&data, meta).encode().unwrap();
         let read = Envelope::decode(&plain).unwrap();
         assert_eq!(
             (read.v, read.permanent, read.magic, read.expires),
@@ -122,7 +148,7 @@ mod tests {
         let full = EnvelopeRef {
             magic: Some("satchel-session"),
             expires: Some(1_700_000_000_123),
-            ..EnvelopeRef::new(&data, None)
+            ..EnvelopeRef::new(&data, Meta::default())
         }
         .encode()
         .unwrap();
@@ -131,6 +157,16 @@ mod tests {
         assert_eq!(read.magic.as_deref(), Some("satchel-session"));
         assert_eq!(read.expires, Some(1_700_000_000_123));
         assert_eq!(rest, b"tail");
+
+        let created = from_unix_millis(1_700_000_000_456);
+        let lifetime = std::time::Duration::from_secs(3600);
+        let meta = Meta {
+            permanent: Some(false),
+            created: Some(created),
+            lifetime: Some(lifetime),
+        };
+        let timed = EnvelopeRef::new(&data, meta).encode().unwrap();
+        assert_eq!(Envelope::decode(&timed).unwrap().meta(), meta);
     }
 
     #[derive(Serialize)]
@@ -176,7 +212,7 @@ mod tests {
         let data = data();
         let later = EnvelopeRef {
             v: 2,
-            ..EnvelopeRef::new(&data, None)
+            ..EnvelopeRef::new(&data, Meta::default())
         }
         .encode()
         .unwrap();

@@ -109,7 +109,7 @@ use memcache::exp::{
 use crate::error::{BoxError, StoreError};
 use crate::id::{ID_LEN, SessionId};
 use crate::observability::record_conflict;
-use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
+use crate::record::{Changes, Data, KeyUpdate, Meta as SessionMeta, Record, Updated};
 use crate::store::envelope::{Envelope, EnvelopeRef};
 use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Saved, Seen, SessionStore};
 use crate::support::{from_unix_millis, unix_millis};
@@ -332,7 +332,7 @@ enum FormatError {
 /// its expiry as of the last write (Unix milliseconds).
 struct Value {
     expires: u64,
-    permanent: Option<bool>,
+    meta: SessionMeta,
     data: Data,
 }
 
@@ -506,7 +506,7 @@ impl MemcachedStore {
                         .write(
                             key,
                             &record.data,
-                            record.permanent,
+                            record.meta(),
                             record.expires_at,
                             Condition::Cas(cas),
                         )
@@ -550,11 +550,11 @@ impl MemcachedStore {
         &self,
         key: &str,
         data: &Data,
-        permanent: Option<bool>,
+        meta: SessionMeta,
         expires_at: SystemTime,
         condition: Condition,
     ) -> Result<Outcome, StoreError> {
-        let bytes = encode(data, permanent, expires_at)?;
+        let bytes = encode(data, meta, expires_at)?;
         let size = bytes.len();
         let ttl = wire_ttl(expires_at, SystemTime::now(), TTL_GRACE);
         let set = Set::new(key, bytes).ttl_raw(ttl).return_cas();
@@ -605,7 +605,7 @@ impl MemcachedStore {
                 (Some(record), cas) => {
                     let condition = cas.map_or(Condition::Absent, Condition::Cas);
                     match self
-                        .write(key, &record.data, record.permanent, expires_at, condition)
+                        .write(key, &record.data, record.meta(), expires_at, condition)
                         .await?
                     {
                         Outcome::Done(_) => return Ok(Saved::Stored),
@@ -652,7 +652,7 @@ impl MemcachedStore {
                 self.write(
                     item,
                     &record.data,
-                    record.permanent,
+                    record.meta(),
                     record.expires_at,
                     condition,
                 )
@@ -818,7 +818,7 @@ impl SessionStore for MemcachedStore {
                 .write(
                     &key,
                     &record.data,
-                    record.permanent,
+                    record.meta(),
                     expires_at,
                     Condition::Absent,
                 )
@@ -851,7 +851,7 @@ impl SessionStore for MemcachedStore {
             .write(
                 &key,
                 seen.data,
-                seen.permanent,
+                seen.meta(),
                 expires_at,
                 Condition::Cas(seen.version),
             )
@@ -903,13 +903,7 @@ impl SessionStore for MemcachedStore {
                 Some(record) => {
                     let condition = target.map_or(Condition::Absent, Condition::Cas);
                     match self
-                        .write(
-                            &new_key,
-                            &record.data,
-                            record.permanent,
-                            expires_at,
-                            condition,
-                        )
+                        .write(&new_key, &record.data, record.meta(), expires_at, condition)
                         .await?
                     {
                         Outcome::Done(cas) => {
@@ -1120,14 +1114,10 @@ fn unix_secs(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
-fn encode(
-    data: &Data,
-    permanent: Option<bool>,
-    expires_at: SystemTime,
-) -> Result<Vec<u8>, StoreError> {
+fn encode(data: &Data, meta: SessionMeta, expires_at: SystemTime) -> Result<Vec<u8>, StoreError> {
     EnvelopeRef {
         expires: Some(unix_millis(expires_at)),
-        ..EnvelopeRef::new(data, permanent)
+        ..EnvelopeRef::new(data, meta)
     }
     .encode()
 }
@@ -1141,7 +1131,7 @@ fn parse(bytes: &[u8]) -> Result<(Value, Vec<TouchEntry>), StoreError> {
         expires: envelope
             .expires
             .ok_or_else(|| StoreError::decode(FormatError::NoExpiry))?,
-        permanent: envelope.permanent,
+        meta: envelope.meta(),
         data: envelope.data,
     };
     let mut touches: Vec<TouchEntry> = Vec::new();
@@ -1158,12 +1148,12 @@ fn live(value: Value, expires: u64, now: SystemTime, cas: u64) -> Option<Record>
     if expires_at <= now {
         return None;
     }
-    Some(Record {
-        data: value.data,
+    Some(Record::from_parts(
+        value.data,
         expires_at,
-        permanent: value.permanent,
-        version: Some(cas),
-    })
+        value.meta,
+        Some(cas),
+    ))
 }
 
 /// Decodes arbitrary bytes as an item's value (fuzzing).
@@ -1286,7 +1276,7 @@ mod tests {
     fn a_touched_session_expires_at_the_touched_millisecond() {
         let data = Data::from([("a".to_owned(), json!(1))]);
         let written = NOW * 1000 + 500;
-        let bytes = encode(&data, None, ms(written)).unwrap();
+        let bytes = encode(&data, SessionMeta::default(), ms(written)).unwrap();
         // Whatever the fraction of a second asked for (the TTL memcached reports has
         // whole seconds only), the session lives until that very millisecond, and not one
         // millisecond longer.
@@ -1316,7 +1306,15 @@ mod tests {
         let data = Data::from([("a".to_owned(), json!({"b": [1, 2.5, "c", null]}))]);
         let now = SystemTime::now();
         let expires = now + Duration::from_secs(30);
-        let bytes = encode(&data, Some(false), expires).unwrap();
+        let bytes = encode(
+            &data,
+            SessionMeta {
+                permanent: Some(false),
+                ..SessionMeta::default()
+            },
+            expires,
+        )
+        .unwrap();
         let record = decode(&bytes, now, 7).unwrap().unwrap();
         assert_eq!(record.data, data);
         assert_eq!(record.permanent, Some(false));
@@ -1336,7 +1334,7 @@ mod tests {
         let future = crate::store::envelope::EnvelopeRef {
             v: 9,
             expires: Some(u64::MAX),
-            ..crate::store::envelope::EnvelopeRef::new(&data, None)
+            ..crate::store::envelope::EnvelopeRef::new(&data, SessionMeta::default())
         }
         .encode()
         .unwrap();
@@ -1346,7 +1344,8 @@ mod tests {
         ));
         // A value followed by anything but touch entries.
         let data = Data::new();
-        let mut bytes = encode(&data, None, now + Duration::from_secs(60)).unwrap();
+        let mut bytes =
+            encode(&data, SessionMeta::default(), now + Duration::from_secs(60)).unwrap();
         bytes.extend(b"\xc1");
         assert!(matches!(decode(&bytes, now, 1), Err(StoreError::Decode(_))));
     }

@@ -147,6 +147,21 @@ pub struct Seen<'a> {
     pub data: &'a crate::record::Data,
     /// The per-session permanent flag after the request's changes.
     pub permanent: Option<bool>,
+    /// The session's creation time (see [`Record::created`]).
+    pub created: Option<std::time::SystemTime>,
+    /// The per-session lifetime after the request's changes (see [`Record::lifetime`]).
+    pub lifetime: Option<std::time::Duration>,
+}
+
+impl Seen<'_> {
+    /// The session's own settings to write.
+    pub(crate) fn meta(&self) -> crate::record::Meta {
+        crate::record::Meta {
+            permanent: self.permanent,
+            created: self.created,
+            lifetime: self.lifetime,
+        }
+    }
 }
 
 /// What a store can do, for the engine and the conformance suite.

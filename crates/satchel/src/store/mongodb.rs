@@ -8,6 +8,9 @@
 //!   data:      { user_id: 42, cart: [ … ] },   one field per session key
 //!   expiry:    ISODate("…"),                   the session's expiry
 //!   permanent: false                           only when the application set the flag
+//!   created:   ISODate("…"),                   when the session was created
+//!   lifetime:  NumberLong(2592000)             the session's own lifetime in seconds,
+//!                                              only when the application set one
 //! }
 //! ```
 //!
@@ -39,8 +42,9 @@
 //!
 //! 1. `$set` `data` to the stored data when the document is live (its `expiry` is a date
 //!    later than now and its `data` a sub-document), to `{}` otherwise or when the request
-//!    cleared the session; `expiry` to the new expiry; `permanent` to the request's flag,
-//!    or to the stored one when the document is live (and the stored one a boolean).
+//!    cleared the session; `expiry` to the new expiry; `permanent`, `created` and
+//!    `lifetime` to the request's, or to the stored ones when the document is live (and
+//!    the stored ones of their type).
 //! 2. `$unset` `data.<key>` for every key the request removed.
 //! 3. `$set` `data.<key>` to `{$literal: value}` for every key the request set.
 //! 4. When the request set no key: `$set` `expiry` to the Unix epoch if `data` came out
@@ -181,7 +185,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Data, KeyUpdate, Record, Updated};
+use crate::record::{Changes, Data, KeyUpdate, Meta, Record, Updated};
 use crate::store::{
     Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, ExpiredDeletion, Page, Saved, SessionStore,
 };
@@ -1256,18 +1260,37 @@ fn update_pipeline(
             ]
         }
     };
-    let permanent = match changes.permanent() {
-        Some(flag) => Bson::Boolean(flag),
-        None => Bson::Document(doc! {
+    // The stored value of `field` when the document is live and it has the type, else none.
+    let stored = |field: &str, kind: &str| {
+        Bson::Document(doc! {
             "$cond": [
-                { "$and": [&live, { "$eq": [{ "$type": "$permanent" }, "bool"] }] },
-                "$permanent",
+                { "$and": [&live, { "$eq": [{ "$type": format!("${field}") }, kind] }] },
+                format!("${field}"),
                 "$$REMOVE",
             ]
-        }),
+        })
+    };
+    let permanent = match changes.permanent() {
+        Some(flag) => Bson::Boolean(flag),
+        None => stored("permanent", "bool"),
+    };
+    let created = match changes.created() {
+        Some(at) => Bson::DateTime(DateTime::from_system_time(at)),
+        None => stored("created", "date"),
+    };
+    let lifetime = match changes.lifetime() {
+        Some(Some(lifetime)) => Bson::Int64(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)),
+        Some(None) => Bson::String("$$REMOVE".to_owned()),
+        None => stored("lifetime", "long"),
     };
     let mut stages = vec![doc! {
-        "$set": { "data": data, "expiry": expiry, "permanent": permanent }
+        "$set": {
+            "data": data,
+            "expiry": expiry,
+            "permanent": permanent,
+            "created": created,
+            "lifetime": lifetime,
+        }
     }];
     if !changes.removals().is_empty() {
         let paths: Vec<String> = changes.removals().iter().map(|k| data_path(k)).collect();
@@ -1470,6 +1493,18 @@ fn decode(document: &Document) -> Result<Option<Record>, FormatError> {
         Some(Bson::Boolean(flag)) => Some(*flag),
         Some(_) => return Err(FormatError::Field("permanent")),
     };
+    let created = match document.get("created") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::DateTime(at)) => Some(at.to_system_time()),
+        Some(_) => return Err(FormatError::Field("created")),
+    };
+    let lifetime = match document.get("lifetime") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::Int64(seconds)) => Some(std::time::Duration::from_secs(
+            u64::try_from(*seconds).map_err(|_| FormatError::Field("lifetime"))?,
+        )),
+        Some(_) => return Err(FormatError::Field("lifetime")),
+    };
     if stored.is_empty() {
         return Ok(None);
     }
@@ -1477,12 +1512,17 @@ fn decode(document: &Document) -> Result<Option<Record>, FormatError> {
     for (name, value) in stored {
         data.insert(unescape_key(name)?, from_bson(value)?);
     }
-    Ok(Some(Record {
-        data,
-        expires_at: expiry.to_system_time(),
+    let meta = Meta {
         permanent,
-        version: None,
-    }))
+        created,
+        lifetime,
+    };
+    Ok(Some(Record::from_parts(
+        data,
+        expiry.to_system_time(),
+        meta,
+        None,
+    )))
 }
 
 /// A JSON value as BSON: integers as `Int64` (or `Decimal128` beyond `i64::MAX`), other

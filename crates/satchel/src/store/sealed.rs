@@ -408,9 +408,8 @@ impl<S: SessionStore> SessionStore for SealedStore<S> {
         let sealed = self.keys.seal_changes(id, changes)?;
         let data = self.keys.seal_data(id, seen.data)?;
         let seen = Seen {
-            version: seen.version,
             data: &data,
-            permanent: seen.permanent,
+            ..seen
         };
         self.inner.save_seen(id, seen, &sealed, expires_at).await
     }

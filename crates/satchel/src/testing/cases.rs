@@ -48,6 +48,8 @@ async fn save_from<S: SessionStore>(
         version: seen.version.unwrap_or(0),
         data: &data,
         permanent,
+        created: seen.created,
+        lifetime: seen.lifetime,
     };
     store
         .save_seen(id, view, changes, in_secs(60))
@@ -286,6 +288,77 @@ pub async fn the_permanent_flag_is_stored<S: SessionStore>(store: S) {
     assert_eq!(record.data.len(), 2);
 }
 
+/// The creation time and the per-session lifetime are stored with the entry: a later
+/// save without them keeps them, a lifetime can go back to none, a save from the version
+/// seen writes them, and an id rotation carries them to the new id.
+pub async fn the_creation_time_and_lifetime_are_stored<S: SessionStore>(store: S) {
+    let id = SessionId::generate();
+    // Whole milliseconds: what every store keeps of a time.
+    let created = crate::support::from_unix_millis(crate::support::unix_millis(
+        SystemTime::now() - Duration::from_secs(3600),
+    ));
+    let month = Duration::from_secs(30 * 24 * 3600);
+    let mut changes = setting(&[("a", json!(1))]);
+    changes.set_created(created);
+    changes.set_lifetime(Some(month));
+    store.save(&id, &changes, in_secs(60)).await.unwrap();
+    store
+        .save(&id, &setting(&[("b", json!(2))]), in_secs(60))
+        .await
+        .unwrap();
+    let record = store.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(
+        (record.created, record.lifetime),
+        (Some(created), Some(month)),
+        "kept by a save that does not name them"
+    );
+    assert_eq!(record.data.len(), 2);
+
+    // A save from the version seen writes what the request saw.
+    if let Some(version) = record.version {
+        let changes = setting(&[("c", json!(3))]);
+        let mut data = record.data.clone();
+        changes.apply(&mut data);
+        let view = Seen {
+            version,
+            data: &data,
+            permanent: None,
+            created: Some(created),
+            lifetime: Some(month),
+        };
+        store
+            .save_seen(&id, view, &changes, in_secs(60))
+            .await
+            .unwrap();
+        let record = store.load(&id, None).await.unwrap().unwrap();
+        assert_eq!(
+            (record.created, record.lifetime),
+            (Some(created), Some(month))
+        );
+    }
+
+    // Back to the configured lifetime.
+    let mut back = setting(&[("d", json!(4))]);
+    back.set_lifetime(None);
+    store.save(&id, &back, in_secs(60)).await.unwrap();
+    let record = store.load(&id, None).await.unwrap().unwrap();
+    assert_eq!((record.created, record.lifetime), (Some(created), None));
+
+    // An id rotation keeps the creation time and carries a new lifetime.
+    let new = SessionId::generate();
+    let day = Duration::from_secs(24 * 3600);
+    let mut login = setting(&[("user", json!("ada"))]);
+    login.set_lifetime(Some(day));
+    let saved = store.cycle(&id, &new, &login, in_secs(60)).await.unwrap();
+    assert_eq!(saved, Saved::Stored);
+    let record = store.load(&new, None).await.unwrap().unwrap();
+    assert_eq!(
+        (record.created, record.lifetime),
+        (Some(created), Some(day))
+    );
+    assert!(store.load(&id, None).await.unwrap().is_none());
+}
+
 /// `cycle` moves the data (with the request's changes) to the new id and removes the old.
 pub async fn cycle_moves_the_entry_to_the_new_id<S: SessionStore>(store: S) {
     let old = SessionId::generate();
@@ -450,6 +523,8 @@ pub async fn a_save_from_the_current_version_writes_the_request_data<S: SessionS
         version: after.version.unwrap_or(0),
         data: &empty,
         permanent: Some(false),
+        created: None,
+        lifetime: None,
     };
     assert_eq!(
         store
@@ -1116,6 +1191,8 @@ pub async fn a_save_over_the_budget_is_refused_and_writes_nothing<S: SessionStor
         version: seen.version.unwrap_or(0),
         data: &data,
         permanent: None,
+        created: None,
+        lifetime: None,
     };
     let result = store.save_seen(&id, view, &changes, in_secs(60)).await;
     assert!(

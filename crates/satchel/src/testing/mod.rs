@@ -83,6 +83,7 @@ macro_rules! conformance {
                 expired_entries_are_not_loaded,
                 touch_extends_the_lifetime_without_changing_data,
                 the_permanent_flag_is_stored,
+                the_creation_time_and_lifetime_are_stored,
                 cycle_moves_the_entry_to_the_new_id,
                 concurrent_saves_keep_every_key,
                 large_change_sets_apply_whole,

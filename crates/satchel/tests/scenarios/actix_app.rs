@@ -170,6 +170,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
             }),
         )
         .route(
+            "/lifetime/{seconds}",
+            web::post().to(|s: Session, seconds: web::Path<u64>| async move {
+                crate::scenarios::set_lifetime(&s, *seconds).await?;
+                Ok::<_, Error>("ok")
+            }),
+        )
+        .route(
             "/fail",
             web::post().to(|s: Session| async move {
                 s.insert("failed", true).await?;

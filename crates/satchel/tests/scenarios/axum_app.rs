@@ -170,6 +170,13 @@ pub fn router(app: &App) -> Router {
             }),
         )
         .route(
+            "/lifetime/{seconds}",
+            post(|s: Session, Path(seconds): Path<u64>| async move {
+                crate::scenarios::set_lifetime(&s, seconds).await?;
+                Ok::<_, Error>("ok")
+            }),
+        )
+        .route(
             "/fail",
             post(|s: Session| async move {
                 s.insert("failed", true).await?;

@@ -13,7 +13,8 @@
 //! answers the new value, or 409), `POST /bind?uid=N` (binds the session to user N and
 //! cycles the id: a log-in), `POST /logout-all` and `POST /logout-others` (revoke every
 //! session of the session's user, or all but this one, answering how many went),
-//! `GET /user-sessions` (how many live sessions the session's user has).
+//! `GET /user-sessions` (how many live sessions the session's user has),
+//! `POST /lifetime/{seconds}` (the session's own lifetime; `0`: back to the configured one).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
@@ -224,6 +225,9 @@ macro_rules! scenarios {
             expired_sessions_are_never_listed,
             logging_out_everywhere_else_keeps_this_session,
             raw_entries_move_to_hashed_keys_when_migrating,
+            the_absolute_lifetime_ends_a_session_however_busy,
+            a_lowered_absolute_lifetime_ends_sessions_written_before,
+            a_session_lifetime_is_kept_through_a_login,
         );
     };
     (@each $harness:expr, $store:expr; $($name:ident),* $(,)?) => {
@@ -1865,4 +1869,143 @@ pub async fn a_session_over_its_budget_is_a_mappable_error<H: Harness>(h: &H) {
     assert_eq!(browser.send("GET", "/read").await.body, "1");
     let blob = browser.send("GET", "/get/blob").await.body;
     assert_eq!(blob.len(), 502, "stored whole");
+}
+
+/// `POST /lifetime/{seconds}`: the session's own lifetime, `0` for the configured one.
+pub async fn set_lifetime(s: &Session, seconds: u64) -> Result<(), Error> {
+    let lifetime = (seconds > 0).then(|| Duration::from_secs(seconds));
+    s.set_lifetime(lifetime).await
+}
+
+/// The `Max-Age` of a `Set-Cookie` value.
+fn max_age(cookie: &str) -> u64 {
+    cookie
+        .split("; ")
+        .find_map(|part| part.strip_prefix("Max-Age="))
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("no Max-Age in {cookie}"))
+}
+
+/// SESSION_ABSOLUTE_LIFETIME: a session refreshed and changed on every request still ends
+/// that long after its creation, with its log-in in between; its cookie and its stored
+/// expiry never reach past that end.
+pub async fn the_absolute_lifetime_ends_a_session_however_busy<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let limit = Duration::from_secs(3);
+    let config = SessionConfig::default()
+        .with_lifetime(Duration::from_secs(60))
+        .with_absolute_lifetime(Some(limit));
+    let app = App::new(store.clone(), config);
+    let mut b = Browser::new(h, &app);
+    let started = SystemTime::now();
+    b.post("/set/early").await;
+    let reply = b.post("/login?uid=6").await;
+    let cookie = session_cookie(&reply, "session").unwrap();
+    assert!(
+        max_age(cookie) <= 3,
+        "the cookie stops at the limit: {cookie}"
+    );
+    let record = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    let created = record.created.expect("a new session has a creation time");
+    assert!(created >= started - Duration::from_millis(5), "{created:?}");
+    assert!(
+        record.expires_at <= created + limit,
+        "the stored expiry stops at the limit too"
+    );
+    // Busy: a refresh is due on every read (the granularity is 0.6 s), and every write
+    // saves; none of it moves the end.
+    let mut reads = 0;
+    while SystemTime::now() < created + limit - Duration::from_millis(900) {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(b.get("/read").await.body, "6", "alive before the limit");
+        b.post("/write").await;
+        reads += 1;
+        let record = app.store.load(&b.id(), None).await.unwrap().unwrap();
+        assert!(record.expires_at <= created + limit, "{record:?}");
+        assert_eq!(record.created, Some(created), "kept by every save");
+    }
+    assert!(reads >= 2, "the session was used before its end");
+    let end = created + limit + Duration::from_millis(200);
+    if let Ok(wait) = end.duration_since(SystemTime::now()) {
+        tokio::time::sleep(wait).await;
+    }
+    assert_eq!(b.get("/read").await.body, "0", "gone at the limit");
+}
+
+/// A session stored while the absolute limit was long is ended by a lower one at its next
+/// load, whatever its stored expiry says, and deleted from the store.
+pub async fn a_lowered_absolute_lifetime_ends_sessions_written_before<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let lenient = App::new(
+        store.clone(),
+        SessionConfig::default().with_absolute_lifetime(Some(Duration::from_secs(3600))),
+    );
+    let mut b = Browser::new(h, &lenient);
+    b.post("/login?uid=8").await;
+    let id = b.id();
+    assert!(lenient.store.load(&id, None).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let strict = App::new(
+        store.clone(),
+        SessionConfig::default().with_absolute_lifetime(Some(Duration::from_secs(1))),
+    );
+    let mut b2 = Browser::new(h, &strict);
+    b2.cookie.clone_from(&b.cookie);
+    assert_eq!(b2.get("/read").await.body, "0", "past the lowered limit");
+    assert!(
+        strict.store.load(&id, None).await.unwrap().is_none(),
+        "deleted at that load"
+    );
+    assert_eq!(b.get("/read").await.body, "0", "and gone for everyone");
+}
+
+/// Session::set_lifetime: the session's own lifetime is stored with it, goes out in its
+/// cookie, survives a log-in (an id rotation keeps it and the creation time), and stays
+/// within SESSION_ABSOLUTE_LIFETIME; `0` goes back to the configured lifetime.
+pub async fn a_session_lifetime_is_kept_through_a_login<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(
+        store.clone(),
+        SessionConfig::default().with_lifetime(Duration::from_secs(3600)),
+    );
+    let mut b = Browser::new(h, &app);
+    b.post("/set/visited").await;
+    let reply = b.post("/lifetime/86400").await;
+    let cookie = session_cookie(&reply, "session").expect("a new lifetime re-sends the cookie");
+    assert_eq!(max_age(cookie), 86400, "{cookie}");
+    let before = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert_eq!(before.lifetime, Some(Duration::from_secs(86400)));
+
+    let reply = b.post("/login?uid=3").await;
+    assert_eq!(max_age(session_cookie(&reply, "session").unwrap()), 86400);
+    let after = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert_eq!(after.lifetime, before.lifetime, "kept by the log-in");
+    assert_eq!(after.created, before.created, "so is the creation time");
+    assert!(after.expires_at > SystemTime::now() + Duration::from_secs(86000));
+    // Later saves count it too.
+    b.post("/write").await;
+    let record = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert!(record.expires_at > SystemTime::now() + Duration::from_secs(86000));
+
+    let reply = b.post("/lifetime/0").await;
+    assert_eq!(max_age(session_cookie(&reply, "session").unwrap()), 3600);
+    let record = app.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert_eq!(record.lifetime, None);
+    assert!(record.expires_at < SystemTime::now() + Duration::from_secs(3601));
+
+    // Within the absolute limit.
+    let bounded = App::new(
+        store.clone(),
+        SessionConfig::default().with_absolute_lifetime(Some(Duration::from_secs(7200))),
+    );
+    let mut b = Browser::new(h, &bounded);
+    b.post("/login?uid=4").await;
+    let reply = b.post("/lifetime/86400").await;
+    assert!(max_age(session_cookie(&reply, "session").unwrap()) <= 7200);
+    let record = bounded.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert_eq!(record.lifetime, Some(Duration::from_secs(86400)));
+    assert!(record.expires_at <= record.created.unwrap() + Duration::from_secs(7200));
 }

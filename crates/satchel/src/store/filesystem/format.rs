@@ -42,7 +42,7 @@ pub(super) fn read_live(file: &File, now: SystemTime) -> Result<Option<Record>, 
 pub(super) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
     EnvelopeRef {
         magic: Some(MAGIC),
-        ..EnvelopeRef::new(&record.data, record.permanent)
+        ..EnvelopeRef::new(&record.data, record.meta())
     }
     .encode()
 }
@@ -52,12 +52,8 @@ fn decode(bytes: &[u8], expires_at: SystemTime) -> Result<Record, StoreError> {
     if envelope.magic.as_deref() != Some(MAGIC) {
         return Err(StoreError::decode(FormatError::Foreign));
     }
-    Ok(Record {
-        data: envelope.data,
-        expires_at,
-        permanent: envelope.permanent,
-        version: None,
-    })
+    let meta = envelope.meta();
+    Ok(Record::from_parts(envelope.data, expires_at, meta, None))
 }
 
 /// Decodes arbitrary bytes as a session file (fuzzing).

@@ -1,16 +1,20 @@
 //! The layout of a session hash: the store's own fields, the field name of a session key,
 //! times as Unix milliseconds, and the decoding of a hash into a record.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::StoreError;
-use crate::record::{Data, Record};
+use crate::record::{Data, Meta, Record};
 use crate::support::{from_unix_millis, unix_millis};
 
 /// The hash field holding the expiry, in Unix milliseconds.
 pub(super) const EXPIRES_FIELD: &[u8] = b"\0expires";
 /// The hash field holding the per-session permanent flag (`1` or `0`), when set.
 pub(super) const PERMANENT_FIELD: &[u8] = b"\0permanent";
+/// The hash field holding the session's creation time, in Unix milliseconds.
+pub(super) const CREATED_FIELD: &[u8] = b"\0created";
+/// The hash field holding the per-session lifetime in seconds, when set.
+pub(super) const LIFETIME_FIELD: &[u8] = b"\0lifetime";
 /// The marker the load script returns instead of fields when the key is not a hash.
 const FOREIGN_FIELD: &[u8] = b"\0foreign";
 /// Expiry times are sent as milliseconds and compared in Lua, whose numbers are doubles:
@@ -48,7 +52,7 @@ pub(super) fn decode(fields: Vec<Vec<u8>>) -> Result<Record, StoreError> {
     }
     let mut data = Data::new();
     let mut expires = None;
-    let mut permanent = None;
+    let mut meta = Meta::default();
     let mut fields = fields.into_iter();
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         match name.as_slice() {
@@ -59,14 +63,19 @@ pub(super) fn decode(fields: Vec<Vec<u8>>) -> Result<Record, StoreError> {
                 ));
             }
             EXPIRES_FIELD => {
-                let at = std::str::from_utf8(&value)
-                    .ok()
-                    .and_then(|text| text.parse::<u64>().ok())
-                    .ok_or_else(|| StoreError::decode("malformed expiry in a session hash"))?;
+                let at = number(&value, "malformed expiry in a session hash")?;
                 expires = Some(from_unix_millis(at));
             }
+            CREATED_FIELD => {
+                let at = number(&value, "malformed creation time in a session hash")?;
+                meta.created = Some(from_unix_millis(at));
+            }
+            LIFETIME_FIELD => {
+                let seconds = number(&value, "malformed lifetime in a session hash")?;
+                meta.lifetime = Some(Duration::from_secs(seconds));
+            }
             PERMANENT_FIELD => {
-                permanent = Some(match value.as_slice() {
+                meta.permanent = Some(match value.as_slice() {
                     b"1" => true,
                     b"0" => false,
                     _ => {
@@ -82,12 +91,15 @@ pub(super) fn decode(fields: Vec<Vec<u8>>) -> Result<Record, StoreError> {
         }
     }
     let expires_at = expires.ok_or_else(|| StoreError::decode("session hash without an expiry"))?;
-    Ok(Record {
-        data,
-        expires_at,
-        permanent,
-        version: None,
-    })
+    Ok(Record::from_parts(data, expires_at, meta, None))
+}
+
+/// The unsigned decimal number a field of the store's own holds.
+fn number(value: &[u8], malformed: &'static str) -> Result<u64, StoreError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+        .ok_or_else(|| StoreError::decode(malformed))
 }
 
 /// Decodes one data field into `data`.

@@ -32,6 +32,9 @@
 //!                         "cart"        → "[1,2]"          its value as JSON
 //!                         "\0expires"   → "1767225600000"  expiry, Unix milliseconds
 //!                         "\0permanent" → "0"              the per-session flag, when set
+//!                         "\0created"   → "1764547200000"  creation time, Unix milliseconds
+//!                         "\0lifetime"  → "2592000"        the session's own lifetime in
+//!                                                          seconds, when set
 //! ```
 //!
 //! Field names that start with a NUL byte are the store's own; a session key that itself
@@ -52,7 +55,8 @@
 //!   refresh can never undo a concurrent write;
 //! - **save** applies the request's [`Changes`] onto whatever is stored at that moment
 //!   (starting from nothing when the stored entry has expired): `clear` drops the data
-//!   fields, removed keys are `HDEL`ed, set keys are `HSET`, the permanent flag is updated;
+//!   fields, removed keys are `HDEL`ed, set keys are `HSET`, the permanent flag, creation time and
+//!   lifetime are updated;
 //!   then the key is deleted when no data is left, or its expiry and TTL are set. Two
 //!   requests that set different keys of one session therefore both land. Each call a
 //!   script makes into Redis costs about as much as the command itself, so the usual
@@ -152,7 +156,10 @@ mod listing;
 mod scripts;
 
 pub use builder::{OpenError, RedisStoreBuilder, Topology};
-use codec::{EXPIRES_FIELD, PERMANENT_FIELD, decode, field_name, json_text, millis};
+use codec::{
+    CREATED_FIELD, EXPIRES_FIELD, LIFETIME_FIELD, PERMANENT_FIELD, decode, field_name, json_text,
+    millis,
+};
 use connection::{Backend, Request};
 use scripts::{LOAD, SAVE, TAKE, UPDATE};
 
@@ -352,6 +359,12 @@ impl SessionStore for RedisStore {
                 if let Some(permanent) = record.permanent {
                     back.set_permanent(permanent);
                 }
+                if let Some(created) = record.created {
+                    back.set_created(created);
+                }
+                if record.lifetime.is_some() {
+                    back.set_lifetime(record.lifetime);
+                }
                 self.save(old, &back, record.expires_at).await?;
             }
             return Err(refused);
@@ -367,6 +380,8 @@ impl SessionStore for RedisStore {
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
         let expires = millis(expires_at);
+        // Going back to the configured lifetime removes the session's own.
+        let lifetime_removed = changes.lifetime() == Some(None);
         let mut invocation = SAVE.prepare_invoke();
         invocation
             .key(&key)
@@ -378,7 +393,7 @@ impl SessionStore for RedisStore {
                 (false, true) => "e",
                 (true, true) => "ce",
             })
-            .arg(changes.removals().len())
+            .arg(changes.removals().len() + usize::from(lifetime_removed))
             .arg(changes.sets().len())
             .arg(changes.max_size().unwrap_or(0));
         let mut pairs = Vec::with_capacity(changes.sets().len());
@@ -401,6 +416,9 @@ impl SessionStore for RedisStore {
         for key in changes.removals() {
             invocation.arg(field_name(key));
         }
+        if lifetime_removed {
+            invocation.arg(LIFETIME_FIELD);
+        }
         for (field, json) in pairs {
             invocation.arg(field).arg(json);
         }
@@ -410,6 +428,12 @@ impl SessionStore for RedisStore {
             Some(false) => invocation.arg(PERMANENT_FIELD).arg("0"),
             None => &mut invocation,
         };
+        if let Some(created) = changes.created() {
+            invocation.arg(CREATED_FIELD).arg(millis(created));
+        }
+        if let Some(Some(lifetime)) = changes.lifetime() {
+            invocation.arg(LIFETIME_FIELD).arg(lifetime.as_secs());
+        }
         let outcome: String = self
             .execute(Request::Script(&invocation))
             .await

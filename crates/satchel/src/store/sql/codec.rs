@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::OpenError;
 use crate::error::StoreError;
 use crate::id::{ID_LEN, SessionId};
-use crate::record::{Data, Record};
+use crate::record::{Data, Meta, Record};
 use crate::store::Page;
 use crate::store::envelope::{Envelope, EnvelopeRef};
 use crate::support::{from_unix_millis, unix_millis};
@@ -39,20 +39,21 @@ pub(super) fn page(rows: Vec<KeyedRow>, prefix: &str, limit: usize) -> Page {
 }
 
 /// The data column: the [envelope](crate::store::envelope) of the data and the
-/// permanent flag.
-pub(super) fn encode(data: &Data, permanent: Option<bool>) -> Result<Vec<u8>, StoreError> {
-    EnvelopeRef::new(data, permanent).encode()
+/// session's own settings (permanent flag, creation time, lifetime).
+pub(super) fn encode(data: &Data, meta: Meta) -> Result<Vec<u8>, StoreError> {
+    EnvelopeRef::new(data, meta).encode()
 }
 
 /// The record a row holds.
 pub(super) fn record((bytes, expiry, version): Row) -> Result<Record, StoreError> {
     let envelope = Envelope::decode(&bytes)?;
-    Ok(Record {
-        data: envelope.data,
-        expires_at: time(expiry),
-        permanent: envelope.permanent,
-        version: Some(version.cast_unsigned()),
-    })
+    let meta = envelope.meta();
+    Ok(Record::from_parts(
+        envelope.data,
+        time(expiry),
+        meta,
+        Some(version.cast_unsigned()),
+    ))
 }
 
 /// Unix milliseconds, saturating.

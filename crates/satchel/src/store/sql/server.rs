@@ -609,7 +609,7 @@ impl<DB: ServerDb> Inner<DB> {
             let affected = run::<DB>(held.connection(), &self.sql.delete_seen, &args).await;
             (affected, Saved::Empty)
         } else {
-            let bytes = encode(seen.data, seen.permanent)?;
+            let bytes = encode(seen.data, seen.meta())?;
             let args = [
                 Arg::Bytes(&bytes),
                 Arg::Int(millis(at)),

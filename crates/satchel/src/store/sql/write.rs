@@ -61,7 +61,7 @@ pub(super) fn plan(
     };
     Ok(match changes.apply_to(base, expires_at)? {
         Some(record) => {
-            let bytes = encode(&record.data, record.permanent)?;
+            let bytes = encode(&record.data, record.meta())?;
             let write = if existed {
                 Write::Update(bytes)
             } else {
@@ -92,7 +92,7 @@ pub(super) fn plan_update(
     let updated = update.apply_to(&mut stored.data, name)?;
     let write = match updated {
         Updated::Applied(_) if stored.data.is_empty() => Write::Delete,
-        Updated::Applied(_) => Write::Update(encode(&stored.data, stored.permanent)?),
+        Updated::Applied(_) => Write::Update(encode(&stored.data, stored.meta())?),
         _ => Write::Nothing,
     };
     Ok((write, updated))
@@ -229,7 +229,18 @@ mod tests {
         let at = SystemTime::now() + Duration::from_secs(60);
         let row = |expiry| {
             let data = Data::from([("a".to_owned(), json!(1))]);
-            (encode(&data, Some(false)).unwrap(), expiry, 7)
+            (
+                encode(
+                    &data,
+                    crate::record::Meta {
+                        permanent: Some(false),
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+                expiry,
+                7,
+            )
         };
         let mut changes = Changes::default();
         changes.set("b", json!(2));

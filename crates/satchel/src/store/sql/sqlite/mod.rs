@@ -692,7 +692,7 @@ impl SessionStore for SqliteStore {
         let bytes = if seen.data.is_empty() {
             None
         } else {
-            Some(encode(seen.data, seen.permanent)?)
+            Some(encode(seen.data, seen.meta())?)
         };
         let kind = JobKind::Seen {
             version: seen.version.cast_signed(),
