@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts every server the tests use, as plain local processes on loopback, and exports the
 # SATCHEL_TEST_* variables that point the tests at them. Idempotent: a server that already
-# answers is left alone. Installs memcached (Debian) and SecantusDB (PyPI) when missing.
+# answers is left alone. Installs memcached, Chromium and ChromeDriver (Debian) and
+# SecantusDB (PyPI) when missing.
 # A server that cannot be installed or started is reported and its variable left unset:
 # locally its tests then skip with a printed reason; under CI=true this script fails.
 #
@@ -18,6 +19,8 @@
 #   PostgreSQL         127.0.0.1:5432, database test            SATCHEL_TEST_POSTGRES_URL
 #   MariaDB            127.0.0.1:3306, database test            SATCHEL_TEST_MYSQL_URL
 #   SecantusDB (MongoDB wire protocol) 127.0.0.1:27018          SATCHEL_TEST_MONGODB_URL
+#   ChromeDriver (headless Chromium)   127.0.0.1:9515           SATCHEL_TEST_WEBDRIVER,
+#                                                               SATCHEL_TEST_CHROMIUM
 
 _satchel_services() {
   local run=/tmp/satchel-services
@@ -37,6 +40,7 @@ _satchel_services() {
     for p in 7101 7102 7103 6390 26390; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
     pkill -f "memcached -p 1121[12] " 2>/dev/null || true
     pkill -f "secantusd-py --host 127.0.0.1 --port 27018" 2>/dev/null || true
+    pkill -f 'chromedriver --port=9515$' 2>/dev/null || true
     _say "stopped"; return 0
   fi
 
@@ -159,6 +163,25 @@ CONF
     _wait_port 27018 SecantusDB
   }
 
+  # --- ChromeDriver and headless Chromium, for the browser test; from Debian when missing -------
+  _webdriver_ready() { curl -sf -m 2 http://127.0.0.1:9515/status 2>/dev/null | grep -q '"ready": *true'; }
+  _chromedriver() {
+    if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+      _say "installing Chromium and ChromeDriver (Debian)"
+      (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) >>"$log" 2>&1 \
+        || { _say "Chromium install failed (see $log)"; return 1; }
+      hash -r
+    fi
+    _webdriver_ready && return 0
+    if _port_open 9515; then _say "port 9515 is taken by something that is not ChromeDriver"; return 1; fi
+    _say "starting ChromeDriver on 9515"
+    setsid chromedriver --port=9515 >"$run/chromedriver.log" 2>&1 < /dev/null &
+    disown 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do _webdriver_ready && return 0; sleep 0.1; done
+    _say "ChromeDriver did not start on port 9515 (see $run/chromedriver.log)"; return 1
+  }
+
   if _redis; then export SATCHEL_TEST_REDIS_URL="redis://127.0.0.1:6379/15"; else _failed Redis; fi
   if _redis_cluster; then
     export SATCHEL_TEST_REDIS_CLUSTER="redis+cluster://127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
@@ -170,6 +193,10 @@ CONF
   if _postgres; then export SATCHEL_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/test"; else _failed PostgreSQL; fi
   if _mariadb; then export SATCHEL_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/test"; else _failed MariaDB; fi
   if _secantus; then export SATCHEL_TEST_MONGODB_URL="mongodb://127.0.0.1:27018"; else _failed SecantusDB; fi
+  if _chromedriver; then
+    export SATCHEL_TEST_WEBDRIVER="http://127.0.0.1:9515"
+    SATCHEL_TEST_CHROMIUM="$(command -v chromium)"; export SATCHEL_TEST_CHROMIUM
+  else _failed ChromeDriver; fi
 
   if (( ${#failed[@]} == 0 )); then
     _say "all services up"
