@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use satchel::{Data, Error, Session, SessionConfig, SessionInfo, SessionManager};
 use serde_json::{Value, json};
@@ -154,8 +154,18 @@ pub(crate) async fn dump(session: &Session) -> Result<Reply, Error> {
     Ok(Reply::Json(session.data().await?))
 }
 
-/// The demo's log-in form.
-pub(crate) async fn demo_login(session: &Session, name: &str) -> Result<Reply, Error> {
+/// How long the demo remembers a user who ticked "Remember me".
+const REMEMBERED: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long the demo keeps a session otherwise, once idle: its cookie goes when the
+/// browser closes.
+const NOT_REMEMBERED: Duration = Duration::from_secs(2 * 3600);
+
+/// The demo's log-in form; `remember`: the "Remember me" box was ticked.
+pub(crate) async fn demo_login(
+    session: &Session,
+    name: &str,
+    remember: bool,
+) -> Result<Reply, Error> {
     let name = name.trim();
     if name.is_empty() {
         session.flash("message", "Please type a name.").await?;
@@ -167,6 +177,11 @@ pub(crate) async fn demo_login(session: &Session, name: &str) -> Result<Reply, E
         .await?;
     session.set_user(name.clone()).await?;
     session.insert("name", name).await?;
+    // Remembered: a cookie that outlives the browser, for a month of idleness. Otherwise
+    // a browser-session cookie, and an entry that goes after two idle hours.
+    session.set_permanent(remember).await?;
+    let lifetime = if remember { REMEMBERED } else { NOT_REMEMBERED };
+    session.set_lifetime(Some(lifetime)).await?;
     // A new id at log-in: an id known before it is worth nothing after.
     session.cycle_id().await?;
     Ok(Reply::Redirect("/"))
@@ -238,6 +253,7 @@ pub(crate) async fn page(session: &Session, config: &SessionConfig) -> Result<Re
         None => html.push_str(
             r#"<h2>Log in</h2>
 <form method="post" action="/demo/login"><label>Name <input name="name" required maxlength="64"></label>
+<label><input type="checkbox" name="remember" value="1"> Remember me</label>
 <button>Log in</button></form>"#,
         ),
     }

@@ -171,6 +171,8 @@ struct LoginQuery {
 #[derive(Debug, Deserialize)]
 struct LoginForm {
     name: String,
+    /// The "Remember me" box: sent (as `1`) only when ticked.
+    remember: Option<String>,
 }
 
 /// Routes for axum.
@@ -233,7 +235,7 @@ mod axum_app {
             .route(
                 "/demo/login",
                 post(|s: Session, Form(f): Form<LoginForm>| async move {
-                    handlers::demo_login(&s, &f.name).await
+                    handlers::demo_login(&s, &f.name, f.remember.is_some()).await
                 }),
             )
             .route(
@@ -440,7 +442,7 @@ mod actix_app {
         .route(
             "/demo/login",
             web::post().to(|s: Session, f: web::Form<LoginForm>| async move {
-                handlers::demo_login(&s, &f.name).await
+                handlers::demo_login(&s, &f.name, f.remember.is_some()).await
             }),
         )
         .route(
