@@ -122,6 +122,11 @@ pub enum Error {
         /// The session key.
         key: String,
     },
+    /// The store cannot do what was asked: the `cookie` store keeps no sessions on a
+    /// server, so it cannot list a user's sessions or revoke one. As an answer, an empty
+    /// `500`.
+    #[error("the session store cannot {0}")]
+    Unsupported(&'static str),
     /// [`Session::set_lifetime`](crate::Session::set_lifetime) was given a lifetime
     /// under one second (stores keep whole seconds): nothing was changed.
     #[error("a session lifetime must be at least one second")]
@@ -169,6 +174,7 @@ impl Error {
             | Self::Disabled
             | Self::NotAnInteger { .. }
             | Self::InvalidLifetime
+            | Self::Unsupported(_)
             | Self::TooLarge { .. }
             | Self::Value { .. } => 500,
         }
@@ -183,6 +189,7 @@ impl Error {
             Self::Disabled
                 | Self::NotAnInteger { .. }
                 | Self::InvalidLifetime
+                | Self::Unsupported(_)
                 | Self::TooLarge { .. }
                 | Self::Value { .. }
         )

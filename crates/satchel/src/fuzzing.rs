@@ -28,6 +28,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mongodb_document", mongodb_document),
     #[cfg(feature = "sealed")]
     ("sealed_value", sealed_value),
+    #[cfg(feature = "cookie")]
+    ("cookie_value", cookie_value),
     ("env_value", env_value),
     ("toml_config", toml_config),
 ];
@@ -122,4 +124,10 @@ pub fn toml_config(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = SessionConfig::from_toml_str(text);
     }
+}
+
+/// A cookie of the cookie store (SESSION_TYPE=cookie), as a client sends it.
+#[cfg(feature = "cookie")]
+pub fn cookie_value(data: &[u8]) {
+    crate::store::cookie::fuzz(data);
 }

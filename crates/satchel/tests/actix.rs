@@ -25,6 +25,13 @@ mod filesystem {
     });
 }
 
+/// The scenarios of the cookie store.
+#[cfg(feature = "cookie")]
+mod cookie_scenarios {
+    use super::*;
+    cookie_scenarios!(Actix);
+}
+
 #[tokio::test]
 async fn the_extractor_fails_without_the_middleware() {
     use actix_web::{App as ActixApp, test, web};

@@ -31,6 +31,13 @@ mod filesystem_scenarios {
     });
 }
 
+/// The scenarios of the cookie store.
+#[cfg(feature = "cookie")]
+mod cookie_scenarios {
+    use super::*;
+    cookie_scenarios!(Axum);
+}
+
 #[tokio::test]
 async fn the_extractor_rejects_routes_without_the_layer() {
     let app = Router::new().route("/", get(|_: Session| async { "unreachable" }));

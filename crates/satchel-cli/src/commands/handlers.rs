@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use std::time::{Duration, SystemTime};
 
-use satchel::{Data, Error, Session, SessionConfig, SessionInfo, SessionManager};
+use satchel::{
+    Data, Error, Session, SessionConfig, SessionInfo, SessionManager, SessionStore as _,
+};
 use serde_json::{Value, json};
 
 /// What a handler answers.
@@ -305,6 +307,13 @@ async fn sessions_table(html: &mut String, session: &Session) -> Result<(), Erro
     let Some(user) = session.user().await? else {
         return Ok(());
     };
+    if session.manager().store().capabilities().in_cookie {
+        html.push_str(
+            "<p>Each session lives in its own cookie here (SESSION_TYPE=cookie): no server \
+             keeps a list of them, so there is none to show, and no log-out elsewhere.</p>",
+        );
+        return Ok(());
+    }
     let here = session.id().await?.map(|id| id.fingerprint());
     let sessions = session.manager().user_sessions(&user).await?;
     html.push_str(

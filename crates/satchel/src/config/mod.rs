@@ -13,7 +13,7 @@
 //!
 //! | Key | Default | Meaning |
 //! | --- | --- | --- |
-//! | `SESSION_TYPE` | `null` | Where sessions live: `null` (sessions disabled), `memory`, `filesystem`, `redis`, `memcached`, `mongodb` or `sqlalchemy` (alias `sql`). |
+//! | `SESSION_TYPE` | `null` | Where sessions live: `null` (sessions disabled), `memory`, `filesystem`, `redis`, `memcached`, `mongodb`, `sqlalchemy` (alias `sql`), or `cookie` (no server: the session sealed in its cookie with `SECRET_KEY`; Satchel's own). |
 //! | `SESSION_COOKIE_NAME` | `session` | Name of the cookie that carries the session id. |
 //! | `SESSION_COOKIE_DOMAIN` | unset | `Domain` attribute of the cookie. Unset, the cookie is host-only: it goes back only to the host that set it, not to its subdomains. |
 //! | `SESSION_COOKIE_PATH` | unset → `/` | `Path` attribute of the cookie; unset means the whole site. |

@@ -26,7 +26,7 @@ pub(super) const EXPECTED_STRING: &str = "a string";
 pub(super) const EXPECTED_SECRETS: &str =
     "non-empty secrets separated by commas (in TOML: a string or an array of strings)";
 pub(super) const EXPECTED_SESSION_TYPE: &str =
-    "one of null, memory, filesystem, redis, memcached, mongodb, sqlalchemy (or sql)";
+    "one of null, memory, filesystem, redis, memcached, mongodb, sqlalchemy (or sql), cookie";
 pub(super) const EXPECTED_FAILURE_POLICY: &str = "one of error, unavailable, anonymous";
 
 pub(super) const EXPECTED_SAME_SITE: &str =

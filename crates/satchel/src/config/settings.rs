@@ -125,7 +125,8 @@ pub const SETTINGS: &[Setting] = &[
         key: "SESSION_TYPE",
         default: "`null`",
         doc: "Where sessions live: `null` (sessions disabled), `memory`, `filesystem`, \
-              `redis`, `memcached`, `mongodb` or `sqlalchemy` (alias `sql`).",
+              `redis`, `memcached`, `mongodb`, `sqlalchemy` (alias `sql`), or `cookie` (no \
+              server: the session sealed in its cookie with `SECRET_KEY`; Satchel's own).",
         exposure: Exposure::Plain,
         set: |config, key, raw| {
             config.session_type = match raw {

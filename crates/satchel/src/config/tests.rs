@@ -461,11 +461,12 @@ fn session_type_parses_seed_names_and_the_sql_alias() {
         ("sqlalchemy", SessionType::Sql),
         ("sql", SessionType::Sql),
         ("MongoDB", SessionType::MongoDb),
+        ("cookie", SessionType::Cookie),
     ];
     for (text, expected) in cases {
         assert_eq!(text.parse::<SessionType>().unwrap(), expected, "{text:?}");
     }
-    let error = "cookie".parse::<SessionType>().unwrap_err();
+    let error = "dynamodb".parse::<SessionType>().unwrap_err();
     assert_eq!(invalid_key(&error), "SESSION_TYPE");
 }
 
@@ -479,6 +480,7 @@ fn session_type_display_gives_seed_names_that_parse_back() {
         SessionType::Memcached,
         SessionType::MongoDb,
         SessionType::Sql,
+        SessionType::Cookie,
     ]
     .iter()
     .map(|kind| {
@@ -495,7 +497,8 @@ fn session_type_display_gives_seed_names_that_parse_back() {
             "redis",
             "memcached",
             "mongodb",
-            "sqlalchemy"
+            "sqlalchemy",
+            "cookie"
         ]
     );
 }
@@ -1007,4 +1010,26 @@ fn migrating_to_hashed_ids_needs_signed_cookies() {
             .validate()
             .is_ok()
     );
+}
+
+/// SESSION_TYPE=cookie seals sessions with SECRET_KEY: refused without one, or with a key
+/// (or a fallback) shorter than 32 bytes, since whoever guesses it writes any session.
+#[test]
+fn the_cookie_store_needs_a_long_secret_key() {
+    let cookie = SessionConfig::default().with_session_type(SessionType::Cookie);
+    let missing = cookie.validate().unwrap_err().to_string();
+    assert!(
+        missing.contains("SECRET_KEY") && missing.contains("keygen"),
+        "{missing}"
+    );
+    let short = cookie
+        .clone()
+        .with_secret_key("dev")
+        .validate()
+        .unwrap_err();
+    assert!(short.to_string().contains("32 bytes"), "{short}");
+    let long = cookie.with_secret_key("0123456789abcdef0123456789abcdef");
+    assert!(long.validate().is_ok());
+    let short_fallback = long.with_secret_key_fallbacks(["old"]).validate();
+    assert!(short_fallback.is_err());
 }

@@ -20,7 +20,8 @@ use crate::error::ConfigError;
 /// let kind: SessionType = "Redis".parse()?;
 /// assert_eq!(kind, SessionType::Redis);
 /// assert_eq!("sql".parse::<SessionType>()?.to_string(), "sqlalchemy");
-/// assert!("cookie".parse::<SessionType>().is_err());
+/// assert_eq!("cookie".parse::<SessionType>()?, SessionType::Cookie);
+/// assert!("dynamodb".parse::<SessionType>().is_err());
 /// # Ok::<(), satchel::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,6 +43,9 @@ pub enum SessionType {
     MongoDb,
     /// `sqlalchemy` (alias `sql`): an SQL database at `SESSION_SQL_URL`.
     Sql,
+    /// `cookie`: no server; the whole session travels in its cookie, sealed with
+    /// `SECRET_KEY` (Satchel's own; see [`CookieStore`](crate::store::cookie)).
+    Cookie,
 }
 
 impl SessionType {
@@ -62,6 +66,7 @@ impl SessionType {
             Self::Memcached => "memcached",
             Self::MongoDb => "mongodb",
             Self::Sql => "sqlalchemy",
+            Self::Cookie => "cookie",
         }
     }
 }
@@ -89,6 +94,7 @@ impl FromStr for SessionType {
             "memcached" => Self::Memcached,
             "mongodb" => Self::MongoDb,
             "sqlalchemy" | "sql" => Self::Sql,
+            "cookie" => Self::Cookie,
             _ => {
                 return Err(ConfigError::Invalid {
                     key: "SESSION_TYPE".to_owned(),

@@ -7,10 +7,32 @@ use super::parse::{
     EXPECTED_COUNT, EXPECTED_FILE_MODE, EXPECTED_LIFETIME, EXPECTED_SECRETS, REDACTED,
     format_lifetime, invalid_value, is_token_byte,
 };
-use super::{MAX_LIFETIME, SameSite, SessionConfig};
+use super::{MAX_LIFETIME, SameSite, SessionConfig, SessionType};
 use crate::error::ConfigError;
 
 impl SessionConfig {
+    /// The key of the cookie store (SESSION_TYPE=cookie): SECRET_KEY, set and long
+    /// enough, since whoever guesses it can write any session (a user id included).
+    pub(crate) fn validate_cookie_key(&self) -> Result<(), ConfigError> {
+        let short = |secret: &crate::Secret| secret.as_bytes().len() < 32;
+        match &self.secret_key {
+            None => Err(ConfigError::Conflict(
+                "SESSION_TYPE=cookie seals each session with SECRET_KEY, which is not set: \
+                 generate one with `satchel keygen`"
+                    .to_owned(),
+            )),
+            Some(key) if short(key) || self.secret_key_fallbacks.iter().any(short) => {
+                Err(ConfigError::Conflict(
+                    "SESSION_TYPE=cookie needs SECRET_KEY (and each key of \
+                     SECRET_KEY_FALLBACKS) of 32 bytes or more: whoever guesses it can write \
+                     any session, a user id included; generate one with `satchel keygen`"
+                        .to_owned(),
+                ))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
     /// Checks the configuration for values that cannot work and settings that contradict
     /// each other.
     ///
@@ -20,6 +42,8 @@ impl SessionConfig {
     ///
     /// - `SESSION_USE_SIGNER` without `SECRET_KEY`, or in a build without the `signed`
     ///   feature;
+    /// - `SESSION_TYPE=cookie` without a `SECRET_KEY` of 32 bytes or more (and as long a
+    ///   key in each entry of `SECRET_KEY_FALLBACKS`);
     /// - an empty `SECRET_KEY` or an empty entry in `SECRET_KEY_FALLBACKS`;
     /// - a `SESSION_DATA_KEY` or an entry of `SESSION_DATA_KEY_FALLBACKS` shorter than
     ///   32 bytes, fallbacks without `SESSION_DATA_KEY`, or a data key in a build
@@ -61,6 +85,9 @@ impl SessionConfig {
                  `satchel keygen`"
                     .to_owned(),
             ));
+        }
+        if self.session_type == SessionType::Cookie {
+            self.validate_cookie_key()?;
         }
         if self.hash_ids && self.hash_ids_migrate && !self.use_signer {
             return Err(ConfigError::Conflict(

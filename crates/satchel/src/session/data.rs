@@ -224,7 +224,7 @@ impl Session {
             }
             id
         };
-        let outcome = self.inner.shared.store.update(&id, key, &update).await;
+        let outcome = self.store().update(&id, key, &update).await;
         let mut state = self.state();
         let value = match outcome {
             Ok(Updated::Applied(value)) => value,

@@ -169,7 +169,7 @@ impl Session {
             Plan::VaryOnly => return Ok(Outcome::vary_only()),
             Plan::Act { delete, write } => (delete, write),
         };
-        let store = &self.inner.shared.store;
+        let store = self.store();
         if let (true, Fate::Destroy { purge: Some(old) }) = (delete, state.fate) {
             // Retired before the delete: a request that finds the entry gone must already
             // see that it was destroyed, not that it never was.
@@ -230,6 +230,15 @@ impl Session {
             // A cookie for an id is planned only for a write that names one.
             (Cookie::Same(_) | Cookie::New(_), None) => None,
         };
+        // In its cookie, the session goes out whenever the request changed it: the
+        // cookie is all there is of it.
+        #[cfg(feature = "cookie")]
+        let set_cookie = match &self.inner.jar {
+            Some(in_cookie) if in_cookie.jar.changed() || set_cookie.is_some() => {
+                self.carry(in_cookie, id, ending.presented).await?
+            }
+            _ => set_cookie,
+        };
         let disposition = match (write, answer) {
             (Write::Cycle { .. }, _) => Disposition::Cycled,
             (Write::Create { .. }, Answer::Saved(Saved::Stored)) => Disposition::Created,
@@ -245,6 +254,46 @@ impl Session {
             vary_cookie: true,
             disposition,
         })
+    }
+
+    /// The `Set-Cookie` value carrying the session `id` as the request leaves it in its
+    /// own store (SESSION_TYPE=cookie); the cookie's removal when there is none left and
+    /// the browser `presented` one.
+    #[cfg(feature = "cookie")]
+    async fn carry(
+        &self,
+        in_cookie: &super::InCookie,
+        id: Option<SessionId>,
+        presented: bool,
+    ) -> Result<Option<String>, Error> {
+        use crate::store::cookie::COOKIE_LIMIT;
+        let shared = &self.inner.shared;
+        let record = match id {
+            Some(id) => {
+                let key = self.key(&id);
+                let record = in_cookie.jar.load(&key, None).await;
+                record.map_err(|e| store_failed("load", &e))?
+            }
+            None => None,
+        };
+        let (Some(id), Some(record), Some(sealer)) = (id, record, &shared.sealer) else {
+            return Ok(presented.then(|| shared.cookie.removal()));
+        };
+        let name = shared.cookie.name();
+        let value = sealer
+            .seal(name, &id, &record)
+            .map_err(|e| store_failed("seal the session into its cookie", &e))?;
+        let size = name.len() + 1 + value.len();
+        if size > COOKIE_LIMIT {
+            let refused = StoreError::TooLarge {
+                budget: COOKIE_LIMIT,
+                size,
+            };
+            return Err(store_failed("send the session in its cookie", &refused));
+        }
+        let permanent = record.permanent.unwrap_or(self.config().permanent());
+        let expires = permanent.then_some(record.expires_at);
+        Ok(Some(shared.cookie.set(&value, expires)))
     }
 
     /// The outcome of a request whose session changes the failing store did not get
@@ -295,7 +344,7 @@ impl Session {
         state: &State,
         write: &Write,
     ) -> Result<(Option<SessionId>, Answer), Error> {
-        let store = &self.inner.shared.store;
+        let store = self.store();
         let saved = |result: Result<Saved, StoreError>| {
             result
                 .map(Answer::Saved)

@@ -78,6 +78,9 @@ struct Shared {
     writable: bool,
     #[cfg(feature = "signed")]
     signer: Option<crate::signing::Signer>,
+    /// Seals sessions into their cookies, under SESSION_TYPE=cookie.
+    #[cfg(feature = "cookie")]
+    sealer: Option<crate::store::cookie::Sealer>,
     retired: Mutex<Retired>,
 }
 
@@ -175,6 +178,19 @@ impl SessionManager {
             // validate() guarantees SECRET_KEY is set when the signer is on.
             Signer::new(current.unwrap_or_else(Key::generate), fallbacks)
         });
+        #[cfg(feature = "cookie")]
+        let sealer = if store.capabilities().in_cookie {
+            config.validate_cookie_key()?;
+            let fallbacks = config
+                .secret_key_fallbacks()
+                .iter()
+                .map(crate::Secret::as_bytes);
+            // validate_cookie_key() guarantees SECRET_KEY is set.
+            let current = config.secret_key().map_or(&[][..], crate::Secret::as_bytes);
+            Some(crate::store::cookie::Sealer::new(current, fallbacks))
+        } else {
+            None
+        };
         #[cfg(feature = "sealed")]
         let store = match config.data_key() {
             Some(current) => {
@@ -195,6 +211,8 @@ impl SessionManager {
                 writable,
                 #[cfg(feature = "signed")]
                 signer,
+                #[cfg(feature = "cookie")]
+                sealer,
                 retired: Mutex::default(),
             }),
         })
@@ -254,6 +272,8 @@ impl SessionManager {
         }
         Session {
             inner: Arc::new(Inner {
+                #[cfg(feature = "cookie")]
+                jar: self.shared.sealer.as_ref().map(|_| InCookie::new()),
                 shared: Arc::clone(&self.shared),
                 candidates,
                 loaded: OnceCell::new(),
@@ -279,11 +299,35 @@ pub struct Session {
 
 struct Inner {
     shared: Arc<Shared>,
+    /// The request's own store of its session, under SESSION_TYPE=cookie.
+    #[cfg(feature = "cookie")]
+    jar: Option<InCookie>,
     /// Values of every cookie with the session cookie's name, not yet verified.
     candidates: Vec<Box<str>>,
     /// Set once the load from the store ran: `true` when it succeeded.
     loaded: OnceCell<bool>,
     state: Mutex<State>,
+}
+
+/// The store of a request's session under SESSION_TYPE=cookie: the session its cookie
+/// carried, which the request reads and writes as it would a server's store.
+#[cfg(feature = "cookie")]
+struct InCookie {
+    jar: crate::store::cookie::Jar,
+    /// The same, as the engine's calls take it.
+    store: Guarded,
+}
+
+#[cfg(feature = "cookie")]
+impl InCookie {
+    fn new() -> Self {
+        let jar = crate::store::cookie::Jar::new();
+        let store = BoxedStore::unmetered(jar.clone());
+        Self {
+            jar,
+            store: Guarded::new(store, 0, std::time::Duration::ZERO),
+        }
+    }
 }
 
 /// How far a request has gone with its session; it only moves up.
@@ -773,6 +817,10 @@ fn set_view(data: &mut Data, key: &str, value: Option<Value>) {
 }
 
 fn store_failed(what: &str, error: &StoreError) -> Error {
+    if let StoreError::Unsupported(what) = *error {
+        // Not a failure: the store cannot do it (the cookie store keeps no sessions).
+        return Error::Unsupported(what);
+    }
     if let StoreError::TooLarge { budget, size } = *error {
         // The store is healthy: the session is over its budget (or the store's limit).
         tracing::warn!(error = %Chain(error), "session store refused to {what}");
@@ -805,7 +853,7 @@ impl Session {
         >,
     > {
         Box::pin(async move {
-            let store = &self.inner.shared.store;
+            let store = self.store();
             let Some(record) = store.load(raw, None).await? else {
                 return Ok(None);
             };
@@ -845,6 +893,39 @@ impl Session {
         }
     }
 
+    /// The store this request's session lives in: the manager's, or under
+    /// SESSION_TYPE=cookie the request's own.
+    fn store(&self) -> &Guarded {
+        #[cfg(feature = "cookie")]
+        if let Some(in_cookie) = &self.inner.jar {
+            return &in_cookie.store;
+        }
+        &self.inner.shared.store
+    }
+
+    /// Under SESSION_TYPE=cookie, puts the session the cookie `presented` carries into
+    /// the request's store, under its key, for the load to find.
+    #[cfg(feature = "cookie")]
+    async fn unpack(&self, presented: &Presented) {
+        let (Some(in_cookie), Some(sealer)) = (&self.inner.jar, &self.inner.shared.sealer) else {
+            return;
+        };
+        let Some(value) = self.inner.candidates.get(presented.index) else {
+            return;
+        };
+        if let Some((_, record, _)) = sealer.open(self.inner.shared.cookie.name(), value) {
+            in_cookie.jar.seed(&presented.key, &record).await;
+        }
+    }
+
+    /// Whether the session lives in its cookie (SESSION_TYPE=cookie).
+    fn in_cookie(&self) -> bool {
+        #[cfg(feature = "cookie")]
+        return self.inner.jar.is_some();
+        #[cfg(not(feature = "cookie"))]
+        false
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // State stays consistent at every await point; a panic in another clone's
         // critical section leaves nothing half-done worth refusing service for.
@@ -857,7 +938,13 @@ impl Session {
     /// The size budget the change sets and key updates sent to the store carry: the
     /// configured SESSION_MAX_SIZE, unless that is `0`.
     fn budget(&self) -> Option<usize> {
-        Some(self.config().max_size()).filter(|&budget| budget > 0)
+        let budget = Some(self.config().max_size()).filter(|&budget| budget > 0);
+        #[cfg(feature = "cookie")]
+        if self.in_cookie() {
+            let fits = crate::store::cookie::DATA_BUDGET;
+            return Some(budget.map_or(fits, |budget| budget.min(fits)));
+        }
+        budget
     }
 
     /// The session's size when `data` is over the budget, measured as the store will
@@ -865,7 +952,7 @@ impl Session {
     fn over_budget(&self, data: &Data) -> Option<Error> {
         let budget = self.budget()?;
         #[cfg(feature = "sealed")]
-        let size = if self.config().data_key().is_some() {
+        let size = if self.config().data_key().is_some() && !self.in_cookie() {
             crate::store::sealed::sealed_size(data)
         } else {
             crate::record::stored_size(data)
@@ -932,6 +1019,11 @@ impl Session {
     }
 
     fn verify(&self, value: &str) -> Option<(SessionId, bool)> {
+        #[cfg(feature = "cookie")]
+        if let Some(sealer) = &self.inner.shared.sealer {
+            let (id, _, fallback) = sealer.open(self.inner.shared.cookie.name(), value)?;
+            return Some((id, fallback));
+        }
         #[cfg(feature = "signed")]
         if let Some(signer) = &self.inner.shared.signer {
             let (id, by) = signer.verify(self.inner.shared.cookie.name(), value)?;
@@ -1038,9 +1130,11 @@ impl Session {
                 }
             }
         };
-        let store = &self.inner.shared.store;
+        let store = self.store();
         let now = SystemTime::now();
         for presented in ids {
+            #[cfg(feature = "cookie")]
+            self.unpack(&presented).await;
             // A plain read: a refresh that falls due is applied when the request ends,
             // in the place of a save (see `finish`).
             let key = presented.key;

@@ -97,7 +97,7 @@ impl SessionManager {
                 {
                     let last_seen = record
                         .expires_at
-                        .checked_sub(lifetime)
+                        .checked_sub(record.lifetime.unwrap_or(lifetime))
                         .map_or(member.bound_at, |at| at.max(member.bound_at));
                     sessions.push(SessionInfo {
                         id: member.id,
@@ -259,7 +259,11 @@ impl Session {
         id: &'a SessionId,
     ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>> {
         Box::pin(async move {
-            index::add(&self.inner.shared.store, user, id, SystemTime::now())
+            if self.in_cookie() {
+                // A cookie's session is on no server: there is no index to join.
+                return Ok(());
+            }
+            index::add(self.store(), user, id, SystemTime::now())
                 .await
                 .map_err(|e| store_failed("index the session's user", &e))
         })
@@ -274,6 +278,9 @@ impl Session {
         old: Option<(&'a str, SessionId)>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
+            if self.in_cookie() {
+                return;
+            }
             let manager = self.manager();
             if let Some((old_user, old_id)) = old {
                 manager.unindex(old_user, &[old_id]).await;
@@ -293,7 +300,11 @@ impl Session {
         user: &'a str,
         old: SessionId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(async move { self.manager().unindex(user, &[old]).await })
+        Box::pin(async move {
+            if !self.in_cookie() {
+                self.manager().unindex(user, &[old]).await;
+            }
+        })
     }
 }
 

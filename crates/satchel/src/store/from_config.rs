@@ -67,6 +67,8 @@ pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigErr
         SessionType::MongoDb => MongoStore::from_config(config).await.map(BoxedStore::new),
         #[cfg(feature = "_sql")]
         SessionType::Sql => sql_from_config(config).await,
+        #[cfg(feature = "cookie")]
+        SessionType::Cookie => Ok(BoxedStore::new(super::cookie::CookieStore)),
         // Reached only in builds that leave a store's feature out.
         #[allow(unreachable_patterns)]
         other => Err(ConfigError::Conflict(format!(
@@ -85,7 +87,8 @@ pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigErr
         feature = "redis",
         feature = "memcached",
         feature = "mongodb",
-        feature = "_sql"
+        feature = "_sql",
+        feature = "cookie"
     ),
     allow(dead_code)
 )]
@@ -96,6 +99,7 @@ fn feature_of(session_type: SessionType) -> &'static str {
         SessionType::Memcached => "`memcached` feature",
         SessionType::MongoDb => "`mongodb` feature",
         SessionType::Sql => "`sqlite`, `postgres` or `mysql` feature",
+        SessionType::Cookie => "`cookie` feature",
         _ => "default features",
     }
 }
@@ -114,6 +118,8 @@ const AVAILABLE: &[&str] = &[
     "mongodb",
     #[cfg(feature = "_sql")]
     "sqlalchemy",
+    #[cfg(feature = "cookie")]
+    "cookie",
 ];
 
 #[cfg(feature = "filesystem")]

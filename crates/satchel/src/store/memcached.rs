@@ -960,6 +960,7 @@ impl SessionStore for MemcachedStore {
             shared: true,
             listable: false,
             list_may_repeat: false,
+            in_cookie: false,
         }
     }
 }

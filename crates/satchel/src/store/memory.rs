@@ -299,6 +299,7 @@ impl SessionStore for MemoryStore {
             shared: false,
             listable: true,
             list_may_repeat: false,
+            in_cookie: false,
         }
     }
 }

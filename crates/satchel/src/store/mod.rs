@@ -47,6 +47,8 @@ use crate::observability::{Operation, metered};
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 
 #[cfg(any(feature = "filesystem", feature = "memcached", feature = "_sql"))]
+#[cfg(feature = "cookie")]
+pub mod cookie;
 mod envelope;
 #[cfg(feature = "filesystem")]
 pub mod filesystem;
@@ -180,6 +182,10 @@ pub struct Capabilities {
     /// repeats keys when the keyspace shrinks during the walk). Whoever counts entries
     /// then counts each id once.
     pub list_may_repeat: bool,
+    /// The session lives in its cookie, not in the store ([`CookieStore`](cookie::CookieStore)):
+    /// the engine keeps each request's session in a store of its own and sends it back in
+    /// the cookie.
+    pub in_cookie: bool,
 }
 
 impl Default for Capabilities {
@@ -190,6 +196,7 @@ impl Default for Capabilities {
             shared: true,
             listable: false,
             list_may_repeat: false,
+            in_cookie: false,
         }
     }
 }

@@ -1217,6 +1217,7 @@ impl SessionStore for MongoStore {
             shared: true,
             listable: true,
             list_may_repeat: false,
+            in_cookie: false,
         }
     }
 }

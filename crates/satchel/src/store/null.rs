@@ -68,6 +68,7 @@ impl SessionStore for NullStore {
             shared: false,
             listable: false,
             list_may_repeat: false,
+            in_cookie: false,
         }
     }
 }

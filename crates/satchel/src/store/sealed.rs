@@ -185,8 +185,13 @@ impl DataKey {
     /// with a context of Satchel's own). Use a long random secret: `satchel keygen`.
     #[must_use]
     pub fn derive(secret: &[u8]) -> Self {
-        let key = blake3::derive_key(KEY_CONTEXT, secret);
-        let tag = blake3::derive_key(KEY_ID_CONTEXT, secret);
+        Self::derive_in(KEY_CONTEXT, KEY_ID_CONTEXT, secret)
+    }
+
+    /// Derives a key for one use of Satchel's (its contexts: the key's, and its id's).
+    pub(crate) fn derive_in(context: &str, id_context: &str, secret: &[u8]) -> Self {
+        let key = blake3::derive_key(context, secret);
+        let tag = blake3::derive_key(id_context, secret);
         let mut id = [0; KEY_ID_LEN];
         id.copy_from_slice(&tag[..KEY_ID_LEN]);
         Self {
@@ -210,7 +215,7 @@ struct Keys {
 
 /// Why a value did not open.
 #[derive(Debug, thiserror::Error)]
-enum Unsealing {
+pub(crate) enum Unsealing {
     #[error("a session value is not sealed (it was stored in the clear)")]
     NotSealed,
     #[error("a sealed session value is malformed")]
@@ -226,20 +231,8 @@ enum Unsealing {
 impl Keys {
     /// Seals `value` of `name` for the session stored under `id`.
     fn seal(&self, id: &SessionId, name: &str, value: &Value) -> Result<Value, StoreError> {
-        let key = &self.current;
-        let mut buffer = Vec::with_capacity(OVERHEAD + 64);
-        buffer.extend_from_slice(&key.id);
-        let mut nonce = [0; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(StoreError::backend)?;
-        buffer.extend_from_slice(&nonce);
-        serde_json::to_writer(&mut buffer, value).map_err(StoreError::encode)?;
-        let aad = associated(id, name);
-        let (_, plaintext) = buffer.split_at_mut(KEY_ID_LEN + NONCE_LEN);
-        let tag = key
-            .cipher
-            .encrypt_in_place_detached(XNonce::from_slice(&nonce), &aad, plaintext)
-            .map_err(|_| StoreError::encode("a session value is too long to seal"))?;
-        buffer.extend_from_slice(&tag);
+        let plaintext = serde_json::to_vec(value).map_err(StoreError::encode)?;
+        let buffer = seal_bytes(&self.current, &associated(id, name), &plaintext)?;
         let mut text = String::with_capacity(PREFIX.len() + (buffer.len() * 4).div_ceil(3));
         text.push_str(PREFIX);
         URL_SAFE_NO_PAD.encode_string(&buffer, &mut text);
@@ -252,31 +245,12 @@ impl Keys {
             .as_str()
             .and_then(|text| text.strip_prefix(PREFIX))
             .ok_or(Unsealing::NotSealed)?;
-        let mut bytes = URL_SAFE_NO_PAD
+        let bytes = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| Unsealing::Malformed)?;
-        if bytes.len() < OVERHEAD {
-            return Err(Unsealing::Malformed);
-        }
-        let (head, rest) = bytes.split_at_mut(KEY_ID_LEN + NONCE_LEN);
-        let (key_id, nonce) = head.split_at(KEY_ID_LEN);
-        let (ciphertext, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
-        let aad = associated(id, name);
-        let tag = Tag::clone_from_slice(tag);
-        // A failed attempt leaves the buffer as it was: the tag is checked before the
-        // keystream is applied.
-        let opened = std::iter::once(&self.current)
-            .chain(&self.fallbacks)
-            .filter(|key| key.id == key_id)
-            .any(|key| {
-                key.cipher
-                    .decrypt_in_place_detached(XNonce::from_slice(nonce), &aad, ciphertext, &tag)
-                    .is_ok()
-            });
-        if !opened {
-            return Err(Unsealing::Forged);
-        }
-        serde_json::from_slice(ciphertext).map_err(|_| Unsealing::Malformed)
+        let keys = std::iter::once(&self.current).chain(&self.fallbacks);
+        let (plaintext, _) = open_bytes(keys, &associated(id, name), bytes)?;
+        serde_json::from_slice(&plaintext).map_err(|_| Unsealing::Malformed)
     }
 
     /// Opens every value of `record`, stored under `id`.
@@ -298,6 +272,63 @@ impl Keys {
             .map(|(name, value)| Ok((name.clone(), self.seal(id, name, value)?)))
             .collect()
     }
+}
+
+/// Seals `plaintext` under `key` with `aad`: the key's id, a random nonce, the ciphertext
+/// and the tag.
+pub(crate) fn seal_bytes(
+    key: &DataKey,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let mut buffer = Vec::with_capacity(OVERHEAD + plaintext.len());
+    buffer.extend_from_slice(&key.id);
+    let mut nonce = [0; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(StoreError::backend)?;
+    buffer.extend_from_slice(&nonce);
+    buffer.extend_from_slice(plaintext);
+    let (_, text) = buffer.split_at_mut(KEY_ID_LEN + NONCE_LEN);
+    let tag = key
+        .cipher
+        .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, text)
+        .map_err(|_| StoreError::encode("too long to seal"))?;
+    buffer.extend_from_slice(&tag);
+    Ok(buffer)
+}
+
+/// Opens what [`seal_bytes`] sealed with `aad`, under the first of `keys` with its key id
+/// that opens it: the plaintext, and the position of that key among `keys`.
+pub(crate) fn open_bytes<'a>(
+    keys: impl IntoIterator<Item = &'a DataKey>,
+    aad: &[u8],
+    mut bytes: Vec<u8>,
+) -> Result<(Vec<u8>, usize), Unsealing> {
+    if bytes.len() < OVERHEAD {
+        return Err(Unsealing::Malformed);
+    }
+    let (head, rest) = bytes.split_at_mut(KEY_ID_LEN + NONCE_LEN);
+    let (key_id, nonce) = head.split_at(KEY_ID_LEN);
+    let (ciphertext, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+    let tag = Tag::clone_from_slice(tag);
+    // A failed attempt leaves the buffer as it was: the tag is checked before the
+    // keystream is applied.
+    let opened = keys
+        .into_iter()
+        .enumerate()
+        .filter(|(_, key)| key.id == key_id)
+        .find(|(_, key)| {
+            key.cipher
+                .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, ciphertext, &tag)
+                .is_ok()
+        })
+        .map(|(position, _)| position);
+    let Some(position) = opened else {
+        return Err(Unsealing::Forged);
+    };
+    let end = bytes.len() - TAG_LEN;
+    bytes.truncate(end);
+    bytes.drain(..KEY_ID_LEN + NONCE_LEN);
+    Ok((bytes, position))
 }
 
 /// The associated data of a value: this use, the session's store key, the value's key.

@@ -31,6 +31,9 @@ use satchel::{
     Error, MemoryStore, SameSite, Session, SessionConfig, SessionId, SessionManager, SessionStore,
 };
 
+/// The SECRET_KEY of the scenarios on the cookie store, unless one sets its own.
+pub const COOKIE_KEY: &str = "the secret key of the scenarios on the cookie store";
+
 /// What a test app answered.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -80,8 +83,12 @@ impl App {
     pub fn manager(&self) -> SessionManager {
         self.manager
             .get_or_init(|| {
-                SessionManager::new(self.store.clone(), self.config.clone())
-                    .expect("a valid configuration")
+                let mut config = self.config.clone();
+                if self.store.capabilities().in_cookie && config.secret_key().is_none() {
+                    // The cookie store seals sessions with SECRET_KEY.
+                    config = config.with_secret_key(COOKIE_KEY);
+                }
+                SessionManager::new(self.store.clone(), config).expect("a valid configuration")
             })
             .clone()
     }
@@ -240,6 +247,264 @@ macro_rules! scenarios {
             }
         )*
     };
+}
+
+/// Generates the scenarios of the cookie store (SESSION_TYPE=cookie) for a harness: the
+/// shared scenarios that apply to a session kept in its cookie, and its own.
+///
+/// The other shared scenarios do not apply, for one of three reasons: they read or
+/// write the server's store behind the app's back (there is none: the expiry, refresh,
+/// log-in, log-out, migration and request-cost scenarios check the stored entry), they
+/// count on revocation or a user index (a cookie cannot be recalled: the log-out race,
+/// listings, the cap, revoking a user), or they count on concurrent requests merging
+/// their changes (each answer carries the whole session, so the last one wins: the
+/// fifty keys, increments, flashes, conditional sets and the log-in race). What a cookie
+/// does instead in each case is checked by the scenarios below.
+#[macro_export]
+macro_rules! cookie_scenarios {
+    ($harness:expr) => {
+        $crate::scenarios!(@each $harness, async { Some(satchel::store::cookie::CookieStore) };
+            login_sets_a_cookie_and_reads_it_back,
+            reading_an_empty_session_stores_nothing,
+            every_cookie_option_is_applied,
+            nothing_is_saved_when_the_handler_answers_5xx,
+            vary_cookie_is_set_whenever_the_session_was_used,
+            without_refresh_the_cookie_is_sent_only_on_change,
+            non_ascii_cookies_do_not_hide_the_session_cookie,
+            a_stale_cookie_of_the_same_name_does_not_hide_the_live_one,
+            a_cookie_carries_the_session_sealed_and_only_when_it_changes,
+            a_cookie_session_ends_at_its_sealed_expiry_whatever_the_browser_keeps,
+            forged_and_foreign_cookies_give_a_fresh_session,
+            a_cookie_sealed_with_a_fallback_key_is_sealed_again,
+            a_log_out_removes_the_cookie_but_cannot_recall_a_copy,
+            a_session_too_large_for_a_cookie_is_refused,
+            what_needs_a_server_is_refused_clearly,
+        );
+    };
+}
+
+/// The cookie store: the session goes out sealed (nothing of it readable) after each
+/// change, within one request increments, flashes and lifetimes work as anywhere, and a
+/// read that changes nothing sends no cookie.
+pub async fn a_cookie_carries_the_session_sealed_and_only_when_it_changes<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    let reply = b.post("/login?uid=4242").await;
+    let cookie = session_cookie(&reply, "session").unwrap();
+    assert!(cookie.starts_with("session=v1."), "{cookie}");
+    assert!(!cookie.contains("4242"), "sealed: {cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    let first = b.cookie.clone();
+    let reply = b.get("/read").await;
+    assert_eq!(reply.body, "4242");
+    assert_eq!(
+        session_cookie(&reply, "session"),
+        None,
+        "a read sends nothing"
+    );
+    assert_eq!(b.post("/incr").await.body, "1", "n was 0 after the log-in");
+    assert_ne!(b.cookie, first, "the change went out in a new cookie");
+    assert_eq!(b.post("/incr").await.body, "2");
+    b.post("/flash/hello").await;
+    assert_eq!(b.post("/take-flashes").await.body, "hello");
+    assert_eq!(b.post("/take-flashes").await.body, "", "shown once");
+    let reply = b.post("/lifetime/86400").await;
+    assert_eq!(max_age(session_cookie(&reply, "session").unwrap()), 86400);
+    assert_eq!(b.get("/read").await.body, "4242");
+}
+
+/// The cookie store enforces the expiry sealed in the cookie, not the cookie's own
+/// `Expires`: a browser (or a thief) that keeps sending an old cookie gets no session,
+/// and SESSION_ABSOLUTE_LIFETIME holds however busy the session is.
+pub async fn a_cookie_session_ends_at_its_sealed_expiry_whatever_the_browser_keeps<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let config = SessionConfig::default()
+        .with_lifetime(Duration::from_secs(1))
+        .with_refresh_each_request(false);
+    let app = App::new(store.clone(), config);
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=5").await;
+    assert_eq!(b.get("/read").await.body, "5");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        b.get("/read").await.body,
+        "0",
+        "the cookie, sent again, has expired"
+    );
+
+    let config = SessionConfig::default()
+        .with_lifetime(Duration::from_secs(60))
+        .with_absolute_lifetime(Some(Duration::from_secs(2)));
+    let app = App::new(store.clone(), config);
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=6").await;
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(b.get("/read").await.body, "6");
+        b.post("/write").await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(b.get("/read").await.body, "0", "past the absolute limit");
+}
+
+/// A cookie changed by a single character, sealed under another cookie name or with
+/// another SECRET_KEY, or not sealed at all, is no session: a fresh one, never an error.
+pub async fn forged_and_foreign_cookies_give_a_fresh_session<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=9").await;
+    let good = b.cookie.clone().unwrap();
+    let middle = good.len() / 2;
+    let flipped = if &good[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let forged = format!("{}{flipped}{}", &good[..middle], &good[middle + 1..]);
+    let other = App::new(
+        store.clone(),
+        SessionConfig::default().with_secret_key("another application's secret key, long enough"),
+    );
+    let mut foreign = Browser::new(h, &other);
+    foreign.post("/login?uid=10").await;
+    let renamed = App::new(
+        store.clone(),
+        SessionConfig::default().with_cookie_name("other"),
+    );
+    let mut named = Browser::new(h, &renamed);
+    named.post("/login?uid=11").await;
+    for (what, value) in [
+        ("a flipped character", forged),
+        ("another key's cookie", foreign.cookie.clone().unwrap()),
+        ("another cookie name's", named.cookie.clone().unwrap()),
+        ("an unsealed id", SessionId::generate().to_string()),
+        ("garbage", "v1.%%%".to_owned()),
+    ] {
+        let mut b = Browser::new(h, &app);
+        b.cookie = Some(value);
+        let reply = b.get("/read").await;
+        assert_eq!((reply.status, reply.body.as_str()), (200, "0"), "{what}");
+    }
+    let mut b = Browser::new(h, &app);
+    b.cookie = Some(good);
+    assert_eq!(b.get("/read").await.body, "9", "the real one still opens");
+}
+
+/// SECRET_KEY_FALLBACKS: a cookie sealed with an old key opens, and the answer seals it
+/// again with the current key, even on a read.
+pub async fn a_cookie_sealed_with_a_fallback_key_is_sealed_again<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let old_key = "the application's previous secret key, long enough";
+    let old = App::new(
+        store.clone(),
+        SessionConfig::default().with_secret_key(old_key),
+    );
+    let mut b = Browser::new(h, &old);
+    b.post("/login?uid=12").await;
+    let rotated = App::new(
+        store.clone(),
+        SessionConfig::default()
+            .with_secret_key("the application's current secret key, long enough")
+            .with_secret_key_fallbacks([old_key]),
+    );
+    let mut b2 = Browser::new(h, &rotated);
+    b2.cookie.clone_from(&b.cookie);
+    let reply = b2.get("/read").await;
+    assert_eq!(reply.body, "12");
+    assert!(
+        session_cookie(&reply, "session").is_some(),
+        "sealed again with the current key"
+    );
+    assert_ne!(b2.cookie, b.cookie);
+    let current_only = App::new(
+        store.clone(),
+        SessionConfig::default()
+            .with_secret_key("the application's current secret key, long enough"),
+    );
+    let mut b3 = Browser::new(h, &current_only);
+    b3.cookie.clone_from(&b2.cookie);
+    assert_eq!(
+        b3.get("/read").await.body,
+        "12",
+        "the new cookie needs no fallback"
+    );
+    b3.cookie.clone_from(&b.cookie);
+    assert_eq!(
+        b3.get("/read").await.body,
+        "0",
+        "the old one does, once it is dropped"
+    );
+}
+
+/// What a cookie cannot do, said by a test: a log-out removes this browser's cookie, but
+/// a copy taken before it still opens until its sealed expiry (a server store deletes the
+/// session instead).
+pub async fn a_log_out_removes_the_cookie_but_cannot_recall_a_copy<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=13").await;
+    let copy = b.cookie.clone();
+    let reply = b.post("/logout").await;
+    assert!(is_removal(session_cookie(&reply, "session").unwrap()));
+    assert_eq!(b.cookie, None);
+    assert_eq!(b.get("/read").await.body, "0");
+    let mut thief = Browser::new(h, &app);
+    thief.cookie = copy;
+    assert_eq!(
+        thief.get("/read").await.body,
+        "13",
+        "a copy cannot be recalled"
+    );
+}
+
+/// Browsers keep at most 4096 bytes of a cookie: an insert past the cookie store's budget
+/// fails at once, and nothing is sent; the session stays as it was.
+pub async fn a_session_too_large_for_a_cookie_is_refused<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    b.post("/login?uid=14").await;
+    let before = b.cookie.clone();
+    let long = "k".repeat(1500);
+    let reply = b.post(&format!("/set/a{long}")).await;
+    assert_eq!(reply.status, 200, "1.5 KB fits");
+    let cookie = session_cookie(&reply, "session").unwrap();
+    assert!(cookie.len() < 4096, "{}", cookie.len());
+    let fitted = b.cookie.clone();
+    assert_ne!(fitted, before);
+    let reply = b.post(&format!("/set/b{long}")).await;
+    assert_eq!(reply.status, 500, "3 KB does not: {reply:?}");
+    assert_eq!(session_cookie(&reply, "session"), None, "nothing sent");
+    assert_eq!(b.cookie, fitted);
+    assert_eq!(b.get("/read").await.body, "14");
+    assert_eq!(b.get("/count-keys").await.body, "3");
+}
+
+/// Listing a user's sessions and revoking them need a server: on the cookie store they
+/// fail with a 500 (Error::Unsupported, logged), and the session itself is unharmed.
+pub async fn what_needs_a_server_is_refused_clearly<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    assert_eq!(b.post("/bind?uid=15").await.status, 200);
+    assert_eq!(b.get("/user-sessions").await.status, 500);
+    assert_eq!(b.post("/logout-all").await.status, 500);
+    let manager = app.manager();
+    let refused = manager.user_sessions("15").await.unwrap_err();
+    assert!(matches!(refused, Error::Unsupported(_)), "{refused:?}");
+    assert!(refused.to_string().contains("cookie"), "{refused}");
+    assert_eq!(b.get("/get/_user_id").await.body, "\"15\"");
 }
 
 pub async fn login_sets_a_cookie_and_reads_it_back<H: Harness>(h: &H, store: &BoxedStore) {

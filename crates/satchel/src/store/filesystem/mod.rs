@@ -559,6 +559,7 @@ impl SessionStore for FilesystemStore {
             shared: true,
             listable: true,
             list_may_repeat: false,
+            in_cookie: false,
         }
     }
 }

@@ -555,6 +555,7 @@ impl SessionStore for RedisStore {
         Capabilities {
             listable: true,
             list_may_repeat: true,
+            in_cookie: false,
             ..Capabilities::default()
         }
     }

@@ -761,6 +761,7 @@ impl SessionStore for SqliteStore {
             shared: !self.inner.memory,
             listable: true,
             list_may_repeat: false,
+            in_cookie: false,
         }
     }
 }
