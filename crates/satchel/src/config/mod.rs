@@ -26,7 +26,7 @@
 //! | `SESSION_PERMANENT` | `true` | Give sessions an expiry of `PERMANENT_SESSION_LIFETIME`; if `false`, the cookie lasts until the browser closes. |
 //! | `SESSION_USE_SIGNER` | `false` | Sign the session id in the cookie with HMAC-SHA256 and `SECRET_KEY` (needs the `signed` feature). |
 //! | `SESSION_MAX_PER_USER` | unset | Most sessions one user may have (Satchel's own setting): binding a user beyond it revokes that user's least recently used sessions. Unset, no cap. |
-//! | `SECRET_KEY` | unset | Secret used to sign session ids (`satchel keygen` makes one). Never printed. |
+//! | `SECRET_KEY` | unset | Secret used to sign session ids, and under `SESSION_TYPE=cookie` to seal whole sessions (32 bytes or more then); `satchel keygen` makes one. Never printed. |
 //! | `SECRET_KEY_FALLBACKS` | unset | Older secrets still accepted when verifying, for key rotation; comma-separated (or a TOML array). Never printed. |
 //! | `SESSION_DATA_KEY` | unset | Secret that encrypts session values at rest (XChaCha20-Poly1305, 32 bytes or more; `satchel keygen` makes one); unset keeps values in the clear. Never printed. |
 //! | `SESSION_DATA_KEY_FALLBACKS` | unset | Older data keys that still open values sealed before a rotation; comma-separated (or a TOML array). Never printed. |

@@ -303,7 +303,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "SECRET_KEY",
         default: "unset",
-        doc: "Secret used to sign session ids (`satchel keygen` makes one). Never printed.",
+        doc: "Secret used to sign session ids, and under `SESSION_TYPE=cookie` to seal whole \
+              sessions (32 bytes or more then); `satchel keygen` makes one. Never printed.",
         exposure: Exposure::Secret,
         set: |config, key, raw| {
             config.secret_key = Some(Secret::from(text(key, raw)?));
