@@ -468,7 +468,18 @@ impl Demo {
         let dir = tempfile::tempdir().unwrap();
         let port = common::free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_satchel"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_satchel"));
+        // The walk expects the demo's defaults: no setting of the test's own environment
+        // reaches the server.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SESSION_")
+                || key.starts_with("SECRET_KEY")
+                || key == "PERMANENT_SESSION_LIFETIME"
+            {
+                command.env_remove(key);
+            }
+        }
+        let child = command
             .args([
                 "serve",
                 "--framework",

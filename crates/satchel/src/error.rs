@@ -128,8 +128,9 @@ pub enum Error {
     #[error("the session store cannot {0}")]
     Unsupported(&'static str),
     /// [`Session::set_lifetime`](crate::Session::set_lifetime) was given a lifetime
-    /// under one second (stores keep whole seconds): nothing was changed.
-    #[error("a session lifetime must be at least one second")]
+    /// under one second (stores keep whole seconds) or over 100 years: nothing was
+    /// changed.
+    #[error("a session lifetime must be between one second and 100 years")]
     InvalidLifetime,
     /// The session would grow over its size budget (SESSION_MAX_SIZE), or over what the
     /// store takes: nothing was changed. An insert that would cross the budget fails at

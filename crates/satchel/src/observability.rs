@@ -12,7 +12,7 @@
 //! | --- | --- | --- | --- |
 //! | `satchel_store_operations_total` | counter | `store`, `operation`, `result` | every call to the store; `result` is `ok`, `error` (the backend failed, did not answer, or gave up on a write contended by concurrent writes), `corrupt` (an entry that does not decode) or `unsupported` |
 //! | `satchel_store_operation_duration_seconds` | histogram | `store`, `operation` | how long each call took, failures included |
-//! | `satchel_sessions_total` | counter | `event` | sessions `created`, `cycled` (a new id at log-in), `refreshed` (an expiry moved by a read), `destroyed` |
+//! | `satchel_sessions_total` | counter | `event` | sessions `created`, `cycled` (a new id at log-in), `refreshed` (an expiry moved by a read), `destroyed`, `expired` (loaded past SESSION_ABSOLUTE_LIFETIME, and deleted) |
 //! | `satchel_decode_failures_total` | counter | `store` | stored entries that did not decode (each then reads as no session) |
 //! | `satchel_merge_conflicts_total` | counter | `store` | conditional writes that found a newer entry, so the change set was applied again onto it (memcached's compare-and-swap; stores that merge inside the backend, under a lock or in a transaction never see one) |
 //! | `satchel_breaker_state` | gauge | `store` | the circuit breaker: `0` closed, `1` open, `2` probing (one request trying the store) |

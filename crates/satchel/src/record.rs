@@ -99,8 +99,11 @@ pub struct Record {
     /// uncontended save is a single conditional write.
     pub version: Option<u64>,
     /// When the session was created: what SESSION_ABSOLUTE_LIFETIME counts from. An id
-    /// rotation keeps it. `None` for an entry written before Satchel stored it; the
-    /// engine stamps such an entry on its next save.
+    /// rotation keeps it. The engine stamps it only under that limit (it costs a field
+    /// per session): `None` for an entry written while the limit was unset, which the
+    /// engine stamps (and counts from) at its next request under the limit. A store
+    /// must keep it, and [`lifetime`](Self::lifetime), with the entry: a store that
+    /// drops it leaves the absolute limit restarting at every request.
     pub created: Option<SystemTime>,
     /// The session's own lifetime ([`Session::set_lifetime`](crate::Session::set_lifetime)),
     /// when the application set one; `None` follows PERMANENT_SESSION_LIFETIME.
@@ -122,6 +125,17 @@ impl Record {
     }
 
     /// A record of `data` with the session's own settings `meta`.
+    #[cfg_attr(
+        not(any(
+            feature = "redis",
+            feature = "mongodb",
+            feature = "filesystem",
+            feature = "memcached",
+            feature = "_sql",
+            feature = "cookie"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn from_parts(
         data: Data,
         expires_at: SystemTime,
@@ -345,9 +359,9 @@ impl Changes {
     }
 
     /// Records the session's creation time ([`Record::created`]), which the store writes
-    /// with the entry. The engine sets it when it creates an entry, and when it saves
-    /// one stored without it. It is not a change on its own:
-    /// [`is_empty`](Self::is_empty) ignores it.
+    /// with the entry. Under SESSION_ABSOLUTE_LIFETIME the engine sets it when it
+    /// creates an entry, and when it saves one stored without it. It is not a change on
+    /// its own: [`is_empty`](Self::is_empty) ignores it.
     pub fn set_created(&mut self, at: SystemTime) {
         self.created = Some(at);
     }
@@ -413,6 +427,7 @@ impl Changes {
     /// # Errors
     ///
     /// The first error of `map`.
+    #[cfg_attr(not(feature = "sealed"), allow(dead_code))]
     pub(crate) fn try_map_sets<E>(
         &self,
         mut map: impl FnMut(&str, &Value) -> Result<Value, E>,
@@ -515,8 +530,9 @@ impl Changes {
         }
     }
 
-    /// A change set that replaces whatever is stored with `record`'s data and flag,
-    /// without a size budget.
+    /// A change set that replaces whatever is stored with `record`'s data, permanent
+    /// flag and lifetime, without a size budget. Its creation time is written when
+    /// `record` has one; a stored one is kept otherwise.
     #[must_use]
     pub fn replacing_with(record: &Record) -> Self {
         Self {

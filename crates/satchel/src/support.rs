@@ -103,6 +103,17 @@ pub(crate) struct NoAnswer {
     feature = "mongodb",
     feature = "_sql"
 ))]
+// The SQL stores time out through it on the servers; SQLite, in process, does not.
+#[cfg_attr(
+    not(any(
+        feature = "redis",
+        feature = "memcached",
+        feature = "mongodb",
+        feature = "postgres",
+        feature = "mysql"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn within<F, T>(
     server: &'static str,
     timeout: Duration,

@@ -158,8 +158,8 @@ pub(crate) async fn dump(session: &Session) -> Result<Reply, Error> {
 
 /// How long the demo remembers a user who ticked "Remember me".
 const REMEMBERED: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How long the demo keeps a session otherwise, once idle: its cookie goes when the
-/// browser closes.
+/// How long the demo keeps a session otherwise, from its last change: its cookie goes
+/// when the browser closes.
 const NOT_REMEMBERED: Duration = Duration::from_secs(2 * 3600);
 
 /// The demo's log-in form; `remember`: the "Remember me" box was ticked.
@@ -180,7 +180,7 @@ pub(crate) async fn demo_login(
     session.set_user(name.clone()).await?;
     session.insert("name", name).await?;
     // Remembered: a cookie that outlives the browser, for a month of idleness. Otherwise
-    // a browser-session cookie, and an entry that goes after two idle hours.
+    // a browser-session cookie, and an entry that goes two hours after its last change.
     session.set_permanent(remember).await?;
     let lifetime = if remember { REMEMBERED } else { NOT_REMEMBERED };
     session.set_lifetime(Some(lifetime)).await?;

@@ -276,6 +276,9 @@ impl SessionConfig {
     /// permanent cookie with the next move of its expiry, and a browser-session cookie
     /// (which carries no expiry) only when it is next replaced.
     ///
+    /// A session with its own lifetime ([`Session::set_lifetime`](crate::Session::set_lifetime))
+    /// is refreshed by 1% of that lifetime instead.
+    ///
     /// # Examples
     ///
     /// ```

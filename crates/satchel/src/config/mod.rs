@@ -100,7 +100,7 @@ pub use unknown::{UnknownSetting, unknown_in_environment, unknown_setting};
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 60 * 60);
 /// Longest accepted `PERMANENT_SESSION_LIFETIME`: 100 years. Anything longer is a mistake,
 /// and far-future expiry times overflow time arithmetic.
-pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// Default of `SESSION_FILE_DIR`: Flask-Session's, relative to the working directory.
 const DEFAULT_FILE_DIR: &str = "flask_sessions";
 /// Default of `SESSION_BREAKER_FAILURES`: five failures in a row. One slow query or one

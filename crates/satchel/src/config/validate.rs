@@ -11,9 +11,10 @@ use super::{MAX_LIFETIME, SameSite, SessionConfig, SessionType};
 use crate::error::ConfigError;
 
 impl SessionConfig {
-    /// The key of the cookie store (SESSION_TYPE=cookie): SECRET_KEY, set and long
-    /// enough, since whoever guesses it can write any session (a user id included).
-    pub(crate) fn validate_cookie_key(&self) -> Result<(), ConfigError> {
+    /// What the cookie store (SESSION_TYPE=cookie) needs: SECRET_KEY, set and long
+    /// enough, since whoever guesses it can write any session (a user id included), and
+    /// no SESSION_MAX_PER_USER, which it cannot enforce.
+    pub(crate) fn validate_cookie_store(&self) -> Result<(), ConfigError> {
         let short = |secret: &crate::Secret| secret.as_bytes().len() < 32;
         match &self.secret_key {
             None => Err(ConfigError::Conflict(
@@ -29,6 +30,11 @@ impl SessionConfig {
                         .to_owned(),
                 ))
             }
+            Some(_) if self.max_per_user.is_some() => Err(ConfigError::Conflict(
+                "SESSION_MAX_PER_USER needs a server store: under SESSION_TYPE=cookie no \
+                 server keeps a user's sessions, so none could be revoked"
+                    .to_owned(),
+            )),
             Some(_) => Ok(()),
         }
     }
@@ -43,7 +49,7 @@ impl SessionConfig {
     /// - `SESSION_USE_SIGNER` without `SECRET_KEY`, or in a build without the `signed`
     ///   feature;
     /// - `SESSION_TYPE=cookie` without a `SECRET_KEY` of 32 bytes or more (and as long a
-    ///   key in each entry of `SECRET_KEY_FALLBACKS`);
+    ///   key in each entry of `SECRET_KEY_FALLBACKS`), or with `SESSION_MAX_PER_USER`;
     /// - an empty `SECRET_KEY` or an empty entry in `SECRET_KEY_FALLBACKS`;
     /// - a `SESSION_DATA_KEY` or an entry of `SESSION_DATA_KEY_FALLBACKS` shorter than
     ///   32 bytes, fallbacks without `SESSION_DATA_KEY`, or a data key in a build
@@ -87,7 +93,7 @@ impl SessionConfig {
             ));
         }
         if self.session_type == SessionType::Cookie {
-            self.validate_cookie_key()?;
+            self.validate_cookie_store()?;
         }
         if self.hash_ids && self.hash_ids_migrate && !self.use_signer {
             return Err(ConfigError::Conflict(

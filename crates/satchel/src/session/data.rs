@@ -465,6 +465,8 @@ impl Session {
             .lifetime()
             .unwrap_or_else(|| state.loaded.and_then(|loaded| loaded.lifetime))
             .unwrap_or_else(|| self.config().lifetime())
+            // A stored lifetime is data: never beyond what the settings accept.
+            .clamp(Duration::from_secs(1), crate::config::MAX_LIFETIME)
     }
 
     /// Gives this session its own lifetime, in the place of PERMANENT_SESSION_LIFETIME
@@ -473,7 +475,8 @@ impl Session {
     /// [`cycle_id`](Self::cycle_id); every save and refresh counts it from then on, the
     /// cookie of a [permanent](Self::set_permanent) session carries it, and it never
     /// takes the session past SESSION_ABSOLUTE_LIFETIME. Stores keep it in whole
-    /// seconds; a lifetime under a second is refused.
+    /// seconds; a lifetime under a second, or over 100 years (the bound of
+    /// PERMANENT_SESSION_LIFETIME), is refused.
     ///
     /// The request ends by re-sending the cookie with the new expiry.
     ///
@@ -497,13 +500,14 @@ impl Session {
     /// # Errors
     ///
     /// [`Error::Disabled`] on the `null` store; [`Error::InvalidLifetime`] for a
-    /// lifetime under one second; [`Error::Unavailable`] when the store failed.
+    /// lifetime under one second or over 100 years; [`Error::Unavailable`] when the
+    /// store failed.
     pub async fn set_lifetime(&self, lifetime: Option<Duration>) -> Result<(), Error> {
         if !self.inner.shared.writable {
             return Err(Error::Disabled);
         }
         if let Some(lifetime) = lifetime
-            && lifetime.as_secs() == 0
+            && (lifetime.as_secs() == 0 || lifetime > crate::config::MAX_LIFETIME)
         {
             return Err(Error::InvalidLifetime);
         }
@@ -515,7 +519,8 @@ impl Session {
     }
 
     /// When the session was created, as stored (an id rotation keeps it); `None` for a
-    /// session not stored yet, or stored before Satchel kept the time.
+    /// session not stored yet, or stored while SESSION_ABSOLUTE_LIFETIME was unset
+    /// (the time is kept only for that limit).
     ///
     /// # Errors
     ///

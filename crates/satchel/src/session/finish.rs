@@ -143,26 +143,30 @@ impl Session {
         // Read only for a request that has store work to do: an untouched session costs
         // no clock reading.
         let lifetime = self.lifetime_of(&state);
-        let created = state.loaded.and_then(|loaded| loaded.created);
-        let policy = || {
-            let now = SystemTime::now();
-            Policy {
-                now,
-                lifetime,
-                // A new session counts from now.
-                deadline: config.absolute_lifetime().and_then(|limit| {
-                    let created = if state.loaded.is_some() {
-                        created
-                    } else {
-                        Some(now)
-                    };
-                    created.and_then(|created| created.checked_add(limit))
-                }),
-                granularity: lifetime / 100,
-                refresh_each_request: config.refresh_each_request(),
-            }
+        // Under an absolute limit, a new session, and one stored without its creation
+        // time (while the limit was unset), are stamped now, and counted from now: such a
+        // session is saved even by a read, or its reads would keep it alive for ever.
+        let stamp = config
+            .absolute_lifetime()
+            .filter(|_| state.loaded.is_none_or(|loaded| loaded.created.is_none()))
+            .map(|_| SystemTime::now());
+        if let Some(at) = stamp {
+            state.changes.set_created(at);
+        }
+        let created = state.loaded.and_then(|loaded| loaded.created).or(stamp);
+        let policy = || Policy {
+            now: SystemTime::now(),
+            lifetime,
+            deadline: config
+                .absolute_lifetime()
+                .and_then(|limit| created?.checked_add(limit)),
+            granularity: lifetime / 100,
+            refresh_each_request: config.refresh_each_request(),
         };
-        let ending = self.ending(&state, status);
+        let mut ending = self.ending(&state, status);
+        if stamp.is_some() && ending.existed {
+            ending.changed = true;
+        }
         let (delete, write) = match plan::plan(&ending, policy) {
             Plan::Untouched => return Ok(Outcome::default()),
             Plan::Failed => return Err(Error::Unavailable),
@@ -194,11 +198,6 @@ impl Session {
         if ending.existed {
             // Never bring back an entry that a concurrent request destroyed meanwhile.
             state.changes.require_existing();
-        }
-        if !ending.existed || state.loaded.is_some_and(|loaded| loaded.created.is_none()) {
-            // A new entry gets its creation time, and so does one stored without it
-            // (by an earlier release): SESSION_ABSOLUTE_LIFETIME counts from it.
-            state.changes.set_created(SystemTime::now());
         }
         if let Some(budget) = self.budget() {
             // The store checks it again on what it merges: a concurrent request's keys
@@ -235,6 +234,17 @@ impl Session {
         #[cfg(feature = "cookie")]
         let set_cookie = match &self.inner.jar {
             Some(in_cookie) if in_cookie.jar.changed() || set_cookie.is_some() => {
+                // A request that began before this process logged the session out or
+                // moved it to a new id must not send the old session back: its answer
+                // could land after the log-out's and undo it. (Another process does not
+                // know; the cookie store cannot recall a cookie.)
+                let stays = id.is_some() && id == state.loaded_id();
+                if let Some(key) = state.loaded_key().filter(|_| stays)
+                    && self.retired().contains(&key)
+                {
+                    tracing::debug!("session ended by a concurrent request; changes dropped");
+                    return Err(Error::Superseded);
+                }
                 self.carry(in_cookie, id, ending.presented).await?
             }
             _ => set_cookie,

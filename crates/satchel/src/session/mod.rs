@@ -180,12 +180,12 @@ impl SessionManager {
         });
         #[cfg(feature = "cookie")]
         let sealer = if store.capabilities().in_cookie {
-            config.validate_cookie_key()?;
+            config.validate_cookie_store()?;
             let fallbacks = config
                 .secret_key_fallbacks()
                 .iter()
                 .map(crate::Secret::as_bytes);
-            // validate_cookie_key() guarantees SECRET_KEY is set.
+            // validate_cookie_store() guarantees SECRET_KEY is set.
             let current = config.secret_key().map_or(&[][..], crate::Secret::as_bytes);
             Some(crate::store::cookie::Sealer::new(current, fallbacks))
         } else {
@@ -885,12 +885,7 @@ impl Session {
 
     /// Whether `record` has passed SESSION_ABSOLUTE_LIFETIME from its creation at `now`.
     fn outlived(&self, record: &crate::Record, now: SystemTime) -> bool {
-        match (self.config().absolute_lifetime(), record.created) {
-            (Some(limit), Some(created)) => {
-                created.checked_add(limit).is_some_and(|end| end <= now)
-            }
-            _ => false,
-        }
+        users::outlived(self.config(), record, now)
     }
 
     /// The store this request's session lives in: the manager's, or under

@@ -208,7 +208,8 @@ fn save(ending: &Ending, policy: &Policy, expires_at: SystemTime) -> Write {
     // two keep expiring together; a browser-session cookie carries no expiry, so its
     // entry's moves freely.
     let expires_at = match ending.stored_expires {
-        Some(at) if ending.permanent && !resend => at,
+        // Never past the deadline, which may have been lowered since it was stored.
+        Some(at) if ending.permanent && !resend => policy.deadline.map_or(at, |end| at.min(end)),
         _ => expires_at,
     };
     // The version shortcut writes what this request saw; once the loaded entry's expiry

@@ -93,6 +93,7 @@ impl SessionManager {
             match result {
                 Ok(Some(record))
                     if !record.is_expired(now)
+                        && !outlived(&self.shared.config, &record, now)
                         && record.data.get(USER_KEY).and_then(Value::as_str) == Some(user) =>
                 {
                     let last_seen = record
@@ -319,5 +320,18 @@ pub(super) fn loaded_user(state: &State) -> Option<&str> {
         Some(original) => original.as_ref().and_then(Value::as_str),
         None if state.loaded.is_some() => bound_user(state),
         None => None,
+    }
+}
+
+/// Whether `record` has passed SESSION_ABSOLUTE_LIFETIME from its creation at `now`: dead
+/// whatever its expiry says.
+pub(super) fn outlived(
+    config: &crate::SessionConfig,
+    record: &crate::Record,
+    now: SystemTime,
+) -> bool {
+    match (config.absolute_lifetime(), record.created) {
+        (Some(limit), Some(created)) => created.checked_add(limit).is_some_and(|end| end <= now),
+        _ => false,
     }
 }

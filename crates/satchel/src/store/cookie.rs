@@ -29,7 +29,14 @@
 //!   [`Error::Unsupported`].
 //! - **Concurrent merges.** Each answer carries the whole session: of two concurrent
 //!   requests that change it, the browser keeps the cookie of the one answered last.
-//!   [`Session::increment`] still adds within one request.
+//!   [`Session::increment`] still adds within one request, and is kept only when the
+//!   request's answer goes out (not with a `5xx`, which sends no cookie). A request
+//!   still running when its process logs the session out or rotates its id is refused
+//!   (`409`) rather than sending the old session back; in another process it is not,
+//!   and its answer can bring the session back to that browser.
+//! - **Who shares the key.** A cookie opens wherever SECRET_KEY and the cookie's name
+//!   are the same: two applications that share both (sibling subdomains with a `Domain`
+//!   cookie) accept each other's sessions. Give each application its own key.
 //! - **Size.** Browsers keep a cookie of at most 4096 bytes (name and value): a session
 //!   whose cookie would be larger fails with [`Error::TooLarge`] and nothing is sent. An
 //!   insert is held to a budget of [`DATA_BUDGET`] bytes of keys and JSON values at once.
@@ -219,8 +226,11 @@ impl SessionStore for Jar {
         key: &str,
         update: &KeyUpdate,
     ) -> Result<Updated, StoreError> {
-        self.mark();
-        self.entries.update(id, key, update).await
+        let updated = self.entries.update(id, key, update).await?;
+        if let Updated::Applied(_) = updated {
+            self.mark();
+        }
+        Ok(updated)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {

@@ -3,7 +3,8 @@
 //! # The contract: change sets, not whole records
 //!
 //! A store never receives a whole session to write back. It receives the [`Changes`] one
-//! request made (keys set, keys removed, `clear`, the permanent flag) and applies them,
+//! request made (keys set, keys removed, `clear`, the permanent flag, the session's own
+//! lifetime and creation time) and applies them,
 //! **atomically**, onto the latest stored entry: under a lock (memory, filesystem), in a
 //! transaction or script (SQL, Redis), or under a compare-and-swap retry (memcached). Two
 //! concurrent requests that set different keys therefore both land, which the
@@ -33,6 +34,13 @@
 //!
 //! Stores also check expiry themselves on load, whatever their backend's own TTL does;
 //! the engine checks it once more.
+//!
+//! Beside its data and expiry, a store keeps with each entry what the engine decides by:
+//! the permanent flag, the creation time ([`Record::created`], which SESSION_ABSOLUTE_LIFETIME
+//! counts from) and the session's own lifetime ([`Record::lifetime`]), all three carried
+//! by an id rotation. The conformance suite checks them
+//! (`the_creation_time_and_lifetime_are_stored`); a store that dropped the creation time
+//! would leave the absolute limit restarting at every request.
 
 use std::any::Any;
 use std::fmt;
@@ -46,9 +54,10 @@ use crate::id::SessionId;
 use crate::observability::{Operation, metered};
 use crate::record::{Changes, KeyUpdate, Record, Updated};
 
-#[cfg(any(feature = "filesystem", feature = "memcached", feature = "_sql"))]
 #[cfg(feature = "cookie")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub mod cookie;
+#[cfg(any(feature = "filesystem", feature = "memcached", feature = "_sql"))]
 mod envelope;
 #[cfg(feature = "filesystem")]
 pub mod filesystem;
@@ -157,6 +166,7 @@ pub struct Seen<'a> {
 
 impl Seen<'_> {
     /// The session's own settings to write.
+    #[cfg_attr(not(any(feature = "memcached", feature = "_sql")), allow(dead_code))]
     pub(crate) fn meta(&self) -> crate::record::Meta {
         crate::record::Meta {
             permanent: self.permanent,

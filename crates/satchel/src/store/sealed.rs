@@ -284,7 +284,7 @@ pub(crate) fn seal_bytes(
     let mut buffer = Vec::with_capacity(OVERHEAD + plaintext.len());
     buffer.extend_from_slice(&key.id);
     let mut nonce = [0; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(StoreError::backend)?;
+    getrandom::fill(&mut nonce).map_err(|error| StoreError::backend(error.to_string()))?;
     buffer.extend_from_slice(&nonce);
     buffer.extend_from_slice(plaintext);
     let (_, text) = buffer.split_at_mut(KEY_ID_LEN + NONCE_LEN);

@@ -123,7 +123,7 @@
 // alone) all of it.
 #![cfg_attr(
     not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
+    allow(dead_code, unreachable_pub)
 )]
 #![cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
