@@ -337,6 +337,22 @@ pub async fn the_creation_time_and_lifetime_are_stored<S: SessionStore>(store: S
         );
     }
 
+    // A touch and a key update leave them alone.
+    let touched = store.load(&id, Some(in_secs(120))).await.unwrap().unwrap();
+    assert_eq!(
+        (touched.created, touched.lifetime),
+        (Some(created), Some(month))
+    );
+    store
+        .update(&id, "n", &KeyUpdate::Increment(1))
+        .await
+        .unwrap();
+    let record = store.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(
+        (record.created, record.lifetime),
+        (Some(created), Some(month))
+    );
+
     // Back to the configured lifetime.
     let mut back = setting(&[("d", json!(4))]);
     back.set_lifetime(None);

@@ -234,6 +234,7 @@ macro_rules! scenarios {
             raw_entries_move_to_hashed_keys_when_migrating,
             the_absolute_lifetime_ends_a_session_however_busy,
             a_lowered_absolute_lifetime_ends_sessions_written_before,
+            a_session_stored_without_a_limit_counts_from_its_first_read_under_one,
             a_session_lifetime_is_kept_through_a_login,
         );
     };
@@ -2282,6 +2283,33 @@ pub async fn a_lowered_absolute_lifetime_ends_sessions_written_before<H: Harness
         "deleted at that load"
     );
     assert_eq!(b.get("/read").await.body, "0", "and gone for everyone");
+}
+
+/// A session stored while SESSION_ABSOLUTE_LIFETIME was unset has no creation time: its
+/// first request under the limit, even a read, stamps one and caps its expiry, so reads
+/// alone cannot keep it alive past the limit.
+pub async fn a_session_stored_without_a_limit_counts_from_its_first_read_under_one<H: Harness>(
+    h: &H,
+    store: &BoxedStore,
+) {
+    let unlimited = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &unlimited);
+    b.post("/login?uid=21").await;
+    let record = unlimited.store.load(&b.id(), None).await.unwrap().unwrap();
+    assert_eq!(record.created, None, "kept only under a limit");
+    let limit = Duration::from_secs(3600);
+    let limited = App::new(
+        store.clone(),
+        SessionConfig::default().with_absolute_lifetime(Some(limit)),
+    );
+    let mut b2 = Browser::new(h, &limited);
+    b2.cookie.clone_from(&b.cookie);
+    let before = SystemTime::now();
+    assert_eq!(b2.get("/read").await.body, "21");
+    let record = limited.store.load(&b.id(), None).await.unwrap().unwrap();
+    let created = record.created.expect("stamped by the read");
+    assert!(created + Duration::from_millis(5) >= before, "{created:?}");
+    assert!(record.expires_at <= created + limit, "{record:?}");
 }
 
 /// Session::set_lifetime: the session's own lifetime is stored with it, goes out in its
