@@ -140,8 +140,6 @@ impl Session {
             });
         }
         let config = self.config();
-        // Read only for a request that has store work to do: an untouched session costs
-        // no clock reading.
         let lifetime = self.lifetime_of(&state);
         // Under an absolute limit, a new session, and one stored without its creation
         // time (while the limit was unset), are stamped now, and counted from now: such a
@@ -154,6 +152,8 @@ impl Session {
             state.changes.set_created(at);
         }
         let created = state.loaded.and_then(|loaded| loaded.created).or(stamp);
+        // Read only for a request that has store work to do: an untouched session costs
+        // no clock reading (but for the stamp above, under an absolute limit).
         let policy = || Policy {
             now: SystemTime::now(),
             lifetime,
