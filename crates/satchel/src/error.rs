@@ -60,7 +60,10 @@ fn too_large_message(budget: usize, size: usize) -> String {
             "session would hold {size} bytes, more than the session store takes (its limit is unknown)"
         )
     } else {
-        format!("session would hold {size} bytes, over its budget of {budget} (SESSION_MAX_SIZE)")
+        format!(
+            "session would hold {size} bytes, over its budget of {budget} (SESSION_MAX_SIZE; \
+             under SESSION_TYPE=cookie, what one cookie carries)"
+        )
     }
 }
 
