@@ -147,7 +147,11 @@ impl Session {
         let stamp = config
             .absolute_lifetime()
             .filter(|_| state.loaded.is_none_or(|loaded| loaded.created.is_none()))
-            .map(|_| SystemTime::now());
+            // In whole milliseconds, as stores keep it: the deadline counted from it now
+            // is the one counted from the stored time later.
+            .map(|_| {
+                crate::support::from_unix_millis(crate::support::unix_millis(SystemTime::now()))
+            });
         if let Some(at) = stamp {
             state.changes.set_created(at);
         }

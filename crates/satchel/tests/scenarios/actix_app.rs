@@ -177,6 +177,22 @@ fn routes(cfg: &mut web::ServiceConfig) {
             }),
         )
         .route(
+            "/status/{k}",
+            web::get().to(|s: Session, k: web::Path<String>| async move {
+                crate::scenarios::status_walk(&s, &k).await
+            }),
+        )
+        .route(
+            "/set-status/{k}",
+            web::post().to(|s: Session, k: web::Path<String>| async move {
+                crate::scenarios::set_then_status(&s, &k).await
+            }),
+        )
+        .route(
+            "/destroy-status",
+            web::post().to(|s: Session| async move { crate::scenarios::destroy_then_status(&s) }),
+        )
+        .route(
             "/fail",
             web::post().to(|s: Session| async move {
                 s.insert("failed", true).await?;

@@ -177,6 +177,22 @@ pub fn router(app: &App) -> Router {
             }),
         )
         .route(
+            "/status/{k}",
+            get(|s: Session, Path(k): Path<String>| async move {
+                crate::scenarios::status_walk(&s, &k).await
+            }),
+        )
+        .route(
+            "/set-status/{k}",
+            post(|s: Session, Path(k): Path<String>| async move {
+                crate::scenarios::set_then_status(&s, &k).await
+            }),
+        )
+        .route(
+            "/destroy-status",
+            post(|s: Session| async move { crate::scenarios::destroy_then_status(&s) }),
+        )
+        .route(
             "/fail",
             post(|s: Session| async move {
                 s.insert("failed", true).await?;

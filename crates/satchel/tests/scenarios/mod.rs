@@ -14,7 +14,10 @@
 //! cycles the id: a log-in), `POST /logout-all` and `POST /logout-others` (revoke every
 //! session of the session's user, or all but this one, answering how many went),
 //! `GET /user-sessions` (how many live sessions the session's user has),
-//! `POST /lifetime/{seconds}` (the session's own lifetime; `0`: back to the configured one).
+//! `POST /lifetime/{seconds}` (the session's own lifetime; `0`: back to the configured one),
+//! `GET /status/{k}` (the status, whether the session holds k, the status again),
+//! `POST /set-status/{k}` (sets k, answers the status), `POST /destroy-status` (destroys,
+//! answers the status).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
@@ -236,6 +239,7 @@ macro_rules! scenarios {
             a_lowered_absolute_lifetime_ends_sessions_written_before,
             a_session_stored_without_a_limit_counts_from_its_first_read_under_one,
             a_session_lifetime_is_kept_through_a_login,
+            the_status_and_contains_key_follow_the_session,
         );
     };
     (@each $harness:expr, $store:expr; $($name:ident),* $(,)?) => {
@@ -280,6 +284,7 @@ macro_rules! cookie_scenarios {
             a_log_out_removes_the_cookie_but_cannot_recall_a_copy,
             a_session_too_large_for_a_cookie_is_refused,
             what_needs_a_server_is_refused_clearly,
+            the_status_and_contains_key_follow_the_session,
         );
     };
 }
@@ -2369,4 +2374,41 @@ pub async fn a_session_lifetime_is_kept_through_a_login<H: Harness>(h: &H, store
     let record = bounded.store.load(&b.id(), None).await.unwrap().unwrap();
     assert_eq!(record.lifetime, Some(Duration::from_secs(86400)));
     assert!(record.expires_at <= record.created.unwrap() + Duration::from_secs(7200));
+}
+
+/// `GET /status/{k}`: the status before anything, whether the session holds `k` (which
+/// loads it), and the status then.
+pub async fn status_walk(s: &Session, key: &str) -> Result<String, Error> {
+    let before = s.status();
+    let holds = s.contains_key(key).await?;
+    Ok(format!("{before:?},{holds},{:?}", s.status()))
+}
+
+/// `POST /set-status/{k}`: sets `k`, then the status.
+pub async fn set_then_status(s: &Session, key: &str) -> Result<String, Error> {
+    s.insert(key, true).await?;
+    Ok(format!("{:?}", s.status()))
+}
+
+/// `POST /destroy-status`: destroys the session, then the status.
+pub fn destroy_then_status(s: &Session) -> Result<String, Error> {
+    s.destroy();
+    Ok(format!("{:?}", s.status()))
+}
+
+/// `Session::status` and `Session::contains_key`, as a middleware sees them: a session is
+/// `Unloaded` until used, `New` when nothing was stored, `Loaded` when it was, `Changed`
+/// once written, `Destroyed` once destroyed; asking the status loads nothing.
+pub async fn the_status_and_contains_key_follow_the_session<H: Harness>(h: &H, store: &BoxedStore) {
+    let app = App::new(store.clone(), SessionConfig::default());
+    let mut b = Browser::new(h, &app);
+    assert_eq!(b.get("/status/k").await.body, "Unloaded,false,New");
+    assert_eq!(b.cookie, None, "asking stored nothing");
+    assert_eq!(b.post("/set-status/k").await.body, "Changed");
+    assert!(b.cookie.is_some());
+    assert_eq!(b.get("/status/k").await.body, "Unloaded,true,Loaded");
+    assert_eq!(b.get("/status/other").await.body, "Unloaded,false,Loaded");
+    assert_eq!(b.post("/destroy-status").await.body, "Destroyed");
+    assert_eq!(b.cookie, None, "the log-out removed the cookie");
+    assert_eq!(b.get("/status/k").await.body, "Unloaded,false,New");
 }
