@@ -4,6 +4,9 @@
 pub mod config;
 mod cookie;
 pub mod error;
+#[cfg(feature = "flask")]
+#[cfg_attr(docsrs, doc(cfg(feature = "flask")))]
+pub mod flask;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

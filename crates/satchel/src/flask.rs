@@ -1,0 +1,187 @@
+//! Flask-Session's own formats, for an application that shares its sessions with a Flask
+//! (or Flask Unchained) application while it moves to Rust a route at a time.
+//!
+//! # The signed cookie
+//!
+//! With `SESSION_USE_SIGNER`, Flask-Session (every release from 0.4 to 0.8) signs the
+//! session id it puts in the cookie with itsdangerous'
+//! `Signer(secret_key, salt="flask-session", key_derivation="hmac")`:
+//!
+//! ```text
+//! key    = HMAC-SHA1(SECRET_KEY, "flask-session")           20 bytes
+//! cookie = sid + "." + base64url_nopad(HMAC-SHA1(key, sid))  sid + 28 characters
+//! ```
+//!
+//! A sid is whatever Flask-Session made: `secrets.token_urlsafe(32)` (43 characters) from
+//! 0.6 on, a UUID4 string before. [`FlaskSigner`] makes and checks exactly these values,
+//! so a cookie Flask signed verifies here and one signed here verifies in Flask. Flask
+//! itself checks only its current `SECRET_KEY`; Satchel also accepts the keys of
+//! `SECRET_KEY_FALLBACKS`, and says which one verified, so that a cookie signed with an
+//! old key can be signed again.
+//!
+//! HMAC-SHA1 is Flask-Session's choice, kept here for compatibility: a MAC's strength
+//! does not rest on SHA-1's collision resistance, which is what is broken.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
+
+type HmacSha1 = Hmac<Sha1>;
+
+/// itsdangerous' salt for Flask-Session's signer.
+const SALT: &[u8] = b"flask-session";
+/// The length of a signature: 20 bytes as unpadded base64url.
+const SIGNATURE_LEN: usize = 27;
+
+/// Signs and verifies session ids as Flask-Session does with `SESSION_USE_SIGNER` (see
+/// the [module documentation](self)). Prints as `FlaskSigner(..)`: key material never
+/// reaches a log.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::flask::FlaskSigner;
+///
+/// let signer = FlaskSigner::new(b"test-secret", []);
+/// let sid = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+/// // The value Flask-Session 0.8 sets for this sid and SECRET_KEY.
+/// let cookie = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG.zu2eltd_4ZBZK7ME5WLH8WMl53o";
+/// assert_eq!(signer.sign(sid), cookie);
+/// assert_eq!(signer.verify(cookie), Some((sid, false)));
+/// assert_eq!(signer.verify("0123456789abcdefghijklmnopqrstuvwxyzABCDEFG.forged"), None);
+/// ```
+#[derive(Clone)]
+pub struct FlaskSigner {
+    /// The derived keys: SECRET_KEY's first, then the fallbacks'.
+    keys: Vec<[u8; 20]>,
+}
+
+impl FlaskSigner {
+    /// A signer for `secret` (SECRET_KEY, as the bytes of its UTF-8 text, as Flask takes
+    /// a `str` key) that also verifies with each of `fallbacks`.
+    #[must_use]
+    pub fn new<'a>(secret: &[u8], fallbacks: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let keys = std::iter::once(mac(secret, SALT))
+            .chain(fallbacks.into_iter().map(|secret| mac(secret, SALT)))
+            .collect();
+        Self { keys }
+    }
+
+    /// The cookie value for `sid`, signed with SECRET_KEY.
+    #[must_use]
+    pub fn sign(&self, sid: &str) -> String {
+        let mut value = String::with_capacity(sid.len() + 1 + SIGNATURE_LEN);
+        value.push_str(sid);
+        value.push('.');
+        URL_SAFE_NO_PAD.encode_string(mac(&self.keys[0], sid.as_bytes()), &mut value);
+        value
+    }
+
+    /// The sid a cookie value carries, when its signature is Flask-Session's with
+    /// SECRET_KEY or a fallback, and whether a fallback verified it; `None` otherwise. The
+    /// signatures are compared in constant time.
+    #[must_use]
+    pub fn verify<'v>(&self, value: &'v str) -> Option<(&'v str, bool)> {
+        let (sid, signature) = value.rsplit_once('.')?;
+        if sid.is_empty() || signature.len() != SIGNATURE_LEN {
+            return None;
+        }
+        let given = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        // Every key is tried, so the time taken does not say which one matched.
+        let mut matched = None;
+        for (position, key) in self.keys.iter().enumerate() {
+            let expected = mac(key, sid.as_bytes());
+            if bool::from(expected.ct_eq(given.as_slice())) && matched.is_none() {
+                matched = Some(position > 0);
+            }
+        }
+        matched.map(|fallback| (sid, fallback))
+    }
+}
+
+impl fmt::Debug for FlaskSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FlaskSigner(..)")
+    }
+}
+
+/// HMAC-SHA1 of `message` under `key`.
+fn mac(key: &[u8], message: &[u8]) -> [u8; 20] {
+    // HMAC takes a key of any length.
+    let Ok(mut mac) = HmacSha1::new_from_slice(key) else {
+        unreachable!("HMAC accepts keys of every length")
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Cookie values Flask-Session made (itsdangerous 2.2.0, key `test-secret`), from
+    /// `../shared/research/flask_session_formats.md`.
+    const FLASK_MADE: [(&str, &str); 3] = [
+        (
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG.zu2eltd_4ZBZK7ME5WLH8WMl53o",
+        ),
+        (
+            "ahqwthvY8o1nEr3Bhm4aFnGuxUncvlfCGI4KfL5Vo6g",
+            "ahqwthvY8o1nEr3Bhm4aFnGuxUncvlfCGI4KfL5Vo6g.5GzHv1ZYsIWwgBqN6aI7LmpXdJM",
+        ),
+        (
+            "85775d02-cd39-49c8-8042-66e54682f514",
+            "85775d02-cd39-49c8-8042-66e54682f514.lfhPzNhTHG2b6zL_mIXEL-ahU9E",
+        ),
+    ];
+
+    #[test]
+    fn values_flask_made_verify_and_are_made_alike() {
+        let signer = FlaskSigner::new(b"test-secret", []);
+        for (sid, cookie) in FLASK_MADE {
+            assert_eq!(signer.sign(sid), cookie);
+            assert_eq!(signer.verify(cookie), Some((sid, false)));
+        }
+    }
+
+    #[test]
+    fn fallbacks_verify_and_say_so_and_other_keys_do_not() {
+        let (sid, cookie) = FLASK_MADE[0];
+        let rotated = FlaskSigner::new(b"the new key", [b"test-secret".as_slice()]);
+        assert_eq!(rotated.verify(cookie), Some((sid, true)));
+        assert_ne!(rotated.sign(sid), cookie, "signs with the current key");
+        let stranger = FlaskSigner::new(b"another key", []);
+        assert_eq!(stranger.verify(cookie), None);
+    }
+
+    #[test]
+    fn altered_and_malformed_values_are_refused() {
+        let signer = FlaskSigner::new(b"test-secret", []);
+        let (_, cookie) = FLASK_MADE[0];
+        for at in 0..cookie.len() {
+            let mut altered = cookie.as_bytes().to_vec();
+            altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+            let altered = String::from_utf8(altered).unwrap();
+            assert_eq!(signer.verify(&altered), None, "changed at {at}");
+        }
+        let sid = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+        for broken in [
+            "",
+            ".",
+            sid,
+            &format!("{sid}."),
+            &format!(".{}", &cookie[sid.len() + 1..]),
+            &format!("{cookie}="),
+            &format!("{cookie}x"),
+        ] {
+            assert_eq!(signer.verify(broken), None, "{broken:?}");
+        }
+        assert_eq!(format!("{signer:?}"), "FlaskSigner(..)");
+    }
+}
