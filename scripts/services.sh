@@ -2,7 +2,7 @@
 # Starts every server the tests use, as plain local processes on loopback, and exports the
 # SATCHEL_TEST_* variables that point the tests at them. Idempotent: a server that already
 # answers is left alone. Installs memcached, Chromium and ChromeDriver (Debian) and
-# SecantusDB and itsdangerous (PyPI) when missing.
+# SecantusDB, itsdangerous and msgspec (PyPI) when missing.
 # A server that cannot be installed or started is reported and its variable left unset:
 # locally its tests then skip with a printed reason; under CI=true this script fails.
 #
@@ -163,11 +163,13 @@ CONF
     _wait_port 27018 SecantusDB
   }
 
-  # --- itsdangerous, Flask-Session's signer, for the cross-check of Flask's formats ----------
+  # --- itsdangerous and msgspec, Flask-Session's signer and serializer, for the cross-check --
+  # --- of Flask's formats -----------------------------------------------------------------
   _itsdangerous() {
-    python3 -c "import itsdangerous" 2>/dev/null && return 0
-    _say "installing itsdangerous 2.2.0 (PyPI)"
-    python3 -m pip install -q "itsdangerous==2.2.0" >>"$log" 2>&1 || { _say "itsdangerous install failed (see $log)"; return 1; }
+    python3 -c "import itsdangerous, msgspec" 2>/dev/null && return 0
+    _say "installing itsdangerous 2.2.0 and msgspec 0.22.0 (PyPI)"
+    python3 -m pip install -q "itsdangerous==2.2.0" "msgspec==0.22.0" >>"$log" 2>&1 \
+      || { _say "itsdangerous or msgspec install failed (see $log)"; return 1; }
   }
 
   # --- ChromeDriver and headless Chromium, for the browser test; from Debian when missing -------
@@ -199,7 +201,7 @@ CONF
   if _memcached; then export SATCHEL_TEST_MEMCACHED="127.0.0.1:11211,127.0.0.1:11212"; else _failed memcached; fi
   if _postgres; then export SATCHEL_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/test"; else _failed PostgreSQL; fi
   if _mariadb; then export SATCHEL_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/test"; else _failed MariaDB; fi
-  _itsdangerous || _failed itsdangerous
+  _itsdangerous || _failed "itsdangerous and msgspec"
   if _secantus; then export SATCHEL_TEST_MONGODB_URL="mongodb://127.0.0.1:27018"; else _failed SecantusDB; fi
   if _chromedriver; then
     export SATCHEL_TEST_WEBDRIVER="http://127.0.0.1:9515"

@@ -30,6 +30,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sealed_value", sealed_value),
     #[cfg(feature = "cookie")]
     ("cookie_value", cookie_value),
+    #[cfg(feature = "flask")]
+    ("flask_value", flask_value),
     ("env_value", env_value),
     ("toml_config", toml_config),
 ];
@@ -130,4 +132,11 @@ pub fn toml_config(data: &[u8]) {
 #[cfg(feature = "cookie")]
 pub fn cookie_value(data: &[u8]) {
     crate::store::cookie::fuzz(data);
+}
+
+/// A session value as Flask-Session 0.7/0.8 stores it (msgpack), as a shared store gives
+/// it back.
+#[cfg(feature = "flask")]
+pub fn flask_value(data: &[u8]) {
+    crate::flask::msgpack::fuzz(data);
 }

@@ -1,6 +1,7 @@
-//! Flask-Session's signed cookie, checked both ways against itsdangerous itself (the
-//! library Flask-Session signs with), run by the machine's Python: values itsdangerous
-//! signs verify in Satchel, and values Satchel signs unsign in itsdangerous.
+//! Flask-Session's formats, checked both ways against the Python libraries Flask-Session
+//! uses, run by the machine's Python: its signed cookie against itsdangerous (values it
+//! signs verify in Satchel, and values Satchel signs unsign in it), and its stored value
+//! against msgspec (what it encodes Satchel reads, and what Satchel writes it reads).
 
 #![cfg(feature = "flask")]
 #![allow(clippy::unwrap_used)]
@@ -27,26 +28,47 @@ for line in sys.stdin.read().splitlines():
     print(made, ok)
 "#;
 
-/// itsdangerous, run by `python3`; `None` (a skip, a failure under `CI=true`) when it is
-/// not installed.
-fn python() -> Option<&'static str> {
+/// `python3` when it can import `module`; `None` (a skip, a failure under `CI=true`)
+/// when it cannot.
+fn python(module: &str) -> Option<&'static str> {
     let found = Command::new("python3")
-        .args(["-c", "import itsdangerous"])
+        .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|status| status.success());
     if found {
         Some("python3")
     } else {
         satchel::testing::service_unavailable(
-            "itsdangerous",
-            "python3 cannot import itsdangerous (source scripts/services.sh installs it)",
+            module,
+            &format!("python3 cannot import {module} (source scripts/services.sh installs it)"),
         )
     }
 }
 
+/// Runs `program` with `args`, `input` on its standard input; its standard output.
+fn run(python: &str, program: &str, args: &[&str], input: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(python)
+        .args(["-c", program])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "python failed");
+    String::from_utf8(output.stdout).unwrap()
+}
+
 #[test]
 fn flask_sessions_signer_and_satchels_agree_both_ways() {
-    let Some(python) = python() else {
+    let Some(python) = python("itsdangerous") else {
         return;
     };
     let secrets = [
@@ -68,24 +90,7 @@ fn flask_sessions_signer_and_satchels_agree_both_ways() {
         let ours = FlaskSigner::new(secret.as_bytes(), []).sign(sid);
         input.push_str(&format!("{secret}\t{sid}\t{ours}\n"));
     }
-    let output = {
-        use std::io::Write as _;
-        let mut child = Command::new(python)
-            .args(["-c", PYTHON])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "python failed");
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let output = run(python, PYTHON, &[], &input);
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.len(), cases.len());
     for ((secret, sid), line) in cases.iter().zip(lines) {
@@ -102,5 +107,77 @@ fn flask_sessions_signer_and_satchels_agree_both_ways() {
         "{} ids under {} keys: signed alike, verified both ways",
         cases.len(),
         secrets.len()
+    );
+}
+
+/// The Python side of the msgpack check: `make` prints msgspec's encoding of a session
+/// with every kind of value; `check` reads Satchel's encoding and says whether it holds
+/// that session plus the keys Satchel added.
+const MSGSPEC: &str = r#"
+import sys, datetime, msgspec
+def session():
+    return {
+        "_permanent": True, "i": 42, "s": "héllo", "f": 1.5, "none": None,
+        "nested": {"a": [1, 2, {"b": None}], "t": True},
+        "tup": (1, 2), "b": b"\x00\xffbin", "big": 2**40, "neg": -5, "u64": 2**64 - 1,
+        "dt": datetime.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc),
+        "intkeys": {1: "x"}, "_flashes": [("info", "hi there")],
+    }
+if sys.argv[1] == "make":
+    print(msgspec.msgpack.encode(session()).hex())
+else:
+    got = msgspec.msgpack.decode(bytes.fromhex(sys.stdin.read().strip()))
+    want = msgspec.msgpack.decode(msgspec.msgpack.encode(session()))
+    want["added"] = "from satchel"
+    want["raw"] = b"\x01\x02"
+    print(got == want)
+    if got != want:
+        print(repr(got))
+        print(repr(want))
+"#;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn flask_sessions_values_and_satchels_cross_both_ways() {
+    use satchel::flask::msgpack;
+    use serde_json::json;
+
+    let Some(python) = python("msgspec") else {
+        return;
+    };
+    let made = run(python, MSGSPEC, &["make"], "");
+    let (mut data, permanent) = msgpack::decode(&unhex(made.trim())).unwrap();
+    assert_eq!(permanent, Some(true));
+    assert_eq!(data["s"], json!("héllo"));
+    assert_eq!(data["u64"], json!(u64::MAX));
+    assert_eq!(data["tup"], json!([1, 2]));
+    assert_eq!(data["b"], json!({"$bytes": "AP9iaW4="}));
+    assert_eq!(data["_flashes"], json!([["info", "hi there"]]));
+    assert!(data["dt"].get(msgpack::RAW).is_some(), "{}", data["dt"]);
+    assert!(
+        data["intkeys"].get(msgpack::RAW).is_some(),
+        "{}",
+        data["intkeys"]
+    );
+
+    data.insert("added".to_owned(), json!("from satchel"));
+    data.insert("raw".to_owned(), json!({"$bytes": "AQI="}));
+    let written = msgpack::encode(&data, permanent).unwrap();
+    let verdict = run(python, MSGSPEC, &["check"], &hex(&written));
+    assert_eq!(verdict.lines().next(), Some("True"), "{verdict}");
+    eprintln!(
+        "msgspec's session ({} bytes) read by Satchel, and Satchel's ({} bytes) read by msgspec: equal",
+        made.trim().len() / 2,
+        written.len()
     );
 }

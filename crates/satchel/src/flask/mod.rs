@@ -21,6 +21,12 @@
 //!
 //! HMAC-SHA1 is Flask-Session's choice, kept here for compatibility: a MAC's strength
 //! does not rest on SHA-1's collision resistance, which is what is broken.
+//!
+//! # The stored value
+//!
+//! Flask-Session 0.7 and 0.8 store a session as one msgpack map: see [`msgpack`].
+
+pub mod msgpack;
 
 use std::fmt;
 

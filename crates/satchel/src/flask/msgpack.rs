@@ -1,0 +1,340 @@
+//! Flask-Session 0.7 and 0.8's stored session: `msgspec.msgpack.encode(dict(session))`, one
+//! msgpack map with string keys, the same bytes in Redis, memcached, SQL and MongoDB.
+//!
+//! # What crosses, and how
+//!
+//! | msgpack (what Python put) | Satchel's [`Data`] (JSON) |
+//! | --- | --- |
+//! | nil, bool, int, float, str (`None`, `bool`, `int`, `float`, `str`) | the same |
+//! | array (`list`, `tuple`, `set`) | an array |
+//! | map with string keys (`dict`) | an object |
+//! | bin (`bytes`) | `{"$bytes": "<base64>"}` (standard alphabet, padded) |
+//! | anything else: an ext value (an aware `datetime` is ext -1), a map with a key that is not a string, a float JSON cannot hold (NaN, ±inf), a string that is not UTF-8 | `{"$msgpack": "<base64 of the value's msgpack>"}`, written back as it was |
+//! | the key `_permanent` | not a key: the session's permanent flag |
+//!
+//! So a value Satchel cannot represent is kept as it was when Satchel writes the
+//! session again, never dropped. An object of exactly the shape `{"$bytes": "…"}` or
+//! `{"$msgpack": "…"}` (one key, a string of valid base64) is written as what it
+//! describes; any other object is a map.
+//!
+//! Reading refuses what msgspec refuses: trailing bytes after the map, and a top level
+//! that is not a map with string keys. Nesting deeper than [`MAX_DEPTH`] is refused too,
+//! so a hostile value cannot exhaust the stack.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rmpv::Value as Msgpack;
+use serde_json::{Map, Number, Value};
+
+use crate::error::StoreError;
+use crate::record::Data;
+
+/// The key of an object that stands for a `bytes` value.
+pub const BYTES: &str = "$bytes";
+/// The key of an object that stands for a value kept as its msgpack bytes.
+pub const RAW: &str = "$msgpack";
+/// Flask's key of the session's permanent flag.
+pub const PERMANENT: &str = "_permanent";
+/// The deepest nesting read.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why a stored value is not a Flask-Session session.
+#[derive(Debug, thiserror::Error)]
+enum Malformed {
+    #[error("a Flask session value is not valid msgpack: {0}")]
+    Msgpack(#[from] rmpv::decode::Error),
+    #[error("a Flask session value has bytes after its map")]
+    Trailing,
+    #[error("a Flask session value is not a map with string keys")]
+    NotAMap,
+}
+
+/// The session a Flask-Session value holds: its data, and its permanent flag when the
+/// map has `_permanent` (a bool; anything else there is kept as data).
+///
+/// # Errors
+///
+/// [`StoreError::Decode`] for bytes that are not one msgpack map with string keys.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::flask::msgpack;
+/// use serde_json::json;
+///
+/// // What Flask-Session 0.8 stores for a permanent session {"k": "v"}.
+/// let stored = b"\x82\xaa_permanent\xc3\xa1k\xa1v";
+/// let (data, permanent) = msgpack::decode(stored)?;
+/// assert_eq!(permanent, Some(true));
+/// assert_eq!(data["k"], json!("v"));
+/// assert_eq!(msgpack::encode(&data, permanent)?, stored);
+/// # Ok::<_, satchel::StoreError>(())
+/// ```
+pub fn decode(bytes: &[u8]) -> Result<(Data, Option<bool>), StoreError> {
+    let mut rest = bytes;
+    let value = rmpv::decode::read_value_with_max_depth(&mut rest, MAX_DEPTH)
+        .map_err(|error| StoreError::decode(Malformed::from(error)))?;
+    if !rest.is_empty() {
+        return Err(StoreError::decode(Malformed::Trailing));
+    }
+    let Msgpack::Map(entries) = value else {
+        return Err(StoreError::decode(Malformed::NotAMap));
+    };
+    let mut data = Data::new();
+    let mut permanent = None;
+    for (key, value) in entries {
+        let Msgpack::String(key) = key else {
+            return Err(StoreError::decode(Malformed::NotAMap));
+        };
+        let Some(key) = key.into_str() else {
+            return Err(StoreError::decode(Malformed::NotAMap));
+        };
+        match (key.as_str(), value) {
+            (PERMANENT, Msgpack::Boolean(flag)) => permanent = Some(flag),
+            (_, value) => {
+                data.insert(key, to_json(value)?);
+            }
+        }
+    }
+    Ok((data, permanent))
+}
+
+/// The Flask-Session value of `data`, with `_permanent` first when `permanent` is set,
+/// as Flask writes it.
+///
+/// # Errors
+///
+/// [`StoreError::Encode`] only if writing to memory fails, which it does not.
+pub fn encode(data: &Data, permanent: Option<bool>) -> Result<Vec<u8>, StoreError> {
+    let mut entries = Vec::with_capacity(data.len() + 1);
+    if let Some(flag) = permanent {
+        entries.push((Msgpack::from(PERMANENT), Msgpack::Boolean(flag)));
+    }
+    for (key, value) in data {
+        if key == PERMANENT && permanent.is_some() {
+            continue;
+        }
+        entries.push((Msgpack::from(key.as_str()), to_msgpack(value)));
+    }
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &Msgpack::Map(entries)).map_err(StoreError::encode)?;
+    Ok(bytes)
+}
+
+/// A msgpack value as Satchel keeps it (see the [module documentation](self)).
+fn to_json(value: Msgpack) -> Result<Value, StoreError> {
+    Ok(match value {
+        Msgpack::Nil => Value::Null,
+        Msgpack::Boolean(flag) => Value::Bool(flag),
+        Msgpack::Integer(int) => match (int.as_i64(), int.as_u64()) {
+            (Some(int), _) => Value::from(int),
+            (None, Some(int)) => Value::from(int),
+            (None, None) => raw(&Msgpack::Integer(int))?,
+        },
+        Msgpack::F32(float) => float_or_raw(f64::from(float), &Msgpack::F32(float))?,
+        Msgpack::F64(float) => float_or_raw(float, &Msgpack::F64(float))?,
+        Msgpack::String(text) => match text.as_str() {
+            Some(text) => Value::String(text.to_owned()),
+            None => raw(&Msgpack::String(text))?,
+        },
+        Msgpack::Binary(bytes) => tagged(BYTES, STANDARD.encode(bytes)),
+        Msgpack::Array(items) => {
+            Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?)
+        }
+        Msgpack::Map(entries) => {
+            if entries.iter().all(|(key, _)| key.as_str().is_some()) {
+                let mut object = Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    if let Msgpack::String(key) = key
+                        && let Some(key) = key.into_str()
+                    {
+                        object.insert(key, to_json(value)?);
+                    }
+                }
+                Value::Object(object)
+            } else {
+                raw(&Msgpack::Map(entries))?
+            }
+        }
+        ext @ Msgpack::Ext(..) => raw(&ext)?,
+    })
+}
+
+/// A float as a JSON number, or kept as its msgpack when JSON cannot hold it.
+fn float_or_raw(float: f64, value: &Msgpack) -> Result<Value, StoreError> {
+    match Number::from_f64(float) {
+        Some(number) => Ok(Value::Number(number)),
+        None => raw(value),
+    }
+}
+
+/// `{"$msgpack": base64}` of `value`'s bytes.
+fn raw(value: &Msgpack) -> Result<Value, StoreError> {
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, value).map_err(StoreError::encode)?;
+    Ok(tagged(RAW, STANDARD.encode(bytes)))
+}
+
+fn tagged(tag: &str, text: String) -> Value {
+    let mut object = Map::with_capacity(1);
+    object.insert(tag.to_owned(), Value::String(text));
+    Value::Object(object)
+}
+
+/// A JSON value as Flask-Session writes it (see the [module documentation](self)).
+fn to_msgpack(value: &Value) -> Msgpack {
+    match value {
+        Value::Null => Msgpack::Nil,
+        Value::Bool(flag) => Msgpack::Boolean(*flag),
+        Value::Number(number) => match (number.as_i64(), number.as_u64(), number.as_f64()) {
+            (Some(int), _, _) => Msgpack::from(int),
+            (None, Some(int), _) => Msgpack::from(int),
+            (None, None, Some(float)) => Msgpack::F64(float),
+            // serde_json numbers are one of the three.
+            (None, None, None) => Msgpack::Nil,
+        },
+        Value::String(text) => Msgpack::from(text.as_str()),
+        Value::Array(items) => Msgpack::Array(items.iter().map(to_msgpack).collect()),
+        Value::Object(object) => match untagged(object) {
+            Some(value) => value,
+            None => Msgpack::Map(
+                object
+                    .iter()
+                    .map(|(key, value)| (Msgpack::from(key.as_str()), to_msgpack(value)))
+                    .collect(),
+            ),
+        },
+    }
+}
+
+/// The value a `{"$bytes": …}` or `{"$msgpack": …}` object stands for, if it is one.
+fn untagged(object: &Map<String, Value>) -> Option<Msgpack> {
+    if object.len() != 1 {
+        return None;
+    }
+    let (tag, Value::String(text)) = object.iter().next()? else {
+        return None;
+    };
+    let bytes = STANDARD.decode(text).ok()?;
+    match tag.as_str() {
+        BYTES => Some(Msgpack::Binary(bytes)),
+        RAW => {
+            let mut rest = bytes.as_slice();
+            let value = rmpv::decode::read_value_with_max_depth(&mut rest, MAX_DEPTH).ok()?;
+            rest.is_empty().then_some(value)
+        }
+        _ => None,
+    }
+}
+
+/// Reads arbitrary bytes as a stored Flask session (fuzzing): what reads writes back, and
+/// reads again to the same session.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(bytes: &[u8]) {
+    if let Ok((data, permanent)) = decode(bytes) {
+        let written = encode(&data, permanent).expect("a session read is written");
+        let again = decode(&written).expect("a session written reads");
+        assert_eq!(again, (data, permanent));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// What Flask-Session 0.8 stored for the research's worked example (182 bytes, the
+    /// same in Redis, memcached and SQLite): `../shared/research/flask_session_formats.md`.
+    const WORKED: &str = "8caa5f7065726d616e656e74c3a1692aa173a668c3a96c6c6fa66e657374656483a16193010281a162c0\
+        a174c3a166cb3ff8000000000000a36c73749301a374776fcb4008000000000000a3747570920102a162\
+        c40500ff62696ea864745f6177617265d7ffa1dcd42065937d25a864745f6e61697665b3323032342d30\
+        312d30325430333a30343a3035a3626967cf0000010000000000a36e6567fba85f666c61736865739192\
+        a4696e666fa86869207468657265";
+
+    fn hex(text: &str) -> Vec<u8> {
+        let text: String = text.split_whitespace().collect();
+        (0..text.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_worked_example_reads_as_flask_wrote_it_and_survives_a_rewrite() {
+        let (data, permanent) = decode(&hex(WORKED)).unwrap();
+        assert_eq!(permanent, Some(true));
+        assert_eq!(data["i"], json!(42));
+        assert_eq!(data["s"], json!("héllo"));
+        assert_eq!(
+            data["nested"],
+            json!({"a": [1, 2, {"b": null}], "t": true, "f": 1.5})
+        );
+        assert_eq!(data["lst"], json!([1, "two", 3.0]));
+        assert_eq!(data["tup"], json!([1, 2]));
+        assert_eq!(data["b"], json!({"$bytes": "AP9iaW4="}));
+        assert_eq!(data["dt_aware"], json!({"$msgpack": "1/+h3NQgZZN9JQ=="}));
+        assert_eq!(data["dt_naive"], json!("2024-01-02T03:04:05"));
+        assert_eq!(data["big"], json!(1_099_511_627_776_u64));
+        assert_eq!(data["neg"], json!(-5));
+        assert_eq!(data["_flashes"], json!([["info", "hi there"]]));
+        assert_eq!(data.len(), 11);
+
+        // Written again, it reads back the same: the datetime and the bytes included.
+        let again = encode(&data, permanent).unwrap();
+        assert_eq!(decode(&again).unwrap(), (data, permanent));
+        assert_eq!(
+            &again[..12],
+            &hex(WORKED)[..12],
+            "_permanent first, as Flask"
+        );
+    }
+
+    #[test]
+    fn what_json_cannot_hold_is_kept_as_it_was() {
+        // {1: "x"}, NaN, and an ext of type 5.
+        let odd = [hex("8101a178"), hex("cb7ff8000000000000"), hex("d40561")];
+        for value in odd {
+            let mut stored = hex("81a176");
+            stored.extend_from_slice(&value);
+            let (data, _) = decode(&stored).unwrap();
+            assert!(data["v"].get(RAW).is_some(), "{:?}", data["v"]);
+            assert_eq!(
+                encode(&data, None).unwrap(),
+                stored,
+                "written back as it was"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_refused() {
+        let deep = [vec![0x91; MAX_DEPTH + 2], vec![0xc0]].concat();
+        for bad in [
+            hex(""),
+            hex("c0"),
+            hex("81a161"),
+            hex("81a161c0c0"),
+            hex("8101c0"),
+            hex("81a1ff"),
+            [hex("81a161"), deep].concat(),
+        ] {
+            assert!(
+                matches!(decode(&bad), Err(StoreError::Decode(_))),
+                "{bad:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tagged_objects_of_another_shape_stay_maps() {
+        let data = Data::from([
+            ("two".to_owned(), json!({"$bytes": "AA==", "x": 1})),
+            ("bad".to_owned(), json!({"$bytes": "not base64!"})),
+            ("num".to_owned(), json!({"$bytes": 5})),
+        ]);
+        let (back, _) = decode(&encode(&data, None).unwrap()).unwrap();
+        assert_eq!(back, data);
+    }
+}
