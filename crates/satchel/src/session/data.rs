@@ -463,7 +463,7 @@ impl Session {
         state
             .changes
             .lifetime()
-            .unwrap_or_else(|| state.loaded.and_then(|loaded| loaded.lifetime))
+            .unwrap_or_else(|| state.loaded.and_then(|loaded| loaded.meta.lifetime))
             .unwrap_or_else(|| self.config().lifetime())
             // A stored lifetime is data: never beyond what the settings accept.
             .clamp(Duration::from_secs(1), crate::config::MAX_LIFETIME)
@@ -526,7 +526,11 @@ impl Session {
     ///
     /// [`Error::Unavailable`] when the store failed.
     pub async fn created_at(&self) -> Result<Option<SystemTime>, Error> {
-        Ok(self.load().await?.loaded.and_then(|loaded| loaded.created))
+        Ok(self
+            .load()
+            .await?
+            .loaded
+            .and_then(|loaded| loaded.meta.created))
     }
 
     /// When the stored entry expires, as loaded; `None` for a session not stored yet.

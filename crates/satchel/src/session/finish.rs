@@ -146,7 +146,11 @@ impl Session {
         // session is saved even by a read, or its reads would keep it alive for ever.
         let stamp = config
             .absolute_lifetime()
-            .filter(|_| state.loaded.is_none_or(|loaded| loaded.created.is_none()))
+            .filter(|_| {
+                state
+                    .loaded
+                    .is_none_or(|loaded| loaded.meta.created.is_none())
+            })
             // In whole milliseconds, as stores keep it: the deadline counted from it now
             // is the one counted from the stored time later.
             .map(|_| {
@@ -155,7 +159,10 @@ impl Session {
         if let Some(at) = stamp {
             state.changes.set_created(at);
         }
-        let created = state.loaded.and_then(|loaded| loaded.created).or(stamp);
+        let created = state
+            .loaded
+            .and_then(|loaded| loaded.meta.created)
+            .or(stamp);
         // Read only for a request that has store work to do: an untouched session costs
         // no clock reading (but for the stamp above, under an absolute limit).
         let policy = || Policy {
@@ -416,11 +423,7 @@ impl Session {
                     .filter(|_| seen)
                 {
                     Some(version) => {
-                        let loaded = state.loaded.map(|loaded| crate::record::Meta {
-                            permanent: loaded.permanent,
-                            created: loaded.created,
-                            lifetime: loaded.lifetime,
-                        });
+                        let loaded = state.loaded.map(|loaded| loaded.meta);
                         let meta = state.changes.meta_onto(loaded.unwrap_or_default());
                         let seen = Seen {
                             version,

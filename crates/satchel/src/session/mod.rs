@@ -373,11 +373,8 @@ struct Presented {
 #[derive(Debug, Clone, Copy)]
 struct Loaded {
     expires_at: SystemTime,
-    permanent: Option<bool>,
-    /// When the session was created, if stored.
-    created: Option<SystemTime>,
-    /// The session's own lifetime, if it has one.
-    lifetime: Option<std::time::Duration>,
+    /// The session's own settings as stored: permanent flag, creation time, lifetime.
+    meta: crate::record::Meta,
     /// The store's version of the entry, if it keeps versions.
     version: Option<u64>,
 }
@@ -450,7 +447,7 @@ impl State {
 
     /// The permanent flag stored with the loaded entry.
     fn stored_permanent(&self) -> Option<bool> {
-        self.loaded.and_then(|loaded| loaded.permanent)
+        self.loaded.and_then(|loaded| loaded.meta.permanent)
     }
 
     /// Records that this request sets `key` to `value` (`None`: removes it), in its view
@@ -501,7 +498,7 @@ impl State {
         if self.changes.permanent() == Some(loaded) {
             self.changes.forget_permanent();
         }
-        let lifetime = self.loaded.and_then(|loaded| loaded.lifetime);
+        let lifetime = self.loaded.and_then(|loaded| loaded.meta.lifetime);
         if self.changes.lifetime() == Some(lifetime) {
             self.changes.forget_lifetime();
         }
@@ -883,11 +880,6 @@ impl Session {
         })
     }
 
-    /// Whether `record` has passed SESSION_ABSOLUTE_LIFETIME from its creation at `now`.
-    fn outlived(&self, record: &crate::Record, now: SystemTime) -> bool {
-        users::outlived(self.config(), record, now)
-    }
-
     /// The store this request's session lives in: the manager's, or under
     /// SESSION_TYPE=cookie the request's own.
     fn store(&self) -> &Guarded {
@@ -1139,7 +1131,7 @@ impl Session {
                 loaded = self.migrate(&presented.id, &key).await;
             }
             match loaded {
-                Ok(Some(record)) if self.outlived(&record, now) => {
+                Ok(Some(record)) if users::outlived(self.config(), &record, now) => {
                     // Past SESSION_ABSOLUTE_LIFETIME: dead, whatever its expiry says
                     // (the limit may have been lowered since it was written).
                     if let Err(error) = store.delete(&key).await {
@@ -1155,9 +1147,7 @@ impl Session {
                     state.identity = Identity::Read(Some(presented));
                     state.loaded = Some(Loaded {
                         expires_at: record.expires_at,
-                        permanent: record.permanent,
-                        created: record.created,
-                        lifetime: record.lifetime,
+                        meta: record.meta(),
                         version: record.version,
                     });
                     state.data = record.data;
