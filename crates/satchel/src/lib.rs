@@ -25,7 +25,7 @@ mod support;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use config::{FailurePolicy, SameSite, Secret, SessionConfig, SessionType};
+pub use config::{FailurePolicy, FlaskCompat, SameSite, Secret, SessionConfig, SessionType};
 pub use error::{ConfigError, Error, StoreError};
 pub use id::SessionId;
 #[cfg(feature = "actix")]

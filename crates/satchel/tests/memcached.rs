@@ -66,6 +66,10 @@ async fn single() -> Option<MemcachedStore> {
 
 satchel::conformance!(pool_conformance, pool());
 satchel::conformance!(single_conformance, single());
+#[cfg(feature = "flask")]
+satchel::conformance!(flask_conformance, async {
+    satchel::testing::flask(pool().await)
+});
 #[cfg(feature = "sealed")]
 satchel::conformance!(sealed_conformance, async {
     satchel::testing::sealed(pool().await)

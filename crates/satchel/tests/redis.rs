@@ -411,6 +411,10 @@ macro_rules! deployment {
             use super::*;
 
             satchel::conformance!(conformance, store($kind));
+            #[cfg(feature = "flask")]
+            satchel::conformance!(flask_conformance, async {
+                satchel::testing::flask(store($kind).await)
+            });
             #[cfg(feature = "sealed")]
             satchel::conformance!(sealed_conformance, async {
                 satchel::testing::sealed(store($kind).await)

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{FailurePolicy, SameSite, Secret, SessionConfig, SessionType};
+use super::{FailurePolicy, FlaskCompat, SameSite, Secret, SessionConfig, SessionType};
 
 impl SessionConfig {
     // ---- SESSION_TYPE ----
@@ -1047,6 +1047,30 @@ impl SessionConfig {
     /// ```
     pub fn with_hash_ids(mut self, hash: bool) -> Self {
         self.hash_ids = hash;
+        self
+    }
+
+    /// Whether sessions are stored in Flask-Session's layout (`SESSION_FLASK_COMPAT`).
+    /// Default [`FlaskCompat::Off`]: Satchel's own layouts keep what Flask's cannot
+    /// (hashed ids, sealed values, a field per key, which makes a write cheaper); turn it
+    /// on only to share sessions with a Flask application.
+    #[must_use]
+    pub fn flask_compat(&self) -> FlaskCompat {
+        self.flask_compat
+    }
+
+    /// Sets `SESSION_FLASK_COMPAT`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use satchel::{FlaskCompat, SessionConfig};
+    ///
+    /// let config = SessionConfig::default().with_flask_compat(FlaskCompat::Msgpack);
+    /// assert_eq!(config.flask_compat(), FlaskCompat::Msgpack);
+    /// ```
+    pub fn with_flask_compat(mut self, compat: FlaskCompat) -> Self {
+        self.flask_compat = compat;
         self
     }
 

@@ -33,6 +33,7 @@
 //! | `SESSION_KEY_PREFIX` | `session:` | Prefix of every key written to the store, so several applications can share one backend. |
 //! | `SESSION_HASH_IDS` | `true` | Store each session under a hash of its id (keyed BLAKE3), so that whoever reads the store (a backup, a replica, a dump) finds no id that works as a cookie; `false` keeps raw ids, as Flask-Session does (Satchel's own). |
 //! | `SESSION_HASH_IDS_MIGRATE` | `false` | While moving to hashed ids: a session not found under its hashed key is looked up once under its raw id and moved to the hashed key; needs `SESSION_USE_SIGNER` (Satchel's own). |
+//! | `SESSION_FLASK_COMPAT` | `false` | Store sessions in Flask-Session's layout, to share them with a Flask app: `true` (Flask-Session 0.7/0.8, msgpack) or `pickle` (Flask-Session 0.6, Flask Unchained); Redis, memcached, SQL and MongoDB; needs `SESSION_HASH_IDS=false` and no `SESSION_DATA_KEY` (Satchel's own). |
 //! | `SESSION_FILE_DIR` | `flask_sessions` | Directory of the `filesystem` store; a relative path is taken from the working directory. |
 //! | `SESSION_FILE_THRESHOLD` | `500` | Most sessions the `filesystem` store keeps; beyond it, expired then soonest-expiring sessions go. |
 //! | `SESSION_FILE_MODE` | `0o600` | Permissions of session files, in octal (`600`, `0600` or `0o600`). |
@@ -93,7 +94,7 @@ mod unknown;
 mod validate;
 
 pub use settings::{ALIASES, Exposure, KEYS, SETTINGS, Setting, setting};
-pub use types::{FailurePolicy, SameSite, Secret, SessionType};
+pub use types::{FailurePolicy, FlaskCompat, SameSite, Secret, SessionType};
 pub use unknown::{UnknownSetting, unknown_in_environment, unknown_setting};
 
 /// Default of `PERMANENT_SESSION_LIFETIME`: 31 days, as in Flask.
@@ -168,6 +169,7 @@ pub struct SessionConfig {
     key_prefix: String,
     hash_ids: bool,
     hash_ids_migrate: bool,
+    flask_compat: FlaskCompat,
     file_dir: PathBuf,
     file_threshold: usize,
     file_mode: u32,
@@ -213,6 +215,7 @@ impl Default for SessionConfig {
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             hash_ids: true,
             hash_ids_migrate: false,
+            flask_compat: FlaskCompat::Off,
             file_dir: PathBuf::from(DEFAULT_FILE_DIR),
             file_threshold: defaults::FILE_THRESHOLD,
             file_mode: defaults::FILE_MODE,

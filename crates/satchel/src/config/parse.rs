@@ -29,6 +29,8 @@ pub(super) const EXPECTED_SESSION_TYPE: &str =
     "one of null, memory, filesystem, redis, memcached, mongodb, sqlalchemy (or sql), cookie";
 pub(super) const EXPECTED_FAILURE_POLICY: &str = "one of error, unavailable, anonymous";
 
+pub(super) const EXPECTED_FLASK_COMPAT: &str = "true (Flask-Session 0.7 and 0.8: msgpack), pickle (Flask-Session 0.6 and Flask Unchained) or false";
+
 pub(super) const EXPECTED_SAME_SITE: &str =
     "one of Lax, Strict, None (any case), or empty to leave it unset";
 

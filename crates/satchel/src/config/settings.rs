@@ -10,10 +10,11 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::parse::{
-    EXPECTED_FAILURE_POLICY, EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE, Raw, boolean, byte_size,
-    count, file_mode, format_lifetime, invalid, lifetime, optional_text, secrets, text,
+    EXPECTED_FAILURE_POLICY, EXPECTED_FLASK_COMPAT, EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE, Raw,
+    boolean, byte_size, count, file_mode, format_lifetime, invalid, lifetime, optional_text,
+    secrets, text,
 };
-use super::{Secret, SessionConfig};
+use super::{FlaskCompat, Secret, SessionConfig};
 use crate::error::ConfigError;
 use crate::store::defaults::{MEMCACHED_SERVERS, MONGODB_URI, REDIS_URL};
 use crate::support::redact_url;
@@ -405,6 +406,25 @@ pub const SETTINGS: &[Setting] = &[
             Ok(())
         },
         show: |config| config.hash_ids_migrate.to_string(),
+    },
+    Setting {
+        key: "SESSION_FLASK_COMPAT",
+        default: "`false`",
+        doc: "Store sessions in Flask-Session's layout, to share them with a Flask app: `true` \
+              (Flask-Session 0.7/0.8, msgpack) or `pickle` (Flask-Session 0.6, Flask \
+              Unchained); Redis, memcached, SQL and MongoDB; needs `SESSION_HASH_IDS=false` \
+              and no `SESSION_DATA_KEY` (Satchel's own).",
+        exposure: Exposure::Plain,
+        set: |config, key, raw| {
+            config.flask_compat = match raw {
+                Raw::Text(text) => text.parse()?,
+                Raw::Bool(true) => FlaskCompat::Msgpack,
+                Raw::Bool(false) => FlaskCompat::Off,
+                _ => return Err(invalid(key, raw, EXPECTED_FLASK_COMPAT)),
+            };
+            Ok(())
+        },
+        show: |config| config.flask_compat.as_str().to_owned(),
     },
     Setting {
         key: "SESSION_FILE_DIR",

@@ -99,6 +99,43 @@ fn data_keys_must_be_long_and_fallbacks_need_a_key() {
 }
 
 #[test]
+fn flask_compat_needs_a_shared_store_raw_ids_and_clear_values() {
+    let shared = SessionConfig::default()
+        .with_session_type(SessionType::Redis)
+        .with_hash_ids(false)
+        .with_flask_compat(FlaskCompat::Msgpack);
+    assert_eq!(shared.validate().is_ok(), cfg!(feature = "flask"));
+    if !cfg!(feature = "flask") {
+        return;
+    }
+    let cases = [
+        (shared.clone().with_hash_ids(true), "SESSION_HASH_IDS=false"),
+        (
+            shared.clone().with_session_type(SessionType::Filesystem),
+            "SESSION_TYPE=filesystem",
+        ),
+        (
+            shared.clone().with_data_key(DATA_KEY),
+            "unset SESSION_DATA_KEY",
+        ),
+    ];
+    for (config, says) in cases {
+        let message = config.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("SESSION_FLASK_COMPAT") && message.contains(says),
+            "{message}"
+        );
+    }
+    let from_toml = SessionConfig::from_toml_str(
+        "SESSION_TYPE = \"redis\"\nSESSION_HASH_IDS = false\nSESSION_FLASK_COMPAT = true",
+    )
+    .unwrap();
+    assert_eq!(from_toml.flask_compat(), FlaskCompat::Msgpack);
+    let wrong = SessionConfig::default().apply("SESSION_FLASK_COMPAT", "0.5");
+    assert!(wrong.unwrap_err().to_string().contains("pickle"));
+}
+
+#[test]
 fn every_key_parses_from_its_string_form() {
     let pairs = [
         ("SESSION_TYPE", "redis"),
@@ -121,6 +158,7 @@ fn every_key_parses_from_its_string_form() {
         ("SESSION_KEY_PREFIX", "shop:"),
         ("SESSION_HASH_IDS", "off"),
         ("SESSION_HASH_IDS_MIGRATE", "yes"),
+        ("SESSION_FLASK_COMPAT", "Pickle"),
         ("SESSION_FILE_DIR", "/tmp/sessions"),
         ("SESSION_FILE_THRESHOLD", "42"),
         ("SESSION_FILE_MODE", "0640"),
@@ -169,6 +207,7 @@ fn every_key_parses_from_its_string_form() {
     assert_eq!(config.key_prefix(), "shop:");
     assert!(!config.hash_ids());
     assert!(config.hash_ids_migrate());
+    assert_eq!(config.flask_compat(), FlaskCompat::Pickle);
     assert_eq!(config.file_dir(), Path::new("/tmp/sessions"));
     assert_eq!(config.file_threshold(), 42);
     assert_eq!(config.file_mode(), 0o640);

@@ -1,10 +1,12 @@
-//! The typed values of settings: [`SessionType`], [`SameSite`], [`FailurePolicy`] and
-//! [`Secret`].
+//! The typed values of settings: [`SessionType`], [`SameSite`], [`FailurePolicy`],
+//! [`FlaskCompat`] and [`Secret`].
 
 use std::fmt;
 use std::str::FromStr;
 
-use super::parse::{EXPECTED_FAILURE_POLICY, EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE};
+use super::parse::{
+    EXPECTED_FAILURE_POLICY, EXPECTED_FLASK_COMPAT, EXPECTED_SAME_SITE, EXPECTED_SESSION_TYPE,
+};
 use crate::error::ConfigError;
 
 /// Which store keeps the sessions (`SESSION_TYPE`).
@@ -327,5 +329,90 @@ impl From<&str> for Secret {
 impl From<String> for Secret {
     fn from(text: String) -> Self {
         Self(text.into_bytes())
+    }
+}
+
+/// Whether sessions are stored in Flask-Session's own layout, to be shared with a Flask
+/// application (`SESSION_FLASK_COMPAT`).
+///
+/// In a Flask layout each session is one value, in Flask-Session's encoding, under
+/// Flask-Session's key, in Flask-Session's table or collection; the cookie carries the
+/// raw id (or Flask-Session's signed id with SESSION_USE_SIGNER). See
+/// [`satchel::flask`](crate::flask) for what crosses and how.
+///
+/// # Examples
+///
+/// ```
+/// use satchel::FlaskCompat;
+///
+/// assert_eq!("true".parse::<FlaskCompat>()?, FlaskCompat::Msgpack);
+/// assert_eq!("Pickle".parse::<FlaskCompat>()?, FlaskCompat::Pickle);
+/// assert_eq!("false".parse::<FlaskCompat>()?, FlaskCompat::Off);
+/// assert_eq!(FlaskCompat::default().as_str(), "false");
+/// assert!("0.5".parse::<FlaskCompat>().is_err());
+/// # Ok::<(), satchel::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FlaskCompat {
+    /// `false`: Satchel's own layouts. The default: they keep what Flask's cannot (hashed
+    /// ids, sealed values, a field per key).
+    #[default]
+    Off,
+    /// `true` (or `msgpack`): Flask-Session 0.7 and 0.8, values in msgpack.
+    Msgpack,
+    /// `pickle`: Flask-Session 0.6 and Flask Unchained 0.9, values pickled (protocol 4).
+    Pickle,
+}
+
+impl FlaskCompat {
+    /// The value's name, as SESSION_FLASK_COMPAT takes it: `false`, `true` or `pickle`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(satchel::FlaskCompat::Msgpack.as_str(), "true");
+    /// ```
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Off => "false",
+            Self::Msgpack => "true",
+            Self::Pickle => "pickle",
+        }
+    }
+
+    /// Whether a Flask layout is chosen.
+    #[must_use]
+    pub fn is_on(&self) -> bool {
+        *self != Self::Off
+    }
+}
+
+impl fmt::Display for FlaskCompat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FlaskCompat {
+    type Err = ConfigError;
+
+    /// Parses `false`/`off`/`0`, `true`/`on`/`1`/`msgpack`, or `pickle`, in any case.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for `SESSION_FLASK_COMPAT` on any other text.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "false" | "off" | "0" | "no" => Ok(Self::Off),
+            "true" | "on" | "1" | "yes" | "msgpack" => Ok(Self::Msgpack),
+            "pickle" => Ok(Self::Pickle),
+            _ => Err(ConfigError::Invalid {
+                key: "SESSION_FLASK_COMPAT".to_owned(),
+                value: text.to_owned(),
+                expected: EXPECTED_FLASK_COMPAT.to_owned(),
+            }),
+        }
     }
 }

@@ -7,7 +7,7 @@ use super::parse::{
     EXPECTED_COUNT, EXPECTED_FILE_MODE, EXPECTED_LIFETIME, EXPECTED_SECRETS, REDACTED,
     format_lifetime, invalid_value, is_token_byte,
 };
-use super::{MAX_LIFETIME, SameSite, SessionConfig, SessionType};
+use super::{FlaskCompat, MAX_LIFETIME, SameSite, SessionConfig, SessionType};
 use crate::error::ConfigError;
 
 impl SessionConfig {
@@ -39,6 +39,47 @@ impl SessionConfig {
         }
     }
 
+    /// What SESSION_FLASK_COMPAT needs: a store Flask-Session shares, raw ids and values
+    /// in the clear (Flask can neither find a hashed key nor open a sealed value), and the
+    /// `flask` feature.
+    fn validate_flask_compat(&self) -> Result<(), ConfigError> {
+        let compat = self.flask_compat;
+        if compat == FlaskCompat::Off {
+            return Ok(());
+        }
+        let conflict = |message: String| Err(ConfigError::Conflict(message));
+        if !cfg!(feature = "flask") {
+            return conflict(format!(
+                "SESSION_FLASK_COMPAT={compat} but satchel was built without its `flask` \
+                 feature: enable the feature or set SESSION_FLASK_COMPAT to false"
+            ));
+        }
+        if !matches!(
+            self.session_type,
+            SessionType::Redis | SessionType::Memcached | SessionType::Sql | SessionType::MongoDb
+        ) {
+            return conflict(format!(
+                "SESSION_FLASK_COMPAT={compat} shares sessions with Flask-Session through \
+                 redis, memcached, sqlalchemy or mongodb, not SESSION_TYPE={}",
+                self.session_type
+            ));
+        }
+        if self.hash_ids {
+            return conflict(format!(
+                "SESSION_FLASK_COMPAT={compat} stores each session under its raw id, where \
+                 Flask-Session looks for it, but SESSION_HASH_IDS is true: set \
+                 SESSION_HASH_IDS=false"
+            ));
+        }
+        if self.data_key.is_some() {
+            return conflict(format!(
+                "SESSION_FLASK_COMPAT={compat} stores values Flask-Session can read, but \
+                 SESSION_DATA_KEY would encrypt them: unset SESSION_DATA_KEY"
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the configuration for values that cannot work and settings that contradict
     /// each other.
     ///
@@ -65,7 +106,10 @@ impl SessionConfig {
     /// - a `SESSION_COOKIE_DOMAIN` that is empty or contains `;`, whitespace, control or
     ///   non-ASCII characters;
     /// - a `SESSION_KEY_PREFIX` containing whitespace or control characters (it becomes
-    ///   part of every store key).
+    ///   part of every store key);
+    /// - `SESSION_FLASK_COMPAT` with a SESSION_TYPE other than redis, memcached,
+    ///   sqlalchemy or mongodb, with `SESSION_HASH_IDS`, with `SESSION_DATA_KEY`, or in a
+    ///   build without the `flask` feature.
     ///
     /// # Errors
     ///
@@ -95,6 +139,7 @@ impl SessionConfig {
         if self.session_type == SessionType::Cookie {
             self.validate_cookie_store()?;
         }
+        self.validate_flask_compat()?;
         if self.hash_ids && self.hash_ids_migrate && !self.use_signer {
             return Err(ConfigError::Conflict(
                 "SESSION_HASH_IDS_MIGRATE needs SESSION_USE_SIGNER: without signed cookies, \
@@ -103,7 +148,8 @@ impl SessionConfig {
                     .to_owned(),
             ));
         }
-        if self.use_signer && !cfg!(feature = "signed") {
+        // Under SESSION_FLASK_COMPAT, Flask-Session's signer signs (the `flask` feature).
+        if self.use_signer && !cfg!(feature = "signed") && !self.flask_compat.is_on() {
             return Err(ConfigError::Conflict(
                 "SESSION_USE_SIGNER is true but satchel was built without its `signed` \
                  feature: enable the feature or set SESSION_USE_SIGNER to false"

@@ -27,6 +27,10 @@
 //! Flask-Session 0.7 and 0.8 store a session as one msgpack map: see [`msgpack`].
 
 pub mod msgpack;
+pub mod pickle;
+pub mod store;
+
+pub use store::{Blob, FlaskBackend, FlaskStore, META_KEY};
 
 use std::fmt;
 

@@ -78,6 +78,10 @@ struct Shared {
     writable: bool,
     #[cfg(feature = "signed")]
     signer: Option<crate::signing::Signer>,
+    /// Flask-Session's signer, under SESSION_FLASK_COMPAT with SESSION_USE_SIGNER: it
+    /// takes the place of Satchel's.
+    #[cfg(feature = "flask")]
+    flask_signer: Option<crate::flask::FlaskSigner>,
     /// Seals sessions into their cookies, under SESSION_TYPE=cookie.
     #[cfg(feature = "cookie")]
     sealer: Option<crate::store::cookie::Sealer>,
@@ -169,8 +173,18 @@ impl SessionManager {
                 );
             }
         }
+        #[cfg(feature = "flask")]
+        let flask_signer = (config.use_signer() && config.flask_compat().is_on()).then(|| {
+            let fallbacks = config
+                .secret_key_fallbacks()
+                .iter()
+                .map(crate::Secret::as_bytes);
+            // validate() guarantees SECRET_KEY is set when the signer is on.
+            let current = config.secret_key().map_or(&[][..], crate::Secret::as_bytes);
+            crate::flask::FlaskSigner::new(current, fallbacks)
+        });
         #[cfg(feature = "signed")]
-        let signer = config.use_signer().then(|| {
+        let signer = (config.use_signer() && !config.flask_compat().is_on()).then(|| {
             use crate::signing::{Key, Signer};
             let key = |secret: &crate::Secret| Key::derive(secret.as_bytes());
             let current = config.secret_key().map(key);
@@ -211,6 +225,8 @@ impl SessionManager {
                 writable,
                 #[cfg(feature = "signed")]
                 signer,
+                #[cfg(feature = "flask")]
+                flask_signer,
                 #[cfg(feature = "cookie")]
                 sealer,
                 retired: Mutex::default(),
@@ -1011,6 +1027,11 @@ impl Session {
             let (id, _, fallback) = sealer.open(self.inner.shared.cookie.name(), value)?;
             return Some((id, fallback));
         }
+        #[cfg(feature = "flask")]
+        if let Some(signer) = &self.inner.shared.flask_signer {
+            let (sid, fallback) = signer.verify(value)?;
+            return sid.parse().ok().map(|id| (id, fallback));
+        }
         #[cfg(feature = "signed")]
         if let Some(signer) = &self.inner.shared.signer {
             let (id, by) = signer.verify(self.inner.shared.cookie.name(), value)?;
@@ -1020,6 +1041,10 @@ impl Session {
     }
 
     fn cookie_value(&self, id: &SessionId) -> String {
+        #[cfg(feature = "flask")]
+        if let Some(signer) = &self.inner.shared.flask_signer {
+            return signer.sign(&id.to_string());
+        }
         #[cfg(feature = "signed")]
         if let Some(signer) = &self.inner.shared.signer {
             return signer.sign(self.inner.shared.cookie.name(), id);

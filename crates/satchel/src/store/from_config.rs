@@ -50,6 +50,10 @@ use super::sql::{SqlOptions, SqlStore, TableMapping};
 /// # }).unwrap();
 /// ```
 pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigError> {
+    #[cfg(feature = "flask")]
+    if config.flask_compat().is_on() {
+        return flask_from_config(config).await;
+    }
     match config.session_type() {
         SessionType::Null => Ok(BoxedStore::new(NullStore)),
         SessionType::Memory => Ok(BoxedStore::new(MemoryStore::with_capacity(
@@ -76,6 +80,31 @@ pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigErr
              crate's {} (available here: {})",
             feature_of(other),
             AVAILABLE.join(", ")
+        ))),
+    }
+}
+
+/// The store SESSION_TYPE names, in Flask-Session's layout (SESSION_FLASK_COMPAT).
+#[cfg(feature = "flask")]
+async fn flask_from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigError> {
+    use crate::flask::{FlaskBackend, FlaskStore};
+    fn flask<B: FlaskBackend>(backend: B, config: &SessionConfig) -> BoxedStore {
+        BoxedStore::new(
+            FlaskStore::new(backend, config.flask_compat())
+                .permanent_by_default(config.permanent())
+                .assumed_lifetime(config.lifetime()),
+        )
+    }
+    match config.session_type() {
+        #[cfg(feature = "redis")]
+        SessionType::Redis => Ok(flask(RedisStore::from_config(config).await?, config)),
+        #[cfg(feature = "memcached")]
+        SessionType::Memcached => Ok(flask(MemcachedStore::from_config(config).await?, config)),
+        // validate() refuses the others.
+        other => Err(ConfigError::Conflict(format!(
+            "SESSION_FLASK_COMPAT is not available with SESSION_TYPE={other} in this build of \
+             satchel: it needs the {}",
+            feature_of(other)
         ))),
     }
 }

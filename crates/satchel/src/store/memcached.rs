@@ -97,6 +97,9 @@
 //! (2 seconds by default), after which the operation fails with [`StoreError::Backend`].
 //! Error messages never contain keys, which hold session ids.
 
+#[cfg(feature = "flask")]
+mod flask;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -114,3 +114,28 @@ macro_rules! conformance {
         )*
     };
 }
+
+/// `store` holding its sessions in Flask-Session's msgpack layout (see
+/// [`flask`](crate::flask)), for running the conformance suite on it. Sessions that never
+/// chose are written without `_permanent`, so the suite reads back what it wrote.
+///
+/// # Examples
+///
+/// ```no_run
+/// // Not run: it needs a Redis server.
+/// satchel::conformance!(flask_redis, async {
+///     let redis = satchel::RedisStore::connect("redis://127.0.0.1:6379").await.ok();
+///     satchel::testing::flask(redis)
+/// });
+/// # fn main() {}
+/// ```
+#[cfg(feature = "flask")]
+#[must_use]
+pub fn flask<B: crate::flask::FlaskBackend>(
+    store: Option<B>,
+) -> Option<crate::flask::FlaskStore<B>> {
+    use crate::flask::FlaskStore;
+    store.map(|store| {
+        FlaskStore::new(store, crate::FlaskCompat::Msgpack).permanent_by_default(false)
+    })
+}

@@ -49,7 +49,7 @@ impl RedisStore {
                     }
                     Err(error) if error.code() == Some("WRONGTYPE") => {
                         return Err(StoreError::decode(
-                            "the session key holds another Redis type, not a hash",
+                            "the session key holds another Redis type than the store's layout",
                         ));
                     }
                     result => return result.map_err(StoreError::backend),

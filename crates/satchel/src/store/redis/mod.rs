@@ -152,6 +152,8 @@ mod codec;
 #[cfg(feature = "fuzzing")]
 pub(crate) use codec::fuzz;
 mod connection;
+#[cfg(feature = "flask")]
+mod flask;
 mod listing;
 mod scripts;
 
