@@ -88,6 +88,12 @@ async fn raw(store: &MongoStore, id: &SessionId) -> Option<Document> {
 }
 
 satchel::conformance!(conformance, store());
+#[cfg(feature = "flask")]
+satchel::conformance!(flask_conformance, async {
+    let store = store_in("flask_compat_sessions").await?;
+    store.create_flask_indexes().await.unwrap();
+    satchel::testing::flask(Some(store))
+});
 #[cfg(feature = "sealed")]
 satchel::conformance!(sealed_conformance, async {
     satchel::testing::sealed(store().await)

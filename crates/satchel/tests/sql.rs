@@ -142,6 +142,27 @@ satchel::conformance!(conformance_sqlite_file, sqlite_file_store());
 satchel::conformance!(conformance_sqlite_memory, sqlite_memory_store());
 satchel::conformance!(conformance_postgres, postgres_store());
 satchel::conformance!(conformance_mariadb, mysql_store());
+/// A SQL store in Flask-Session's layout, on the table `flask_compat_sessions` (made
+/// when missing, as Flask-Session's model makes it).
+#[cfg(feature = "flask")]
+async fn flask_store(url: Option<String>) -> Option<satchel::flask::FlaskStore<SqlStore>> {
+    let options = SqlOptions::default()
+        .with_mapping(TableMapping::new("flask_compat_sessions").unwrap())
+        .with_key_prefix(PREFIX)
+        .with_auto_migrate(false);
+    let store = SqlStore::connect(&url?, options).await.unwrap();
+    store.create_flask_table().await.unwrap();
+    satchel::testing::flask(Some(store))
+}
+#[cfg(feature = "flask")]
+satchel::conformance!(
+    flask_conformance_sqlite,
+    flask_store(Some(sqlite_file_url()))
+);
+#[cfg(feature = "flask")]
+satchel::conformance!(flask_conformance_postgres, flask_store(postgres_url()));
+#[cfg(feature = "flask")]
+satchel::conformance!(flask_conformance_mariadb, flask_store(mysql_url()));
 #[cfg(feature = "sealed")]
 satchel::conformance!(sealed_conformance_sqlite, async {
     satchel::testing::sealed(sqlite_file_store().await)

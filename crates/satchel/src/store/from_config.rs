@@ -100,6 +100,34 @@ async fn flask_from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigE
         SessionType::Redis => Ok(flask(RedisStore::from_config(config).await?, config)),
         #[cfg(feature = "memcached")]
         SessionType::Memcached => Ok(flask(MemcachedStore::from_config(config).await?, config)),
+        #[cfg(feature = "mongodb")]
+        SessionType::MongoDb => {
+            let store = MongoStore::from_config(config).await?;
+            store.create_flask_indexes().await.map_err(|error| {
+                ConfigError::Conflict(format!(
+                    "SESSION_MONGODB: the indexes of Flask-Session's layout could not be made: {}",
+                    crate::support::chain(&error)
+                ))
+            })?;
+            Ok(flask(store, config))
+        }
+        #[cfg(feature = "_sql")]
+        SessionType::Sql => {
+            // Flask-Session's table, not Satchel's: the store opens without its own.
+            let url = sql_url(config)?;
+            let options = SqlOptions::from_config(config)?.with_auto_migrate(false);
+            let store = SqlStore::builder(url)
+                .with_options(options)
+                .open()
+                .await
+                .map_err(|error| sql_error(config, url, &error))?;
+            if config.sql_auto_migrate() {
+                store.create_flask_table().await.map_err(|error| {
+                    sql_error(config, url, &super::sql::OpenError::Migrate(error))
+                })?;
+            }
+            Ok(flask(store, config))
+        }
         // validate() refuses the others.
         other => Err(ConfigError::Conflict(format!(
             "SESSION_FLASK_COMPAT is not available with SESSION_TYPE={other} in this build of \
@@ -561,13 +589,7 @@ impl SqlStore {
     /// an invalid table mapping or key prefix, or a database that cannot be prepared at
     /// start (see the [module documentation](super::sql)).
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        let url = config.sql_url().ok_or_else(|| {
-            ConfigError::Conflict(format!(
-                "SESSION_TYPE={} needs SESSION_SQL_URL: {}",
-                config.session_type(),
-                super::sql::EXPECTED_URL
-            ))
-        })?;
+        let url = sql_url(config)?;
         let options = SqlOptions::from_config(config)?;
         Self::builder(url)
             .with_options(options)
@@ -604,6 +626,18 @@ pub async fn sql_from_config(config: &SessionConfig) -> Result<BoxedStore, Confi
     SqlStore::from_config(config)
         .await
         .map(SqlStore::into_boxed)
+}
+
+/// SESSION_SQL_URL, which the SQL stores need.
+#[cfg(feature = "_sql")]
+fn sql_url(config: &SessionConfig) -> Result<&str, ConfigError> {
+    config.sql_url().ok_or_else(|| {
+        ConfigError::Conflict(format!(
+            "SESSION_TYPE={} needs SESSION_SQL_URL: {}",
+            config.session_type(),
+            super::sql::EXPECTED_URL
+        ))
+    })
 }
 
 /// The key to change when a SQL store cannot be opened.

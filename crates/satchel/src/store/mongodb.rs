@@ -171,6 +171,9 @@
 //! an empty document, `findAndModify` with upserts, TTL indexes and `$regex` filters all
 //! work there.
 
+#[cfg(feature = "flask")]
+mod flask;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::future::IntoFuture;

@@ -238,6 +238,10 @@ macro_rules! each {
     };
 }
 
+// After `each!`, which it uses.
+#[cfg(feature = "flask")]
+mod flask;
+
 /// The backends, by URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -335,6 +339,12 @@ impl SqlStore {
     #[must_use]
     pub fn mapping(&self) -> &TableMapping {
         each!(self, store => store.mapping())
+    }
+
+    /// The prefix of every key.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        each!(self, store => store.key_prefix())
     }
 
     /// The store, type-erased.

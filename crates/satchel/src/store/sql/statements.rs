@@ -28,7 +28,7 @@ impl Dialect {
 
     /// The `n`th bind parameter (from 1); MySQL's are positional, so statements bind in
     /// the order the parameters appear.
-    fn param(self, n: usize) -> String {
+    pub(super) fn param(self, n: usize) -> String {
         match self {
             Self::MySql => "?".to_owned(),
             Self::Sqlite | Self::Postgres => format!("${n}"),
