@@ -2,7 +2,8 @@
 # Starts every server the tests use, as plain local processes on loopback, and exports the
 # SATCHEL_TEST_* variables that point the tests at them. Idempotent: a server that already
 # answers is left alone. Installs memcached, Chromium and ChromeDriver (Debian) and
-# SecantusDB, itsdangerous and msgspec (PyPI) when missing.
+# SecantusDB, itsdangerous and msgspec (PyPI) when missing, and the two venvs of the Flask
+# reference apps (scripts/flask-venvs.sh).
 # A server that cannot be installed or started is reported and its variable left unset:
 # locally its tests then skip with a printed reason; under CI=true this script fails.
 #
@@ -21,8 +22,13 @@
 #   SecantusDB (MongoDB wire protocol) 127.0.0.1:27018          SATCHEL_TEST_MONGODB_URL
 #   ChromeDriver (headless Chromium)   127.0.0.1:9515           SATCHEL_TEST_WEBDRIVER,
 #                                                               SATCHEL_TEST_CHROMIUM
+# Not servers: the Python interpreters of the Flask reference apps
+#   (crates/satchel-cli/tests/flask/), Flask-Session 0.8       SATCHEL_TEST_FLASK
+#   and Flask Unchained 0.9 on Flask-Session 0.6               SATCHEL_TEST_FLASK_LEGACY
 
 _satchel_services() {
+  local here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
   local run=/tmp/satchel-services
   mkdir -p "$run"
   local log="$run/services.log"
@@ -172,6 +178,12 @@ CONF
       || { _say "itsdangerous or msgspec install failed (see $log)"; return 1; }
   }
 
+  # --- the Flask reference apps' venvs (Flask-Session 0.8; Flask Unchained 0.9), for the ----
+  # --- Flask interop tests; scripts/flask-venvs.sh builds them, or reuses them unchanged ---
+  _flask_venvs() { # dir
+    SATCHEL_FLASK_VENVS="$1" "$here/flask-venvs.sh" >/dev/null
+  }
+
   # --- ChromeDriver and headless Chromium, for the browser test; from Debian when missing -------
   _webdriver_ready() { curl -sf -m 2 http://127.0.0.1:9515/status 2>/dev/null | grep -q '"ready": *true'; }
   _chromedriver() {
@@ -202,6 +214,11 @@ CONF
   if _postgres; then export SATCHEL_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/test"; else _failed PostgreSQL; fi
   if _mariadb; then export SATCHEL_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/test"; else _failed MariaDB; fi
   _itsdangerous || _failed "itsdangerous and msgspec"
+  local venvs="${SATCHEL_FLASK_VENVS:-$HOME/.cache/satchel/flask-venvs}"
+  if _flask_venvs "$venvs"; then
+    export SATCHEL_TEST_FLASK="$venvs/fs08/bin/python"
+    export SATCHEL_TEST_FLASK_LEGACY="$venvs/legacy/bin/python"
+  else _failed "Flask reference apps"; fi
   if _secantus; then export SATCHEL_TEST_MONGODB_URL="mongodb://127.0.0.1:27018"; else _failed SecantusDB; fi
   if _chromedriver; then
     export SATCHEL_TEST_WEBDRIVER="http://127.0.0.1:9515"

@@ -115,7 +115,7 @@ fn flask_compat_needs_a_shared_store_raw_ids_and_clear_values() {
             "SESSION_TYPE=filesystem",
         ),
         (
-            shared.clone().with_data_key(DATA_KEY),
+            shared.with_data_key(DATA_KEY),
             "unset SESSION_DATA_KEY",
         ),
     ];
