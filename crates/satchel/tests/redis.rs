@@ -1005,3 +1005,13 @@ async fn a_value_over_the_server_bulk_length_is_too_large() {
     small.set("note", json!("fits"));
     assert_eq!(store.save(&id, &small, later).await.unwrap(), Saved::Stored);
 }
+
+/// The shared scenarios through the axum layer on a Redis store in Flask-Session's
+/// layout: the engine decides as on any store, and the layout keeps every promise.
+#[cfg(feature = "flask")]
+mod flask_http {
+    use super::*;
+    scenarios!(Axum, async {
+        satchel::testing::flask(store(Kind::Standalone).await)
+    });
+}

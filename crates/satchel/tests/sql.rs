@@ -1547,3 +1547,10 @@ async fn the_breaker_opens_on_a_mariadb_that_stops_answering_and_closes_when_it_
     )
     .await;
 }
+
+/// The shared scenarios through the axum layer on PostgreSQL in Flask-Session's layout.
+#[cfg(feature = "flask")]
+mod flask_scenarios_postgres {
+    use super::*;
+    scenarios!(Axum, flask_store(postgres_url()));
+}

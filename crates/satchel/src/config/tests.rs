@@ -114,10 +114,7 @@ fn flask_compat_needs_a_shared_store_raw_ids_and_clear_values() {
             shared.clone().with_session_type(SessionType::Filesystem),
             "SESSION_TYPE=filesystem",
         ),
-        (
-            shared.with_data_key(DATA_KEY),
-            "unset SESSION_DATA_KEY",
-        ),
+        (shared.with_data_key(DATA_KEY), "unset SESSION_DATA_KEY"),
     ];
     for (config, says) in cases {
         let message = config.validate().unwrap_err().to_string();

@@ -1,12 +1,12 @@
 //! The Redis store as a [`FlaskBackend`]: Flask-Session's layout, one string per session
 //! (`SET key value`), its TTL at the session's expiry.
 //!
-//! Every operation is one Lua script: a read returns the value with its `PTTL` (and
-//! moves the TTL first when it refreshes), a conditional write compares the stored value
+//! Every operation is one Lua script: a read returns the value with its expiry to the
+//! millisecond (and moves the TTL first when it refreshes), a conditional write compares the stored value
 //! with the one read before it writes, so that no write is lost between two processes.
 
 use std::sync::LazyLock;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use redis::Script;
 
@@ -14,15 +14,23 @@ use super::RedisStore;
 use super::connection::Request;
 use crate::error::StoreError;
 use crate::flask::{Blob, FlaskBackend};
-use crate::support::unix_millis;
+use crate::support::{from_unix_millis, unix_millis};
 
 /// Reads a value. KEYS[1]: the key. ARGV[1]: the new expiry (Unix milliseconds) or ``.
-/// Returns nil, or the value and its remaining time to live in milliseconds (`-1`: none).
+/// Returns nil, or the value and its expiry in Unix milliseconds (`-1`: none):
+/// `PEXPIRETIME` (Redis 7), or the server's time plus `PTTL` before it.
 const GET_SCRIPT: &str = r"
 local value = redis.call('GET', KEYS[1])
 if not value then return false end
 if ARGV[1] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
-return {value, redis.call('PTTL', KEYS[1])}
+local at = redis.pcall('PEXPIRETIME', KEYS[1])
+if type(at) ~= 'number' then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then return {value, -1} end
+  local now = redis.call('TIME')
+  at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ttl
+end
+return {value, at}
 ";
 
 /// Writes a value if the stored one is still the one read. KEYS[1]: the key. ARGV: `1`
@@ -60,13 +68,10 @@ impl FlaskBackend for RedisStore {
                 .map(|at| unix_millis(at).to_string())
                 .unwrap_or_default(),
         );
-        let asked = SystemTime::now();
         let found: Option<(Vec<u8>, i64)> = self.execute(Request::Script(&invocation)).await?;
-        Ok(found.map(|(value, ttl)| {
-            let expires_at = u64::try_from(ttl)
-                .ok()
-                .map(|ttl| asked + Duration::from_millis(ttl));
-            Blob::new(value, touch.or(expires_at))
+        Ok(found.map(|(value, at)| {
+            let expires_at = u64::try_from(at).ok().map(from_unix_millis);
+            Blob::new(value, expires_at)
         }))
     }
 

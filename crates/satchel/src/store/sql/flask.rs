@@ -11,13 +11,15 @@
 //! | `id` | `INTEGER` primary key | `SERIAL` primary key | `INTEGER AUTO_INCREMENT` primary key | a row number |
 //! | `session_id` | `VARCHAR(255)`, unique | the same | the same | SESSION_KEY_PREFIX + the session id |
 //! | `data` | `BLOB` | `BYTEA` | `BLOB` (64 KiB at most) | the session's Flask-Session value |
-//! | `expiry` | `DATETIME` (text `YYYY-MM-DD HH:MM:SS.ffffff`) | `TIMESTAMP WITHOUT TIME ZONE` | `DATETIME` (whole seconds) | the expiry, in UTC |
+//! | `expiry` | `DATETIME` (text `YYYY-MM-DD HH:MM:SS.ffffff`) | `TIMESTAMP WITHOUT TIME ZONE` | `DATETIME(6)` | the expiry, in UTC |
 //!
 //! These are the statements Flask-Session's SQLAlchemy model emits; [`SqlStore::create_flask_table`]
 //! runs them when the table is missing (at start, unless SESSION_SQL_AUTO_MIGRATE is
 //! `false`), and a table Flask made is used as it is. On MySQL the store's own table
-//! compares `session_id` case-sensitively (`utf8mb4_bin`); one Flask made uses the
-//! database's default collation.
+//! differs in two ways that Flask-Session reads alike: `session_id` compares
+//! case-sensitively (`utf8mb4_bin`) and `expiry` keeps microseconds (`DATETIME(6)`); a
+//! table Flask made uses the database's default collation and whole seconds, to which
+//! MySQL rounds the expiry.
 //!
 //! # Statements
 //!
@@ -98,7 +100,7 @@ impl FlaskSql {
             Dialect::MySql => format!(
                 "CREATE TABLE IF NOT EXISTS {table} (id INTEGER NOT NULL AUTO_INCREMENT, \
                  session_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, data BLOB, \
-                 expiry DATETIME, PRIMARY KEY (id), UNIQUE (session_id))"
+                 expiry DATETIME(6), PRIMARY KEY (id), UNIQUE (session_id))"
             ),
         };
         Self {
