@@ -32,6 +32,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cookie_value", cookie_value),
     #[cfg(feature = "flask")]
     ("flask_value", flask_value),
+    #[cfg(feature = "flask")]
+    ("flask_pickle", flask_pickle),
     ("env_value", env_value),
     ("toml_config", toml_config),
 ];
@@ -139,4 +141,11 @@ pub fn cookie_value(data: &[u8]) {
 #[cfg(feature = "flask")]
 pub fn flask_value(data: &[u8]) {
     crate::flask::msgpack::fuzz(data);
+}
+
+/// A session value as Flask-Session 0.6 and earlier and Flask Unchained store it (a
+/// pickled dict), as a shared store gives it back.
+#[cfg(feature = "flask")]
+pub fn flask_pickle(data: &[u8]) {
+    crate::flask::pickle::fuzz(data);
 }

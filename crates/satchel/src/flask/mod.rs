@@ -25,6 +25,9 @@
 //! # The stored value
 //!
 //! Flask-Session 0.7 and 0.8 store a session as one msgpack map: see [`msgpack`].
+//! Flask-Session 0.6 and earlier, and Flask Unchained, store it as a pickled dict: see
+//! [`pickle`], which reads a pickle without running it and keeps what it cannot
+//! represent (tuples, datetimes, other objects) as the opcodes that build it.
 
 pub mod msgpack;
 pub mod pickle;
