@@ -1,4 +1,5 @@
-//! `satchel cleanup`: delete expired sessions from the SQL table, in batches.
+//! `satchel cleanup`: delete expired sessions from the SQL table, in batches (Flask-Session's
+//! table, in one statement, under SESSION_FLASK_COMPAT).
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -34,6 +35,16 @@ pub(crate) async fn run(args: CleanupArgs) -> anyhow::Result<()> {
 pub(crate) async fn sweep(args: CleanupArgs) -> anyhow::Result<(u64, String)> {
     let store = super::migrate::open(args.config.as_deref()).await?;
     let table = store.mapping().table().to_owned();
+    if satchel::SessionConfig::load(args.config.as_deref())?
+        .flask_compat()
+        .is_on()
+    {
+        let deleted = store
+            .delete_expired_flask()
+            .await
+            .context("deleting expired sessions from Flask-Session's table")?;
+        return Ok((deleted, table));
+    }
     let expired = store
         .count_expired()
         .await

@@ -1,4 +1,5 @@
-//! `satchel migrate`: create the SQL session table and its expiry index.
+//! `satchel migrate`: create the SQL session table and its expiry index (Flask-Session's
+//! table under SESSION_FLASK_COMPAT).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,21 @@ pub(crate) struct MigrateArgs {
 
 pub(crate) async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     let store = open(args.config.as_deref()).await?;
+    if SessionConfig::load(args.config.as_deref())?
+        .flask_compat()
+        .is_on()
+    {
+        store
+            .create_flask_table()
+            .await
+            .context("creating Flask-Session's session table")?;
+        writeln!(
+            std::io::stdout().lock(),
+            "table {} (Flask-Session's layout, SESSION_FLASK_COMPAT): ready",
+            store.mapping().table()
+        )?;
+        return Ok(());
+    }
     let migration = store
         .migrate()
         .await

@@ -48,6 +48,7 @@ struct FlaskSql {
     remove: String,
     delete: String,
     create: String,
+    expired: String,
 }
 
 impl FlaskSql {
@@ -133,6 +134,7 @@ impl FlaskSql {
                 p(2)
             ),
             delete: format!("DELETE FROM {table} WHERE session_id = {}", p(1)),
+            expired: format!("DELETE FROM {table} WHERE {millis} <= {}", p(1)),
             create,
         }
     }
@@ -226,6 +228,14 @@ macro_rules! on_pool {
             .map_err(backend)?;
         Ok(())
     }};
+    (@expired $pool:expr, $sql:expr) => {{
+        let done = sqlx::query(&$sql.expired)
+            .bind(millis(SystemTime::now()))
+            .execute($pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }};
     (@create $pool:expr, $sql:expr) => {{
         sqlx::query(&$sql.create)
             .execute($pool)
@@ -287,6 +297,17 @@ impl SqlStore {
     /// [`StoreError::Backend`] when the database refuses or cannot be reached.
     pub async fn create_flask_table(&self) -> Result<(), StoreError> {
         dispatch!(self, create)
+    }
+
+    /// Deletes the expired rows of Flask-Session's table, in one statement (Flask-Session's
+    /// `flask session_cleanup` does the same); how many went. Rows without an expiry
+    /// (Flask Unchained's browser sessions) are left alone.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database refuses or cannot be reached.
+    pub async fn delete_expired_flask(&self) -> Result<u64, StoreError> {
+        dispatch!(self, expired)
     }
 
     /// The limit of one Flask-Session operation: the pool's wait for a connection, which
