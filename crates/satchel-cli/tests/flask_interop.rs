@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Reply, Server, free_port, request, request_as, service, start_on, unique};
+use support::{Reply, Server, free_port, service, start_on, try_request_as, unique};
 
 /// The secret both sides sign their cookies with.
 const SECRET: &str = "the secret a Flask app and a Satchel service share";
@@ -266,9 +266,23 @@ struct Sides {
 }
 
 impl Sides {
+    /// Sends a request to `port` (one of the sides), failing with both sides' logs.
+    fn send(&self, port: u16, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Reply {
+        try_request_as(port, method, path, cookie, "application/json", body).unwrap_or_else(
+            |error| {
+                panic!(
+                    "{}: {method} {path} on port {port}: {error}\n--- Flask:\n{}\n--- satchel:\n{}",
+                    self.label,
+                    self.flask.log(),
+                    self.satchel.log()
+                )
+            },
+        )
+    }
+
     /// The session as Flask sees it, `_permanent` left out.
     fn flask_dump(&self, cookie: Option<&str>) -> Value {
-        let reply = request(self.flask.port, "GET", "/dump", cookie, "");
+        let reply = self.send(self.flask.port, "GET", "/dump", cookie, "");
         assert_eq!(
             reply.status,
             200,
@@ -283,7 +297,7 @@ impl Sides {
 
     /// The session as Satchel sees it.
     fn satchel_dump(&self, cookie: Option<&str>) -> Value {
-        let reply = request(self.satchel.port, "GET", "/dump", cookie, "");
+        let reply = self.send(self.satchel.port, "GET", "/dump", cookie, "");
         assert_eq!(
             reply.status,
             200,
@@ -295,14 +309,7 @@ impl Sides {
     }
 
     fn flask_post(&self, path: &str, cookie: Option<&str>, body: &Value) -> Reply {
-        let reply = request_as(
-            self.flask.port,
-            "POST",
-            path,
-            cookie,
-            "application/json",
-            &body.to_string(),
-        );
+        let reply = self.send(self.flask.port, "POST", path, cookie, &body.to_string());
         assert!(
             reply.status == 200 || (reply.status == 404 && path == "/regenerate"),
             "{}: Flask POST {path}: {} {}\n{}",
@@ -315,7 +322,7 @@ impl Sides {
     }
 
     fn satchel_post(&self, path: &str, cookie: Option<&str>) -> Reply {
-        let reply = request(self.satchel.port, "POST", path, cookie, "");
+        let reply = self.send(self.satchel.port, "POST", path, cookie, "");
         assert_eq!(
             reply.status,
             200,
@@ -432,7 +439,7 @@ fn round_trips(backend: Backend, layout: Layout, flask_first: bool) {
     eprintln!("{label}: Satchel sees {seen}");
     assert_eq!(seen["blob"], json!({"$bytes": "AP9iaW4="}), "{label}");
     sides.satchel_post("/set/x", Some(&flask_cookie));
-    let kept = request(sides.flask.port, "GET", "/types", Some(&flask_cookie), "");
+    let kept = sides.send(sides.flask.port, "GET", "/types", Some(&flask_cookie), "");
     assert_eq!(
         serde_json::from_str::<Value>(&kept.body).unwrap(),
         json!({"b": true, "dt": true, "naive": true, "tup": true}),
@@ -447,7 +454,7 @@ fn round_trips(backend: Backend, layout: Layout, flask_first: bool) {
     // 4. Flask's flash messages, through a write by Satchel.
     sides.flask_post("/flash", Some(&flask_cookie), &json!(null));
     sides.satchel_post("/write", Some(&flask_cookie));
-    let flashes = request(sides.flask.port, "GET", "/flashes", Some(&flask_cookie), "");
+    let flashes = sides.send(sides.flask.port, "GET", "/flashes", Some(&flask_cookie), "");
     assert_eq!(
         serde_json::from_str::<Value>(&flashes.body).unwrap(),
         json!([["info", "hello"]]),

@@ -147,11 +147,22 @@ pub(crate) fn request_as(
     content_type: &str,
     body: &str,
 ) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    try_request_as(port, method, path, cookie, content_type, body).unwrap()
+}
+
+/// As [`request_as`], failing with the I/O error (a server that does not answer within
+/// a minute, one that closes the connection) instead of panicking.
+pub(crate) fn try_request_as(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     // A server that never answers fails the test instead of hanging it.
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -163,16 +174,16 @@ pub(crate) fn request_as(
         head.push_str(&format!("Cookie: {cookie}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
+    reader.read_line(&mut line)?;
     let status = line.split(' ').nth(1).unwrap().parse().unwrap();
     let mut headers = Vec::new();
     loop {
         line.clear();
-        reader.read_line(&mut line).unwrap();
+        reader.read_line(&mut line)?;
         let trimmed = line.trim_end();
         if trimmed.is_empty() {
             break;
@@ -181,12 +192,12 @@ pub(crate) fn request_as(
         headers.push((k.trim().to_owned(), v.trim().to_owned()));
     }
     let mut body = String::new();
-    reader.read_to_string(&mut body).unwrap();
-    Reply {
+    reader.read_to_string(&mut body)?;
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// The URL in `var`, or `None` after printing why it is missing (a panic under `CI=true`).
