@@ -28,6 +28,34 @@
 //! Flask-Session 0.6 and earlier, and Flask Unchained, store it as a pickled dict: see
 //! [`pickle`], which reads a pickle without running it and keeps what it cannot
 //! represent (tuples, datetimes, other objects) as the opcodes that build it.
+//!
+//! # Sharing the store
+//!
+//! [`FlaskStore`] keeps sessions in Flask-Session's layout on Satchel's Redis, memcached,
+//! SQL and MongoDB stores, and SESSION_FLASK_COMPAT builds one from the configuration
+//! (with [`FlaskSigner`] for the cookie under SESSION_USE_SIGNER); see [`store`].
+//!
+//! # What was checked against Flask
+//!
+//! Against Flask-Session 0.8.0 (Flask 3.1.3, msgspec 0.22.0) and Flask Unchained 0.9.0
+//! (Flask-Session 0.6.0, Flask 2.2.5, dill 0.4.1), run by the interop test
+//! (`crates/satchel-cli/tests/flask_interop.rs`) on Redis 7, memcached 1.6, SQLite,
+//! PostgreSQL, MariaDB and a MongoDB-protocol server, and by the cross-checks in
+//! `crates/satchel/tests/flask.rs` against itsdangerous, msgspec and CPython's pickle:
+//!
+//! - ids are `token_urlsafe(32)` in both (43 characters, Satchel's own shape); keys are
+//!   `SESSION_KEY_PREFIX` + id; the signed cookie is as above, in both;
+//! - Redis: `SET` with a TTL of PERMANENT_SESSION_LIFETIME, for browser sessions too;
+//!   memcached: an item with flags 0, relative TTL up to 30 days, an absolute time beyond;
+//! - SQL: Flask-Session 0.8 makes `(id, session_id UNIQUE, data, expiry)` with `expiry`
+//!   the naive UTC time now + lifetime; Flask Unchained's model adds `created_at` and
+//!   `updated_at`, and its `expiry` is the cookie's (`NULL` for a browser session, which
+//!   Flask-Session 0.6 deletes when it next reads it);
+//! - MongoDB: `{id, val: BinData(0), expiration}`; Flask-Session 0.8 makes the TTL index
+//!   `expiration_1` and checks no expiry on read; 0.6 makes no index and checks it;
+//! - values: the msgpack map of [`msgpack`] (a tuple comes back to Python as a list, a
+//!   naive datetime as a string, as msgspec writes them) and the protocol 4 pickle of
+//!   [`pickle`] (every Python value comes back as it was).
 
 pub mod msgpack;
 pub mod pickle;

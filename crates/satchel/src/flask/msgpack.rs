@@ -15,7 +15,8 @@
 //! So a value Satchel cannot represent is kept as it was when Satchel writes the
 //! session again, never dropped. An object of exactly the shape `{"$bytes": "…"}` or
 //! `{"$msgpack": "…"}` (one key, a string of valid base64) is written as what it
-//! describes; any other object is a map.
+//! describes; any other object is a map. A map of that shape that Python wrote is
+//! itself kept as `{"$msgpack": …}`, so it goes back as the map it was.
 //!
 //! Reading refuses what msgspec refuses: trailing bytes after the map, and a top level
 //! that is not a map with string keys. Nesting deeper than [`MAX_DEPTH`] is refused too,
@@ -241,6 +242,9 @@ fn to_json(value: Msgpack) -> Result<Value, StoreError> {
         }
         Msgpack::Map(entries) => {
             if entries.iter().all(|(key, _)| key.as_str().is_some()) {
+                // A dict that reads as a tagged object is kept as it was: written back
+                // as an object, it would come back as what the tag stands for.
+                let kept = (entries.len() == 1).then(|| Msgpack::Map(entries.clone()));
                 let mut object = Map::with_capacity(entries.len());
                 for (key, value) in entries {
                     if let Msgpack::String(key) = key
@@ -249,7 +253,10 @@ fn to_json(value: Msgpack) -> Result<Value, StoreError> {
                         object.insert(key, to_json(value)?);
                     }
                 }
-                Value::Object(object)
+                match kept {
+                    Some(map) if untagged(&object).is_some() => raw(&map)?,
+                    _ => Value::Object(object),
+                }
             } else {
                 raw(&Msgpack::Map(entries))?
             }
@@ -412,6 +419,15 @@ mod tests {
                 "{bad:02x?}"
             );
         }
+    }
+
+    #[test]
+    fn a_python_dict_shaped_like_a_tag_is_kept_as_it_was() {
+        // {"d": {"$bytes": "AAAA"}}: a dict Python wrote, not bytes.
+        let stored = hex("81a16481a6246279746573a441414141");
+        let (data, _) = decode(&stored).unwrap();
+        assert!(data["d"].get(RAW).is_some(), "{data:?}");
+        assert_eq!(encode(&data, None).unwrap(), stored);
     }
 
     #[test]
