@@ -354,7 +354,7 @@ fn tampered(cookie: &str) -> String {
     format!("{id}.{changed}{}", &signature[1..])
 }
 
-/// `cookie` without its signature: the raw id.
+/// A cookie (or its value) without its signature: the raw id.
 fn unsigned(cookie: &str) -> String {
     cookie.rsplit_once('.').unwrap().0.to_owned()
 }
@@ -644,4 +644,50 @@ fn flask_unchained_on_mariadb() {
 #[test]
 fn flask_unchained_on_mongodb() {
     round_trips(Backend::MongoDb, Layout::Pickle, true);
+}
+
+/// A rotation of SECRET_KEY: Satchel, on the new key with the old one in
+/// SECRET_KEY_FALLBACKS, opens a session whose cookie Flask signed with the old key, and
+/// answers with the cookie signed again with the new one, as Flask-Session signs it.
+#[test]
+fn a_cookie_flask_signed_with_a_fallback_key_is_signed_again() {
+    let Some(python) = Layout::Msgpack.python() else {
+        return;
+    };
+    let Some(settings) = Backend::Redis.settings(Layout::Msgpack) else {
+        return;
+    };
+    let new_secret = "the key after the rotation, shared by every side";
+    let envs: Vec<(&str, &str)> = settings
+        .satchel
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "SECRET_KEY" => (k.as_str(), new_secret),
+            _ => (k.as_str(), v.as_str()),
+        })
+        .chain([("SECRET_KEY_FALLBACKS", SECRET)])
+        .collect();
+    let flask = Flask::start(Layout::Msgpack, &python, &settings.flask);
+    let dir = tempfile::tempdir().unwrap();
+    let satchel = start_on("axum", &envs, dir.path());
+    let sides = Sides {
+        flask,
+        satchel,
+        label: "a rotated SECRET_KEY".to_owned(),
+    };
+    let old = cookie_of(
+        &sides.flask_post("/set/k", None, &json!("v")),
+        "Flask's session",
+    );
+    let read = sides.send(sides.satchel.port, "GET", "/dump", Some(&old), "");
+    assert_eq!(
+        serde_json::from_str::<Value>(&read.body).unwrap(),
+        json!({"k": "v"})
+    );
+    let resigned = cookie_of(&read, "the cookie signed again");
+    let (name, value) = old.split_once('=').unwrap();
+    let sid = unsigned(value);
+    let signer = satchel::flask::FlaskSigner::new(new_secret.as_bytes(), []);
+    assert_eq!(resigned, format!("{name}={}", signer.sign(&sid)));
+    assert_eq!(sides.satchel_dump(Some(&resigned)), json!({"k": "v"}));
 }
