@@ -160,6 +160,48 @@ fn mac(key: &[u8], message: &[u8]) -> [u8; 20] {
     mac.finalize().into_bytes().into()
 }
 
+/// An object of one key standing for a value JSON has no type for: `{"$bytes": …}`, or a
+/// value kept in its layout's own encoding (`{"$msgpack": …}`, `{"$pickle": …}`).
+pub(crate) fn tagged(tag: &str, text: String) -> serde_json::Value {
+    let mut object = serde_json::Map::with_capacity(1);
+    object.insert(tag.to_owned(), serde_json::Value::String(text));
+    serde_json::Value::Object(object)
+}
+
+/// What a tagged object stands for.
+pub(crate) enum Tagged {
+    /// `{"$bytes": …}`: bytes.
+    Bytes(Vec<u8>),
+    /// `{"<raw_tag>": …}`: one whole value in the layout's encoding, checked.
+    Raw(Vec<u8>),
+}
+
+/// What `object` stands for, if it is of the shape of a `{"$bytes": …}` or of a
+/// `{"<raw_tag>": …}` whose bytes `is_one_value` accepts (one whole value of the
+/// layout).
+pub(crate) fn untagged(
+    object: &serde_json::Map<String, serde_json::Value>,
+    raw_tag: &str,
+    is_one_value: impl FnOnce(&[u8]) -> bool,
+) -> Option<Tagged> {
+    if object.len() != 1 {
+        return None;
+    }
+    let (tag, serde_json::Value::String(text)) = object.iter().next()? else {
+        return None;
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    if tag == msgpack::BYTES {
+        Some(Tagged::Bytes(bytes))
+    } else if tag == raw_tag {
+        is_one_value(&bytes).then_some(Tagged::Raw(bytes))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

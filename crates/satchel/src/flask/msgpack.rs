@@ -27,6 +27,7 @@ use base64::engine::general_purpose::STANDARD;
 use rmpv::Value as Msgpack;
 use serde_json::{Map, Number, Value};
 
+use super::{Tagged, tagged};
 use crate::error::StoreError;
 use crate::record::Data;
 
@@ -280,38 +281,13 @@ fn raw(value: &Msgpack) -> Result<Value, StoreError> {
     Ok(tagged(RAW, STANDARD.encode(bytes)))
 }
 
-fn tagged(tag: &str, text: String) -> Value {
-    let mut object = Map::with_capacity(1);
-    object.insert(tag.to_owned(), Value::String(text));
-    Value::Object(object)
-}
-
-/// What a `{"$bytes": …}` or `{"$msgpack": …}` object stands for.
-enum Tagged {
-    Bytes(Vec<u8>),
-    /// One whole msgpack value, checked.
-    Raw(Vec<u8>),
-}
-
 /// What an object stands for, if it is of the shape of a `{"$bytes": …}` or
 /// `{"$msgpack": …}` (for the latter, when its bytes are one whole msgpack value).
 fn untagged(object: &Map<String, Value>) -> Option<Tagged> {
-    if object.len() != 1 {
-        return None;
-    }
-    let (tag, Value::String(text)) = object.iter().next()? else {
-        return None;
-    };
-    let bytes = STANDARD.decode(text).ok()?;
-    match tag.as_str() {
-        BYTES => Some(Tagged::Bytes(bytes)),
-        RAW => {
-            let mut rest = bytes.as_slice();
-            rmpv::decode::read_value_with_max_depth(&mut rest, MAX_DEPTH).ok()?;
-            rest.is_empty().then_some(Tagged::Raw(bytes))
-        }
-        _ => None,
-    }
+    super::untagged(object, RAW, |bytes| {
+        let mut rest = bytes;
+        rmpv::decode::read_value_with_max_depth(&mut rest, MAX_DEPTH).is_ok() && rest.is_empty()
+    })
 }
 
 /// Reads arbitrary bytes as a stored Flask session (fuzzing): what reads writes back, and

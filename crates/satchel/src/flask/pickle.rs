@@ -88,6 +88,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Number, Value};
 
 pub use super::msgpack::{BYTES, MAX_DEPTH, PERMANENT};
+use super::{Tagged, tagged};
 use crate::error::StoreError;
 use crate::record::Data;
 
@@ -1477,38 +1478,11 @@ fn surrogate_pass(bytes: &[u8]) -> Option<Option<String>> {
     }
 }
 
-fn tagged(tag: &str, text: String) -> Value {
-    let mut object = Map::with_capacity(1);
-    object.insert(tag.to_owned(), Value::String(text));
-    Value::Object(object)
-}
-
-/// What a `{"$bytes": …}` or `{"$pickle": …}` object stands for.
-enum Tagged {
-    Bytes(Vec<u8>),
-    /// The opcodes of exactly one value, checked.
-    Raw(Vec<u8>),
-}
-
 /// What an object stands for, if it is of the shape of a `{"$bytes": …}` or
 /// `{"$pickle": …}` (for the latter, when its bytes are the opcodes of exactly one value
 /// that use no memo, FRAME or STOP, and end under protocol 3 or above).
 fn untagged(object: &Map<String, Value>) -> Option<Tagged> {
-    if object.len() != 1 {
-        return None;
-    }
-    let (tag, Value::String(text)) = object.iter().next()? else {
-        return None;
-    };
-    let bytes = STANDARD.decode(text).ok()?;
-    match tag.as_str() {
-        BYTES => Some(Tagged::Bytes(bytes)),
-        RAW => {
-            let one_value = Reader::new(&bytes, true).run().is_ok();
-            one_value.then_some(Tagged::Raw(bytes))
-        }
-        _ => None,
-    }
+    super::untagged(object, RAW, |bytes| Reader::new(bytes, true).run().is_ok())
 }
 
 /// Reads arbitrary bytes as a pickled Flask session (fuzzing): what reads writes back,

@@ -15,9 +15,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use memcache::exp::{Delete, Get, GetResult, GetStatus, Meta, MutationStatus, Set};
+use memcache::exp::{Delete, Get, GetResult, Meta, MutationStatus, Set};
 
-use super::{Failure, FormatError, MemcachedStore, NAME, TTL_GRACE, too_large, wire_ttl};
+use super::{MemcachedStore, NAME, TTL_GRACE, hit, too_large, wire_ttl};
 use crate::error::StoreError;
 use crate::flask::{Blob, FlaskBackend};
 
@@ -29,24 +29,16 @@ impl FlaskBackend for MemcachedStore {
             get = get.touch_raw(wire_ttl(at, asked, TTL_GRACE));
         }
         let result: GetResult = self.run(get).await?;
-        if result.status != GetStatus::Hit {
+        let ttl = result.item.ttl;
+        let Some((cas, value)) = hit(result)? else {
             return Ok(None);
-        }
-        let cas = result
-            .item
-            .cas
-            .ok_or_else(|| StoreError::backend(Failure::MissingCas))?;
+        };
         let expires_at = match touch {
             Some(at) => Some(at),
-            None => result
-                .item
-                .ttl
+            None => ttl
                 .and_then(|ttl| u64::try_from(ttl).ok())
                 .map(|ttl| ttl_expiry(asked, ttl)),
         };
-        let value = result
-            .value
-            .ok_or_else(|| StoreError::decode(FormatError::NoValue))?;
         Ok(Some(Blob::new(value, expires_at).with_cas(cas)))
     }
 
