@@ -88,6 +88,16 @@ pub async fn from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigErr
 #[cfg(feature = "flask")]
 async fn flask_from_config(config: &SessionConfig) -> Result<BoxedStore, ConfigError> {
     use crate::flask::{FlaskBackend, FlaskStore};
+    // Unused in a build without any store Flask-Session shares.
+    #[cfg_attr(
+        not(any(
+            feature = "redis",
+            feature = "memcached",
+            feature = "mongodb",
+            feature = "_sql"
+        )),
+        allow(dead_code)
+    )]
     fn flask<B: FlaskBackend>(backend: B, config: &SessionConfig) -> BoxedStore {
         BoxedStore::new(
             FlaskStore::new(backend, config.flask_compat())
