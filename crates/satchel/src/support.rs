@@ -173,6 +173,15 @@ where
     }
 }
 
+/// A short random pause before retrying a conditional write, growing with the attempt
+/// (up to about 6 ms) so that contending writers fall out of step.
+#[cfg(any(feature = "memcached", feature = "flask"))]
+pub(crate) async fn pause(attempt: u32) {
+    let cap = 200_u32 << attempt.min(5);
+    let micros = getrandom::u32().unwrap_or(cap / 2) % cap;
+    tokio::time::sleep(std::time::Duration::from_micros(u64::from(micros))).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

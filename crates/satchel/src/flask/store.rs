@@ -41,9 +41,11 @@
 //!
 //! # What is not kept
 //!
-//! A Flask layout has no listing ([`SessionStore::list`] is
-//! [`StoreError::Unsupported`]): `satchel sessions` and `satchel cleanup` need
-//! Satchel's own layouts; the per-user index works as everywhere.
+//! A Flask layout lists no entries ([`SessionStore::list`] is
+//! [`StoreError::Unsupported`]): a user's sessions are still listed and revoked through
+//! the per-user index, as everywhere, but nothing walks the whole store (the dead members
+//! of an index leave it when the user's sessions are listed). On SQL, `satchel cleanup`
+//! deletes the expired rows of Flask-Session's table.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -62,8 +64,9 @@ use crate::support::{from_unix_millis, unix_millis};
 pub const META_KEY: &str = "_satchel";
 
 /// How many times a write is tried again after another writer changed the value between
-/// its read and its write: each lost round means another write landed.
-const ATTEMPTS: usize = 100;
+/// its read and its write (after a short random pause, so that contending writers fall
+/// out of step): each lost round means another write landed.
+const ATTEMPTS: u32 = 100;
 
 /// The lifetime a session is taken to have when its backend keeps no expiry for it (a
 /// Flask Unchained row whose `expiry` is `NULL`, an item stored without a TTL), unless
@@ -392,11 +395,22 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                crate::support::pause(attempt).await;
+            }
             let (blob, record) = self.current(&key).await?;
+            let live = record.is_some();
             let result = changes.apply_to(record, expires_at)?;
+            // A value that is not live (expired, or one nobody can read) is written over,
+            // never deleted for want of a result: its backend drops it in time.
+            let current = if result.is_some() || live {
+                blob.as_ref()
+            } else {
+                None
+            };
             if self
-                .write(&key, blob.as_ref(), result.as_ref(), expires_at)
+                .write(&key, current, result.as_ref(), expires_at)
                 .await?
             {
                 return Ok(if result.is_some() {
@@ -420,7 +434,10 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
         let (old_key, new_key) = (self.key(old), self.key(new));
         // What this rotation wrote under the new id so far: a later round writes over it.
         let mut written: Option<Blob> = None;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                crate::support::pause(attempt).await;
+            }
             let (blob, record) = self.current(&old_key).await?;
             let result = changes.apply_to(record, expires_at)?;
             let placed = match &result {
@@ -471,7 +488,10 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
         update: &KeyUpdate,
     ) -> Result<Updated, StoreError> {
         let entry = self.key(id);
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                crate::support::pause(attempt).await;
+            }
             let now = SystemTime::now();
             let Some(blob) = self.backend.blob(&entry, None).await? else {
                 return Ok(Updated::Missing);

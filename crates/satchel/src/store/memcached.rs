@@ -115,7 +115,7 @@ use crate::observability::record_conflict;
 use crate::record::{Changes, Data, KeyUpdate, Meta as SessionMeta, Record, Updated};
 use crate::store::envelope::{Envelope, EnvelopeRef};
 use crate::store::{Capabilities, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, Saved, Seen, SessionStore};
-use crate::support::{from_unix_millis, unix_millis};
+use crate::support::{from_unix_millis, pause, unix_millis};
 
 /// The server the store uses unless told otherwise (SESSION_MEMCACHED unset): the local
 /// one.
@@ -997,14 +997,6 @@ fn split(current: Option<Current>) -> (Option<u64>, Option<Record>) {
         Some(Current { cas, record }) => (Some(cas), record),
         None => (None, None),
     }
-}
-
-/// A short random pause before retrying a conditional write, growing with the attempt
-/// (up to about 6 ms) so that contending writers fall out of step.
-async fn pause(attempt: u32) {
-    let cap = 200_u32 << attempt.min(5);
-    let micros = getrandom::u32().unwrap_or(cap / 2) % cap;
-    tokio::time::sleep(Duration::from_micros(u64::from(micros))).await;
 }
 
 /// Parses SESSION_MEMCACHED: one or more `host:port`, separated by commas.
