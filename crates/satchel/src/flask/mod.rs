@@ -202,6 +202,24 @@ pub(crate) fn untagged(
     }
 }
 
+/// A layout's reader: a stored value's data and permanent flag.
+#[cfg(feature = "fuzzing")]
+type Decode = fn(&[u8]) -> Result<(crate::record::Data, Option<bool>), crate::StoreError>;
+/// A layout's writer.
+#[cfg(feature = "fuzzing")]
+type Encode = fn(&crate::record::Data, Option<bool>) -> Result<Vec<u8>, crate::StoreError>;
+
+/// Reads arbitrary bytes with `decode` (fuzzing): a session that reads is written with
+/// `encode`, and reads again to the same session.
+#[cfg(feature = "fuzzing")]
+fn fuzz_round_trip(bytes: &[u8], decode: Decode, encode: Encode) {
+    if let Ok((data, permanent)) = decode(bytes) {
+        let written = encode(&data, permanent).expect("a session read is written");
+        let again = decode(&written).expect("a session written reads");
+        assert_eq!(again, (data, permanent));
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

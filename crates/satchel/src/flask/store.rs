@@ -269,6 +269,13 @@ impl<B: FlaskBackend> FlaskStore<B> {
         Ok((blob, record))
     }
 
+    /// Before a write is tried again because another writer got in first: counts the
+    /// conflict and pauses a random moment, so that contending writers fall out of step.
+    async fn lost_round(&self, attempt: u32) {
+        crate::observability::record_conflict(self.backend.backend_name());
+        crate::support::pause(attempt).await;
+    }
+
     /// The value to store for `record`.
     fn encode(&self, record: &Record) -> Result<Vec<u8>, StoreError> {
         // Flask reads a map without `_permanent` as a browser session.
@@ -397,7 +404,7 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
         let key = self.key(id);
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                crate::support::pause(attempt).await;
+                self.lost_round(attempt).await;
             }
             let (blob, record) = self.current(&key).await?;
             let live = record.is_some();
@@ -413,13 +420,8 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
                 .write(&key, current, result.as_ref(), expires_at)
                 .await?
             {
-                return Ok(if result.is_some() {
-                    Saved::Stored
-                } else {
-                    Saved::Empty
-                });
+                return Ok(saved(result.as_ref()));
             }
-            crate::observability::record_conflict(self.backend.backend_name());
         }
         Err(contended())
     }
@@ -436,7 +438,7 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
         let mut written: Option<Blob> = None;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                crate::support::pause(attempt).await;
+                self.lost_round(attempt).await;
             }
             let (blob, record) = self.current(&old_key).await?;
             let result = changes.apply_to(record, expires_at)?;
@@ -469,14 +471,10 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
                 None => true,
             };
             if moved {
-                return Ok(if result.is_some() {
-                    Saved::Stored
-                } else {
-                    Saved::Empty
-                });
+                return Ok(saved(result.as_ref()));
             }
-            // The old entry changed after it was read: rebuild the new one from it.
-            crate::observability::record_conflict(self.backend.backend_name());
+            // The old entry changed after it was read: the next round rebuilds the new
+            // one from it.
         }
         Err(contended())
     }
@@ -490,7 +488,7 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
         let entry = self.key(id);
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                crate::support::pause(attempt).await;
+                self.lost_round(attempt).await;
             }
             let now = SystemTime::now();
             let Some(blob) = self.backend.blob(&entry, None).await? else {
@@ -512,7 +510,6 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
             {
                 return Ok(outcome);
             }
-            crate::observability::record_conflict(self.backend.backend_name());
         }
         Err(contended())
     }
@@ -527,6 +524,15 @@ impl<B: FlaskBackend> SessionStore for FlaskStore<B> {
 
     fn name(&self) -> &'static str {
         self.backend.backend_name()
+    }
+}
+
+/// What a save reports for its result.
+fn saved(result: Option<&Record>) -> Saved {
+    if result.is_some() {
+        Saved::Stored
+    } else {
+        Saved::Empty
     }
 }
 
