@@ -15,7 +15,6 @@
 mod common;
 mod scenarios;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,6 +26,7 @@ use satchel::{
     Changes, ConfigError, RedisStore, SessionConfig, SessionId, SessionManager, SessionStore,
     SessionType, StoreError,
 };
+use satchel::record::{KeyUpdate, Updated};
 use scenarios::axum_app::Axum;
 use scenarios::{App, Browser, Harness};
 use serde_json::json;
@@ -128,9 +128,9 @@ impl Raw {
         }
     }
 
-    /// The hash at `key`, field by field.
-    async fn hash(&mut self, key: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        self.query(redis::cmd("HGETALL").arg(key)).await
+    /// The value at `key`.
+    async fn value(&mut self, key: &str) -> Vec<u8> {
+        self.query(redis::cmd("GET").arg(key)).await
     }
 
     /// The remaining time to live of `key`, in milliseconds.
@@ -163,12 +163,12 @@ fn setting(pairs: &[(&str, serde_json::Value)]) -> Changes {
     changes
 }
 
-/// The fields of a session hash that hold data (not the store's own).
-fn data_fields(hash: &BTreeMap<Vec<u8>, Vec<u8>>) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    hash.iter()
-        .filter(|(name, _)| !name.starts_with(b"\0"))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect()
+/// Where a stored value's header ends and its data starts.
+const HEADER: usize = 65;
+
+/// The header's expiry in a stored value.
+fn expiry_text(value: &[u8]) -> &[u8] {
+    &value[2..18]
 }
 
 /// Tests that run on every deployment.
@@ -241,8 +241,10 @@ mod cases {
         let mut raw = Raw::open(kind).await;
         let ttl = raw.pttl(&key).await;
         assert!((25_000..=30_000).contains(&ttl), "PTTL {ttl}");
-        let before = raw.hash(&key).await;
-        assert_eq!(data_fields(&before).len(), 2);
+        let before = raw.value(&key).await;
+        assert_eq!(&before[HEADER..], br#"{
+"a":1,
+"b":{"deep":[1,2]}}"#);
 
         let touched = store.load(&id, Some(in_secs(120))).await.unwrap().unwrap();
         assert!(touched.expires_at > in_secs(110));
@@ -251,10 +253,11 @@ mod cases {
             ttl > 110_000,
             "the touch extends the native TTL: PTTL {ttl}"
         );
-        let after = raw.hash(&key).await;
-        assert_eq!(data_fields(&after), data_fields(&before), "data untouched");
-        assert_ne!(after.get(&b"\0expires"[..]), before.get(&b"\0expires"[..]));
-        assert_eq!(after.len(), before.len(), "no field added or removed");
+        let after = raw.value(&key).await;
+        assert_eq!(after[HEADER..], before[HEADER..], "data untouched");
+        assert_eq!(after[18..HEADER], before[18..HEADER], "the rest of the header too");
+        assert_ne!(expiry_text(&after), expiry_text(&before));
+        assert_eq!(after.len(), before.len());
 
         // A touch never shortens the lifetime.
         store.load(&id, Some(in_secs(10))).await.unwrap().unwrap();
@@ -274,15 +277,11 @@ mod cases {
         // The stored expiry has passed, but Redis would keep the key another minute.
         let mut raw = Raw::open(kind).await;
         let past = unix_millis(SystemTime::now()) - 1_000;
-        let _: i64 = raw
-            .query(
-                redis::cmd("HSET")
-                    .arg(&key)
-                    .arg(&b"\0expires"[..])
-                    .arg(past),
-            )
+        let mut value = raw.value(&key).await;
+        value.splice(2..18, format!("{past:016}").into_bytes());
+        let _: () = raw
+            .query(redis::cmd("SET").arg(&key).arg(value).arg("PX").arg(60_000))
             .await;
-        let _: i64 = raw.query(redis::cmd("PEXPIRE").arg(&key).arg(60_000)).await;
         assert!(store.load(&id, None).await.unwrap().is_none());
         assert!(store.load(&id, Some(in_secs(60))).await.unwrap().is_none());
         assert!(
@@ -309,9 +308,10 @@ mod cases {
             .save(&id, &setting(&[("a", json!(1))]), in_secs(60))
             .await
             .unwrap();
-        let _: i64 = raw
-            .query(redis::cmd("HSET").arg(&key).arg("a").arg("{not json"))
-            .await;
+        let mut value = raw.value(&key).await;
+        value.truncate(HEADER);
+        value.extend_from_slice(b"{not json");
+        let _: () = raw.query(redis::cmd("SET").arg(&key).arg(value)).await;
         assert!(matches!(
             store.load(&id, None).await,
             Err(StoreError::Decode(_))
@@ -326,8 +326,10 @@ mod cases {
         assert_eq!(browser.post("/set/k").await.status, 200);
         assert_ne!(browser.id(), id);
 
-        // Something that is not a hash at a session key is corrupt too.
+        // Something that is not a session value at a session key is corrupt too: a
+        // string of another layout, or another type.
         let other = SessionId::generate();
+        let list = SessionId::generate();
         let _: () = raw
             .query(
                 redis::cmd("SET")
@@ -337,14 +339,40 @@ mod cases {
                     .arg(60),
             )
             .await;
-        assert!(matches!(
-            store.load(&other, None).await,
-            Err(StoreError::Decode(_))
-        ));
-        assert!(matches!(
-            store.load(&other, Some(in_secs(60))).await,
-            Err(StoreError::Decode(_))
-        ));
+        let _: i64 = raw
+            .query(redis::cmd("RPUSH").arg(format!("{PREFIX}{list}")).arg("x"))
+            .await;
+        for id in [other, list] {
+            assert!(matches!(
+                store.load(&id, None).await,
+                Err(StoreError::Decode(_))
+            ));
+            assert!(matches!(
+                store.load(&id, Some(in_secs(60))).await,
+                Err(StoreError::Decode(_))
+            ));
+            assert!(matches!(
+                store.update(&id, "n", &KeyUpdate::Increment(1)).await,
+                Err(StoreError::Decode(_))
+            ));
+        }
+        // An id rotation leaves it where it is, and starts from nothing.
+        let moved = SessionId::generate();
+        assert_eq!(
+            store
+                .cycle(&list, &moved, &setting(&[("a", json!(1))]), in_secs(60))
+                .await
+                .unwrap(),
+            Saved::Stored
+        );
+        let kind_of: String = raw
+            .query(redis::cmd("TYPE").arg(format!("{PREFIX}{list}")))
+            .await;
+        assert_eq!(kind_of, "list");
+        assert_eq!(
+            store.load(&moved, None).await.unwrap().unwrap().data.len(),
+            1
+        );
         // A save replaces it, except one that only applies onto a live entry.
         let mut onto_live = setting(&[("a", json!(1))]);
         onto_live.require_existing();
@@ -370,6 +398,128 @@ mod cases {
             store.load(&other, None).await.unwrap().unwrap().data["a"],
             json!(2)
         );
+    }
+
+    /// A session hash of the layout before this one (a field per key, the store's own
+    /// fields behind a NUL byte) is read as it was, and converted in place by its first
+    /// load, save or update, keeping its TTL.
+    pub(crate) async fn a_session_hash_of_the_earlier_layout_is_converted(kind: Kind) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let mut raw = Raw::open(kind).await;
+        let expires = unix_millis(in_secs(60));
+        let created = unix_millis(SystemTime::now()) - 5_000;
+        let legacy = |id: SessionId| {
+            let mut command = redis::cmd("HSET");
+            command
+                .arg(format!("{PREFIX}{id}"))
+                .arg("user")
+                .arg(r#""ada""#)
+                .arg("n")
+                .arg("41")
+                .arg("say \"hi\"\n\u{1}\\")
+                .arg("[1,{\"a\":null}]")
+                .arg(&b"\0\0own"[..])
+                .arg("true")
+                .arg(&b"\0expires"[..])
+                .arg(expires)
+                .arg(&b"\0permanent"[..])
+                .arg("1")
+                .arg(&b"\0created"[..])
+                .arg(created)
+                .arg(&b"\0lifetime"[..])
+                .arg(3_600);
+            command
+        };
+        let expected = |record: &satchel::Record| {
+            assert_eq!(record.data["user"], json!("ada"));
+            assert_eq!(record.data["say \"hi\"\n\u{1}\\"], json!([1, {"a": null}]));
+            assert_eq!(record.data["\0own"], json!(true));
+            assert_eq!(record.permanent, Some(true));
+            assert_eq!(unix_millis(record.created.unwrap()), created);
+            assert_eq!(record.lifetime, Some(Duration::from_secs(3_600)));
+            assert_eq!(unix_millis(record.expires_at), expires);
+        };
+        let [read, saved, updated] = [(); 3].map(|()| SessionId::generate());
+        for id in [read, saved, updated] {
+            let _: i64 = raw.query(&mut legacy(id)).await;
+            let _: i64 = raw
+                .query(redis::cmd("PEXPIREAT").arg(format!("{PREFIX}{id}")).arg(expires))
+                .await;
+        }
+
+        let record = store.load(&read, None).await.unwrap().unwrap();
+        expected(&record);
+        assert_eq!(record.data["n"], json!(41));
+        let mut changes = setting(&[("n", json!(42))]);
+        changes.remove("user");
+        changes.require_existing();
+        assert_eq!(
+            store.save(&saved, &changes, in_secs(90)).await.unwrap(),
+            Saved::Stored
+        );
+        assert_eq!(
+            store
+                .update(&updated, "n", &KeyUpdate::Increment(1))
+                .await
+                .unwrap(),
+            Updated::Applied(Some(json!(42)))
+        );
+        for id in [read, saved, updated] {
+            let key = format!("{PREFIX}{id}");
+            let kind_of: String = raw.query(redis::cmd("TYPE").arg(&key)).await;
+            assert_eq!(kind_of, "string", "converted");
+            let ttl = raw.pttl(&key).await;
+            assert!(ttl > 50_000, "PTTL {ttl}");
+            let mut record = store.load(&id, None).await.unwrap().unwrap();
+            assert_eq!(record.data["n"], json!(if id == read { 41 } else { 42 }));
+            if id == saved {
+                assert!(!record.data.contains_key("user"));
+                assert!(record.expires_at > in_secs(80));
+                record.data.insert("user".into(), json!("ada"));
+                record.expires_at = UNIX_EPOCH + Duration::from_millis(expires);
+            }
+            expected(&record);
+        }
+    }
+
+    /// The script adds integers of up to 15 digits itself; Satchel adds longer ones, and
+    /// refuses a sum out of the 64-bit range.
+    pub(crate) async fn increments_of_long_integers_are_exact(kind: Kind) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let id = SessionId::generate();
+        let big = 999_999_999_999_999_999_i64;
+        store
+            .save(&id, &setting(&[("n", json!(big)), ("m", json!(1))]), in_secs(60))
+            .await
+            .unwrap();
+        let update = |key: &'static str, by| {
+            let store = store.clone();
+            async move { store.update(&id, key, &KeyUpdate::Increment(by)).await.unwrap() }
+        };
+        assert_eq!(update("n", 1).await, Updated::Applied(Some(json!(big + 1))));
+        assert_eq!(
+            update("m", 4_000_000_000_000_000_000).await,
+            Updated::Applied(Some(json!(4_000_000_000_000_000_001_i64)))
+        );
+        assert_eq!(
+            update("m", i64::MAX).await,
+            Updated::Invalid(Some(json!(4_000_000_000_000_000_001_i64)))
+        );
+        assert_eq!(
+            update("n", -2 * big).await,
+            Updated::Applied(Some(json!(-big + 1)))
+        );
+        assert_eq!(
+            update("fresh", 999_999_999_999_999).await,
+            Updated::Applied(Some(json!(999_999_999_999_999_i64)))
+        );
+        let record = store.load(&id, None).await.unwrap().unwrap();
+        assert_eq!(record.data["n"], json!(-big + 1));
+        assert_eq!(record.data["fresh"], json!(999_999_999_999_999_i64));
     }
 
     pub(crate) async fn keys_that_look_like_the_store_fields_are_kept_apart(kind: Kind) {
@@ -403,6 +553,8 @@ macro_rules! deployment {
             the_native_ttl_follows_the_expiry_and_a_touch_moves_only_the_expiry,
             expiry_is_checked_on_load_whatever_the_ttl,
             a_corrupt_entry_is_a_decode_error_and_a_fresh_session,
+            a_session_hash_of_the_earlier_layout_is_converted,
+            increments_of_long_integers_are_exact,
             keys_that_look_like_the_store_fields_are_kept_apart,
         );
     };
@@ -867,8 +1019,10 @@ async fn through_sentinel_the_store_follows_a_failover() {
     // Replication is asynchronous: fail over only once the replica has the session.
     let key = format!("session:{}", browser.id());
     wait_for("the replica to have the session", || async {
-        let n: Option<String> = ask(replica.port, redis::cmd("HGET").arg(&key).arg("n")).await;
-        n.as_deref() == Some("1")
+        let value: Option<String> = ask(replica.port, redis::cmd("GET").arg(&key)).await;
+        value.is_some_and(|value| {
+            value.ends_with("\n\"n\":1}") || value.contains("\n\"n\":1,\n")
+        })
     })
     .await;
 
@@ -898,8 +1052,11 @@ async fn through_sentinel_the_store_follows_a_failover() {
     // sentinel again and carries on with the new master.
     assert_eq!(browser.get("/read").await.body, "3");
     assert_eq!(browser.post("/write").await.body, "2");
-    let n: Option<String> = ask(replica.port, redis::cmd("HGET").arg(&key).arg("n")).await;
-    assert_eq!(n.as_deref(), Some("2"), "written on the new master");
+    let value: String = ask(replica.port, redis::cmd("GET").arg(&key)).await;
+    assert!(
+        value.ends_with("\n\"n\":2}") || value.contains("\n\"n\":2,\n"),
+        "written on the new master: {value}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -940,7 +1097,7 @@ async fn no_session_id_is_stored_in_redis() {
     at_rest_in_redis(false).await;
 }
 
-/// With SESSION_DATA_KEY, no Redis hash holds a session value in the clear.
+/// With SESSION_DATA_KEY, no Redis value holds a session value in the clear.
 #[cfg(feature = "sealed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_values_are_sealed_in_redis() {
@@ -960,16 +1117,8 @@ async fn at_rest_in_redis(sealed: bool) -> String {
         keys.sort();
         let mut text = String::new();
         for key in keys {
-            let fields: Vec<String> = raw
-                .hash(&key)
-                .await
-                .into_iter()
-                .map(|(field, value)| {
-                    let value = String::from_utf8_lossy(&value);
-                    format!("{}={value}", String::from_utf8_lossy(&field))
-                })
-                .collect();
-            text.push_str(&format!("{key} -> {}\n", fields.join(" ")));
+            let value = raw.value(&key).await;
+            text.push_str(&format!("{key} -> {}\n", String::from_utf8_lossy(&value)));
         }
         text
     };

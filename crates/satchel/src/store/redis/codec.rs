@@ -1,5 +1,32 @@
-//! The layout of a session hash: the store's own fields, the field name of a session key,
-//! times as Unix milliseconds, and the decoding of a hash into a record.
+//! The layout of a session value: a fixed-width header that the scripts read and rewrite
+//! in place, then the data as one JSON object with each key on a line of its own.
+//!
+//! ```text
+//! s1 0001767225600000 0000000021 1 0001764547200000 --------------------
+//! {
+//! "user":"ada",
+//! "cart":[1,2]}
+//! ```
+//!
+//! (Shown with spaces between the header's fields and without the newline of the first
+//! entry's line break; the header has no separators.) Byte offsets, from 0:
+//!
+//! | bytes | field |
+//! | --- | --- |
+//! | 0..2 | `s1`, the layout's tag |
+//! | 2..18 | the expiry, Unix milliseconds, 16 digits |
+//! | 18..28 | the data's size as [`stored_size`] measures it, 10 digits |
+//! | 28 | the permanent flag: `1`, `0`, or `-` when the session has none of its own |
+//! | 29..45 | the creation time, Unix milliseconds, 16 digits, or 16 `-` when unknown |
+//! | 45..65 | the session's own lifetime in seconds, 20 digits, or 20 `-` when unset |
+//! | 65.. | the data: `{`, then each key as `\n"key":value` (JSON texts), separated by `,`, then `}` |
+//!
+//! Compact JSON never holds a raw line break (one inside a string is escaped), so a line
+//! break in the data always starts an entry: a script finds a key by searching for
+//! `\n"key":` and edits one entry without decoding the others, and Satchel reads the whole
+//! data with one JSON parse.
+//!
+//! [`stored_size`]: crate::record::stored_size
 
 use std::time::{Duration, SystemTime};
 
@@ -7,19 +34,43 @@ use crate::error::StoreError;
 use crate::record::{Data, Meta, Record};
 use crate::support::{from_unix_millis, unix_millis};
 
-/// The hash field holding the expiry, in Unix milliseconds.
-pub(super) const EXPIRES_FIELD: &[u8] = b"\0expires";
-/// The hash field holding the per-session permanent flag (`1` or `0`), when set.
-pub(super) const PERMANENT_FIELD: &[u8] = b"\0permanent";
-/// The hash field holding the session's creation time, in Unix milliseconds.
-pub(super) const CREATED_FIELD: &[u8] = b"\0created";
-/// The hash field holding the per-session lifetime in seconds, when set.
-pub(super) const LIFETIME_FIELD: &[u8] = b"\0lifetime";
-/// The marker the load script returns instead of fields when the key is not a hash.
-const FOREIGN_FIELD: &[u8] = b"\0foreign";
+/// The length of the header, where the data starts.
+pub(super) const HEADER: usize = 65;
+/// The layout's tag, the first bytes of every value.
+const TAG: &[u8] = b"s1";
 /// Expiry times are sent as milliseconds and compared in Lua, whose numbers are doubles:
-/// anything later is clamped to the largest exact integer (a date in the year 287396).
+/// anything later is clamped to the largest exact integer (a date in the year 287396),
+/// which also fits the header's 16 digits.
 const MAX_MILLIS: u64 = (1 << 53) - 1;
+
+/// Unix milliseconds of `at` (0 before 1970), clamped to what the scripts compare exactly.
+pub(super) fn millis(at: SystemTime) -> u64 {
+    unix_millis(at).min(MAX_MILLIS)
+}
+
+/// The header's text of a time: 16 digits of Unix milliseconds.
+pub(super) fn time_text(at: SystemTime) -> String {
+    format!("{:016}", millis(at))
+}
+
+/// The header's text of the permanent flag.
+pub(super) fn permanent_text(permanent: Option<bool>) -> &'static str {
+    match permanent {
+        Some(true) => "1",
+        Some(false) => "0",
+        None => "-",
+    }
+}
+
+/// The header's text of a session's own lifetime: 20 digits of seconds, or 20 `-`.
+pub(super) fn lifetime_text(lifetime: Option<Duration>) -> String {
+    lifetime.map_or_else(|| "-".repeat(20), |lifetime| format!("{:020}", lifetime.as_secs()))
+}
+
+/// The JSON text of a session key, as it appears in the data.
+pub(super) fn key_text(key: &str) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(key).map_err(StoreError::encode)
+}
 
 /// The JSON text of `value` for the update script; empty for an absent value.
 pub(super) fn json_text(value: Option<&serde_json::Value>) -> Result<Vec<u8>, StoreError> {
@@ -29,147 +80,123 @@ pub(super) fn json_text(value: Option<&serde_json::Value>) -> Result<Vec<u8>, St
     )
 }
 
-/// Unix milliseconds of `at` (0 before 1970), clamped to what the scripts compare exactly.
-pub(super) fn millis(at: SystemTime) -> u64 {
-    unix_millis(at).min(MAX_MILLIS)
-}
-
-/// The hash field of a session key: the key itself, with one more NUL in front when it
-/// starts with a NUL (the store's own fields start with one).
-pub(super) fn field_name(key: &str) -> Vec<u8> {
-    let mut field = Vec::with_capacity(key.len() + 1);
-    if key.starts_with('\0') {
-        field.push(0);
+/// Reads a stored value into a record.
+pub(super) fn decode(value: &[u8]) -> Result<Record, StoreError> {
+    let (Some(header), Some(body)) = (value.get(..HEADER), value.get(HEADER..)) else {
+        return Err(StoreError::decode("a session value shorter than its header"));
+    };
+    if &header[..2] != TAG {
+        return Err(StoreError::decode(
+            "the session key holds a value of another layout",
+        ));
     }
-    field.extend_from_slice(key.as_bytes());
-    field
+    let expires = digits(&header[2..18]).ok_or_else(|| malformed("expiry"))?;
+    digits(&header[18..28]).ok_or_else(|| malformed("size"))?;
+    let permanent = match header[28] {
+        b'1' => Some(true),
+        b'0' => Some(false),
+        b'-' => None,
+        _ => return Err(malformed("permanent flag")),
+    };
+    let created = optional(&header[29..45]).ok_or_else(|| malformed("creation time"))?;
+    let lifetime = optional(&header[45..65]).ok_or_else(|| malformed("lifetime"))?;
+    let data: Data = serde_json::from_slice(body).map_err(StoreError::decode)?;
+    let meta = Meta {
+        permanent,
+        created: created.map(from_unix_millis),
+        lifetime: lifetime.map(Duration::from_secs),
+    };
+    Ok(Record::from_parts(data, from_unix_millis(expires), meta, None))
 }
 
-/// Turns the load script's field/value pairs into a record.
-pub(super) fn decode(fields: Vec<Vec<u8>>) -> Result<Record, StoreError> {
-    if !fields.len().is_multiple_of(2) {
-        return Err(StoreError::decode("odd number of fields in a session hash"));
+fn malformed(field: &str) -> StoreError {
+    StoreError::decode(format!("malformed {field} in a session value's header"))
+}
+
+/// A fixed-width decimal number.
+fn digits(text: &[u8]) -> Option<u64> {
+    text.iter().try_fold(0u64, |number, &byte| {
+        byte.is_ascii_digit()
+            .then(|| number.checked_mul(10)?.checked_add(u64::from(byte - b'0')))
+            .flatten()
+    })
+}
+
+/// A fixed-width decimal number, or `None` inside when the field is all `-`.
+fn optional(text: &[u8]) -> Option<Option<u64>> {
+    if text.iter().all(|&byte| byte == b'-') {
+        Some(None)
+    } else {
+        digits(text).map(Some)
     }
-    let mut data = Data::new();
-    let mut expires = None;
-    let mut meta = Meta::default();
-    let mut fields = fields.into_iter();
-    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-        match name.as_slice() {
-            [0, 0, ..] => insert(&mut data, &name[1..], &value)?,
-            FOREIGN_FIELD => {
-                return Err(StoreError::decode(
-                    "the session key holds another Redis type, not a hash",
-                ));
-            }
-            EXPIRES_FIELD => {
-                let at = number(&value, "malformed expiry in a session hash")?;
-                expires = Some(from_unix_millis(at));
-            }
-            CREATED_FIELD => {
-                let at = number(&value, "malformed creation time in a session hash")?;
-                meta.created = Some(from_unix_millis(at));
-            }
-            LIFETIME_FIELD => {
-                let seconds = number(&value, "malformed lifetime in a session hash")?;
-                meta.lifetime = Some(Duration::from_secs(seconds));
-            }
-            PERMANENT_FIELD => {
-                meta.permanent = Some(match value.as_slice() {
-                    b"1" => true,
-                    b"0" => false,
-                    _ => {
-                        return Err(StoreError::decode(
-                            "malformed permanent flag in a session hash",
-                        ));
-                    }
-                });
-            }
-            // Other fields of the store's own are ignored.
-            [0, ..] => {}
-            _ => insert(&mut data, &name, &value)?,
-        }
-    }
-    let expires_at = expires.ok_or_else(|| StoreError::decode("session hash without an expiry"))?;
-    Ok(Record::from_parts(data, expires_at, meta, None))
 }
 
-/// The unsigned decimal number a field of the store's own holds.
-fn number(value: &[u8], malformed: &'static str) -> Result<u64, StoreError> {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|text| text.parse::<u64>().ok())
-        .ok_or_else(|| StoreError::decode(malformed))
-}
-
-/// Decodes one data field into `data`.
-fn insert(data: &mut Data, name: &[u8], value: &[u8]) -> Result<(), StoreError> {
-    let key = std::str::from_utf8(name)
-        .map_err(|_| StoreError::decode("a session key stored in Redis is not UTF-8"))?;
-    let value = serde_json::from_slice(value).map_err(StoreError::decode)?;
-    data.insert(key.to_owned(), value);
-    Ok(())
-}
-
-/// Decodes arbitrary bytes as the load script's reply: fields separated by `0xff` bytes
-/// (fuzzing).
+/// Decodes arbitrary bytes as a stored value (fuzzing).
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz(bytes: &[u8]) {
-    let fields = bytes
-        .split(|&byte| byte == 0xff)
-        .map(<[u8]>::to_vec)
-        .collect();
-    let _ = decode(fields);
+    let _ = decode(bytes);
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::UNIX_EPOCH;
 
     use super::*;
 
-    #[test]
-    fn user_keys_never_collide_with_the_store_fields() {
-        assert_eq!(field_name("user"), b"user");
-        assert_eq!(field_name("\0expires"), b"\0\0expires");
-        let fields = vec![
-            field_name("\0expires"),
-            b"1".to_vec(),
-            EXPIRES_FIELD.to_vec(),
-            b"1000".to_vec(),
-            b"plain".to_vec(),
-            b"\"x\"".to_vec(),
-        ];
-        let record = decode(fields).unwrap();
-        assert_eq!(record.data.len(), 2);
-        assert_eq!(record.data["\0expires"], serde_json::json!(1));
-        assert_eq!(record.expires_at, UNIX_EPOCH + Duration::from_secs(1));
-        assert_eq!(record.permanent, None);
+    fn header(expires: &str, permanent: &str, created: &str, lifetime: &str) -> String {
+        format!("s1{expires}0000000005{permanent}{created}{lifetime}")
+    }
+
+    fn plain() -> String {
+        header("0000000000001000", "-", &"-".repeat(16), &"-".repeat(20))
     }
 
     #[test]
-    fn corrupt_hashes_fail_to_decode() {
-        let bad = |fields: &[&[u8]]| {
-            matches!(
-                decode(fields.iter().map(|f| f.to_vec()).collect()),
-                Err(StoreError::Decode(_))
-            )
-        };
-        assert!(bad(&[b"a", b"{not json", EXPIRES_FIELD, b"1"]));
-        assert!(bad(&[b"a", b"1"]), "no expiry");
-        assert!(bad(&[b"a", b"1", EXPIRES_FIELD, b"soon"]));
-        assert!(bad(&[
-            b"a",
-            b"1",
-            EXPIRES_FIELD,
-            b"1",
-            PERMANENT_FIELD,
-            b"yes"
-        ]));
-        assert!(bad(&[FOREIGN_FIELD, b"string"]));
-        assert!(bad(&[b"a"]));
-        assert!(bad(&[b"\xff", b"1", EXPIRES_FIELD, b"1"]));
+    fn a_value_decodes_with_its_header() {
+        assert_eq!(plain().len(), HEADER);
+        let record = decode(format!("{}{{\n\"a\":1,\n\"\\n\":\"x\"}}", plain()).as_bytes()).unwrap();
+        assert_eq!(record.data.len(), 2);
+        assert_eq!(record.data["\n"], serde_json::json!("x"));
+        assert_eq!(record.expires_at, UNIX_EPOCH + Duration::from_secs(1));
+        assert_eq!(
+            (record.permanent, record.created, record.lifetime),
+            (None, None, None)
+        );
+        let full = header(
+            &time_text(UNIX_EPOCH + Duration::from_secs(2)),
+            permanent_text(Some(true)),
+            &time_text(UNIX_EPOCH + Duration::from_secs(3)),
+            &lifetime_text(Some(Duration::from_secs(60))),
+        );
+        let record = decode(format!("{full}{{}}").as_bytes()).unwrap();
+        assert!(record.data.is_empty());
+        assert_eq!(record.permanent, Some(true));
+        assert_eq!(record.created, Some(UNIX_EPOCH + Duration::from_secs(3)));
+        assert_eq!(record.lifetime, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn corrupt_values_fail_to_decode() {
+        let bad = |value: String| matches!(decode(value.as_bytes()), Err(StoreError::Decode(_)));
+        let dashes = |n| "-".repeat(n);
+        let digits = |n| "1".repeat(n);
+        assert!(bad(String::new()));
+        assert!(bad(plain()), "no data");
+        assert!(bad(format!("{}{{not json", plain())));
+        assert!(bad(format!("{}[1]", plain())));
+        assert!(bad(format!("s2{}{{}}", &plain()[2..])));
+        let fields = [
+            header("000000000000x000", "-", &dashes(16), &dashes(20)),
+            header("0000000000001000", "x", &dashes(16), &dashes(20)),
+            header("0000000000001000", "-", &format!("-{}", digits(15)), &dashes(20)),
+            header("0000000000001000", "-", &dashes(16), &format!("{}-", digits(19))),
+            header("0000000000001000", "-", &dashes(16), &"9".repeat(20)),
+        ];
+        for header in fields {
+            assert_eq!(header.len(), HEADER);
+            assert!(bad(format!("{header}{{}}")), "{header}");
+        }
     }
 
     #[test]
@@ -180,5 +207,6 @@ mod tests {
             millis(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 10_000)),
             MAX_MILLIS
         );
+        assert_eq!(time_text(UNIX_EPOCH + Duration::from_secs(u64::MAX / 2)).len(), 16);
     }
 }

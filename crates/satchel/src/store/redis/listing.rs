@@ -1,5 +1,5 @@
 //! Listing the store: `SCAN` through the keys of the store's prefix, one master at a time
-//! in a Redis Cluster, and `HGETALL` of each key found.
+//! in a Redis Cluster, and a load of each key found (`GET`).
 //!
 //! `SCAN` returns every key that exists from the start of a walk to its end at least once,
 //! and more than once when the keyspace shrinks during the walk (Redis then folds buckets
@@ -15,10 +15,9 @@ use redis::Value;
 
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::store::Page;
+use crate::store::{Page, SessionStore};
 
 use super::RedisStore;
-use super::codec::decode;
 use super::connection::{Backend, Node, Request};
 
 /// At most this many `SCAN` calls make one page: a keyspace that holds mostly other keys
@@ -133,20 +132,16 @@ impl RedisStore {
             at.pending = ids.split_off(limit);
         }
         let now = SystemTime::now();
-        let loads = ids.iter().map(|id| async move {
-            let mut command = redis::cmd("HGETALL");
-            command.arg(self.key(id));
-            let fields: Vec<Vec<u8>> = self.execute(Request::Command(&command)).await?;
-            Ok::<_, StoreError>((*id, fields))
-        });
+        let loads = ids
+            .iter()
+            .map(|id| async move { (*id, self.load(id, None).await) });
         let mut entries = Vec::with_capacity(ids.len());
-        for loaded in join_all(loads).await {
-            let (id, fields) = loaded?;
-            // Gone since the scan, or not a session the store could read: not listed.
-            if let Ok(record) = decode(fields)
-                && !record.is_expired(now)
-            {
-                entries.push((id, record));
+        for (id, loaded) in join_all(loads).await {
+            match loaded {
+                Ok(Some(record)) if !record.is_expired(now) => entries.push((id, record)),
+                // Gone since the scan, or not a session the store could read: not listed.
+                Ok(_) | Err(StoreError::Decode(_)) => {}
+                Err(error) => return Err(error),
             }
         }
         let done = at.position.is_none() && at.pending.is_empty();
@@ -167,9 +162,7 @@ impl RedisStore {
             .arg("MATCH")
             .arg(glob(&self.inner.key_prefix))
             .arg("COUNT")
-            .arg(count)
-            .arg("TYPE")
-            .arg("hash");
+            .arg(count);
         let request = match node {
             Some(node) => Request::At(&command, node),
             None => Request::Command(&command),

@@ -159,8 +159,7 @@ mod scripts;
 
 pub use builder::{OpenError, RedisStoreBuilder, Topology};
 use codec::{
-    CREATED_FIELD, EXPIRES_FIELD, LIFETIME_FIELD, PERMANENT_FIELD, decode, field_name, json_text,
-    millis,
+    decode, json_text, key_text, lifetime_text, millis, permanent_text, time_text,
 };
 use connection::{Backend, Request};
 use scripts::{LOAD, SAVE, TAKE, UPDATE};
@@ -312,20 +311,31 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
         let now = SystemTime::now();
-        let Some(touch) = touch else {
-            // A plain read is a plain HGETALL: cheaper for Redis than running a script.
-            let mut command = redis::cmd("HGETALL");
+        if touch.is_none() {
+            // A plain read is a plain GET: cheaper for Redis than running a script.
+            let mut command = redis::cmd("GET");
             command.arg(&key);
-            let fields: Vec<Vec<u8>> = self.execute(Request::Command(&command)).await?;
-            if fields.is_empty() {
-                return Ok(None);
+            match self.execute::<Option<Vec<u8>>>(Request::Command(&command)).await {
+                Ok(value) => {
+                    return value
+                        .map(|value| decode(&value))
+                        .transpose()
+                        .map(|record| record.filter(|record| !record.is_expired(now)));
+                }
+                // Another type: a session hash of the earlier layout, which the script
+                // converts, or something else, which it reports.
+                Err(StoreError::Decode(_)) => {}
+                Err(error) => return Err(error),
             }
-            return Ok(Some(decode(fields)?).filter(|record| !record.is_expired(now)));
-        };
+        }
         let mut invocation = LOAD.prepare_invoke();
-        invocation.key(&key).arg(millis(now)).arg(millis(touch));
-        let fields: Option<Vec<Vec<u8>>> = self.execute(Request::Script(&invocation)).await?;
-        fields.map(decode).transpose()
+        invocation.key(&key).arg(millis(now));
+        match touch {
+            Some(touch) => invocation.arg(millis(touch)).arg(time_text(touch)),
+            None => invocation.arg("").arg(""),
+        };
+        let value: Option<Vec<u8>> = self.execute(Request::Script(&invocation)).await?;
+        value.map(|value| decode(&value)).transpose()
     }
 
     async fn cycle(
@@ -340,9 +350,9 @@ impl SessionStore for RedisStore {
         }
         let mut invocation = TAKE.prepare_invoke();
         invocation.key(self.key(old));
-        let fields: Option<Vec<Vec<u8>>> = self.execute(Request::Once(&invocation)).await?;
+        let value: Option<Vec<u8>> = self.execute(Request::Once(&invocation)).await?;
         let now = SystemTime::now();
-        let base = match fields.map(decode).transpose() {
+        let base = match value.map(|value| decode(&value)).transpose() {
             Ok(record) => record.filter(|record| !record.is_expired(now)),
             // A foreign or corrupt value is left alone, as a load leaves it.
             Err(StoreError::Decode(_)) => None,
@@ -381,60 +391,42 @@ impl SessionStore for RedisStore {
         expires_at: SystemTime,
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
-        let expires = millis(expires_at);
-        // Going back to the configured lifetime removes the session's own.
-        let lifetime_removed = changes.lifetime() == Some(None);
+        let flags = match (changes.is_clear(), changes.requires_existing()) {
+            (false, false) => "",
+            (true, false) => "c",
+            (false, true) => "e",
+            (true, true) => "ce",
+        };
         let mut invocation = SAVE.prepare_invoke();
         invocation
             .key(&key)
             .arg(millis(SystemTime::now()))
-            .arg(expires)
-            .arg(match (changes.is_clear(), changes.requires_existing()) {
-                (false, false) => "",
-                (true, false) => "c",
-                (false, true) => "e",
-                (true, true) => "ce",
-            })
-            .arg(changes.removals().len() + usize::from(lifetime_removed))
-            .arg(changes.sets().len())
-            .arg(changes.max_size().unwrap_or(0));
-        let mut pairs = Vec::with_capacity(changes.sets().len());
+            .arg(millis(expires_at))
+            .arg(time_text(expires_at))
+            .arg(flags)
+            .arg(changes.max_size().unwrap_or(0))
+            .arg(changes.permanent().map_or("", |permanent| permanent_text(Some(permanent))))
+            .arg(changes.created().map(time_text).unwrap_or_default())
+            .arg(changes.lifetime().map(lifetime_text).unwrap_or_default())
+            .arg(changes.removals().len())
+            .arg(changes.sets().len());
+        for key in changes.removals() {
+            invocation.arg(key_text(key)?).arg(key.len());
+        }
         let mut size = 0usize;
         for (key, value) in changes.sets() {
             let json = serde_json::to_vec(value).map_err(StoreError::encode)?;
             size = size.saturating_add(key.len()).saturating_add(json.len());
-            pairs.push((field_name(key), json));
+            invocation.arg(key_text(key)?).arg(key.len()).arg(json);
         }
         if let Some(budget) = changes.max_size()
             && size > budget
             && !changes.requires_existing()
         {
-            // Over the budget onto anything: the fields set alone are. (A change set
+            // Over the budget onto anything: the keys set alone are. (A change set
             // for an existing entry goes to the script, which first finds whether there
             // is one: onto nothing it is `empty`, as on every store.)
             return Err(StoreError::TooLarge { budget, size });
-        }
-        invocation.arg(size);
-        for key in changes.removals() {
-            invocation.arg(field_name(key));
-        }
-        if lifetime_removed {
-            invocation.arg(LIFETIME_FIELD);
-        }
-        for (field, json) in pairs {
-            invocation.arg(field).arg(json);
-        }
-        invocation.arg(EXPIRES_FIELD).arg(expires);
-        match changes.permanent() {
-            Some(true) => invocation.arg(PERMANENT_FIELD).arg("1"),
-            Some(false) => invocation.arg(PERMANENT_FIELD).arg("0"),
-            None => &mut invocation,
-        };
-        if let Some(created) = changes.created() {
-            invocation.arg(CREATED_FIELD).arg(millis(created));
-        }
-        if let Some(Some(lifetime)) = changes.lifetime() {
-            invocation.arg(LIFETIME_FIELD).arg(lifetime.as_secs());
         }
         let outcome: String = self
             .execute(Request::Script(&invocation))
@@ -462,8 +454,8 @@ impl SessionStore for RedisStore {
         update: &KeyUpdate,
     ) -> Result<Updated, StoreError> {
         let session = self.key(id);
-        let field = field_name(key);
-        let (operation, mut expected, new) = match update {
+        let field = key_text(key)?;
+        let (mut operation, mut expected, mut new) = match update {
             KeyUpdate::Increment(by) => ("i", by.to_string().into_bytes(), Vec::new()),
             KeyUpdate::Replace { expected, new, .. } => {
                 ("r", json_text(expected.as_ref())?, json_text(new.as_ref())?)
@@ -476,6 +468,7 @@ impl SessionStore for RedisStore {
                 .key(&session)
                 .arg(millis(SystemTime::now()))
                 .arg(&field)
+                .arg(key.len())
                 .arg(operation)
                 .arg(&expected)
                 .arg(&new)
@@ -509,6 +502,17 @@ impl SessionStore for RedisStore {
                         StoreError::decode("the update script's reply does not fit the update")
                     }),
                 b"invalid" => Ok(Updated::Invalid(current)),
+                // More digits than the script adds exactly: Satchel adds, and replaces
+                // the text it found (an increment out of the 64-bit range is invalid).
+                b"exact" => match update.apply(current.as_ref()) {
+                    Ok(sum) => {
+                        operation = "r";
+                        new = json_text(sum.as_ref())?;
+                        expected = raw.unwrap_or_default();
+                        continue;
+                    }
+                    Err(refused) => Ok(refused),
+                },
                 b"mismatch" => match (update, raw) {
                     // The same value in another text: expect that text.
                     (
@@ -521,11 +525,17 @@ impl SessionStore for RedisStore {
                         expected = raw;
                         continue;
                     }
+                    // The text an exact increment expected changed meanwhile: the
+                    // increment goes again onto the new value.
+                    (KeyUpdate::Increment(by), _) => {
+                        (operation, expected, new) = ("i", by.to_string().into_bytes(), Vec::new());
+                        continue;
+                    }
                     _ => Ok(Updated::Mismatch(current)),
                 },
                 b"missing" => Ok(Updated::Missing),
                 b"foreign" => Err(StoreError::decode(
-                    "the session key holds another Redis type, not a hash",
+                    "the session key holds another Redis type, not a session value",
                 )),
                 _ => Err(StoreError::backend(
                     "unexpected reply from the update script",

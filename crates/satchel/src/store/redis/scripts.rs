@@ -1,231 +1,287 @@
 //! The Lua scripts the store runs in Redis: a load that refreshes the expiry, a save that
 //! applies a change set, an update of one key, and the take of an entry for an id rotation.
+//!
+//! Each script starts with the same functions ([`PRELUDE`]), which read and edit a value of
+//! the layout described in [`codec`](super::codec) without decoding its data: a key's
+//! entry is found by searching for its line, and only that entry is cut or replaced.
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Loads a session and refreshes its expiry (a plain load is a plain `HGETALL`). KEYS[1]:
-/// the session key. ARGV[1]: now; ARGV[2]: the new expiry (Unix milliseconds). Returns nil
-/// when the entry is missing or expired, otherwise the hash as field/value pairs, with the
-/// expiry moved forward. Data fields are only read.
+/// The functions every script shares.
+///
+/// - `header(v)`: the expiry and the size a value's header holds, or nothing when `v` is
+///   not a value of this layout.
+/// - `current(key)`: the value at `key`; `false` when there is none; nothing when the key
+///   holds something else. A session hash of the layout before this one (a field per key,
+///   the store's own fields starting with a NUL byte) is read as the value it would be now,
+///   with `true` as a second result: the caller writes it, so each such session is
+///   converted once, by its first load or write.
+/// - `find(body, k)`: where the entry of the key whose JSON text is `k` starts, where its
+///   value starts and ends, and where the next entry starts.
+/// - `cut(body, s, nx)` and `append(body, k, value)`: the data without an entry, and with
+///   one more.
+const PRELUDE: &str = r#"
+local function header(v)
+  if type(v) ~= 'string' or string.sub(v, 1, 2) ~= 's1' then return nil end
+  return tonumber(string.sub(v, 3, 18)), tonumber(string.sub(v, 19, 28))
+end
+local function pad(text, width)
+  if #text > width or not string.find(text, '^[0-9]+$') then return nil end
+  return string.rep('0', width - #text) .. text
+end
+local escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\t'] = '\\t',
+  ['\n'] = '\\n', ['\f'] = '\\f', ['\r'] = '\\r'}
+local function quote(s)
+  local quoted = string.gsub(s, '[%z\1-\31"\\]', function(c)
+    return escapes[c] or string.format('\\u%04x', string.byte(c))
+  end)
+  return '"' .. quoted .. '"'
+end
+local function current(key)
+  local v = redis.pcall('GET', key)
+  if type(v) ~= 'table' then return v end
+  if redis.call('TYPE', key)['ok'] ~= 'hash' then return nil end
+  local fields = redis.call('HGETALL', key)
+  local entries, size = {}, 0
+  local expires, permanent = nil, '-'
+  local created, lifetime = string.rep('-', 16), string.rep('-', 20)
+  for i = 1, #fields, 2 do
+    local name, value = fields[i], fields[i + 1]
+    local a, b = string.byte(name, 1, 2)
+    if a ~= 0 or b == 0 then
+      if a == 0 then name = string.sub(name, 2) end
+      entries[#entries + 1] = '\n' .. quote(name) .. ':' .. value
+      size = size + #name + #value
+    elseif name == '\0expires' then expires = pad(value, 16)
+    elseif name == '\0permanent' then permanent = value
+    elseif name == '\0created' then created = pad(value, 16)
+    elseif name == '\0lifetime' then lifetime = pad(value, 20)
+    end
+  end
+  if not (expires and created and lifetime) or not string.find(permanent, '^[01-]$') then
+    return nil
+  end
+  return 's1' .. expires .. string.format('%010d', size) .. permanent .. created .. lifetime
+    .. '{' .. table.concat(entries, ',') .. '}', true
+end
+local function find(body, k)
+  local s = string.find(body, '\n' .. k .. ':', 1, true)
+  if not s then return nil end
+  local vs = s + #k + 2
+  local nx = string.find(body, '\n', vs, true)
+  if nx then return s, vs, nx - 2, nx end
+  return s, vs, #body - 1, nil
+end
+local function cut(body, s, nx)
+  if nx then return string.sub(body, 1, s - 1) .. string.sub(body, nx) end
+  if s > 2 then return string.sub(body, 1, s - 2) .. '}' end
+  return '{}'
+end
+local function append(body, k, value)
+  if body == '{}' then return '{\n' .. k .. ':' .. value .. '}' end
+  return string.sub(body, 1, -2) .. ',\n' .. k .. ':' .. value .. '}'
+end
+"#;
+
+/// Loads a session, refreshing its expiry, or converting a session hash of the earlier
+/// layout (a plain load is a plain `GET`). KEYS[1]: the session key. ARGV[1]: now; ARGV[2]:
+/// the new expiry (Unix milliseconds; empty: no refresh); ARGV[3]: the same in the header's
+/// 16 digits. Returns false when the entry is missing or expired, `foreign` when the key
+/// holds another type, otherwise the value, with the expiry moved forward. The data is
+/// never rewritten by a refresh.
 const LOAD_SCRIPT: &str = r"
 local key = KEYS[1]
-local kind = redis.call('TYPE', key)['ok']
-if kind == 'none' then return false end
-if kind ~= 'hash' then return {'\0foreign', kind} end
-local fields = redis.call('HGETALL', key)
-local at = nil
-for i = 1, #fields, 2 do
-  if fields[i] == '\0expires' then at = i + 1 break end
-end
-if at == nil then return fields end
-local expires = tonumber(fields[at])
-if expires == nil then return fields end
+local v, converted = current(key)
+if v == nil then return 'foreign' end
+if not v then return false end
+local expires = header(v)
+if not expires then return v end
 if expires <= tonumber(ARGV[1]) then return false end
 if ARGV[2] ~= '' and tonumber(ARGV[2]) > expires then
-  redis.call('HSET', key, '\0expires', ARGV[2])
-  redis.call('PEXPIREAT', key, ARGV[2])
-  fields[at] = ARGV[2]
+  v = 's1' .. ARGV[3] .. string.sub(v, 19)
+  redis.call('SET', key, v, 'PXAT', ARGV[2])
+elseif converted then
+  redis.call('SET', key, v, 'KEEPTTL')
 end
-return fields
+return v
 ";
 
 /// Applies a change set. KEYS[1]: the session key. ARGV: now, the new expiry (Unix
-/// milliseconds), flags (``, `c` to clear, `e` to apply only onto a live entry, or `ce`),
-/// the number of removed fields, the number of data fields to set, the size budget (`0`:
-/// none), the size of the data fields to set (as [`stored_size`] measures it; Satchel
-/// refuses a change set whose sets alone are over the budget without sending it), the
-/// removed fields, then field/value pairs to set: the data fields, then the store's own
-/// (expiry and permanent flag). Returns `stored`, or `empty` when no data is left and the
-/// key was deleted (or, with `e`, when there was no live entry and nothing was written),
-/// or `too_large <size>` when the merged data would measure more than the budget, and
-/// nothing was written.
+/// milliseconds) and the same in the header's 16 digits, flags (``, `c` to clear, `e` to
+/// apply only onto a live entry, or `ce`), the size budget (`0`: none), the new permanent
+/// flag, creation time and lifetime in the header's texts (each empty to keep the stored
+/// one), the number of removed keys, the number of keys set, then the removed keys as
+/// pairs (JSON text, length of the key as [`stored_size`] counts it), then the keys set as
+/// triples (JSON text, length, the value's JSON text). Returns `stored`, or `empty` when
+/// no data is left and the key was deleted (or, with `e`, when there was no live entry and
+/// nothing was written), or `too_large <size>` when the merged data would measure more
+/// than the budget, and nothing was written.
 ///
-/// Every call into Redis from a script costs about as much as the command itself, so the
-/// common case is three: a live entry with changed fields costs an `HGET`, one `HSET`
-/// (data, expiry and flag together) and a `PEXPIREAT`. With a budget, a save that sets
-/// fields onto a live entry it does not clear costs one call more, `MEMORY USAGE`: twice
-/// the hash's memory bounds the length of its fields and values (a listpack keeps an
-/// integer in no less than half its text, everything else in no less than its text), so
-/// when that bound and the fields set fit the budget, the merge does. Only a session near
-/// its budget pays for the exact measure, an `HGETALL`. Long argument lists are sent in
-/// slices the Lua stack can take (of an even size, so pairs stay together).
+/// Two calls into Redis, a `GET` and a `SET` with the expiry, whatever the change: the
+/// merge edits the entries of the keys changed, and the size in the header is kept up to
+/// date with each edit, so the budget is checked without measuring the rest.
 ///
 /// [`stored_size`]: crate::record::stored_size
 const SAVE_SCRIPT: &str = r"
 local key = KEYS[1]
-local flags = ARGV[3]
-local clear = flags == 'c' or flags == 'ce'
-local removals = tonumber(ARGV[4])
-local sets = tonumber(ARGV[5])
-local budget = tonumber(ARGV[6])
-local first = 8 + removals
--- Anything but a live session hash (expired, without an expiry, another type: an error
--- for HGET, caught here) is replaced.
-local expires = redis.pcall('HGET', key, '\0expires')
-local live = type(expires) == 'string' and (tonumber(expires) or 0) > tonumber(ARGV[1])
+local flags = ARGV[4]
+local budget = tonumber(ARGV[5])
+local removals, sets = tonumber(ARGV[9]), tonumber(ARGV[10])
+local v = current(key)
+local expires, size = header(v)
+local live = expires ~= nil and expires > tonumber(ARGV[1])
 if not live then
-  redis.call('DEL', key)
+  -- Expired, or anything but a session value: replaced.
+  if v ~= false then redis.call('DEL', key) end
   if flags == 'e' or flags == 'ce' then return 'empty' end
 end
-if live and not clear and budget > 0 and sets > 0 then
-  local size = tonumber(ARGV[7])
-  local used = redis.pcall('MEMORY', 'USAGE', key, 'SAMPLES', '0')
-  if type(used) ~= 'number' or 2 * used + size > budget then
-    -- The exact measure: the fields set, and the stored data fields neither set nor
-    -- removed (a field escaped with one more NUL counts as its key, one byte shorter).
-    local gone = {}
-    for i = 8, first - 1 do gone[ARGV[i]] = true end
-    for i = first, first + 2 * sets - 1, 2 do gone[ARGV[i]] = true end
-    local fields = redis.call('HGETALL', key)
-    for i = 1, #fields, 2 do
-      local field = fields[i]
-      local a, b = string.byte(field, 1, 2)
-      if (a ~= 0 or b == 0) and not gone[field] then
-        size = size + #field + #fields[i + 1]
-        if a == 0 then size = size - 1 end
-      end
-    end
-    if size > budget then return 'too_large ' .. size end
-  end
-end
+local body, permanent = '{}', '-'
+local created, lifetime = string.rep('-', 16), string.rep('-', 20)
 if live then
-  if clear then
-    local removed = {}
-    for _, field in ipairs(redis.call('HKEYS', key)) do
-      local a, b = string.byte(field, 1, 2)
-      if a ~= 0 or b == 0 then removed[#removed + 1] = field end
-    end
-    for i = 1, #removed, 1000 do
-      redis.call('HDEL', key, unpack(removed, i, math.min(i + 999, #removed)))
-    end
-  end
-  for i = 8, first - 1, 1000 do
-    redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, first - 1)))
-  end
+  permanent = string.sub(v, 29, 29)
+  created, lifetime = string.sub(v, 30, 45), string.sub(v, 46, 65)
 end
-if sets == 0 then
-  local has_data = false
-  if live then
-    for _, field in ipairs(redis.call('HKEYS', key)) do
-      local a, b = string.byte(field, 1, 2)
-      if a ~= 0 or b == 0 then has_data = true break end
+if live and flags ~= 'c' and flags ~= 'ce' then body = string.sub(v, 66) else size = 0 end
+local at = 11
+for _ = 1, removals do
+  if body ~= '{}' then
+    local s, vs, ve, nx = find(body, ARGV[at])
+    if s then
+      size = size - tonumber(ARGV[at + 1]) - (ve - vs + 1)
+      body = cut(body, s, nx)
     end
   end
-  if not has_data then
-    if live then redis.call('DEL', key) end
-    return 'empty'
+  at = at + 2
+end
+if body == '{}' and sets > 0 then
+  local entries = {}
+  for i = 1, sets do
+    entries[i] = '\n' .. ARGV[at] .. ':' .. ARGV[at + 2]
+    size = size + tonumber(ARGV[at + 1]) + #ARGV[at + 2]
+    at = at + 3
+  end
+  body = '{' .. table.concat(entries, ',') .. '}'
+else
+  for _ = 1, sets do
+    local k, value = ARGV[at], ARGV[at + 2]
+    local s, vs, ve = find(body, k)
+    if s then
+      size = size - (ve - vs + 1) + #value
+      body = string.sub(body, 1, vs - 1) .. value .. string.sub(body, ve + 1)
+    else
+      size = size + tonumber(ARGV[at + 1]) + #value
+      body = append(body, k, value)
+    end
+    at = at + 3
   end
 end
-for i = first, #ARGV, 1000 do
-  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+if sets > 0 and budget > 0 and size > budget then return 'too_large ' .. size end
+if body == '{}' then
+  if live then redis.call('DEL', key) end
+  return 'empty'
 end
-redis.call('PEXPIREAT', key, ARGV[2])
+if ARGV[6] ~= '' then permanent = ARGV[6] end
+if ARGV[7] ~= '' then created = ARGV[7] end
+if ARGV[8] ~= '' then lifetime = ARGV[8] end
+redis.call('SET', key, 's1' .. ARGV[3] .. string.format('%010d', size) .. permanent .. created
+  .. lifetime .. body, 'PXAT', ARGV[2])
 return 'stored'
 ";
 
-/// Applies one [`KeyUpdate`] to one data field. KEYS[1]: the session key. ARGV: now (Unix
-/// milliseconds), the field, the operation (`i` to increment, `r` to replace), then for
-/// `i` the amount (a decimal 64-bit integer) and an unused empty argument, for `r` the
-/// expected and the new JSON text (empty: the field is absent; JSON text is never empty),
-/// then the size budget of a replace (`0`: none). Returns `{status}` when the field was
-/// absent, `{status, field}` with the field's bytes as found otherwise; the status is
-/// `applied`, `mismatch` (`r`: the field does not hold the expected text), `invalid`
-/// (`i`: the field is not the JSON text of an integer, or the sum leaves the 64-bit
-/// range), `missing` (no live entry: nothing written), `foreign` (the key is not a hash)
-/// or `too_large` (`r`: the data with the new value would measure more than the budget;
-/// nothing written), which comes as `{'too_large', size}`.
+/// Applies one [`KeyUpdate`] to one key. KEYS[1]: the session key. ARGV: now (Unix
+/// milliseconds), the key's JSON text, its length as [`stored_size`] counts it, the
+/// operation (`i` to increment, `r` to replace), then for `i` the amount (a decimal 64-bit
+/// integer) and an unused empty argument, for `r` the expected and the new JSON text
+/// (empty: the key is absent; JSON text is never empty), then the size budget of a replace
+/// (`0`: none). Returns `{status}` when the key was absent, `{status, value}` with the
+/// value's JSON text as found otherwise; the status is `applied`, `mismatch` (`r`: the key
+/// does not hold the expected text), `invalid` (`i`: the value is not the JSON text of an
+/// integer), `exact` (`i`: the value or the amount has more than 15 digits, which Lua's
+/// doubles may not add exactly; nothing written, Satchel adds them and replaces the text it
+/// found), `missing` (no live entry: nothing written), `foreign` (the key holds something
+/// else) or `too_large` (`r`: the data with the new value would measure more than the
+/// budget; nothing written), which comes as `{'too_large', size}`.
 ///
-/// Lua numbers are doubles, so the script never does arithmetic on values: `HINCRBY` adds
-/// in Redis, and the new value is computed again by Satchel from the field as found. The
-/// usual increment costs two calls (`HMGET`, `HINCRBY`), a compare-and-set two (`HMGET`,
-/// `HSET`), and with a budget one more (`MEMORY USAGE`, as for a save; an `HGETALL` for a
-/// session near its budget).
+/// Two calls into Redis, a `GET` and a `SET` that keeps the key's TTL. The entry's expiry
+/// and the other keys stay as they are.
 ///
 /// [`KeyUpdate`]: crate::record::KeyUpdate
+/// [`stored_size`]: crate::record::stored_size
 const UPDATE_SCRIPT: &str = r"
 local key = KEYS[1]
-local field = ARGV[2]
-local budget = tonumber(ARGV[6])
--- Another type than a hash is an error for HMGET, caught here.
-local got = redis.pcall('HMGET', key, '\0expires', field)
-if got['err'] then return {'foreign'} end
-local expires, raw = got[1], got[2]
-if type(expires) ~= 'string' or (tonumber(expires) or 0) <= tonumber(ARGV[1]) then
-  return {'missing'}
-end
+local v, converted = current(key)
+if v == nil then return {'foreign'} end
+if not v then return {'missing'} end
+local expires, size = header(v)
+if not expires then return {'foreign'} end
+if expires <= tonumber(ARGV[1]) then return {'missing'} end
+local body = string.sub(v, 66)
+local k, n = ARGV[2], tonumber(ARGV[3])
+local s, vs, ve, nx = find(body, k)
+local raw = s and string.sub(body, vs, ve)
 local function reply(status)
   if raw then return {status, raw} end
   return {status}
 end
-if ARGV[3] == 'i' then
-  -- JSON's integer text, which is also the integer text HINCRBY takes.
+local new
+if ARGV[4] == 'i' then
+  -- JSON's integer text.
   if raw and raw ~= '0' and not string.find(raw, '^%-?[1-9][0-9]*$') then
     return reply('invalid')
   end
-  local sum = redis.pcall('HINCRBY', key, field, ARGV[4])
-  if type(sum) == 'table' then
-    local err = sum['err'] or ''
-    if string.find(err, 'overflow', 1, true) or string.find(err, 'not an integer', 1, true) then
-      return reply('invalid')
-    end
-    return sum
+  if (raw and #raw > 15) or #ARGV[5] > 15 then return reply('exact') end
+  new = string.format('%d', tonumber(raw or '0') + tonumber(ARGV[5]))
+else
+  if ARGV[5] == '' then
+    if raw then return reply('mismatch') end
+  elseif raw ~= ARGV[5] then
+    return reply('mismatch')
   end
+  new = ARGV[6]
+end
+if new ~= '' then
+  if raw then
+    size = size - #raw + #new
+    body = string.sub(body, 1, vs - 1) .. new .. string.sub(body, ve + 1)
+  else
+    size = size + n + #new
+    body = append(body, k, new)
+  end
+  local budget = tonumber(ARGV[7])
+  if budget > 0 and size > budget then return {'too_large', tostring(size)} end
+elseif raw then
+  size = size - n - #raw
+  body = cut(body, s, nx)
+  if body == '{}' then
+    redis.call('DEL', key)
+    return reply('applied')
+  end
+elseif not converted then
   return reply('applied')
 end
-if ARGV[4] == '' then
-  if raw then return reply('mismatch') end
-elseif raw ~= ARGV[4] then
-  return reply('mismatch')
-end
-if ARGV[5] ~= '' then
-  if budget > 0 then
-    -- The field's new size, and a bound of the others (see the save script), else the
-    -- exact measure.
-    local size = #field + #ARGV[5]
-    if string.byte(field, 1) == 0 then size = size - 1 end
-    local used = redis.pcall('MEMORY', 'USAGE', key, 'SAMPLES', '0')
-    if type(used) ~= 'number' or 2 * used + size > budget then
-      local fields = redis.call('HGETALL', key)
-      for i = 1, #fields, 2 do
-        local name = fields[i]
-        local a, b = string.byte(name, 1, 2)
-        if name ~= field and (a ~= 0 or b == 0) then
-          size = size + #name + #fields[i + 1]
-          if a == 0 then size = size - 1 end
-        end
-      end
-      if size > budget then return {'too_large', tostring(size)} end
-    end
-  end
-  redis.call('HSET', key, field, ARGV[5])
-elseif raw then
-  redis.call('HDEL', key, field)
-  for _, name in ipairs(redis.call('HKEYS', key)) do
-    local a, b = string.byte(name, 1, 2)
-    if a ~= 0 or b == 0 then return reply('applied') end
-  end
-  redis.call('DEL', key)
-end
+redis.call('SET', key, string.sub(v, 1, 18) .. string.format('%010d', size)
+  .. string.sub(v, 29, 65) .. body, 'KEEPTTL')
 return reply('applied')
 ";
 
-/// Takes an entry: reads the hash and deletes it, atomically. KEYS[1]: the session key.
-/// Returns nil when there is none, the foreign marker (and deletes nothing) when the key
-/// holds another type, otherwise the hash as field/value pairs (expired or not: Satchel
-/// checks the expiry).
+/// Takes an entry: reads the value and deletes it, atomically. KEYS[1]: the session key.
+/// Returns false when there is none, or when the key holds anything but a session value
+/// (which stays), otherwise the value (expired or not: Satchel checks the expiry).
 const TAKE_SCRIPT: &str = r"
-local key = KEYS[1]
-local kind = redis.call('TYPE', key)['ok']
-if kind == 'none' then return false end
-if kind ~= 'hash' then return {'\0foreign', kind} end
-local fields = redis.call('HGETALL', key)
-redis.call('DEL', key)
-return fields
+local v = current(KEYS[1])
+if not v or not header(v) then return false end
+redis.call('DEL', KEYS[1])
+return v
 ";
 
-pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_SCRIPT));
-pub(super) static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(LOAD_SCRIPT));
-pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_SCRIPT));
-pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_SCRIPT));
+/// A script with the shared functions in front.
+fn with_prelude(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| with_prelude(TAKE_SCRIPT));
+pub(super) static LOAD: LazyLock<Script> = LazyLock::new(|| with_prelude(LOAD_SCRIPT));
+pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| with_prelude(SAVE_SCRIPT));
+pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| with_prelude(UPDATE_SCRIPT));
