@@ -24,69 +24,73 @@
 //!
 //! # Layout
 //!
-//! One Redis hash per session, at the key `{SESSION_KEY_PREFIX}{id}` (`session:` and the
-//! 43-character id by default):
+//! One Redis string per session, at the key `{SESSION_KEY_PREFIX}{id}` (`session:` and the
+//! 43-character id by default): a header of fixed width, then the data as one JSON object
+//! with each key on a line of its own.
 //!
 //! ```text
-//! HGETALL session:3J8x…   "user"        → "\"ada\""        one field per session key,
-//!                         "cart"        → "[1,2]"          its value as JSON
-//!                         "\0expires"   → "1767225600000"  expiry, Unix milliseconds
-//!                         "\0permanent" → "0"              the per-session flag, when set
-//!                         "\0created"   → "1764547200000"  creation time, Unix milliseconds
-//!                         "\0lifetime"  → "2592000"        the session's own lifetime in
-//!                                                          seconds, when set
+//! GET session:3J8x…   s1 0001767225600000 0000000020 - 0001764547200000 --------------------
+//!                     {
+//!                     "user":"ada",
+//!                     "cart":[1,2]}
 //! ```
 //!
-//! Field names that start with a NUL byte are the store's own; a session key that itself
-//! starts with a NUL byte is stored with one more NUL in front, so it can never collide with
-//! them. The key also carries a native TTL (`PEXPIREAT` at the expiry), so Redis drops
-//! abandoned sessions by itself; the expiry field is checked on every load all the same.
+//! (The header is shown with spaces between its fields; it has none.) The header holds the
+//! layout's tag `s1`, the expiry in Unix milliseconds, the data's size as
+//! [`stored_size`](crate::record::stored_size) measures it, the per-session permanent flag
+//! (`1`, `0`, or `-` when unset), the creation time in Unix milliseconds and the session's
+//! own lifetime in seconds (dashes when unset). The key also carries a native TTL (`PXAT`
+//! at the expiry), so Redis drops abandoned sessions by itself; the header's expiry is
+//! checked on every load all the same.
+//!
+//! Compact JSON never holds a raw line break, so a line break in the data always starts an
+//! entry: the scripts find a key by its line and edit that entry alone, without decoding
+//! the others, and Satchel reads the whole data with one JSON parse.
+//!
+//! Sessions stored by earlier releases (a Redis hash per session, with a field per key and
+//! the store's own fields behind a NUL byte) are read as they were and converted to this
+//! layout, in place and keeping their TTL, by their first load, save or update.
 //!
 //! # One round trip each, and no lost updates
 //!
-//! A plain load is one `HGETALL`; the expiry field is checked by Satchel. Refreshes, saves
-//! and updates are Lua scripts, sent with `EVALSHA` (and loaded on the fly when the server
-//! does not know them yet). Redis runs a script atomically, so:
+//! A plain load is one `GET`; the expiry is checked by Satchel. Refreshes, saves and updates
+//! are Lua scripts, sent with `EVALSHA` (and loaded on the fly when the server does not know
+//! them yet). Each makes two calls into Redis, a `GET` and a `SET`; Redis runs a script
+//! atomically, so:
 //!
 //! - **refresh** (a load that extends the lifetime, see
-//!   [`refresh_granularity`](crate::SessionConfig::refresh_granularity)) reads the hash,
-//!   checks the stored expiry against the time of the request, and moves only the expiry
-//!   field and the TTL forward: the data fields are never rewritten by a read, so a
-//!   refresh can never undo a concurrent write;
+//!   [`refresh_granularity`](crate::SessionConfig::refresh_granularity)) reads the value,
+//!   checks the stored expiry against the time of the request, and moves only the header's
+//!   expiry and the TTL forward: the data is never rewritten from a read, so a refresh can
+//!   never undo a concurrent write;
 //! - **save** applies the request's [`Changes`] onto whatever is stored at that moment
-//!   (starting from nothing when the stored entry has expired): `clear` drops the data
-//!   fields, removed keys are `HDEL`ed, set keys are `HSET`, the permanent flag, creation time and
-//!   lifetime are updated;
-//!   then the key is deleted when no data is left, or its expiry and TTL are set. Two
-//!   requests that set different keys of one session therefore both land. Each call a
-//!   script makes into Redis costs about as much as the command itself, so the usual
-//!   save makes three: `HGET` of the expiry, one `HSET` of the changed fields together
-//!   with the expiry, and `PEXPIREAT` (5.4 µs of Redis CPU per save, measured with
-//!   `INFO commandstats`, against 9.8 µs for one call per field). The session's size
-//!   budget ([`Changes::max_size`], SESSION_MAX_SIZE) is checked in the script, on the
-//!   merged result, before anything is written: one call more, `MEMORY USAGE`, whose
-//!   double bounds the stored fields, decides for any session well under its budget, and
-//!   only one near it is measured exactly with an `HGETALL` (about 1 µs more per save
-//!   for a five-key session, against 3 µs for an `HGETALL` every time). A save over the
-//!   budget writes nothing and is [`StoreError::TooLarge`], as is a request that Redis
-//!   refuses for its `proto-max-bulk-len`;
+//!   (starting from nothing when the stored entry has expired): `clear` drops the data,
+//!   removed keys' entries are cut, set keys' entries replaced or added, the permanent flag,
+//!   creation time and lifetime are updated; then the key is deleted when no data is left,
+//!   or written with its expiry and TTL. Two requests that set different keys of one
+//!   session therefore both land. The session's size budget ([`Changes::max_size`],
+//!   SESSION_MAX_SIZE) is checked in the script, on the merged result, before anything is
+//!   written: the header's size is kept exact by each edit, so nothing else is measured. A
+//!   save over the budget writes nothing and is [`StoreError::TooLarge`], as is a request
+//!   that Redis refuses for its `proto-max-bulk-len`;
 //! - **update** ([`SessionStore::update`]: an increment or a compare-and-set of one key)
-//!   checks that the entry is live and reads the key's field in one `HMGET`, then writes
-//!   that field alone: an increment is an `HINCRBY` (Redis adds 64-bit integers itself and
-//!   refuses an overflow; the script never does arithmetic on Lua's doubles), after the
-//!   script has checked that the field holds the JSON text of an integer; a compare-and-set
-//!   compares the field's bytes with the JSON text of the expected value and then `HSET`s
-//!   or `HDEL`s it (deleting the key when no data field is left). The expiry, the TTL and
-//!   the other fields stay as they are, and nothing is created when there is no live
-//!   entry. The script returns the field as it found it, and Satchel derives the outcome
-//!   from it: one round trip. Equal JSON values can have different texts (objects keep
-//!   their insertion order when serde_json's `preserve_order` feature is on): when the
-//!   stored text differs from the expected one but decodes to the same value, the script
-//!   is sent again expecting the stored text.
+//!   checks that the entry is live, finds the key's entry, and rewrites that entry alone,
+//!   keeping the expiry, the TTL and the other keys. An increment checks that the value is
+//!   the JSON text of an integer; Lua's numbers are doubles, so the script adds only
+//!   integers of up to 15 digits, and for longer ones hands the value back to Satchel,
+//!   which adds them in 64 bits and replaces the text it found (a compare-and-set, sent
+//!   again if the value changed meanwhile). A compare-and-set compares the entry's JSON
+//!   text with the expected value's, and sets or removes it (deleting the key when no data
+//!   is left). Nothing is created when there is no live entry. The script returns the
+//!   value as it found it, and Satchel derives the outcome from it: one round trip. Equal
+//!   JSON values can have different texts (objects keep their insertion order when
+//!   serde_json's `preserve_order` feature is on): when the stored text differs from the
+//!   expected one but decodes to the same value, the script is sent again expecting the
+//!   stored text.
 //!
 //! [`cycle`](SessionStore::cycle) (a new id at login) cannot be one script, because in a
 //! Redis Cluster the old and the new key live in different hash slots. It is two: a
-//! script that takes the old entry (reads the hash and deletes it, atomically), then a
+//! script that takes the old entry (reads the value and deletes it, atomically), then a
 //! save of the result under the new id. A save to the old id that lands before the take
 //! is carried to the new id; one that lands after it finds no entry and writes nothing
 //! (the engine then answers that request with `409`), so no acknowledged change is lost
@@ -97,8 +101,8 @@
 //!
 //! # Listing
 //!
-//! [`SessionStore::list`] walks the keys of the store's prefix with `SCAN … MATCH prefix*
-//! TYPE hash` (Redis 6 or later), on each master in turn in a Redis Cluster (in address
+//! [`SessionStore::list`] walks the keys of the store's prefix with `SCAN … MATCH prefix*`,
+//! on each master in turn in a Redis Cluster (in address
 //! order, from `CLUSTER SLOTS`), and loads each key found; all of a page's loads are sent
 //! at once, so a page costs a few round trips, not one per session. The cursor carries
 //! `SCAN`'s own, and the ids found beyond the page's limit. `SCAN` visits every key that
@@ -175,7 +179,7 @@ const UPDATE_TRIES: usize = 8;
 /// A store that keeps sessions in Redis (SESSION_TYPE=`redis`): one server, a Redis
 /// Cluster, or the master named by Redis Sentinel.
 ///
-/// Each session is one Redis hash with a native TTL; a load is one `HGETALL` and a save
+/// Each session is one Redis string with a native TTL; a load is one `GET` and a save
 /// one Lua script, so a save applies the request's changes atomically onto the latest entry and
 /// concurrent requests never lose each other's updates. See the [module
 /// documentation](self) for the URL forms, the layout and the reconnection behaviour.
