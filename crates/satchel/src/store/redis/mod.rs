@@ -303,7 +303,11 @@ impl RedisStore {
 
     /// The Redis key of a session.
     fn key(&self, id: &SessionId) -> String {
-        format!("{}{id}", self.inner.key_prefix)
+        let prefix = &self.inner.key_prefix;
+        let mut key = String::with_capacity(prefix.len() + crate::id::ID_LEN);
+        key.push_str(prefix);
+        id.encode_into(&mut key);
+        key
     }
 }
 
