@@ -9,6 +9,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 
+/// The binary's allocator. A request allocates a few dozen small blocks (a session's keys
+/// and values, the futures of its store calls), and glibc's allocator spends about as many
+/// instructions on them as a Redis read spends on everything else in Satchel; mimalloc's
+/// thread-local free lists take a fraction of that (docs/benchmarks.md has the counts with
+/// each). The library leaves the choice to the application, as libraries do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs the command. A failure is printed as `error: …` with its causes, never as a Rust
 /// backtrace (whatever RUST_BACKTRACE says: it is the user's mistake or the
 /// environment's, not a bug), and ends with status 2 for bad settings, 1 for the rest.
