@@ -23,7 +23,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     #[cfg(feature = "_sql")]
     ("sql_row", sql_row),
     #[cfg(feature = "redis")]
-    ("redis_hash", redis_hash),
+    ("redis_value", redis_value),
     #[cfg(feature = "mongodb")]
     ("mongodb_document", mongodb_document),
     #[cfg(feature = "sealed")]
@@ -88,9 +88,9 @@ pub fn sql_row(data: &[u8]) {
     crate::store::sql::fuzz(data);
 }
 
-/// A session hash of the Redis store, as its load script returns it.
+/// A session value of the Redis store, as `GET` returns it.
 #[cfg(feature = "redis")]
-pub fn redis_hash(data: &[u8]) {
+pub fn redis_value(data: &[u8]) {
     crate::store::redis::fuzz(data);
 }
 

@@ -20,13 +20,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Process, free_port};
+use satchel::record::{KeyUpdate, Updated};
 use satchel::store::redis::Topology;
 use satchel::store::{BoxedStore, Saved};
 use satchel::{
     Changes, ConfigError, RedisStore, SessionConfig, SessionId, SessionManager, SessionStore,
     SessionType, StoreError,
 };
-use satchel::record::{KeyUpdate, Updated};
 use scenarios::axum_app::Axum;
 use scenarios::{App, Browser, Harness};
 use serde_json::json;
@@ -242,9 +242,12 @@ mod cases {
         let ttl = raw.pttl(&key).await;
         assert!((25_000..=30_000).contains(&ttl), "PTTL {ttl}");
         let before = raw.value(&key).await;
-        assert_eq!(&before[HEADER..], br#"{
+        assert_eq!(
+            &before[HEADER..],
+            br#"{
 "a":1,
-"b":{"deep":[1,2]}}"#);
+"b":{"deep":[1,2]}}"#
+        );
 
         let touched = store.load(&id, Some(in_secs(120))).await.unwrap().unwrap();
         assert!(touched.expires_at > in_secs(110));
@@ -255,7 +258,11 @@ mod cases {
         );
         let after = raw.value(&key).await;
         assert_eq!(after[HEADER..], before[HEADER..], "data untouched");
-        assert_eq!(after[18..HEADER], before[18..HEADER], "the rest of the header too");
+        assert_eq!(
+            after[18..HEADER],
+            before[18..HEADER],
+            "the rest of the header too"
+        );
         assert_ne!(expiry_text(&after), expiry_text(&before));
         assert_eq!(after.len(), before.len());
 
@@ -445,7 +452,11 @@ mod cases {
         for id in [read, saved, updated] {
             let _: i64 = raw.query(&mut legacy(id)).await;
             let _: i64 = raw
-                .query(redis::cmd("PEXPIREAT").arg(format!("{PREFIX}{id}")).arg(expires))
+                .query(
+                    redis::cmd("PEXPIREAT")
+                        .arg(format!("{PREFIX}{id}"))
+                        .arg(expires),
+                )
                 .await;
         }
 
@@ -493,12 +504,21 @@ mod cases {
         let id = SessionId::generate();
         let big = 999_999_999_999_999_999_i64;
         store
-            .save(&id, &setting(&[("n", json!(big)), ("m", json!(1))]), in_secs(60))
+            .save(
+                &id,
+                &setting(&[("n", json!(big)), ("m", json!(1))]),
+                in_secs(60),
+            )
             .await
             .unwrap();
         let update = |key: &'static str, by| {
             let store = store.clone();
-            async move { store.update(&id, key, &KeyUpdate::Increment(by)).await.unwrap() }
+            async move {
+                store
+                    .update(&id, key, &KeyUpdate::Increment(by))
+                    .await
+                    .unwrap()
+            }
         };
         assert_eq!(update("n", 1).await, Updated::Applied(Some(json!(big + 1))));
         assert_eq!(
@@ -1020,9 +1040,7 @@ async fn through_sentinel_the_store_follows_a_failover() {
     let key = format!("session:{}", browser.id());
     wait_for("the replica to have the session", || async {
         let value: Option<String> = ask(replica.port, redis::cmd("GET").arg(&key)).await;
-        value.is_some_and(|value| {
-            value.ends_with("\n\"n\":1}") || value.contains("\n\"n\":1,\n")
-        })
+        value.is_some_and(|value| value.ends_with("\n\"n\":1}") || value.contains("\n\"n\":1,\n"))
     })
     .await;
 

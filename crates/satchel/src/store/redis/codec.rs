@@ -64,7 +64,10 @@ pub(super) fn permanent_text(permanent: Option<bool>) -> &'static str {
 
 /// The header's text of a session's own lifetime: 20 digits of seconds, or 20 `-`.
 pub(super) fn lifetime_text(lifetime: Option<Duration>) -> String {
-    lifetime.map_or_else(|| "-".repeat(20), |lifetime| format!("{:020}", lifetime.as_secs()))
+    lifetime.map_or_else(
+        || "-".repeat(20),
+        |lifetime| format!("{:020}", lifetime.as_secs()),
+    )
 }
 
 /// The JSON text of a session key, as it appears in the data.
@@ -83,7 +86,9 @@ pub(super) fn json_text(value: Option<&serde_json::Value>) -> Result<Vec<u8>, St
 /// Reads a stored value into a record.
 pub(super) fn decode(value: &[u8]) -> Result<Record, StoreError> {
     let (Some(header), Some(body)) = (value.get(..HEADER), value.get(HEADER..)) else {
-        return Err(StoreError::decode("a session value shorter than its header"));
+        return Err(StoreError::decode(
+            "a session value shorter than its header",
+        ));
     };
     if &header[..2] != TAG {
         return Err(StoreError::decode(
@@ -106,7 +111,12 @@ pub(super) fn decode(value: &[u8]) -> Result<Record, StoreError> {
         created: created.map(from_unix_millis),
         lifetime: lifetime.map(Duration::from_secs),
     };
-    Ok(Record::from_parts(data, from_unix_millis(expires), meta, None))
+    Ok(Record::from_parts(
+        data,
+        from_unix_millis(expires),
+        meta,
+        None,
+    ))
 }
 
 fn malformed(field: &str) -> StoreError {
@@ -155,7 +165,8 @@ mod tests {
     #[test]
     fn a_value_decodes_with_its_header() {
         assert_eq!(plain().len(), HEADER);
-        let record = decode(format!("{}{{\n\"a\":1,\n\"\\n\":\"x\"}}", plain()).as_bytes()).unwrap();
+        let record =
+            decode(format!("{}{{\n\"a\":1,\n\"\\n\":\"x\"}}", plain()).as_bytes()).unwrap();
         assert_eq!(record.data.len(), 2);
         assert_eq!(record.data["\n"], serde_json::json!("x"));
         assert_eq!(record.expires_at, UNIX_EPOCH + Duration::from_secs(1));
@@ -189,8 +200,18 @@ mod tests {
         let fields = [
             header("000000000000x000", "-", &dashes(16), &dashes(20)),
             header("0000000000001000", "x", &dashes(16), &dashes(20)),
-            header("0000000000001000", "-", &format!("-{}", digits(15)), &dashes(20)),
-            header("0000000000001000", "-", &dashes(16), &format!("{}-", digits(19))),
+            header(
+                "0000000000001000",
+                "-",
+                &format!("-{}", digits(15)),
+                &dashes(20),
+            ),
+            header(
+                "0000000000001000",
+                "-",
+                &dashes(16),
+                &format!("{}-", digits(19)),
+            ),
             header("0000000000001000", "-", &dashes(16), &"9".repeat(20)),
         ];
         for header in fields {
@@ -207,6 +228,9 @@ mod tests {
             millis(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 10_000)),
             MAX_MILLIS
         );
-        assert_eq!(time_text(UNIX_EPOCH + Duration::from_secs(u64::MAX / 2)).len(), 16);
+        assert_eq!(
+            time_text(UNIX_EPOCH + Duration::from_secs(u64::MAX / 2)).len(),
+            16
+        );
     }
 }

@@ -162,11 +162,9 @@ mod listing;
 mod scripts;
 
 pub use builder::{OpenError, RedisStoreBuilder, Topology};
-use codec::{
-    decode, json_text, key_text, lifetime_text, millis, permanent_text, time_text,
-};
+use codec::{decode, json_text, key_text, lifetime_text, millis, permanent_text, time_text};
 use connection::{Backend, Request};
-use scripts::{LOAD, SAVE, TAKE, UPDATE};
+use scripts::{CONVERT, LOAD, SAVE, TAKE, UPDATE};
 
 /// Where the store connects unless told otherwise (SESSION_REDIS unset): the local
 /// server, as Flask-Session does.
@@ -319,30 +317,36 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
         let now = SystemTime::now();
-        if touch.is_none() {
+        let Some(touch) = touch else {
             // A plain read is a plain GET: cheaper for Redis than running a script.
             let mut command = redis::cmd("GET");
             command.arg(&key);
-            match self.execute::<Option<Vec<u8>>>(Request::Command(&command)).await {
-                Ok(value) => {
-                    return value
-                        .map(|value| decode(&value))
-                        .transpose()
-                        .map(|record| record.filter(|record| !record.is_expired(now)));
-                }
-                // Another type: a session hash of the earlier layout, which the script
-                // converts, or something else, which it reports.
-                Err(StoreError::Decode(_)) => {}
+            let value = match self
+                .execute::<Option<Vec<u8>>>(Request::Command(&command))
+                .await
+            {
+                Ok(value) => value,
+                // Another type: a session hash of the earlier layout, which is converted,
+                // or something else, which is reported.
+                Err(StoreError::Decode(_)) => self.convert(&key).await?,
                 Err(error) => return Err(error),
-            }
-        }
-        let mut invocation = LOAD.prepare_invoke();
-        invocation.key(&key).arg(millis(now));
-        match touch {
-            Some(touch) => invocation.arg(millis(touch)).arg(time_text(touch)),
-            None => invocation.arg("").arg(""),
+            };
+            return value
+                .map(|value| decode(&value))
+                .transpose()
+                .map(|record| record.filter(|record| !record.is_expired(now)));
         };
-        let value: Option<Vec<u8>> = self.execute(Request::Script(&invocation)).await?;
+        let mut invocation = LOAD.prepare_invoke();
+        invocation
+            .key(&key)
+            .arg(millis(now))
+            .arg(millis(touch))
+            .arg(time_text(touch));
+        let mut value: Option<Vec<u8>> = self.execute(Request::Script(&invocation)).await?;
+        if value.as_deref() == Some(LEGACY) {
+            self.convert(&key).await?;
+            value = self.execute(Request::Script(&invocation)).await?;
+        }
         value.map(|value| decode(&value)).transpose()
     }
 
@@ -357,8 +361,13 @@ impl SessionStore for RedisStore {
             return self.save(new, changes, expires_at).await;
         }
         let mut invocation = TAKE.prepare_invoke();
-        invocation.key(self.key(old));
-        let value: Option<Vec<u8>> = self.execute(Request::Once(&invocation)).await?;
+        let old_key = self.key(old);
+        invocation.key(&old_key);
+        let mut value: Option<Vec<u8>> = self.execute(Request::Once(&invocation)).await?;
+        if value.as_deref() == Some(LEGACY) {
+            self.convert(&old_key).await?;
+            value = self.execute(Request::Once(&invocation)).await?;
+        }
         let now = SystemTime::now();
         let base = match value.map(|value| decode(&value)).transpose() {
             Ok(record) => record.filter(|record| !record.is_expired(now)),
@@ -413,7 +422,11 @@ impl SessionStore for RedisStore {
             .arg(time_text(expires_at))
             .arg(flags)
             .arg(changes.max_size().unwrap_or(0))
-            .arg(changes.permanent().map_or("", |permanent| permanent_text(Some(permanent))))
+            .arg(
+                changes
+                    .permanent()
+                    .map_or("", |permanent| permanent_text(Some(permanent))),
+            )
             .arg(changes.created().map(time_text).unwrap_or_default())
             .arg(changes.lifetime().map(lifetime_text).unwrap_or_default())
             .arg(changes.removals().len())
@@ -436,10 +449,17 @@ impl SessionStore for RedisStore {
             // is one: onto nothing it is `empty`, as on every store.)
             return Err(StoreError::TooLarge { budget, size });
         }
-        let outcome: String = self
+        let mut outcome: String = self
             .execute(Request::Script(&invocation))
             .await
             .map_err(|error| bulk_too_large(error, size))?;
+        if outcome.as_bytes() == LEGACY {
+            self.convert(&key).await?;
+            outcome = self
+                .execute(Request::Script(&invocation))
+                .await
+                .map_err(|error| bulk_too_large(error, size))?;
+        }
         match outcome.as_str() {
             "stored" => Ok(Saved::Stored),
             "empty" => Ok(Saved::Empty),
@@ -542,6 +562,10 @@ impl SessionStore for RedisStore {
                     _ => Ok(Updated::Mismatch(current)),
                 },
                 b"missing" => Ok(Updated::Missing),
+                LEGACY => {
+                    self.convert(&session).await?;
+                    continue;
+                }
                 b"foreign" => Err(StoreError::decode(
                     "the session key holds another Redis type, not a session value",
                 )),
@@ -585,6 +609,22 @@ impl SessionStore for RedisStore {
     /// come twice when the keyspace shrinks during the walk.
     async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
         self.list_page(cursor, limit).await
+    }
+}
+
+/// What a script answers, writing nothing, when the key holds a session hash of the
+/// earlier layout: [`RedisStore::convert`] turns it into a value, and the script is sent
+/// again.
+const LEGACY: &[u8] = b"legacy";
+
+impl RedisStore {
+    /// Converts the session hash of the earlier layout at `key` into a value of this one,
+    /// in place, keeping its TTL; gives the value at `key` afterwards (`foreign`, which
+    /// does not decode, when the key holds something else).
+    async fn convert(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut invocation = CONVERT.prepare_invoke();
+        invocation.key(key);
+        self.execute(Request::Script(&invocation)).await
     }
 }
 

@@ -13,58 +13,21 @@ use redis::Script;
 ///
 /// - `header(v)`: the expiry and the size a value's header holds, or nothing when `v` is
 ///   not a value of this layout.
-/// - `current(key)`: the value at `key`; `false` when there is none; nothing when the key
-///   holds something else. A session hash of the layout before this one (a field per key,
-///   the store's own fields starting with a NUL byte) is read as the value it would be now,
-///   with `true` as a second result: the caller writes it, so each such session is
-///   converted once, by its first load or write.
 /// - `find(body, k)`: where the entry of the key whose JSON text is `k` starts, where its
 ///   value starts and ends, and where the next entry starts.
 /// - `cut(body, s, nx)` and `append(body, k, value)`: the data without an entry, and with
 ///   one more.
-const PRELUDE: &str = r#"
+///
+/// Each script reads the key with `GET`. When the key holds a session hash of the layout
+/// before this one (a field per key, the store's own fields starting with a NUL byte), a
+/// script writes nothing and answers `legacy`; Satchel then has [`CONVERT`] turn the hash
+/// into a value of this layout, in place, and sends the script again. The conversion is
+/// a script of its own so that the scripts of every request stay small: Redis runs a
+/// script's whole text at each call.
+const PRELUDE: &str = r"
 local function header(v)
   if type(v) ~= 'string' or string.sub(v, 1, 2) ~= 's1' then return nil end
   return tonumber(string.sub(v, 3, 18)), tonumber(string.sub(v, 19, 28))
-end
-local function pad(text, width)
-  if #text > width or not string.find(text, '^[0-9]+$') then return nil end
-  return string.rep('0', width - #text) .. text
-end
-local escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\t'] = '\\t',
-  ['\n'] = '\\n', ['\f'] = '\\f', ['\r'] = '\\r'}
-local function quote(s)
-  local quoted = string.gsub(s, '[%z\1-\31"\\]', function(c)
-    return escapes[c] or string.format('\\u%04x', string.byte(c))
-  end)
-  return '"' .. quoted .. '"'
-end
-local function current(key)
-  local v = redis.pcall('GET', key)
-  if type(v) ~= 'table' then return v end
-  if redis.call('TYPE', key)['ok'] ~= 'hash' then return nil end
-  local fields = redis.call('HGETALL', key)
-  local entries, size = {}, 0
-  local expires, permanent = nil, '-'
-  local created, lifetime = string.rep('-', 16), string.rep('-', 20)
-  for i = 1, #fields, 2 do
-    local name, value = fields[i], fields[i + 1]
-    local a, b = string.byte(name, 1, 2)
-    if a ~= 0 or b == 0 then
-      if a == 0 then name = string.sub(name, 2) end
-      entries[#entries + 1] = '\n' .. quote(name) .. ':' .. value
-      size = size + #name + #value
-    elseif name == '\0expires' then expires = pad(value, 16)
-    elseif name == '\0permanent' then permanent = value
-    elseif name == '\0created' then created = pad(value, 16)
-    elseif name == '\0lifetime' then lifetime = pad(value, 20)
-    end
-  end
-  if not (expires and created and lifetime) or not string.find(permanent, '^[01-]$') then
-    return nil
-  end
-  return 's1' .. expires .. string.format('%010d', size) .. permanent .. created .. lifetime
-    .. '{' .. table.concat(entries, ',') .. '}', true
 end
 local function find(body, k)
   local s = string.find(body, '\n' .. k .. ':', 1, true)
@@ -83,27 +46,79 @@ local function append(body, k, value)
   if body == '{}' then return '{\n' .. k .. ':' .. value .. '}' end
   return string.sub(body, 1, -2) .. ',\n' .. k .. ':' .. value .. '}'
 end
+local key = KEYS[1]
+local v = redis.pcall('GET', key)
+local legacy = false
+if type(v) == 'table' then
+  legacy = redis.call('TYPE', key)['ok'] == 'hash'
+  v = nil
+end
+";
+
+/// Converts a session hash of the earlier layout into a value of this one, in place and
+/// keeping its TTL. KEYS[1]: the session key. Returns the value (a value of this layout
+/// already there is returned as it is), false when there is none, or `foreign` when the
+/// key holds something else (a hash without a valid expiry included), which stays.
+const CONVERT_SCRIPT: &str = r#"
+local key = KEYS[1]
+local kind = redis.call('TYPE', key)['ok']
+if kind == 'string' then return redis.call('GET', key) end
+if kind == 'none' then return false end
+if kind ~= 'hash' then return 'foreign' end
+local function pad(text, width)
+  if #text > width or not string.find(text, '^[0-9]+$') then return nil end
+  return string.rep('0', width - #text) .. text
+end
+local escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\t'] = '\\t',
+  ['\n'] = '\\n', ['\f'] = '\\f', ['\r'] = '\\r'}
+local function quote(s)
+  local quoted = string.gsub(s, '[%z\1-\31"\\]', function(c)
+    return escapes[c] or string.format('\\u%04x', string.byte(c))
+  end)
+  return '"' .. quoted .. '"'
+end
+local fields = redis.call('HGETALL', key)
+local entries, size = {}, 0
+local expires, permanent = nil, '-'
+local created, lifetime = string.rep('-', 16), string.rep('-', 20)
+for i = 1, #fields, 2 do
+  local name, value = fields[i], fields[i + 1]
+  local a, b = string.byte(name, 1, 2)
+  if a ~= 0 or b == 0 then
+    if a == 0 then name = string.sub(name, 2) end
+    entries[#entries + 1] = '\n' .. quote(name) .. ':' .. value
+    size = size + #name + #value
+  elseif name == '\0expires' then expires = pad(value, 16)
+  elseif name == '\0permanent' then permanent = value
+  elseif name == '\0created' then created = pad(value, 16)
+  elseif name == '\0lifetime' then lifetime = pad(value, 20)
+  end
+end
+if not (expires and created and lifetime) or not string.find(permanent, '^[01-]$') then
+  return 'foreign'
+end
+local v = 's1' .. expires .. string.format('%010d', size) .. permanent .. created .. lifetime
+  .. '{' .. table.concat(entries, ',') .. '}'
+redis.call('SET', key, v, 'KEEPTTL')
+return v
 "#;
 
-/// Loads a session, refreshing its expiry, or converting a session hash of the earlier
-/// layout (a plain load is a plain `GET`). KEYS[1]: the session key. ARGV[1]: now; ARGV[2]:
-/// the new expiry (Unix milliseconds; empty: no refresh); ARGV[3]: the same in the header's
-/// 16 digits. Returns false when the entry is missing or expired, `foreign` when the key
-/// holds another type, otherwise the value, with the expiry moved forward. The data is
-/// never rewritten by a refresh.
+/// Loads a session and refreshes its expiry (a plain load is a plain `GET`). KEYS[1]: the
+/// session key. ARGV[1]: now; ARGV[2]: the new expiry (Unix milliseconds); ARGV[3]: the
+/// same in the header's 16 digits. Returns false when the entry is missing or expired,
+/// `foreign` when the key holds another type, `legacy` for a hash of the earlier layout,
+/// otherwise the value, with the expiry moved forward. The data is never rewritten by a
+/// refresh.
 const LOAD_SCRIPT: &str = r"
-local key = KEYS[1]
-local v, converted = current(key)
+if legacy then return 'legacy' end
 if v == nil then return 'foreign' end
 if not v then return false end
 local expires = header(v)
 if not expires then return v end
 if expires <= tonumber(ARGV[1]) then return false end
-if ARGV[2] ~= '' and tonumber(ARGV[2]) > expires then
+if tonumber(ARGV[2]) > expires then
   v = 's1' .. ARGV[3] .. string.sub(v, 19)
   redis.call('SET', key, v, 'PXAT', ARGV[2])
-elseif converted then
-  redis.call('SET', key, v, 'KEEPTTL')
 end
 return v
 ";
@@ -116,8 +131,8 @@ return v
 /// pairs (JSON text, length of the key as [`stored_size`] counts it), then the keys set as
 /// triples (JSON text, length, the value's JSON text). Returns `stored`, or `empty` when
 /// no data is left and the key was deleted (or, with `e`, when there was no live entry and
-/// nothing was written), or `too_large <size>` when the merged data would measure more
-/// than the budget, and nothing was written.
+/// nothing was written), `too_large <size>` when the merged data would measure more than
+/// the budget, and nothing was written, or `legacy` (nothing written).
 ///
 /// Two calls into Redis, a `GET` and a `SET` with the expiry, whatever the change: the
 /// merge edits the entries of the keys changed, and the size in the header is kept up to
@@ -125,11 +140,10 @@ return v
 ///
 /// [`stored_size`]: crate::record::stored_size
 const SAVE_SCRIPT: &str = r"
-local key = KEYS[1]
+if legacy then return 'legacy' end
 local flags = ARGV[4]
 local budget = tonumber(ARGV[5])
 local removals, sets = tonumber(ARGV[9]), tonumber(ARGV[10])
-local v = current(key)
 local expires, size = header(v)
 local live = expires ~= nil and expires > tonumber(ARGV[1])
 if not live then
@@ -201,8 +215,9 @@ return 'stored'
 /// integer), `exact` (`i`: the value or the amount has more than 15 digits, which Lua's
 /// doubles may not add exactly; nothing written, Satchel adds them and replaces the text it
 /// found), `missing` (no live entry: nothing written), `foreign` (the key holds something
-/// else) or `too_large` (`r`: the data with the new value would measure more than the
-/// budget; nothing written), which comes as `{'too_large', size}`.
+/// else), `legacy` (a hash of the earlier layout: nothing written) or `too_large` (`r`: the
+/// data with the new value would measure more than the budget; nothing written), which
+/// comes as `{'too_large', size}`.
 ///
 /// Two calls into Redis, a `GET` and a `SET` that keeps the key's TTL. The entry's expiry
 /// and the other keys stay as they are.
@@ -210,8 +225,7 @@ return 'stored'
 /// [`KeyUpdate`]: crate::record::KeyUpdate
 /// [`stored_size`]: crate::record::stored_size
 const UPDATE_SCRIPT: &str = r"
-local key = KEYS[1]
-local v, converted = current(key)
+if legacy then return {'legacy'} end
 if v == nil then return {'foreign'} end
 if not v then return {'missing'} end
 local expires, size = header(v)
@@ -258,7 +272,7 @@ elseif raw then
     redis.call('DEL', key)
     return reply('applied')
   end
-elseif not converted then
+else
   return reply('applied')
 end
 redis.call('SET', key, string.sub(v, 1, 18) .. string.format('%010d', size)
@@ -268,11 +282,12 @@ return reply('applied')
 
 /// Takes an entry: reads the value and deletes it, atomically. KEYS[1]: the session key.
 /// Returns false when there is none, or when the key holds anything but a session value
-/// (which stays), otherwise the value (expired or not: Satchel checks the expiry).
+/// (which stays), `legacy` for a hash of the earlier layout (which stays as it is),
+/// otherwise the value (expired or not: Satchel checks the expiry).
 const TAKE_SCRIPT: &str = r"
-local v = current(KEYS[1])
-if not v or not header(v) then return false end
-redis.call('DEL', KEYS[1])
+if legacy then return 'legacy' end
+if not header(v) then return false end
+redis.call('DEL', key)
 return v
 ";
 
@@ -285,3 +300,4 @@ pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| with_prelude(TAKE_SC
 pub(super) static LOAD: LazyLock<Script> = LazyLock::new(|| with_prelude(LOAD_SCRIPT));
 pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| with_prelude(SAVE_SCRIPT));
 pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| with_prelude(UPDATE_SCRIPT));
+pub(super) static CONVERT: LazyLock<Script> = LazyLock::new(|| Script::new(CONVERT_SCRIPT));
