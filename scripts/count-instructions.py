@@ -6,6 +6,7 @@
     SCENARIOS=login,read scripts/...           # only these scenarios (none, read, write, login)
     SATCHEL=/path/to/satchel scripts/...       # count another build of satchel
     SATCHEL_ARGS="--metrics-bind 127.0.0.1:18999" scripts/...  # more `satchel serve` arguments
+    ONLY=satchel_redis COUNT_REDIS=redis+cluster://127.0.0.1:7101 scripts/...  # another Redis
 
 Runs each server under `valgrind --tool=callgrind`, logs one user in, sends 300 requests
 of the scenario, zeroes the counters (`callgrind_control -z`), sends N more on one
@@ -32,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(os.environ.get("CARGO_TARGET_DIR", "/tmp/benchtarget"), "release")
 SATCHEL = os.environ.get("SATCHEL", os.path.join(ROOT, "target", "release", "satchel"))
 WORK = tempfile.mkdtemp(prefix="satchel-callgrind.")
-REDIS = "redis://127.0.0.1:6379/3"
+REDIS = os.environ.get("COUNT_REDIS", "redis://127.0.0.1:6379/3")
 SERVE = [SATCHEL, "serve", "--bind", f"127.0.0.1:{PORT}", *shlex.split(os.environ.get("SATCHEL_ARGS", ""))]
 SERVERS = [
     ("plain", {"WORKERS": "2"}, [f"{PEERS}/plain", str(PORT)]),

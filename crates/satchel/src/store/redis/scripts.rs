@@ -9,7 +9,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// The functions every script shares.
+/// The functions the load, save and take scripts share (the update script, which every
+/// write of a counter runs, has its own code, written to make as few strings as it can:
+/// Lua makes every piece of a string a new one).
 ///
 /// - `header(v)`: the expiry and the size a value's header holds, or nothing when `v` is
 ///   not a value of this layout.
@@ -18,7 +20,7 @@ use redis::Script;
 /// - `cut(body, s, nx)` and `append(body, k, value)`: the data without an entry, and with
 ///   one more.
 ///
-/// Each script reads the key with `GET`. When the key holds a session hash of the layout
+/// Each script reads the key with `GET` ([`READ`]). When the key holds a session hash of the layout
 /// before this one (a field per key, the store's own fields starting with a NUL byte), a
 /// script writes nothing and answers `legacy`; Satchel then has [`CONVERT`] turn the hash
 /// into a value of this layout, in place, and sends the script again. The conversion is
@@ -46,6 +48,12 @@ local function append(body, k, value)
   if body == '{}' then return '{\n' .. k .. ':' .. value .. '}' end
   return string.sub(body, 1, -2) .. ',\n' .. k .. ':' .. value .. '}'
 end
+";
+
+/// What every script starts with: the key (`key`) and the value there (`v`: a string,
+/// `false` when there is none, `nil` when the key holds another type), and whether that
+/// other type is a session hash of the earlier layout (`legacy`).
+const READ: &str = r"
 local key = KEYS[1]
 local v = redis.pcall('GET', key)
 local legacy = false
@@ -228,56 +236,73 @@ const UPDATE_SCRIPT: &str = r"
 if legacy then return {'legacy'} end
 if v == nil then return {'foreign'} end
 if not v then return {'missing'} end
-local expires, size = header(v)
-if not expires then return {'foreign'} end
-if expires <= tonumber(ARGV[1]) then return {'missing'} end
-local body = string.sub(v, 66)
+if string.sub(v, 1, 2) ~= 's1' then return {'foreign'} end
+if tonumber(string.sub(v, 3, 18)) <= tonumber(ARGV[1]) then return {'missing'} end
+local size = tonumber(string.sub(v, 19, 28))
 local k, n = ARGV[2], tonumber(ARGV[3])
-local s, vs, ve, nx = find(body, k)
-local raw = s and string.sub(body, vs, ve)
-local function reply(status)
-  if raw then return {status, raw} end
-  return {status}
+local s = string.find(v, '\n' .. k .. ':', 66, true)
+local vs, ve, nx, raw
+if s then
+  vs = s + #k + 2
+  nx = string.find(v, '\n', vs, true)
+  if nx then ve = nx - 2 else ve = #v - 1 end
+  raw = string.sub(v, vs, ve)
 end
 local new
 if ARGV[4] == 'i' then
-  -- JSON's integer text.
   if raw and raw ~= '0' and not string.find(raw, '^%-?[1-9][0-9]*$') then
-    return reply('invalid')
+    return {'invalid', raw}
   end
-  if (raw and #raw > 15) or #ARGV[5] > 15 then return reply('exact') end
+  if (raw and #raw > 15) or #ARGV[5] > 15 then
+    if raw then return {'exact', raw} end
+    return {'exact'}
+  end
   new = string.format('%d', tonumber(raw or '0') + tonumber(ARGV[5]))
 else
   if ARGV[5] == '' then
-    if raw then return reply('mismatch') end
+    if raw then return {'mismatch', raw} end
   elseif raw ~= ARGV[5] then
-    return reply('mismatch')
+    if raw then return {'mismatch', raw} end
+    return {'mismatch'}
   end
   new = ARGV[6]
 end
+local written
 if new ~= '' then
   if raw then
     size = size - #raw + #new
-    body = string.sub(body, 1, vs - 1) .. new .. string.sub(body, ve + 1)
   else
     size = size + n + #new
-    body = append(body, k, new)
   end
   local budget = tonumber(ARGV[7])
   if budget > 0 and size > budget then return {'too_large', tostring(size)} end
+  if raw then
+    written = string.sub(v, 1, 18) .. string.format('%010d', size) .. string.sub(v, 29, vs - 1)
+      .. new .. string.sub(v, ve + 1)
+  elseif #v == 67 then
+    written = string.sub(v, 1, 18) .. string.format('%010d', size) .. string.sub(v, 29, 66)
+      .. '\n' .. k .. ':' .. new .. '}'
+  else
+    written = string.sub(v, 1, 18) .. string.format('%010d', size) .. string.sub(v, 29, -2)
+      .. ',\n' .. k .. ':' .. new .. '}'
+  end
 elseif raw then
   size = size - n - #raw
-  body = cut(body, s, nx)
-  if body == '{}' then
+  local head = string.sub(v, 1, 18) .. string.format('%010d', size)
+  if nx then
+    written = head .. string.sub(v, 29, s - 1) .. string.sub(v, nx)
+  elseif s > 67 then
+    written = head .. string.sub(v, 29, s - 2) .. '}'
+  else
     redis.call('DEL', key)
-    return reply('applied')
+    return {'applied', raw}
   end
 else
-  return reply('applied')
+  return {'applied'}
 end
-redis.call('SET', key, string.sub(v, 1, 18) .. string.format('%010d', size)
-  .. string.sub(v, 29, 65) .. body, 'KEEPTTL')
-return reply('applied')
+redis.call('SET', key, written, 'KEEPTTL')
+if raw then return {'applied', raw} end
+return {'applied'}
 ";
 
 /// Takes an entry: reads the value and deletes it, atomically. KEYS[1]: the session key.
@@ -291,13 +316,14 @@ redis.call('DEL', key)
 return v
 ";
 
-/// A script with the shared functions in front.
+/// A script that reads the key and has the shared functions.
 fn with_prelude(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
+    Script::new(&format!("{PRELUDE}{READ}{body}"))
 }
 
 pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| with_prelude(TAKE_SCRIPT));
 pub(super) static LOAD: LazyLock<Script> = LazyLock::new(|| with_prelude(LOAD_SCRIPT));
 pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| with_prelude(SAVE_SCRIPT));
-pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| with_prelude(UPDATE_SCRIPT));
+pub(super) static UPDATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{READ}{UPDATE_SCRIPT}")));
 pub(super) static CONVERT: LazyLock<Script> = LazyLock::new(|| Script::new(CONVERT_SCRIPT));
