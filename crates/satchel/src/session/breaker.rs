@@ -424,6 +424,15 @@ impl SessionStore for Guarded {
         guarded!(self, self.store.update(id, key, update))
     }
 
+    async fn update_and_load(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<(Updated, Option<Record>), StoreError> {
+        guarded!(self, self.store.update_and_load(id, key, update))
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         guarded!(self, self.store.delete(id))
     }

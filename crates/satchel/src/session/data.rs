@@ -197,6 +197,11 @@ impl Session {
         if !self.inner.shared.writable {
             return Err(Error::Disabled);
         }
+        if let KeyUpdate::Increment(_) = update
+            && let Some(outcome) = self.update_while_loading(key, &update).await
+        {
+            return self.updated(key, outcome);
+        }
         let id = {
             let mut state = self.load().await?;
             let own = !state.existed() || state.detached || state.changes_key(key);
@@ -225,6 +230,16 @@ impl Session {
             id
         };
         let outcome = self.store().update(&id, key, &update).await;
+        self.updated(key, outcome)
+    }
+
+    /// The request's view and the handler's answer after the store's `outcome` of an
+    /// update of `key`.
+    fn updated(
+        &self,
+        key: &str,
+        outcome: Result<Updated, StoreError>,
+    ) -> Result<Option<Value>, Error> {
         let mut state = self.state();
         let value = match outcome {
             Ok(Updated::Applied(value)) => value,

@@ -1127,6 +1127,113 @@ impl Session {
         }
     }
 
+    /// Takes `record`, found under the key of `presented`, as the request's session, when
+    /// it is live. A record past SESSION_ABSOLUTE_LIFETIME is dead whatever its expiry
+    /// says (the limit may have been lowered since it was written): it is deleted.
+    async fn accept(&self, presented: Presented, record: crate::Record, now: SystemTime) -> bool {
+        if users::outlived(self.config(), &record, now) {
+            if let Err(error) = self.store().delete(&presented.key).await {
+                tracing::warn!(
+                    error = %Chain(&error),
+                    "session store failed to delete a session past its absolute lifetime"
+                );
+            }
+            crate::observability::Event::Expired.record();
+            return false;
+        }
+        if record.is_expired(now) {
+            return false;
+        }
+        let mut state = self.state();
+        state.identity = Identity::Read(Some(presented));
+        state.loaded = Some(Loaded {
+            expires_at: record.expires_at,
+            meta: record.meta(),
+            version: record.version,
+        });
+        state.data = record.data;
+        true
+    }
+
+    /// When the first use of the session is an increment of `key`: has the store apply
+    /// it and answer the session as the increment left it
+    /// ([`SessionStore::update_and_load`]), which stands for the request's load. A
+    /// counter's request then makes one round trip where it would make two.
+    ///
+    /// `None` when the session was loaded already or cannot be loaded that way (it lives
+    /// in its cookie, or the request was cut off from the store): the caller loads and
+    /// updates as usual. When the store finds no live entry under the cookie's first id,
+    /// or a corrupt one, nothing was written, and the request loads as usual (the load
+    /// also tries the cookie's other ids, and an id of before SESSION_HASH_IDS), which
+    /// gives the caller its usual way too.
+    pub(super) async fn update_while_loading(
+        &self,
+        key: &str,
+        update: &crate::record::KeyUpdate,
+    ) -> Option<Result<Updated, StoreError>> {
+        if self.inner.loaded.initialized() || self.in_cookie() {
+            return None;
+        }
+        let mut outcome = None;
+        let loading = self.load_updating(key, update, &mut outcome);
+        // Another use of the session in this request may have started the load meanwhile:
+        // then this one did not run, and `outcome` stays `None`.
+        self.inner.loaded.get_or_init(|| loading).await;
+        self.state().raise(Status::Used);
+        outcome
+    }
+
+    /// The load of [`update_while_loading`](Self::update_while_loading): `outcome` gets
+    /// the update's outcome when the update reached the store.
+    async fn load_updating(
+        &self,
+        key: &str,
+        update: &crate::record::KeyUpdate,
+        outcome: &mut Option<Result<Updated, StoreError>>,
+    ) -> bool {
+        let presented = {
+            let mut state = self.state();
+            state.raise(Status::Used);
+            match state.identity {
+                _ if state.detached => None,
+                Identity::Read(presented) => presented,
+                Identity::Unread => self.verified().next(),
+            }
+        };
+        let Some(presented) = presented else {
+            return self.load_from_store().await;
+        };
+        match self
+            .store()
+            .update_and_load(&presented.key, key, update)
+            .await
+        {
+            Ok((Updated::Missing, _)) | Err(StoreError::Decode(_)) => self.load_from_store().await,
+            Ok((updated, record)) => {
+                let live = match record {
+                    Some(record) => self.accept(presented, record, SystemTime::now()).await,
+                    None => false,
+                };
+                if !live {
+                    // Deleted meanwhile, or past its absolute lifetime: the request goes
+                    // on as a load that found nothing would have it.
+                    return self.load_from_store().await;
+                }
+                *outcome = Some(Ok(updated));
+                true
+            }
+            Err(error) => {
+                // As a failed load: the caller answers the failure as a failed update.
+                let mut state = self.state();
+                if let Identity::Unread = state.identity {
+                    state.identity = Identity::Read(None);
+                }
+                *outcome = Some(Err(error));
+                true
+            }
+        }
+    }
+
     async fn load_from_store(&self) -> bool {
         // Every cookie of our name that verifies, in the order the browser sent them: a
         // stale cookie (another path or domain) must not hide the live one.
@@ -1156,29 +1263,12 @@ impl Session {
                 loaded = self.migrate(&presented.id, &key).await;
             }
             match loaded {
-                Ok(Some(record)) if users::outlived(self.config(), &record, now) => {
-                    // Past SESSION_ABSOLUTE_LIFETIME: dead, whatever its expiry says
-                    // (the limit may have been lowered since it was written).
-                    if let Err(error) = store.delete(&key).await {
-                        tracing::warn!(
-                            error = %Chain(&error),
-                            "session store failed to delete a session past its absolute lifetime"
-                        );
+                Ok(Some(record)) => {
+                    if self.accept(presented, record, now).await {
+                        return true;
                     }
-                    crate::observability::Event::Expired.record();
                 }
-                Ok(Some(record)) if !record.is_expired(now) => {
-                    let mut state = self.state();
-                    state.identity = Identity::Read(Some(presented));
-                    state.loaded = Some(Loaded {
-                        expires_at: record.expires_at,
-                        meta: record.meta(),
-                        version: record.version,
-                    });
-                    state.data = record.data;
-                    return true;
-                }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(StoreError::Decode(error)) => {
                     tracing::warn!(
                         error = %Chain(&*error),

@@ -253,6 +253,27 @@ impl SessionStore for MemoryStore {
         Ok(outcome)
     }
 
+    /// The update and a copy of the entry under one lock.
+    async fn update_and_load(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<(Updated, Option<Record>), StoreError> {
+        let now = SystemTime::now();
+        let mut shard = self.shard_of(id);
+        let Some(record) = shard.entries.get_mut(id).filter(|r| !r.is_expired(now)) else {
+            return Ok((Updated::Missing, None));
+        };
+        let outcome = update.apply_to(&mut record.data, key)?;
+        if record.data.is_empty() {
+            self.take(&mut shard, id);
+            return Ok((outcome, None));
+        }
+        let record = record.clone();
+        Ok((outcome, Some(record)))
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let mut shard = self.shard_of(id);
         self.take(&mut shard, id);

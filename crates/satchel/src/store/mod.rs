@@ -24,7 +24,9 @@
 //! everywhere; a [`KeyUpdate::Replace`] carries the budget too.
 //!
 //! Every operation is one round trip where the backend allows it, and a request costs at
-//! most one load and one write. A read is a plain load. The refresh of
+//! most one load and one write. A read is a plain load. A request whose first use of its
+//! session is an update of one key sends [`SessionStore::update_and_load`], which answers
+//! the session with the update's outcome, in one round trip on stores that override it. The refresh of
 //! SESSION_REFRESH_EACH_REQUEST is a "touch" ([`SessionStore::load`] with a new expiry),
 //! which moves the expiry and never rewrites the data; the engine sends it only for a
 //! permanent session that the request did not change (a change is saved with a fresh
@@ -366,6 +368,40 @@ pub trait SessionStore: Send + Sync + 'static {
         update: &KeyUpdate,
     ) -> impl Future<Output = Result<Updated, StoreError>> + Send;
 
+    /// [`update`](SessionStore::update), answering also the entry as the update left it:
+    /// what a [`load`](SessionStore::load) right after the update would return.
+    ///
+    /// The engine sends it when the first thing a request does with its session is an
+    /// update of one key (a counter's `increment`, say): the request then needs both the
+    /// update's outcome and the session, and a store that answers both from one round
+    /// trip spares it the load it would otherwise make first. The entry is `None` when
+    /// there is no live one (the outcome is then [`Updated::Missing`], or an update that
+    /// removed the last key deleted it).
+    ///
+    /// The default runs [`update`](SessionStore::update), then
+    /// [`load`](SessionStore::load) when the update found an entry: correct for every
+    /// store, in two round trips. Stores that can return the entry from the update's own
+    /// round trip override it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`update`](SessionStore::update) and [`load`](SessionStore::load).
+    fn update_and_load(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> impl Future<Output = Result<(Updated, Option<Record>), StoreError>> + Send {
+        async move {
+            let updated = self.update(id, key, update).await?;
+            if matches!(updated, Updated::Missing) {
+                return Ok((updated, None));
+            }
+            let record = self.load(id, None).await?;
+            Ok((updated, record))
+        }
+    }
+
     /// Deletes the entry for `id`; deleting a missing entry is not an error.
     ///
     /// # Errors
@@ -486,6 +522,12 @@ trait DynStore: Send + Sync + 'static {
         key: &'a str,
         update: &'a KeyUpdate,
     ) -> BoxFuture<'a, Result<Updated, StoreError>>;
+    fn update_and_load<'a>(
+        &'a self,
+        id: &'a SessionId,
+        key: &'a str,
+        update: &'a KeyUpdate,
+    ) -> BoxFuture<'a, Result<(Updated, Option<Record>), StoreError>>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
     fn capabilities(&self) -> Capabilities;
     fn list<'a>(
@@ -563,6 +605,18 @@ impl<S: SessionStore> DynStore for S {
             SessionStore::name(self),
             Operation::Update,
             SessionStore::update(self, id, key, update),
+        ))
+    }
+    fn update_and_load<'a>(
+        &'a self,
+        id: &'a SessionId,
+        key: &'a str,
+        update: &'a KeyUpdate,
+    ) -> BoxFuture<'a, Result<(Updated, Option<Record>), StoreError>> {
+        Box::pin(metered(
+            SessionStore::name(self),
+            Operation::Update,
+            SessionStore::update_and_load(self, id, key, update),
         ))
     }
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -682,6 +736,14 @@ impl<S: SessionStore> DynStore for Unmetered<S> {
     ) -> BoxFuture<'a, Result<Updated, StoreError>> {
         Box::pin(self.0.update(id, key, update))
     }
+    fn update_and_load<'a>(
+        &'a self,
+        id: &'a SessionId,
+        key: &'a str,
+        update: &'a KeyUpdate,
+    ) -> BoxFuture<'a, Result<(Updated, Option<Record>), StoreError>> {
+        Box::pin(self.0.update_and_load(id, key, update))
+    }
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.0.delete(id))
     }
@@ -755,6 +817,14 @@ impl SessionStore for BoxedStore {
         update: &KeyUpdate,
     ) -> Result<Updated, StoreError> {
         self.0.update(id, key, update).await
+    }
+    async fn update_and_load(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<(Updated, Option<Record>), StoreError> {
+        self.0.update_and_load(id, key, update).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.0.delete(id).await

@@ -764,6 +764,103 @@ pub async fn updates_apply_or_refuse_as_specified<S: SessionStore>(store: S) {
     );
 }
 
+/// [`update_and_load`](SessionStore::update_and_load) gives the outcome
+/// [`update`](SessionStore::update) would, and the entry as a load right after the update
+/// finds it: its data with the update applied, its expiry, flag, creation time and
+/// lifetime as they were. Concurrent calls lose no increment.
+pub async fn an_update_answers_the_entry_it_left<S: SessionStore + Clone>(store: S) {
+    let id = SessionId::generate();
+    let (updated, record) = store
+        .update_and_load(&id, "n", &KeyUpdate::Increment(1))
+        .await
+        .unwrap();
+    assert_eq!(updated, Updated::Missing, "no entry: nothing is created");
+    assert!(record.is_none());
+    assert!(store.load(&id, None).await.unwrap().is_none());
+
+    let created = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut changes = setting(&[("text", json!("a")), ("n", json!(2))]);
+    changes.set_permanent(true);
+    changes.set_created(created);
+    changes.set_lifetime(Some(Duration::from_secs(3_600)));
+    let expires = in_secs(60);
+    store.save(&id, &changes, expires).await.unwrap();
+
+    let (updated, record) = store
+        .update_and_load(&id, "n", &KeyUpdate::Increment(5))
+        .await
+        .unwrap();
+    assert_eq!(updated, Updated::Applied(Some(json!(7))));
+    let record = record.expect("the entry the update left");
+    assert_eq!(record.data["n"], json!(7), "the entry holds the update");
+    assert_eq!(record.data["text"], json!("a"));
+    assert_eq!(record.data.len(), 2);
+    assert_eq!(record.permanent, Some(true));
+    assert_eq!(record.created, Some(created));
+    assert_eq!(record.lifetime, Some(Duration::from_secs(3_600)));
+    let loaded = store.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(record.data, loaded.data, "what a load right after finds");
+    assert_eq!(record.expires_at, loaded.expires_at, "the expiry stays");
+
+    // A refusal writes nothing, and still answers the entry.
+    let (updated, record) = store
+        .update_and_load(&id, "text", &KeyUpdate::Increment(1))
+        .await
+        .unwrap();
+    assert_eq!(updated, Updated::Invalid(Some(json!("a"))));
+    assert_eq!(record.expect("the entry").data, loaded.data);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .update_and_load(&id, "n", &KeyUpdate::Increment(1))
+                .await
+                .unwrap()
+        });
+    }
+    let mut sums = Vec::new();
+    while let Some(answer) = tasks.join_next().await {
+        let (updated, record) = answer.unwrap();
+        let Updated::Applied(Some(sum)) = updated else {
+            panic!("an increment was refused: {updated:?}");
+        };
+        let sum = sum.as_i64().unwrap();
+        let seen = record.expect("the entry").data["n"].as_i64().unwrap();
+        assert!(
+            seen >= sum,
+            "the entry answered holds the increment: {seen} < {sum}"
+        );
+        sums.push(sum);
+    }
+    sums.sort_unstable();
+    assert_eq!(sums, (8..=27).collect::<Vec<_>>(), "each sees its own sum");
+    assert_eq!(
+        stored(&store, &id).await["n"],
+        json!(27),
+        "no increment lost"
+    );
+
+    // An update that removes the last key ends the entry: no entry is answered.
+    let single = SessionId::generate();
+    store
+        .save(&single, &setting(&[("only", json!(1))]), in_secs(60))
+        .await
+        .unwrap();
+    let remove = KeyUpdate::Replace {
+        expected: Some(json!(1)),
+        new: None,
+        max_size: None,
+    };
+    let (updated, record) = store
+        .update_and_load(&single, "only", &remove)
+        .await
+        .unwrap();
+    assert_eq!(updated, Updated::Applied(None));
+    assert!(record.is_none(), "the emptied entry is gone: {record:?}");
+}
+
 /// A save that empties an entry ends it at once (a `clear`, or the removal of its last
 /// key): a change set that [requires the entry](Changes::require_existing) and comes
 /// after finds nothing and writes nothing. So when a clear races saves from requests

@@ -93,6 +93,7 @@ macro_rules! conformance {
                 changes_for_a_loaded_entry_never_recreate_it,
                 concurrent_increments_all_land,
                 updates_apply_or_refuse_as_specified,
+                an_update_answers_the_entry_it_left,
                 an_emptied_entry_takes_no_later_changes,
                 fifty_concurrent_bindings_are_all_indexed,
                 removed_members_leave_the_index,

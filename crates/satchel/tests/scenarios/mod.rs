@@ -1866,8 +1866,17 @@ pub async fn each_request_costs_at_most_one_load_and_one_save<H: Harness>(
         reply.set_cookie.is_empty(),
         "and no cookie: the browser's already expires with the entry: {reply:?}"
     );
-    b.post("/write").await;
+    let written: i64 = b.post("/write").await.body.parse().unwrap();
     assert_eq!(counting.take(), (1, 1), "a write: one load, one save");
+    let incremented = (written + 1).to_string();
+    assert_eq!(b.post("/incr").await.body, incremented);
+    assert_eq!(
+        counting.take(),
+        (0, 1),
+        "an increment first: one update that answers the session, no load"
+    );
+    assert_eq!(b.get("/get/n").await.body, incremented);
+    counting.take();
     b.post("/set/n").await;
     b.post("/set/n").await;
     assert_eq!(counting.take(), (2, 1), "an equal value is no change");
@@ -1952,6 +1961,15 @@ impl Probe {
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// Once armed: every armed request has loaded before any goes on. Bounded: a request
+    /// that never arrives must not hang the test.
+    async fn loaded(&self) {
+        let barrier = self.barrier.lock().unwrap().clone();
+        if let Some(barrier) = barrier {
+            let _ = tokio::time::timeout(Duration::from_secs(10), barrier.wait()).await;
+        }
+    }
 }
 
 impl SessionStore for Probe {
@@ -1969,12 +1987,7 @@ impl SessionStore for Probe {
             self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         let loaded = self.inner.load(id, touch).await;
-        let barrier = self.barrier.lock().unwrap().clone();
-        if let Some(barrier) = barrier {
-            // Every armed request has loaded before any goes on. Bounded: a request that
-            // never arrives must not hang the test.
-            let _ = tokio::time::timeout(Duration::from_secs(10), barrier.wait()).await;
-        }
+        self.loaded().await;
         loaded
     }
     async fn save(
@@ -2014,6 +2027,18 @@ impl SessionStore for Probe {
     ) -> Result<satchel::record::Updated, satchel::StoreError> {
         self.write();
         self.inner.update(id, key, update).await
+    }
+    /// One call, which loads as it writes: counted as a write, and a load for the barrier.
+    async fn update_and_load(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &satchel::record::KeyUpdate,
+    ) -> Result<(satchel::record::Updated, Option<satchel::Record>), satchel::StoreError> {
+        self.write();
+        let answered = self.inner.update_and_load(id, key, update).await;
+        self.loaded().await;
+        answered
     }
     async fn delete(&self, id: &SessionId) -> Result<(), satchel::StoreError> {
         self.write();

@@ -190,10 +190,13 @@ impl Backend {
             Target::Standalone(info) => {
                 let client = Client::open(info)?;
                 // One attempt per reconnection: the store tries again itself, within its
-                // own time limit (see `RedisStore::execute`).
+                // own time limit (see `RedisStore::execute`). No time limit of the
+                // client's per request: the store's own bounds each operation, and a
+                // request given up on leaves its connection to be replaced (`Lease`), so
+                // a second timer per request would only cost.
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
+                    .set_response_timeout(None)
                     .set_number_of_retries(0);
                 let manager =
                     ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
@@ -226,9 +229,11 @@ impl Backend {
                 )?;
                 let sentinel = Sentinel {
                     resolver: tokio::sync::Mutex::new(client),
+                    // As for a single server: the store's own time limit bounds each
+                    // request.
                     config: AsyncConnectionConfig::new()
                         .set_connection_timeout(Some(timeout))
-                        .set_response_timeout(Some(timeout)),
+                        .set_response_timeout(None),
                     slot: Mutex::new(Slot {
                         generation: 0,
                         connection: None,

@@ -481,6 +481,86 @@ impl SessionStore for RedisStore {
         key: &str,
         update: &KeyUpdate,
     ) -> Result<Updated, StoreError> {
+        self.update_entry(id, key, update, false)
+            .await
+            .map(|(updated, _)| updated)
+    }
+
+    /// The same script run as [`update`](Self::update), which then answers the stored value
+    /// too: one round trip.
+    async fn update_and_load(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+    ) -> Result<(Updated, Option<Record>), StoreError> {
+        let (updated, entry) = self.update_entry(id, key, update, true).await?;
+        let now = SystemTime::now();
+        let record = entry
+            .map(|entry| decode(&entry))
+            .transpose()?
+            .filter(|record| !record.is_expired(now));
+        Ok((updated, record))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let mut command = redis::cmd("DEL");
+        command.arg(self.key(id));
+        self.execute::<()>(Request::Command(&command)).await
+    }
+
+    /// `PING`: to every node of a Redis Cluster.
+    async fn ping(&self) -> Result<(), StoreError> {
+        let command = redis::cmd("PING");
+        self.execute::<()>(Request::Command(&command)).await
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            listable: true,
+            list_may_repeat: true,
+            in_cookie: false,
+            ..Capabilities::default()
+        }
+    }
+
+    /// `SCAN` through the keys of the store's prefix (each master in turn in a Redis
+    /// Cluster), loading each key found; the cursor carries `SCAN`'s own. An entry may
+    /// come twice when the keyspace shrinks during the walk.
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        self.list_page(cursor, limit).await
+    }
+}
+
+/// What a script answers, writing nothing, when the key holds a session hash of the
+/// earlier layout: [`RedisStore::convert`] turns it into a value, and the script is sent
+/// again.
+const LEGACY: &[u8] = b"legacy";
+
+impl RedisStore {
+    /// Converts the session hash of the earlier layout at `key` into a value of this one,
+    /// in place, keeping its TTL; gives the value at `key` afterwards (`foreign`, which
+    /// does not decode, when the key holds something else).
+    async fn convert(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut invocation = CONVERT.prepare_invoke();
+        invocation.key(key);
+        self.execute(Request::Script(&invocation)).await
+    }
+
+    /// Runs the update script until it gives an outcome (see [`UPDATE`]); with
+    /// `with_entry`, the script answers the stored value beside it, as the update left it
+    /// (`None` when there is none).
+    async fn update_entry(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+        with_entry: bool,
+    ) -> Result<(Updated, Option<Vec<u8>>), StoreError> {
         let session = self.key(id);
         let field = key_text(key)?;
         let (mut operation, mut expected, mut new) = match update {
@@ -500,14 +580,16 @@ impl SessionStore for RedisStore {
                 .arg(operation)
                 .arg(&expected)
                 .arg(&new)
-                .arg(budget);
-            let reply: Vec<Vec<u8>> = self
+                .arg(budget)
+                .arg(if with_entry { "1" } else { "" });
+            let reply: Vec<Option<Vec<u8>>> = self
                 .execute(Request::Once(&invocation))
                 .await
                 .map_err(|error| bulk_too_large(error, key.len() + new.len()))?;
-            let mut reply = reply.into_iter();
+            let mut reply = reply.into_iter().map(Option::unwrap_or_default);
             let status = reply.next().unwrap_or_default();
-            let raw = reply.next();
+            let raw = reply.next().filter(|raw| !raw.is_empty());
+            let entry = reply.next().filter(|entry| !entry.is_empty());
             if status == b"too_large" {
                 let size = raw
                     .as_deref()
@@ -521,7 +603,7 @@ impl SessionStore for RedisStore {
                 .map(serde_json::from_slice)
                 .transpose()
                 .map_err(StoreError::decode)?;
-            return match status.as_slice() {
+            let outcome = match status.as_slice() {
                 // The script wrote what the shared rule gives for the field it found.
                 b"applied" => update
                     .apply(current.as_ref())
@@ -573,58 +655,11 @@ impl SessionStore for RedisStore {
                     "unexpected reply from the update script",
                 )),
             };
+            return outcome.map(|updated| (updated, entry));
         }
         Err(StoreError::backend(
             "a session value kept changing to equal values in other texts",
         ))
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let mut command = redis::cmd("DEL");
-        command.arg(self.key(id));
-        self.execute::<()>(Request::Command(&command)).await
-    }
-
-    /// `PING`: to every node of a Redis Cluster.
-    async fn ping(&self) -> Result<(), StoreError> {
-        let command = redis::cmd("PING");
-        self.execute::<()>(Request::Command(&command)).await
-    }
-
-    fn name(&self) -> &'static str {
-        "redis"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            listable: true,
-            list_may_repeat: true,
-            in_cookie: false,
-            ..Capabilities::default()
-        }
-    }
-
-    /// `SCAN` through the keys of the store's prefix (each master in turn in a Redis
-    /// Cluster), loading each key found; the cursor carries `SCAN`'s own. An entry may
-    /// come twice when the keyspace shrinks during the walk.
-    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
-        self.list_page(cursor, limit).await
-    }
-}
-
-/// What a script answers, writing nothing, when the key holds a session hash of the
-/// earlier layout: [`RedisStore::convert`] turns it into a value, and the script is sent
-/// again.
-const LEGACY: &[u8] = b"legacy";
-
-impl RedisStore {
-    /// Converts the session hash of the earlier layout at `key` into a value of this one,
-    /// in place, keeping its TTL; gives the value at `key` afterwards (`foreign`, which
-    /// does not decode, when the key holds something else).
-    async fn convert(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut invocation = CONVERT.prepare_invoke();
-        invocation.key(key);
-        self.execute(Request::Script(&invocation)).await
     }
 }
 

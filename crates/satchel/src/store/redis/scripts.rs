@@ -217,8 +217,10 @@ return 'stored'
 /// operation (`i` to increment, `r` to replace), then for `i` the amount (a decimal 64-bit
 /// integer) and an unused empty argument, for `r` the expected and the new JSON text
 /// (empty: the key is absent; JSON text is never empty), then the size budget of a replace
-/// (`0`: none). Returns `{status}` when the key was absent, `{status, value}` with the
-/// value's JSON text as found otherwise; the status is `applied`, `mismatch` (`r`: the key
+/// (`0`: none), then `1` to have the stored value answered too (else empty). Returns
+/// `{status}` when the key was absent, `{status, value}` with the value's JSON text as
+/// found otherwise, and with `1` always `{status, value or false, entry or false}`, the
+/// entry being the stored value as the script left it; the status is `applied`, `mismatch` (`r`: the key
 /// does not hold the expected text), `invalid` (`i`: the value is not the JSON text of an
 /// integer), `exact` (`i`: the value or the amount has more than 15 digits, which Lua's
 /// doubles may not add exactly; nothing written, Satchel adds them and replaces the text it
@@ -233,6 +235,11 @@ return 'stored'
 /// [`KeyUpdate`]: crate::record::KeyUpdate
 /// [`stored_size`]: crate::record::stored_size
 const UPDATE_SCRIPT: &str = r"
+local function answer(status, raw, entry)
+  if ARGV[8] == '1' then return {status, raw or false, entry or false} end
+  if raw then return {status, raw} end
+  return {status}
+end
 if legacy then return {'legacy'} end
 if v == nil then return {'foreign'} end
 if not v then return {'missing'} end
@@ -251,19 +258,17 @@ end
 local new
 if ARGV[4] == 'i' then
   if raw and raw ~= '0' and not string.find(raw, '^%-?[1-9][0-9]*$') then
-    return {'invalid', raw}
+    return answer('invalid', raw, v)
   end
   if (raw and #raw > 15) or #ARGV[5] > 15 then
-    if raw then return {'exact', raw} end
-    return {'exact'}
+    return answer('exact', raw, v)
   end
   new = string.format('%d', tonumber(raw or '0') + tonumber(ARGV[5]))
 else
   if ARGV[5] == '' then
-    if raw then return {'mismatch', raw} end
+    if raw then return answer('mismatch', raw, v) end
   elseif raw ~= ARGV[5] then
-    if raw then return {'mismatch', raw} end
-    return {'mismatch'}
+    return answer('mismatch', raw, v)
   end
   new = ARGV[6]
 end
@@ -295,14 +300,13 @@ elseif raw then
     written = head .. string.sub(v, 29, s - 2) .. '}'
   else
     redis.call('DEL', key)
-    return {'applied', raw}
+    return answer('applied', raw, nil)
   end
 else
-  return {'applied'}
+  return answer('applied', nil, v)
 end
 redis.call('SET', key, written, 'KEEPTTL')
-if raw then return {'applied', raw} end
-return {'applied'}
+return answer('applied', raw, written)
 ";
 
 /// Takes an entry: reads the value and deletes it, atomically. KEYS[1]: the session key.
