@@ -167,6 +167,12 @@ fn setting(pairs: &[(&str, serde_json::Value)]) -> Changes {
 const HEADER: usize = 65;
 
 /// The header's expiry in a stored value.
+/// Polls `future` once, with a waker that does nothing.
+fn poll_once<F: Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(future).poll(&mut context)
+}
+
 fn expiry_text(value: &[u8]) -> &[u8] {
     &value[2..18]
 }
@@ -542,6 +548,131 @@ mod cases {
         assert_eq!(record.data["fresh"], json!(999_999_999_999_999_i64));
     }
 
+    /// Many concurrent plain loads, which the store sends in batches: each gets its own
+    /// entry, and a key of the earlier layout, a key of another type and a missing key
+    /// each get their own outcome without touching the others'.
+    pub(crate) async fn concurrent_reads_each_get_their_own_entry(kind: Kind) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let mut raw = Raw::open(kind).await;
+        let ids: Vec<SessionId> = (0..100).map(|_| SessionId::generate()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            store
+                .save(id, &setting(&[("i", json!(i))]), in_secs(60))
+                .await
+                .unwrap();
+        }
+        let [legacy, foreign, missing] = [(); 3].map(|()| SessionId::generate());
+        let _: i64 = raw
+            .query(
+                redis::cmd("HSET")
+                    .arg(format!("{PREFIX}{legacy}"))
+                    .arg("n")
+                    .arg("7")
+                    .arg(&b"\0expires"[..])
+                    .arg(unix_millis(in_secs(60))),
+            )
+            .await;
+        let _: i64 = raw
+            .query(
+                redis::cmd("RPUSH")
+                    .arg(format!("{PREFIX}{foreign}"))
+                    .arg("x"),
+            )
+            .await;
+
+        let mut reads = tokio::task::JoinSet::new();
+        for round in 0..3 {
+            for (i, id) in ids.iter().enumerate() {
+                let (store, id) = (store.clone(), *id);
+                reads.spawn(async move { (Some(i), round, store.load(&id, None).await) });
+            }
+            for id in [legacy, foreign, missing] {
+                let store = store.clone();
+                reads
+                    .spawn(async move { (None, round, store.load(&id, None).await.map(|_| None)) });
+            }
+        }
+        let (mut own, mut others) = (0, 0);
+        while let Some(read) = reads.join_next().await {
+            match read.unwrap() {
+                (Some(i), _, loaded) => {
+                    let record = loaded.unwrap().expect("a saved entry");
+                    assert_eq!(record.data["i"], json!(i), "another session's entry");
+                    own += 1;
+                }
+                (None, _, _) => others += 1,
+            }
+        }
+        assert_eq!((own, others), (300, 9));
+
+        // Read again, each outcome known.
+        let record = store.load(&legacy, None).await.unwrap().unwrap();
+        assert_eq!(
+            record.data["n"],
+            json!(7),
+            "the earlier layout is converted"
+        );
+        assert!(matches!(
+            store.load(&foreign, None).await,
+            Err(satchel::StoreError::Decode(_))
+        ));
+        assert!(store.load(&missing, None).await.unwrap().is_none());
+        let mut reads = tokio::task::JoinSet::new();
+        for id in [legacy, foreign, missing] {
+            let store = store.clone();
+            reads.spawn(async move { (id, store.load(&id, None).await) });
+        }
+        while let Some(read) = reads.join_next().await {
+            let (id, loaded) = read.unwrap();
+            match loaded {
+                Ok(Some(record)) => {
+                    assert_eq!(id, legacy);
+                    assert_eq!(record.data["n"], json!(7));
+                }
+                Ok(None) => assert_eq!(id, missing),
+                Err(satchel::StoreError::Decode(_)) => assert_eq!(id, foreign),
+                Err(error) => panic!("{error}"),
+            }
+        }
+    }
+
+    /// A load that joined a batch whose leading load was then dropped (its request went
+    /// away before the batch was sent) is answered all the same.
+    pub(crate) async fn a_read_whose_batch_lost_its_lead_is_answered(kind: Kind) {
+        let Some(store) = store(kind).await else {
+            return;
+        };
+        let [busy, lead, joined] = [(); 3].map(|()| SessionId::generate());
+        for (i, id) in [busy, lead, joined].iter().enumerate() {
+            store
+                .save(id, &setting(&[("i", json!(i))]), in_secs(60))
+                .await
+                .unwrap();
+        }
+        // A read under way, so that the next ones batch; then a batch's lead, and a read
+        // that joins its batch; then the lead goes.
+        let mut busy_read = Box::pin(store.load(&busy, None));
+        let mut lead_read = Box::pin(store.load(&lead, None));
+        let mut joined_read = Box::pin(store.load(&joined, None));
+        assert!(poll_once(&mut busy_read).is_pending());
+        assert!(poll_once(&mut lead_read).is_pending());
+        assert!(poll_once(&mut joined_read).is_pending());
+        drop(lead_read);
+        let record = tokio::time::timeout(Duration::from_secs(5), joined_read)
+            .await
+            .expect("the joined read does not hang")
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.data["i"], json!(2));
+        assert_eq!(busy_read.await.unwrap().unwrap().data["i"], json!(0));
+        // The store batches as before.
+        let (a, b) = tokio::join!(store.load(&lead, None), store.load(&joined, None));
+        assert_eq!(a.unwrap().unwrap().data["i"], json!(1));
+        assert_eq!(b.unwrap().unwrap().data["i"], json!(2));
+    }
+
     pub(crate) async fn keys_that_look_like_the_store_fields_are_kept_apart(kind: Kind) {
         let Some(store) = store(kind).await else {
             return;
@@ -576,6 +707,8 @@ macro_rules! deployment {
             a_session_hash_of_the_earlier_layout_is_converted,
             increments_of_long_integers_are_exact,
             keys_that_look_like_the_store_fields_are_kept_apart,
+            concurrent_reads_each_get_their_own_entry,
+            a_read_whose_batch_lost_its_lead_is_answered,
         );
     };
     (@cases $name:ident, $kind:expr; $($case:ident),* $(,)?) => {

@@ -213,6 +213,7 @@ impl RedisStoreBuilder {
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 backend,
+                reads: super::reads::Reads::default(),
                 key_prefix: self.key_prefix,
                 timeout: self.timeout,
                 url,

@@ -65,11 +65,7 @@ impl RedisStore {
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(MAX_PAUSE);
                     }
-                    Err(error) if error.code() == Some("WRONGTYPE") => {
-                        return Err(StoreError::decode(
-                            "the session key holds another Redis type than the store's layout",
-                        ));
-                    }
+                    Err(error) if error.code() == Some("WRONGTYPE") => return Err(wrong_type()),
                     result => return result.map_err(StoreError::backend),
                 }
             }
@@ -87,6 +83,7 @@ impl RedisStore {
                 invocation.invoke_async(&mut lease.conn).await
             }
             Request::Command(command) => command.query_async(&mut lease.conn).await,
+            Request::Pipeline(pipeline) => pipeline.query_async(&mut lease.conn).await,
             Request::At(command, node) => match &mut lease.conn {
                 Conn::Cluster(conn) => {
                     let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
@@ -115,6 +112,13 @@ pub(super) enum Request<'a> {
     Once(&'a ScriptInvocation<'a>),
     /// A command for one node of a Redis Cluster (a plain command elsewhere).
     At(&'a Cmd, &'a Node),
+    /// Commands that read, sent together.
+    Pipeline(&'a Pipeline),
+}
+
+/// The error of a command that found its key holding another Redis type.
+pub(super) fn wrong_type() -> StoreError {
+    StoreError::decode("the session key holds another Redis type than the store's layout")
 }
 
 /// A node of a Redis Cluster, by the address the cluster gives for it.
@@ -132,7 +136,7 @@ impl Request<'_> {
     fn may_retry(&self, error: &RedisError) -> bool {
         is_transient(error)
             && match self {
-                Self::Script(_) | Self::Command(_) | Self::At(..) => true,
+                Self::Script(_) | Self::Command(_) | Self::At(..) | Self::Pipeline(_) => true,
                 Self::Once(_) => !error.is_io_error() || error.is_connection_refusal(),
             }
     }
@@ -248,6 +252,12 @@ impl Backend {
     }
 
     /// A connection for one attempt.
+    /// Whether plain reads are sent in batches (see [`reads`](super::reads)): not on a
+    /// Redis Cluster, where the keys of a batch would belong to many nodes.
+    pub(super) fn batches_reads(&self) -> bool {
+        !matches!(self, Self::Cluster(_))
+    }
+
     async fn lease(&self) -> RedisResult<Lease<'_>> {
         let (generation, conn) = match self {
             Self::Standalone(standalone) => {

@@ -159,6 +159,7 @@ mod connection;
 #[cfg(feature = "flask")]
 mod flask;
 mod listing;
+mod reads;
 mod scripts;
 
 pub use builder::{OpenError, RedisStoreBuilder, Topology};
@@ -212,6 +213,8 @@ pub struct RedisStore {
 
 struct Inner {
     backend: Backend,
+    /// The batch of plain reads waiting to be sent.
+    reads: reads::Reads,
     key_prefix: String,
     timeout: Duration,
     /// The URL with its password masked, for `Debug`.
@@ -315,20 +318,15 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         touch: Option<SystemTime>,
     ) -> Result<Option<Record>, StoreError> {
-        let key = self.key(id);
         let now = SystemTime::now();
         let Some(touch) = touch else {
-            // A plain read is a plain GET: cheaper for Redis than running a script.
-            let mut command = redis::cmd("GET");
-            command.arg(&key);
-            let value = match self
-                .execute::<Option<Vec<u8>>>(Request::Command(&command))
-                .await
-            {
+            // A plain read is a plain GET (sent with those of the requests ready at the
+            // same time): cheaper for Redis than running a script.
+            let value = match self.read(id).await {
                 Ok(value) => value,
                 // Another type: a session hash of the earlier layout, which is converted,
                 // or something else, which is reported.
-                Err(StoreError::Decode(_)) => self.convert(&key).await?,
+                Err(StoreError::Decode(_)) => self.convert(&self.key(id)).await?,
                 Err(error) => return Err(error),
             };
             return value
@@ -336,6 +334,7 @@ impl SessionStore for RedisStore {
                 .transpose()
                 .map(|record| record.filter(|record| !record.is_expired(now)));
         };
+        let key = self.key(id);
         let mut invocation = LOAD.prepare_invoke();
         invocation
             .key(&key)
