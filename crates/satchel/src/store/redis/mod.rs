@@ -86,7 +86,16 @@
 //!   JSON values can have different texts (objects keep their insertion order when
 //!   serde_json's `preserve_order` feature is on): when the stored text differs from the
 //!   expected one but decodes to the same value, the script is sent again expecting the
-//!   stored text.
+//!   stored text. For [`SessionStore::update_and_load`] the script answers the stored
+//!   value too, as it left it: a request whose first use of its session is an increment
+//!   makes that one round trip, and no `GET` before it.
+//!
+//! The plain loads of concurrent requests are sent together: while other loads are under
+//! way, a load waits for the requests that are ready at the same time (one pass of the
+//! runtime), and their `GET`s go as one pipeline, each answered on its own. A load that
+//! starts while no other is under way goes at once. On a Redis Cluster every load goes
+//! alone, the keys of a batch belonging to many nodes. See `reads.rs` for how a batch
+//! whose leading request goes away is still answered.
 //!
 //! [`cycle`](SessionStore::cycle) (a new id at login) cannot be one script, because in a
 //! Redis Cluster the old and the new key live in different hash slots. It is two: a
