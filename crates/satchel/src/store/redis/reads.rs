@@ -120,8 +120,9 @@ impl RedisStore {
             return self.get(&self.key(id)).await;
         }
         let reads = &self.inner.reads;
-        let _under_way = UnderWay::count(reads);
-        if _under_way.alone {
+        // Counted until this read ends.
+        let under_way = UnderWay::count(reads);
+        if under_way.alone {
             // No other read under way: none is likely to join, and the yield would only
             // cost.
             return self.get(&self.key(id)).await;
