@@ -155,6 +155,32 @@ impl Shard {
     }
 }
 
+impl MemoryStore {
+    /// Applies `update` to the live entry for `id`, under its shard's lock, and gives the
+    /// outcome with what `answer` takes from the entry as the update left it (`None` when
+    /// there is no entry, or the update removed its last key and so the entry).
+    fn apply_update<T>(
+        &self,
+        id: &SessionId,
+        key: &str,
+        update: &KeyUpdate,
+        answer: impl FnOnce(&Record) -> T,
+    ) -> Result<(Updated, Option<T>), StoreError> {
+        let now = SystemTime::now();
+        let mut shard = self.shard_of(id);
+        let Some(record) = shard.entries.get_mut(id).filter(|r| !r.is_expired(now)) else {
+            return Ok((Updated::Missing, None));
+        };
+        // The expiry stays, so the expiry index needs no change.
+        let outcome = update.apply_to(&mut record.data, key)?;
+        if record.data.is_empty() {
+            self.take(&mut shard, id);
+            return Ok((outcome, None));
+        }
+        Ok((outcome, Some(answer(record))))
+    }
+}
+
 impl SessionStore for MemoryStore {
     async fn load(
         &self,
@@ -240,17 +266,8 @@ impl SessionStore for MemoryStore {
         key: &str,
         update: &KeyUpdate,
     ) -> Result<Updated, StoreError> {
-        let now = SystemTime::now();
-        let mut shard = self.shard_of(id);
-        let Some(record) = shard.entries.get_mut(id).filter(|r| !r.is_expired(now)) else {
-            return Ok(Updated::Missing);
-        };
-        // The expiry stays, so the expiry index needs no change.
-        let outcome = update.apply_to(&mut record.data, key)?;
-        if record.data.is_empty() {
-            self.take(&mut shard, id);
-        }
-        Ok(outcome)
+        self.apply_update(id, key, update, |_| ())
+            .map(|(outcome, _)| outcome)
     }
 
     /// The update and a copy of the entry under one lock.
@@ -260,18 +277,7 @@ impl SessionStore for MemoryStore {
         key: &str,
         update: &KeyUpdate,
     ) -> Result<(Updated, Option<Record>), StoreError> {
-        let now = SystemTime::now();
-        let mut shard = self.shard_of(id);
-        let Some(record) = shard.entries.get_mut(id).filter(|r| !r.is_expired(now)) else {
-            return Ok((Updated::Missing, None));
-        };
-        let outcome = update.apply_to(&mut record.data, key)?;
-        if record.data.is_empty() {
-            self.take(&mut shard, id);
-            return Ok((outcome, None));
-        }
-        let record = record.clone();
-        Ok((outcome, Some(record)))
+        self.apply_update(id, key, update, Record::clone)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
